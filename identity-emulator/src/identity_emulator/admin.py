@@ -1,0 +1,158 @@
+"""The workshop's admin view: what a tenant administrator does in the Entra admin center.
+
+Every action here changes only the emulator's directory; apps learn of it solely through the
+protocol (a refused refresh token, a new key in the key set, a token that now carries a scope).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from .core import Emulator
+from .directory import User
+from .errors import EntraError
+from .forms import emulator, read_form
+from .pages import page
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+@router.get("", response_class=HTMLResponse)
+async def view(request: Request) -> Response:
+    emu = emulator(request)
+    admin = emu.store.admin
+    users = [
+        {"user": u, "tenant": t, "disabled": (u.tenant_id, u.object_id) in admin.disabled,
+         "valid_from": admin.tokens_valid_from.get((u.tenant_id, u.object_id)),
+         "sessions": sum(1 for s in emu.store.sessions.values() if s.user == (u.tenant_id, u.object_id))}
+        for t in emu.directory.tenants.values() for u in t.users.values()
+    ]
+    apps = emu.directory.applications
+    consents = [
+        {"tenant": emu.directory.tenants[t].name, "client": apps[c].name, "resource": apps[r].name,
+         "scopes": sorted(s), "kind": "admin (tenant-wide)"}
+        for (t, c, r), s in admin.admin_consent.items() if s
+    ] + [
+        {"tenant": emu.directory.tenants[t].name, "client": apps[c].name if c in apps else c,
+         "resource": apps[r].name, "scopes": sorted(s), "kind": "app roles"}
+        for (t, c, r), s in admin.admin_roles.items() if s
+    ] + [
+        {"tenant": emu.directory.tenants[t].name, "client": apps[c].name, "resource": apps[r].name,
+         "scopes": sorted(s), "kind": f"user {_upn(emu, t, o)}"}
+        for (t, o, c, r), s in admin.user_consent.items() if s
+    ]
+    return page(request, "admin.html", users=users, keys=emu.keys.published(), active=emu.keys.active.kid,
+                consents=consents, apps=sorted(a.name for a in apps.values()),
+                tenants=sorted(t.name for t in emu.directory.tenants.values()),
+                done=request.query_params.get("done"))
+
+
+def _upn(emu: Emulator, tenant_id: str, oid: str) -> str:
+    user = emu.directory.user_by_oid(tenant_id, oid)
+    return user.upn if user else oid
+
+
+def _done(request: Request, message: str, **data: Any) -> Response:
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"done": message, **data})
+    return RedirectResponse(f"/admin?done={message}", status_code=303)
+
+
+def _user(emu: Emulator, form: dict[str, str]) -> User:
+    user = emu.directory.user(form.get("upn", ""))
+    if user is None:
+        raise EntraError("invalid_request", 50034, upn=form.get("upn", "")[:100], tenant="any")
+    return user
+
+
+@router.post("/users/revoke-sessions")
+async def revoke_sessions(request: Request) -> Response:
+    """Like revokeSignInSessions: every refresh token and sign-in session issued until now is void."""
+    emu = emulator(request)
+    user = _user(emu, await read_form(request))
+    ref = (user.tenant_id, user.object_id)
+    # Strictly after every grant issued so far, even one issued in this same second.
+    emu.store.admin.tokens_valid_from[ref] = time.time() + 1e-3
+    emu.store.end_sessions(ref)
+    emu.store.refresh = {k: v for k, v in emu.store.refresh.items() if v.user != ref}
+    emu.store.save()
+    return _done(request, f"sessions revoked for {user.upn}")
+
+
+@router.post("/users/disable")
+async def disable(request: Request) -> Response:
+    emu = emulator(request)
+    user = _user(emu, await read_form(request))
+    emu.store.admin.disabled.add((user.tenant_id, user.object_id))
+    emu.store.end_sessions((user.tenant_id, user.object_id))
+    emu.store.save()
+    return _done(request, f"{user.upn} disabled")
+
+
+@router.post("/users/enable")
+async def enable(request: Request) -> Response:
+    emu = emulator(request)
+    user = _user(emu, await read_form(request))
+    emu.store.admin.disabled.discard((user.tenant_id, user.object_id))
+    emu.store.save()
+    return _done(request, f"{user.upn} enabled")
+
+
+@router.post("/keys/rotate")
+async def rotate(request: Request) -> Response:
+    emu = emulator(request)
+    await read_form(request)
+    key = emulator(request).keys.rotate()
+    return _done(request, f"signing key rotated, new kid {key.kid}", kid=key.kid,
+                 published=[k.kid for k in emu.keys.published()])
+
+
+@router.post("/keys/withdraw-retired")
+async def withdraw(request: Request) -> Response:
+    emu = emulator(request)
+    await read_form(request)
+    gone = emu.keys.withdraw_retired()
+    return _done(request, f"withdrew {len(gone)} retired key(s)", withdrawn=gone)
+
+
+def _consent_target(emu: Emulator, form: dict[str, str]) -> tuple[str, str, str]:
+    tenant = emu.directory.tenant(form.get("tenant", ""))
+    client = emu.directory.by_name.get(form.get("client", ""))
+    resource = emu.directory.by_name.get(form.get("resource", ""))
+    if tenant is None or client is None or resource is None:
+        raise EntraError("invalid_request", 9002313)
+    return tenant.tenant_id, client.application_id, resource.application_id
+
+
+@router.post("/consent/grant")
+async def grant_consent(request: Request) -> Response:
+    """Tenant-wide admin consent: the resource's delegated scopes for everyone in the tenant
+    (admin-only ones included), and the application roles the client's registration asks for."""
+    emu = emulator(request)
+    key = _consent_target(emu, await read_form(request))
+    client = emu.directory.applications[key[1]]
+    resource = emu.directory.applications[key[2]]
+    scopes = set(resource.scopes)
+    emu.store.admin.admin_consent.setdefault(key, set()).update(scopes)
+    wanted_roles = {r for r in client.required_roles.get(resource.application_id, ())
+                    if "Application" in getattr(resource.app_roles.get(r), "allowed_member_types", ())}
+    if wanted_roles:
+        emu.store.admin.admin_roles.setdefault(key, set()).update(wanted_roles)
+    emu.store.save()
+    return _done(request, f"admin consent granted for {client.name} on {resource.name}", scopes=sorted(scopes))
+
+
+@router.post("/consent/revoke")
+async def revoke_consent(request: Request) -> Response:
+    emu = emulator(request)
+    tid, cid, rid = _consent_target(emu, await read_form(request))
+    admin = emu.store.admin
+    admin.admin_consent.pop((tid, cid, rid), None)
+    admin.admin_roles.pop((tid, cid, rid), None)
+    admin.user_consent = {k: v for k, v in admin.user_consent.items() if (k[0], k[2], k[3]) != (tid, cid, rid)}
+    emu.store.save()
+    return _done(request, "consent revoked")

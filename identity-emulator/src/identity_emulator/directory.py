@@ -1,0 +1,297 @@
+"""The directory the emulator serves: app registrations (infra manifest) plus demo tenants and people.
+
+The manifest is the same file Terraform reads; the demo directory is emulator-only. Both are
+validated when loaded so that a typo fails at start-up with a message, not at the first sign-in.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+# Azure Database for PostgreSQL's Entra resource; managed identities ask for it to log in.
+OSSRDBMS_RESOURCE = "https://ossrdbms-aad.database.windows.net"
+OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
+
+
+class DirectoryError(ValueError):
+    """The manifest or demo directory is inconsistent."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    value: str
+    id: str
+    admin_consent_required: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class AppRole:
+    value: str
+    id: str
+    allowed_member_types: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    name: str
+    managed_identity: str
+    audiences: tuple[str, ...]
+
+
+@dataclass
+class Application:
+    name: str
+    display_name: str
+    application_id: str
+    client_type: str  # confidential | public
+    sign_in_audience: str
+    identifier_uri: str | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    scopes: dict[str, Scope]
+    app_roles: dict[str, AppRole]
+    pre_authorized: dict[str, frozenset[str]]  # client application_id -> scope values
+    known_client_ids: frozenset[str]
+    federated_credentials: tuple[FederatedCredential, ...]
+    certificate_credential_names: tuple[str, ...]
+    required_scopes: dict[str, frozenset[str]]  # resource application_id -> scope values
+    required_roles: dict[str, frozenset[str]]  # resource application_id -> app role values
+    optional_claims: dict[str, tuple[str, ...]]
+    group_membership_claims: str
+    app_role_assignment_required: bool
+    allow_public_client_flows: bool
+    implicit_grant: dict[str, bool]
+
+    @property
+    def is_public(self) -> bool:
+        return self.client_type == "public"
+
+    @property
+    def multi_tenant(self) -> bool:
+        return self.sign_in_audience == "AzureADMultipleOrgs"
+
+    def resource_ids(self) -> set[str]:
+        """Every string by which a client may name this application as a resource."""
+        ids = {self.application_id}
+        if self.identifier_uri:
+            ids.add(self.identifier_uri)
+        return ids
+
+
+@dataclass(frozen=True)
+class ManagedIdentity:
+    name: str
+    client_id: str
+    object_id: str
+
+
+@dataclass
+class User:
+    upn: str
+    display_name: str
+    object_id: str
+    tenant_id: str
+    groups: tuple[str, ...]  # group object ids
+    country: str | None
+    app_roles: tuple[tuple[str, str], ...]  # (resource application_id, role value)
+
+
+@dataclass
+class Tenant:
+    name: str
+    tenant_id: str
+    display_name: str
+    domain: str
+    users: dict[str, User]  # by lower-case UPN
+    groups: dict[str, str]  # group object id -> display name
+    # (client application_id, resource application_id) -> app roles the admin granted
+    admin_app_roles: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Directory:
+    applications: dict[str, Application]  # by application_id
+    by_name: dict[str, Application]
+    managed_identities: dict[str, ManagedIdentity]  # by name
+    tenants: dict[str, Tenant]  # by tenant_id
+    home_tenant_id: str
+
+    def tenant(self, ref: str) -> Tenant | None:
+        """Look a tenant up as Entra does: by id, by name or by verified domain."""
+        ref = ref.lower()
+        for t in self.tenants.values():
+            if ref in (t.tenant_id, t.name, t.domain):
+                return t
+        return None
+
+    def user(self, upn: str) -> User | None:
+        upn = upn.strip().lower()
+        for t in self.tenants.values():
+            if upn in t.users:
+                return t.users[upn]
+        return None
+
+    def user_by_oid(self, tenant_id: str, oid: str) -> User | None:
+        tenant = self.tenants.get(tenant_id)
+        if tenant is None:
+            return None
+        return next((u for u in tenant.users.values() if u.object_id == oid), None)
+
+    def resource(self, ref: str) -> Application | None:
+        for app in self.applications.values():
+            if ref in app.resource_ids():
+                return app
+        return None
+
+    def managed_identity_by_object_id(self, oid: str) -> ManagedIdentity | None:
+        return next((m for m in self.managed_identities.values() if m.object_id == oid), None)
+
+
+def service_principal_id(tenant_id: str, application_id: str) -> str:
+    """A stable object id for an application's service principal in a tenant."""
+    return str(uuid.uuid5(uuid.UUID(tenant_id), f"sp:{application_id}"))
+
+
+def _require(mapping: dict[str, Any], key: str, where: str) -> Any:
+    if key not in mapping:
+        raise DirectoryError(f"{where}: missing '{key}'")
+    return mapping[key]
+
+
+def _uuid(value: Any, where: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise DirectoryError(f"{where}: {value!r} is not a GUID") from None
+
+
+def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
+    manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
+    demo = yaml.safe_load(directory_path.read_text(encoding="utf-8"))
+
+    mis = {
+        name: ManagedIdentity(
+            name, _uuid(spec["client_id"], f"mi {name}"), _uuid(spec["object_id"], f"mi {name}")
+        )
+        for name, spec in (manifest.get("managed_identities") or {}).items()
+    }
+    raw_apps: dict[str, dict[str, Any]] = manifest["applications"]
+    ids = {name: _uuid(_require(spec, "application_id", name), name) for name, spec in raw_apps.items()}
+
+    def app_id(name: str, where: str) -> str:
+        if name not in ids:
+            raise DirectoryError(f"{where}: unknown application '{name}'")
+        return ids[name]
+
+    apps: dict[str, Application] = {}
+    for name, spec in raw_apps.items():
+        aid = ids[name]
+        uri = spec.get("identifier_uri")
+        scopes = {
+            s["value"]: Scope(s["value"], s["id"], bool(s.get("admin_consent_required")), s.get("description", ""))
+            for s in spec.get("scopes") or []
+        }
+        roles = {
+            r["value"]: AppRole(
+                r["value"], r["id"], tuple(r.get("allowed_member_types", [])), r.get("description", "")
+            )
+            for r in spec.get("app_roles") or []
+        }
+        feds = []
+        for f in spec.get("federated_credentials") or []:
+            if f["managed_identity"] not in mis:
+                raise DirectoryError(f"{name}: federated credential names unknown identity {f['managed_identity']}")
+            feds.append(FederatedCredential(f["name"], f["managed_identity"], tuple(f.get("audiences", []))))
+        apps[aid] = Application(
+            name=name,
+            display_name=spec.get("display_name", name),
+            application_id=aid,
+            client_type=spec.get("client_type", "confidential"),
+            sign_in_audience=spec.get("sign_in_audience", "AzureADMyOrg"),
+            identifier_uri=uri.replace("{application_id}", aid) if uri else None,
+            redirect_uris=tuple(spec.get("redirect_uris") or ()),
+            post_logout_redirect_uris=tuple(spec.get("post_logout_redirect_uris") or ()),
+            scopes=scopes,
+            app_roles=roles,
+            pre_authorized={
+                app_id(p["application"], name): frozenset(p["scopes"])
+                for p in spec.get("pre_authorized_applications") or []
+            },
+            known_client_ids=frozenset(app_id(k, name) for k in spec.get("known_client_applications") or []),
+            federated_credentials=tuple(feds),
+            certificate_credential_names=tuple(c["name"] for c in spec.get("certificate_credentials") or []),
+            required_scopes={
+                app_id(res, name): frozenset((need or {}).get("scopes", []))
+                for res, need in (spec.get("required_resource_access") or {}).items()
+            },
+            required_roles={
+                app_id(res, name): frozenset((need or {}).get("app_roles", []))
+                for res, need in (spec.get("required_resource_access") or {}).items()
+            },
+            optional_claims={k: tuple(v) for k, v in (spec.get("optional_claims") or {}).items()},
+            group_membership_claims=spec.get("group_membership_claims", "None"),
+            app_role_assignment_required=bool(spec.get("app_role_assignment_required", False)),
+            allow_public_client_flows=bool(spec.get("allow_public_client_flows", False)),
+            implicit_grant=dict(spec.get("implicit_grant") or {}),
+        )
+    by_name = {a.name: a for a in apps.values()}
+    for app in apps.values():
+        for client_id, wanted in app.pre_authorized.items():
+            unknown = wanted - app.scopes.keys()
+            if unknown:
+                raise DirectoryError(f"{app.name}: pre-authorizes {by_name_of(apps, client_id)} for unknown {unknown}")
+
+    tenants: dict[str, Tenant] = {}
+    for tname, tspec in demo["tenants"].items():
+        tid = _uuid(tspec["tenant_id"], tname)
+        group_ids = {g: _uuid(gs["object_id"], f"{tname} group {g}") for g, gs in (tspec.get("groups") or {}).items()}
+        group_names = {group_ids[g]: gs.get("display_name", g) for g, gs in (tspec.get("groups") or {}).items()}
+        extra: dict[str, list[str]] = {}
+        gen = tspec.get("generated_groups")
+        if gen:
+            for i in range(int(gen["count"])):
+                gid = str(uuid.uuid5(uuid.UUID(tid), f"group:{gen['prefix']}-{i}"))
+                group_names[gid] = f"{gen['prefix']}-{i:03d}"
+                for member in gen.get("members", []):
+                    extra.setdefault(member.lower(), []).append(gid)
+        users: dict[str, User] = {}
+        for u in tspec.get("users") or []:
+            upn = u["upn"].lower()
+            roles = []
+            for r in u.get("app_roles") or []:
+                res = by_name[r["application"]]
+                if r["role"] not in res.app_roles:
+                    raise DirectoryError(f"{upn}: app role {r['role']} not defined on {res.name}")
+                roles.append((res.application_id, r["role"]))
+            users[upn] = User(
+                upn=upn,
+                display_name=u["display_name"],
+                object_id=_uuid(u["object_id"], upn),
+                tenant_id=tid,
+                groups=tuple(group_ids[g] for g in u.get("groups", [])) + tuple(extra.get(upn, [])),
+                country=u.get("country"),
+                app_roles=tuple(roles),
+            )
+        admin_roles = {}
+        for c in tspec.get("admin_consents") or []:
+            client, res = by_name[c["client"]], by_name[c["resource"]]
+            admin_roles[(client.application_id, res.application_id)] = frozenset(c.get("app_roles", []))
+        tenants[tid] = Tenant(tname, tid, tspec.get("display_name", tname), tspec["domain"].lower(),
+                              users, group_names, admin_roles)
+    home = next((t.tenant_id for t in tenants.values() if t.name == demo["home_tenant"]), None)
+    if home is None:
+        raise DirectoryError(f"home_tenant {demo['home_tenant']!r} is not a tenant")
+    return Directory(apps, by_name, mis, tenants, home)
+
+
+def by_name_of(apps: dict[str, Application], application_id: str) -> str:
+    app = apps.get(application_id)
+    return app.name if app else application_id

@@ -1,0 +1,128 @@
+"""The identity emulator's app factory and its two listeners (https back channel, http front channel)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from . import admin, discovery, grants, managed_identity, pages
+from .core import Emulator
+from .errors import EntraError
+from .forms import MAX_FORM_BYTES
+from .settings import EmulatorSettings, is_loopback
+
+log = logging.getLogger("identity_emulator")
+
+
+def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
+    settings = settings or EmulatorSettings()
+    emu = Emulator(settings)
+    app = FastAPI(
+        title="identity-emulator",
+        summary="A local stand-in for Microsoft Entra ID (v2.0 endpoints). Development and tests only.",
+        version="0.1.0",
+    )
+    app.state.emulator = emu
+
+    allowed_hosts = {"localhost", "127.0.0.1", "[::1]", "::1", settings.public_host}
+    own_origins = {settings.front_base, settings.issuer_base}
+    redirect_origins = sorted({
+        f"{p.scheme}://{p.netloc}"
+        for a in emu.directory.applications.values()
+        for p in map(urlsplit, a.redirect_uris + a.post_logout_redirect_uris)
+    })
+    csp = (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; "
+        f"frame-ancestors 'none'; form-action 'self' {' '.join(redirect_origins)}"
+    )
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Defence in depth beside the loopback bind: refuse any peer that isn't this machine, and
+        # any Host that isn't loopback (a DNS-rebinding page could otherwise drive the admin view).
+        peer = request.client.host if request.client else ""
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0] if "]" not in (
+            request.headers.get("host") or "") else (request.headers.get("host") or "").split("]")[0] + "]"
+        if not is_loopback(peer) or host not in allowed_hosts:
+            return JSONResponse({"error": "access_denied", "error_description": "loopback only"}, status_code=403)
+        if request.method == "POST":
+            origin = request.headers.get("origin")
+            # A cross-site form post (CSRF against the admin view or the consent page) is refused.
+            if origin is not None and origin not in own_origins:
+                return JSONResponse({"error": "access_denied", "error_description": "cross-origin POST refused"},
+                                    status_code=403)
+            length = request.headers.get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+                return EntraError("invalid_request", 9002313, status=413).response()
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        return response
+
+    @app.exception_handler(EntraError)
+    async def entra_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, EntraError)
+        return exc.response()
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Never a stack trace to the caller; the log keeps it for the developer.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "server_error", "error_description": "AADSTS90100: internal error"},
+                            status_code=500)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    app.include_router(discovery.router)
+    app.include_router(grants.router)
+    app.include_router(managed_identity.router)
+    app.include_router(admin.router)
+    app.include_router(pages.router)
+    return app
+
+
+class _Server(uvicorn.Server):
+    """Two servers share one loop; signals are handled once, below, for both."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: EmulatorSettings) -> None:
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise SystemExit("EMULATOR_TLS_CERT and EMULATOR_TLS_KEY are required: MSAL talks to an authority "
+                         "over https only. `make run` generates a local dev CA and certificate for you.")
+    app = create_app(settings)
+    # Idle keep-alive connections from clients must not hold a shutdown (Ctrl-C) for long.
+    common = {"log_level": "warning", "server_header": False, "proxy_headers": False, "lifespan": "off",
+              "timeout_graceful_shutdown": 2}
+    servers = [
+        _Server(uvicorn.Config(app, host=settings.host, port=settings.port, ssl_certfile=str(settings.tls_cert),
+                               ssl_keyfile=str(settings.tls_key), **common)),  # type: ignore[arg-type]
+        _Server(uvicorn.Config(app, host=settings.host, port=settings.front_port, **common)),  # type: ignore[arg-type]
+    ]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s in servers])
+    print(
+        f"identity emulator (dev/test only): back channel {settings.issuer_base}, "
+        f"front channel {settings.front_base}, admin view {settings.front_base}/admin",
+        flush=True,
+    )
+    await asyncio.gather(*(s.serve() for s in servers))

@@ -1,0 +1,308 @@
+"""Browser-facing pages: authorize (sign-in and consent), device login, sign-out."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from .core import Emulator
+from .directory import Application, Tenant, User
+from .errors import EntraError
+from .forms import emulator, read_form
+from .state import AuthCode, PendingSignIn, SignInSession, new_handle
+from .tokens import ScopeRequest, parse_scopes
+
+router = APIRouter()
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+SESSION_COOKIE = "emulator_session"
+# A pending sign-in (login page to redirect) must be completed within this many seconds.
+PENDING_TTL = 600
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    response = templates.TemplateResponse(request, template, context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def error_page(request: Request, err: EntraError, status: int = 400) -> HTMLResponse:
+    return page(request, "error.html", status, error=err.error, description=err.description,
+                code=err.code)
+
+
+def _session(emu: Emulator, request: Request) -> SignInSession | None:
+    sid = request.cookies.get(SESSION_COOKIE)
+    return emu.store.sessions.get(sid) if sid else None
+
+
+def _redirect_error(txn: PendingSignIn, error: str, description: str) -> Response:
+    params = {"error": error, "error_description": description}
+    if txn.state is not None:
+        params["state"] = txn.state
+    return _back_to_client(txn, params)
+
+
+def _back_to_client(txn: PendingSignIn, params: dict[str, str]) -> Response:
+    if txn.response_mode == "form_post":
+        return HTMLResponse(_form_post_page(txn.redirect_uri, params), headers={"Cache-Control": "no-store"})
+    sep = "&" if "?" in txn.redirect_uri else "?"
+    return RedirectResponse(txn.redirect_uri + sep + urlencode(params), status_code=302,
+                            headers={"Cache-Control": "no-store"})
+
+
+def _form_post_page(action: str, params: dict[str, str]) -> str:
+    rendered = templates.get_template("form_post.html").render(action=action, params=params)
+    return str(rendered)
+
+
+@router.get("/{tenant}/oauth2/v2.0/authorize", response_class=HTMLResponse, tags=["pages"])
+async def authorize(tenant: str, request: Request) -> Response:
+    emu = emulator(request)
+    q = request.query_params
+    try:
+        path_tenant = emu.tenant_for_path(tenant)
+        client_id = q.get("client_id") or ""
+        app = emu.directory.applications.get(client_id.lower())
+        if app is None:
+            raise EntraError("unauthorized_client", 700016, client_id=client_id[:100], tenant=tenant[:100])
+        if path_tenant is not None:
+            emu.check_app_in_tenant(app, path_tenant.tenant_id)
+        redirect_uri = q.get("redirect_uri")
+        if not redirect_uri:
+            raise EntraError("invalid_request", 900971)
+        # Exact string match, no wildcards, no normalisation: anything else is an open redirect.
+        if redirect_uri not in app.redirect_uris:
+            raise EntraError("invalid_request", 50011, redirect_uri=redirect_uri[:200], client_id=app.application_id)
+    except EntraError as err:
+        # Before the redirect URI is known to be the client's, errors stay on our own page.
+        return error_page(request, err)
+
+    response_mode = q.get("response_mode") or "query"
+    txn = PendingSignIn(
+        id=new_handle(), kind="authorize", path_tenant=tenant, client_id=app.application_id, scopes=[],
+        redirect_uri=redirect_uri, state=q.get("state"), nonce=q.get("nonce"),
+        code_challenge=q.get("code_challenge") or "",
+        response_mode=response_mode if response_mode in ("query", "form_post") else "query",
+        prompt=q.get("prompt"), login_hint=q.get("login_hint"), claims=q.get("claims"),
+    )
+    if q.get("response_type") != "code":
+        return _redirect_error(txn, "unsupported_response_type",
+                               "AADSTS700054: only response_type=code is enabled (no implicit grant).")
+    if response_mode not in ("query", "form_post"):
+        return _redirect_error(txn, "invalid_request", "AADSTS9002313: response_mode must be query or form_post.")
+    if q.get("code_challenge_method") != "S256" or not _CHALLENGE.match(txn.code_challenge):
+        return _redirect_error(txn, "invalid_request", EntraError("invalid_request", 9002325).description)
+    try:
+        req = parse_scopes(q.get("scope"), emu.directory)
+    except EntraError as err:
+        return _redirect_error(txn, err.error, err.description)
+    if "openid" not in req.oidc:
+        req = ScopeRequest(req.resource, req.scopes, req.default, req.oidc | {"openid"})
+    txn.scopes = q.get("scope", "").split()
+    emu.store.prune(time.time(), PENDING_TTL)
+    emu.store.pending[txn.id] = txn
+
+    session = _session(emu, request)
+    if session is not None and txn.prompt not in ("login", "select_account"):
+        user = emu.directory.user_by_oid(*session.user)
+        if user is not None:
+            return _continue(emu, request, txn, user, session)
+    if txn.prompt == "none":
+        return _redirect_error(txn, "login_required", EntraError("login_required", 50058).description)
+    return _login_page(request, txn)
+
+
+def _login_page(request: Request, txn: PendingSignIn, error: str | None = None, status: int = 200) -> Response:
+    emu = emulator(request)
+    app = emu.directory.applications[txn.client_id]
+    return page(request, "login.html", status, txn=txn.id, tenant=txn.path_tenant, app=app,
+                username=txn.login_hint or "", error=error)
+
+
+@router.post("/{tenant}/login", response_class=HTMLResponse, tags=["pages"])
+async def login(tenant: str, request: Request) -> Response:
+    emu = emulator(request)
+    try:
+        form = await read_form(request)
+    except EntraError as err:
+        return error_page(request, err, err.status)
+    txn = emu.store.pending.get(form.get("txn", ""))
+    if txn is None or time.time() - txn.created > PENDING_TTL:
+        return error_page(request, EntraError("invalid_request", 50089))
+    username = form.get("username", "").strip()
+    password = form.get("password", "")
+    user = emu.directory.user(username)
+    if user is None:
+        return _login_page(request, txn, EntraError("invalid_grant", 50034, upn=username[:100],
+                                                     tenant=tenant[:100]).description, 400)
+    if not hmac.compare_digest(password.encode(), emu.demo_password.encode()):
+        return _login_page(request, txn, EntraError("invalid_grant", 50126).description, 400)
+    if (user.tenant_id, user.object_id) in emu.store.admin.disabled:
+        return _login_page(request, txn, EntraError("invalid_grant", 50057).description, 400)
+    # A fresh session id at every sign-in: nothing planted before it survives (session fixation).
+    old = request.cookies.get(SESSION_COOKIE)
+    if old:
+        emu.store.sessions.pop(old, None)
+    session = SignInSession(new_handle(), (user.tenant_id, user.object_id), int(time.time()))
+    emu.store.sessions[session.id] = session
+    response = _continue(emu, request, txn, user, session)
+    response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="lax", path="/")
+    return response
+
+
+def _tenant_check(emu: Emulator, txn: PendingSignIn, user: User, app: Application) -> EntraError | None:
+    path_tenant: Tenant | None = emu.directory.tenant(txn.path_tenant)
+    if path_tenant is not None and path_tenant.tenant_id != user.tenant_id:
+        return EntraError("invalid_grant", 50020, upn=user.upn, tenant=path_tenant.tenant_id,
+                          client_id=app.application_id)
+    if user.tenant_id != emu.directory.home_tenant_id and not app.multi_tenant:
+        return EntraError("unauthorized_client", 700016, client_id=app.application_id, tenant=user.tenant_id)
+    if (user.tenant_id, user.object_id) in emu.store.admin.disabled:
+        return EntraError("invalid_grant", 50057)
+    if app.app_role_assignment_required and not any(a == app.application_id for a, _ in user.app_roles):
+        return EntraError("invalid_grant", 50105, app=app.display_name)
+    return None
+
+
+def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, session: SignInSession) -> Response:
+    """After sign-in: tenant rules, then consent, then back to the app (or the device)."""
+    app = emu.directory.applications[txn.client_id]
+    err = _tenant_check(emu, txn, user, app)
+    if err is not None:
+        emu.store.pending.pop(txn.id, None)
+        return page(request, "error.html", 400, error=err.error, description=err.description, code=err.code)
+    txn.user = (user.tenant_id, user.object_id)
+    txn.session_id = session.id
+    req = parse_scopes(" ".join(txn.scopes), emu.directory)
+    consent = emu.consent(user, app, req)
+    if consent.missing_admin:
+        emu.store.pending.pop(txn.id, None)
+        err = EntraError("access_denied", 90094, scopes=", ".join(sorted(consent.missing_admin)),
+                         app=app.display_name)
+        back = None
+        if txn.kind == "authorize":
+            params = {"error": "access_denied", "error_description": err.description}
+            if txn.state is not None:
+                params["state"] = txn.state
+            back = txn.redirect_uri + ("&" if "?" in txn.redirect_uri else "?") + urlencode(params)
+        return page(request, "admin_approval.html", 403, app=app, scopes=sorted(consent.missing_admin),
+                    description=err.description, back=back)
+    needs_prompt = consent.missing_user or (txn.prompt == "consent" and req.resource is not None)
+    if needs_prompt:
+        if txn.prompt == "none":
+            return _redirect_error(txn, "consent_required", EntraError(
+                "consent_required", 65001, client_id=app.application_id, app=app.display_name).description)
+        assert req.resource is not None
+        shown = consent.missing_user or frozenset(req.scopes)
+        return page(request, "consent.html", txn=txn.id, tenant=txn.path_tenant, app=app, user=user,
+                    resource=req.resource, scopes=[req.resource.scopes[s] for s in sorted(shown)])
+    return _finish(emu, request, txn, user, session)
+
+
+def _finish(emu: Emulator, request: Request, txn: PendingSignIn, user: User, session: SignInSession) -> Response:
+    emu.store.pending.pop(txn.id, None)
+    if txn.kind == "device":
+        device = emu.store.devices.get(txn.device_code or "")
+        if device is None or device.status != "pending":
+            return error_page(request, EntraError("expired_token", 70020))
+        device.status, device.user, device.auth_time = "approved", txn.user, session.auth_time
+        app = emu.directory.applications[txn.client_id]
+        return page(request, "device_done.html", app=app, user=user)
+    code = secrets.token_urlsafe(48)
+    emu.store.codes[code] = AuthCode(
+        client_id=txn.client_id, redirect_uri=txn.redirect_uri, user=(user.tenant_id, user.object_id),
+        scopes=txn.scopes, code_challenge=txn.code_challenge, nonce=txn.nonce, claims=txn.claims,
+        auth_time=session.auth_time, session_id=session.id, family=new_handle(8),
+        expires=time.time() + emu.settings.code_lifetime,
+    )
+    params = {"code": code, "session_state": session.id[:36]}
+    if txn.state is not None:
+        params["state"] = txn.state
+    return _back_to_client(txn, params)
+
+
+@router.post("/{tenant}/consent", response_class=HTMLResponse, tags=["pages"])
+async def consent(tenant: str, request: Request) -> Response:
+    emu = emulator(request)
+    try:
+        form = await read_form(request)
+    except EntraError as err:
+        return error_page(request, err, err.status)
+    txn = emu.store.pending.get(form.get("txn", ""))
+    session = _session(emu, request)
+    # The consent form only counts from the browser that signed in for this very request.
+    if txn is None or txn.user is None or session is None or session.id != txn.session_id:
+        return error_page(request, EntraError("invalid_request", 50089))
+    user = emu.user(txn.user)
+    app = emu.directory.applications[txn.client_id]
+    if form.get("decision") != "accept":
+        emu.store.pending.pop(txn.id, None)
+        if txn.kind == "device":
+            device = emu.store.devices.get(txn.device_code or "")
+            if device is not None:
+                device.status = "declined"
+            return page(request, "device_done.html", app=app, user=user, declined=True)
+        return _redirect_error(txn, "access_denied", EntraError("access_denied", 65004).description)
+    req = parse_scopes(" ".join(txn.scopes), emu.directory)
+    if req.resource is not None:
+        c = emu.consent(user, app, req)
+        emu.record_consent(user, app, req.resource, set(c.missing_user) | set(req.scopes))
+    return _finish(emu, request, txn, user, session)
+
+
+@router.get("/devicelogin", response_class=HTMLResponse, tags=["pages"])
+async def devicelogin_form(request: Request) -> Response:
+    return page(request, "device.html")
+
+
+@router.post("/devicelogin", response_class=HTMLResponse, tags=["pages"])
+async def devicelogin(request: Request) -> Response:
+    emu = emulator(request)
+    try:
+        form = await read_form(request)
+    except EntraError as err:
+        return error_page(request, err, err.status)
+    entered = re.sub(r"[\s-]", "", form.get("user_code", "")).upper()
+    now = time.time()
+    device = next((d for d in emu.store.devices.values()
+                   if hmac.compare_digest(d.user_code, entered) and d.status == "pending" and d.expires > now), None)
+    if device is None:
+        return page(request, "device.html", 400, error="That code is not valid or has expired. Check the code "
+                    "your device shows and try again.")
+    txn = PendingSignIn(id=new_handle(), kind="device", path_tenant=device.path_tenant, client_id=device.client_id,
+                        scopes=device.scopes, claims=device.claims, device_code=device.device_code, prompt="login")
+    emu.store.pending[txn.id] = txn
+    return _login_page(request, txn)
+
+
+@router.get("/{tenant}/oauth2/v2.0/logout", response_class=HTMLResponse, tags=["pages"])
+async def logout(tenant: str, request: Request) -> Response:
+    emu = emulator(request)
+    sid = request.cookies.get(SESSION_COOKIE)
+    if sid:
+        emu.store.sessions.pop(sid, None)
+    target = request.query_params.get("post_logout_redirect_uri")
+    client_id = (request.query_params.get("client_id") or "").lower()
+    allowed: set[str] = set()
+    for app in emu.directory.applications.values():
+        if not client_id or app.application_id == client_id:
+            allowed.update(app.post_logout_redirect_uris)
+    if target and target in allowed:
+        state = request.query_params.get("state")
+        url = target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else "")
+        response: Response = RedirectResponse(url, status_code=302)
+    else:
+        response = page(request, "signed_out.html", unknown_target=bool(target))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response

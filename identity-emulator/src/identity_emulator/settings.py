@@ -1,0 +1,67 @@
+"""Configuration of the identity emulator (environment variables prefixed EMULATOR_)."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_REPO = Path(__file__).resolve().parents[3]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class EmulatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMULATOR_")
+
+    # The emulator is a development tool with no security boundary of its own: it must never be
+    # reachable from another machine, so anything but a loopback address is refused outright.
+    host: str = "127.0.0.1"
+    port: int = 8443
+    # The browser-facing pages (sign-in, consent, device login, sign-out, admin) are served over
+    # plain http on localhost, which browsers treat as a secure context, so a person never meets a
+    # certificate warning and nothing is installed in the system trust store. Tokens are only ever
+    # issued on the https back channel.
+    front_port: int = 8444
+    public_host: str = "localhost"
+    state_dir: Path = _REPO / ".local" / "emulator"
+    manifest: Path = _REPO / "infra" / "registrations.yaml"
+    directory: Path = _REPO / "identity-emulator" / "demo" / "directory.yaml"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    access_token_lifetime: int = 3600
+    id_token_lifetime: int = 3600
+    refresh_token_lifetime: int = 24 * 3600
+    code_lifetime: int = 120
+    device_code_lifetime: int = 900
+    device_code_interval: int = 1
+    # How long a rotated-out signing key stays published, so tokens it signed keep validating.
+    key_overlap_seconds: int = 24 * 3600
+
+    @field_validator("host")
+    @classmethod
+    def _loopback_only(cls, value: str) -> str:
+        if not is_loopback(value):
+            raise ValueError(
+                f"the identity emulator binds loopback only (got {value!r}); it is a dev/test tool, "
+                "not an identity provider for anything reachable from a network"
+            )
+        return value
+
+    @property
+    def issuer_base(self) -> str:
+        return f"https://{self.public_host}:{self.port}"
+
+    @property
+    def front_base(self) -> str:
+        return f"http://{self.public_host}:{self.front_port}"
