@@ -1,0 +1,40 @@
+# Thin entry points: each target runs one command; the logic lives in devtools (`zt`) and the tests.
+UV ?= python3 -m uv
+UV_VERSION := 0.13.9
+# Python comes from the machine, never from a download (the same machine CI uses).
+export UV_PYTHON_DOWNLOADS := never
+# The lock file is the contract: never re-resolve silently; change dependencies with `uv lock`.
+export UV_FROZEN := 1
+
+# Demo user for `make token`, e.g. `make token USER=bob@contoso.test`.
+USER ?= alice@contoso.test
+# USER is normally the login name, inherited from the environment, so only a USER given on the
+# command line counts; zt token says clearly when it is not a demo user.
+USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.test)
+
+MEMBER_SRC := $(wildcard */src)
+
+.DEFAULT_GOAL := help
+.PHONY: help run test token lint .venv-ready
+
+help:
+	@echo "make run | test | token [USER=bob@contoso.test] | lint"
+
+# Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
+.venv-ready:
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv==$(UV_VERSION)'
+	@$(UV) sync --frozen --all-packages
+
+run: .venv-ready
+	$(UV) run zt run
+
+test: .venv-ready
+	$(UV) run pytest
+
+token: .venv-ready
+	$(UV) run zt token --user $(USER_UPN)
+
+lint: .venv-ready
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy $(MEMBER_SRC)

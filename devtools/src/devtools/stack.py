@@ -1,0 +1,378 @@
+"""The local stack runner behind `zt run`.
+
+It starts each service as a child in its own process group, waits for every `/healthz`, writes
+`.local/stack.json` for other tools, and on a signal or a child's death takes the whole stack down:
+no child may outlive the runner.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+from urllib.parse import urlsplit
+
+import httpx
+
+from devtools.files import write_private
+from devtools.tls import DevTls, ca_env
+
+Describe = Callable[[], Mapping[str, object]]
+
+EMULATOR_HEALTH_URL = "https://localhost:8443/healthz"
+# The emulator's browser-facing pages (plain http on localhost).
+EMULATOR_FRONT_CHANNEL_PORT = 8444
+TAIL_LINES = 40
+POLL_INTERVAL = 0.2
+HEALTH_REQUEST_TIMEOUT = 1.0
+EXIT_PORT_IN_USE = 2
+EXIT_FAILED = 1
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    health_url: str
+    # Key under which stack.json publishes this service's base URL (None: someone else describes it).
+    stack_key: str | None = None
+    # Ports it listens on besides the health URL's, so a clash is refused up front, not found mid-start.
+    extra_ports: tuple[int, ...] = ()
+
+    @property
+    def base_url(self) -> str:
+        parts = urlsplit(self.health_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.health_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, *self.extra_ports)
+
+
+def default_services(tls: DevTls, local: Path, root: Path) -> list[Service]:
+    # Children inherit the developer's environment so PATH, proxies and locale behave as in a shell;
+    # unbuffered output makes their logs appear as they happen rather than at exit.
+    base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
+    emulator_env = {
+        **base,
+        "EMULATOR_STATE_DIR": str(local / "emulator"),
+        "EMULATOR_TLS_CERT": str(tls.server_cert),
+        "EMULATOR_TLS_KEY": str(tls.server_key),
+        "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
+        "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
+    }
+    return [
+        Service(
+            "identity-emulator",
+            _module("identity_emulator"),
+            emulator_env,
+            EMULATOR_HEALTH_URL,
+            extra_ports=(EMULATOR_FRONT_CHANNEL_PORT,),
+        ),
+        # Issue 3 adds one line per tier, e.g.:
+        # Service("web", _module("web"), base, "http://localhost:8000/healthz", "web"),
+        # Service("api", _module("api"), api_env, "https://localhost:8001/healthz", "api"),
+        # Service("downstream-api", _module("downstream_api"), ds_env, "https://localhost:8002/healthz",
+        #         "downstream_api"),
+    ]
+
+
+def emulator_describe(state_dir: Path) -> Describe:
+    def describe() -> Mapping[str, object]:
+        # Imported late: the emulator package is optional for everything else devtools does.
+        from identity_emulator.stack import stack_info
+
+        return dict(stack_info(state_dir))
+
+    return describe
+
+
+def run_stack(
+    services: Sequence[Service],
+    *,
+    stack_file: Path,
+    describe: Describe,
+    ca_bundle: Path,
+    ready_timeout: float = 30.0,
+    stop_timeout: float = 5.0,
+    out: TextIO | None = None,
+) -> int:
+    """Run `services` until SIGINT/SIGTERM/SIGHUP (exit 0) or until one fails (non-zero)."""
+    runner = _Runner(services, stack_file, describe, ca_bundle, stop_timeout, out or sys.stdout)
+    return runner.run(ready_timeout)
+
+
+class _StackFailed(Exception):
+    pass
+
+
+@dataclass
+class _Child:
+    service: Service
+    proc: subprocess.Popen[bytes]
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
+    reader: threading.Thread | None = None
+
+
+class _Runner:
+    def __init__(
+        self,
+        services: Sequence[Service],
+        stack_file: Path,
+        describe: Describe,
+        ca_bundle: Path,
+        stop_timeout: float,
+        out: TextIO,
+    ) -> None:
+        self.services = list(services)
+        self.stack_file = stack_file
+        self.describe = describe
+        self.ca_bundle = ca_bundle
+        self.stop_timeout = stop_timeout
+        self.out = out
+        self.out_lock = threading.Lock()
+        self.children: list[_Child] = []
+        # Set by the signal handler. A plain int, not a threading.Event: Event.set() from a handler
+        # can deadlock on the Event's own lock if the signal lands while the main thread holds it.
+        self.stop_signal = 0
+
+    def log(self, message: str) -> None:
+        with self.out_lock:
+            self.out.write(message + "\n")
+            self.out.flush()
+
+    def run(self, ready_timeout: float) -> int:
+        busy = [(s, port) for s in self.services for port in s.ports if _port_busy(port)]
+        if busy:
+            for s, port in busy:
+                self.log(f"zt: port {port} on 127.0.0.1 is already in use; {s.name} needs it.")
+            self.log("zt: is another `zt run` still running? Stop it (or whatever holds the port) first.")
+            return EXIT_PORT_IN_USE
+        # A stack.json left by a runner that was killed outright would point tools at a dead stack.
+        self.stack_file.unlink(missing_ok=True)
+
+        previous = self._install_signal_handlers()
+        try:
+            for service in self.services:
+                self._start(service)
+            if not self._wait_healthy(time.monotonic() + ready_timeout):
+                self._log_stop_request()
+                return 0
+            self._publish()
+            while not self._pause():
+                for child in self.children:
+                    if child.proc.poll() is not None:
+                        self._settle_output(child)
+                        raise _StackFailed(
+                            f"{child.service.name} {_describe_exit(child.proc)} while the stack was running;"
+                            " stopping the rest" + self._tail_text(child)
+                        )
+            self._log_stop_request()
+            return 0
+        except _StackFailed as failure:
+            self.log(f"zt: {failure}")
+            return EXIT_FAILED
+        finally:
+            # Withdraw stack.json first so no tool picks up a stack that is going away.
+            self.stack_file.unlink(missing_ok=True)
+            self._stop_children()
+            for signum, handler in previous.items():
+                # None means a handler installed outside Python, which cannot be put back from here.
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+    def _install_signal_handlers(self) -> dict[int, Callable[[int, FrameType | None], object] | int | None]:
+        def request_stop(signum: int, _frame: FrameType | None) -> None:
+            # Only flag it: raising (or even logging, which takes a lock) here could interrupt Popen or
+            # cleanup half-way and orphan a child.
+            self.stop_signal = self.stop_signal or signum
+
+        previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, request_stop)
+        return previous
+
+    def _pause(self) -> bool:
+        """Sleep one poll interval; True if a stop was requested."""
+        if not self.stop_signal:
+            time.sleep(POLL_INTERVAL)
+        return bool(self.stop_signal)
+
+    def _log_stop_request(self) -> None:
+        if self.stop_signal:
+            self.log(f"zt: received {signal.Signals(self.stop_signal).name}")
+
+    def _start(self, service: Service) -> None:
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - argv comes from our own service list, never a shell
+                list(service.argv),
+                env=dict(service.env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # Its own session keeps terminal Ctrl-C away from the child (we stop it in order) and
+                # gives us a process group to signal, which reaches any grandchildren it spawns too.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise _StackFailed(f"could not start {service.name} ({' '.join(service.argv)}): {exc}") from exc
+        child = _Child(service, proc)
+        child.reader = threading.Thread(target=self._pump, args=(child,), daemon=True)
+        child.reader.start()
+        self.children.append(child)
+        self.log(f"zt: started {service.name} (pid {proc.pid})")
+
+    def _pump(self, child: _Child) -> None:
+        assert child.proc.stdout is not None
+        for raw in iter(child.proc.stdout.readline, b""):
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            child.tail.append(line)
+            self.log(f"[{child.service.name}] {line}")
+
+    def _wait_healthy(self, deadline: float) -> bool:
+        """True once every child answers 200 on its health URL; False if a stop was requested first."""
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        pending = list(self.children)
+        # trust_env=False: a developer's HTTP(S)_PROXY must not swallow requests meant for localhost.
+        with httpx.Client(verify=context, timeout=HEALTH_REQUEST_TIMEOUT, trust_env=False) as client:
+            while pending:
+                for child in list(pending):
+                    if child.proc.poll() is not None:
+                        self._settle_output(child)
+                        raise _StackFailed(
+                            f"{child.service.name} {_describe_exit(child.proc)} before it became healthy"
+                            + self._tail_text(child)
+                        )
+                    if _healthy(client, child.service.health_url):
+                        pending.remove(child)
+                        self.log(f"zt: {child.service.name} is healthy at {child.service.health_url}")
+                if not pending:
+                    break
+                if time.monotonic() > deadline:
+                    names = ", ".join(c.service.name for c in pending)
+                    raise _StackFailed(
+                        f"timed out waiting for {names} to answer 200 on /healthz"
+                        + "".join(self._tail_text(c) for c in pending)
+                    )
+                if self._pause():
+                    return False
+        return not self.stop_signal
+
+    def _publish(self) -> None:
+        try:
+            described = dict(self.describe())
+        except Exception as exc:
+            raise _StackFailed(f"could not describe the running stack: {exc!r}") from exc
+        info: dict[str, object] = {**described}
+        info.update({s.stack_key: s.base_url for s in self.services if s.stack_key})
+        info["ca_bundle"] = str(self.ca_bundle)
+        info["runner_pid"] = os.getpid()
+        self.stack_file.parent.mkdir(parents=True, exist_ok=True)
+        write_private(
+            self.stack_file, (json.dumps(info, indent=2, sort_keys=True, default=str) + "\n").encode()
+        )
+        self._print_summary(info)
+
+    def _print_summary(self, info: Mapping[str, object]) -> None:
+        lines = ["", "zt: the stack is ready."]
+        for service in self.services:
+            if service.stack_key:
+                lines.append(f"  {service.stack_key:<18} {service.base_url}")
+        for key in ("emulator", "emulator_front_channel", "authority"):
+            if key in info:
+                lines.append(f"  {key:<18} {info[key]}")
+        users = info.get("demo_users")
+        if isinstance(users, list):
+            lines.append(f"  {'demo users':<18} {', '.join(str(u) for u in users)}")
+        if "demo_password" in info:
+            # Printed on purpose: it is a local-only password for local-only demo users.
+            lines.append(f"  {'demo password':<18} {info['demo_password']}")
+        lines.append(f"  {'CA bundle':<18} {self.ca_bundle}")
+        lines.append(f"  {'details':<18} {self.stack_file}")
+        lines.append(f"zt: press Ctrl-C to stop (or: kill -TERM {os.getpid()}).")
+        self.log("\n".join(lines))
+
+    def _settle_output(self, child: _Child) -> None:
+        # The process has exited, but its last lines may still be in the pipe; let the reader drain it.
+        if child.reader is not None:
+            child.reader.join(timeout=2.0)
+
+    def _tail_text(self, child: _Child) -> str:
+        if not child.tail:
+            return f"\n  ({child.service.name} printed nothing)"
+        header = f"\n  last output of {child.service.name}:"
+        return header + "".join(f"\n  | {line}" for line in child.tail)
+
+    def _stop_children(self) -> None:
+        if not self.children:
+            return
+        self.log("zt: stopping the stack...")
+        for child in self.children:
+            _signal_group(child.proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for child in self.children:
+            try:
+                child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.log(f"zt: {child.service.name} did not stop within {self.stop_timeout:g} s; killing it")
+        for child in self.children:
+            # Also after a clean exit: it reaps grandchildren that ignored SIGTERM or outlived the leader.
+            _signal_group(child.proc.pid, signal.SIGKILL)
+        for child in self.children:
+            child.proc.wait()
+            self._settle_output(child)
+        self.log("zt: stopped.")
+
+
+def _module(name: str) -> tuple[str, ...]:
+    # sys.executable is the workspace venv's Python under `uv run`, so every member package imports.
+    return (sys.executable, "-m", name)
+
+
+def _healthy(client: httpx.Client, url: str) -> bool:
+    try:
+        return client.get(url).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR ignores TIME_WAIT leftovers of a previous run but still fails on a live listener.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    # The group may already be gone (some systems answer EPERM for a group left with only zombies).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _describe_exit(proc: subprocess.Popen[bytes]) -> str:
+    code = proc.returncode
+    if code is not None and code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"

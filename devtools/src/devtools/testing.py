@@ -1,0 +1,145 @@
+"""Start a real identity emulator for tests: its own ports, state and dev CA, over real HTTPS.
+
+Tests use this instead of `zt run` so they never collide with a developer's running stack, and so
+a destructive test (disable a user, rotate keys) can have an emulator of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from devtools.paths import repo_root
+from devtools.tls import DevTls, ca_env, ensure_dev_tls
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveEmulator:
+    process: subprocess.Popen[bytes]
+    local_dir: Path
+    tls: DevTls
+    base: str  # https back channel
+    front: str  # http front channel
+    info: dict[str, Any]
+    log_path: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.local_dir / "emulator"
+
+    @property
+    def password(self) -> str:
+        return str(self.info["demo_password"])
+
+    def authority(self, tenant: str = "contoso") -> str:
+        return str(self.info["authorities"][tenant])
+
+    def app_id(self, name: str) -> str:
+        from identity_emulator.directory import load_directory
+
+        root = repo_root()
+        d = load_directory(
+            root / "infra" / "registrations.yaml", root / "identity-emulator" / "demo" / "directory.yaml"
+        )
+        return d.by_name[name].application_id
+
+    def identity_header(self, service: str) -> str:
+        headers: dict[str, str] = json.loads((self.state_dir / "managed-identity-headers.json").read_text())
+        return headers[service]
+
+    def managed_identity_env(self, service: str) -> dict[str, str]:
+        """What App Service would set for this service's managed identity."""
+        return {
+            "IDENTITY_ENDPOINT": f"{self.base}/msi/token",
+            "IDENTITY_HEADER": self.identity_header(service),
+        }
+
+    def http(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(verify=str(self.tls.ca_bundle), timeout=10, **kwargs)
+
+    def admin(self, action: str, **form: str) -> dict[str, Any]:
+        with httpx.Client(timeout=10) as c:
+            r = c.post(f"{self.front}/admin/{action}", data=form, headers={"Accept": "application/json"})
+            r.raise_for_status()
+            result: dict[str, Any] = r.json()
+            return result
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
+    """Start `python -m identity_emulator` and return once it answers /healthz over https."""
+    from identity_emulator.stack import stack_info
+    from identity_emulator.settings import EmulatorSettings
+
+    tls = ensure_dev_tls(local_dir)
+    port, front = free_port(), free_port()
+    root = repo_root()
+    env = {
+        **os.environ,
+        **ca_env(tls),
+        "EMULATOR_PORT": str(port),
+        "EMULATOR_FRONT_PORT": str(front),
+        "EMULATOR_STATE_DIR": str(local_dir / "emulator"),
+        "EMULATOR_TLS_CERT": str(tls.server_cert),
+        "EMULATOR_TLS_KEY": str(tls.server_key),
+        "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
+        "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
+        **{f"EMULATOR_{k.upper()}": v for k, v in settings.items()},
+    }
+    log_path = local_dir / f"emulator-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "identity_emulator"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=root,
+        )
+    deadline = time.monotonic() + 30
+    url = f"https://localhost:{port}/healthz"
+    with httpx.Client(verify=str(tls.ca_bundle), timeout=2) as client:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"identity emulator exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
+                )
+            try:
+                if client.get(url).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(
+                    f"identity emulator not healthy after 30 s:\n{log_path.read_text()[-3000:]}"
+                )
+            time.sleep(0.1)
+    es = EmulatorSettings(state_dir=local_dir / "emulator", port=port, front_port=front)
+    info = stack_info(local_dir / "emulator", es)
+    return LiveEmulator(
+        proc, local_dir, tls, f"https://localhost:{port}", f"http://localhost:{front}", info, log_path
+    )

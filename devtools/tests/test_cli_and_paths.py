@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from devtools.cli import main
+from devtools.paths import local_dir, repo_root
+
+
+def test_token_is_a_visible_stub(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "--user", "alice@contoso.test", "--scope", "api://x/Tasks.Read"]) == 2
+    assert "not implemented yet" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "run" in capsys.readouterr().err
+
+
+def test_repo_root_is_the_workspace() -> None:
+    root = repo_root()
+    assert (root / "uv.lock").is_file()
+    assert (root / "devtools" / "src" / "devtools" / "paths.py").is_file()
+
+
+def test_local_dir_defaults_to_dot_local_and_honours_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ZT_LOCAL_DIR", raising=False)
+    assert local_dir() == repo_root() / ".local"
+    monkeypatch.setenv("ZT_LOCAL_DIR", str(tmp_path))
+    assert local_dir() == tmp_path.resolve()

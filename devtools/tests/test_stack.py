@@ -1,0 +1,311 @@
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from devtools.stack import Service, default_services, run_stack
+from devtools.tls import DevTls, ensure_dev_tls
+
+HERE = Path(__file__).parent
+FAKE_SERVICE = HERE / "fake_service.py"
+HARNESS = HERE / "stack_harness.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # An orphaned grandchild is reaped by PID 1, which in some containers never happens: a zombie
+    # has already run its course, so it counts as gone.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> DevTls:
+    return ensure_dev_tls(tmp_path / "local")
+
+
+def _fake(port: int, *extra: str | Path) -> tuple[str, ...]:
+    return (sys.executable, "-u", str(FAKE_SERVICE), "--port", str(port), *(str(e) for e in extra))
+
+
+class Harness:
+    """A `zt run`-style runner process over fake services, plus what it takes to clean up after it."""
+
+    def __init__(self, tmp_path: Path, tls: DevTls) -> None:
+        self.tmp_path = tmp_path
+        self.tls = tls
+        self.stack_file = tmp_path / "local" / "stack.json"
+        self.log = tmp_path / "runner.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pid_files: list[Path] = []
+
+    def start(self, services: list[dict[str, object]], **options: object) -> None:
+        config = self.tmp_path / "stack-config.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "services": services,
+                    "stack_file": str(self.stack_file),
+                    "ca_bundle": str(self.tls.ca_bundle),
+                    **options,
+                }
+            )
+        )
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-u", str(HARNESS), str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def pid_file(self, name: str) -> Path:
+        path = self.tmp_path / f"{name}.pid"
+        self.pid_files.append(path)
+        return path
+
+    def pids(self) -> list[int]:
+        return [int(p.read_text()) for p in self.pid_files if p.exists()]
+
+    def wait_ready(self) -> dict[str, object]:
+        assert self.proc is not None
+        proc = self.proc
+
+        def ready_or_dead() -> bool:
+            return self.stack_file.exists() or proc.poll() is not None
+
+        _wait_for(ready_or_dead, "the runner to write stack.json")
+        assert proc.poll() is None, self.output()
+        info: dict[str, object] = json.loads(self.stack_file.read_text())
+        return info
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def cleanup(self) -> None:
+        # Only matters when a test failed half-way: never leave fake services running.
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        for pid in self.pids():
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def harness(tmp_path: Path, tls: DevTls) -> Iterator[Harness]:
+    h = Harness(tmp_path, tls)
+    yield h
+    h.cleanup()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_runner_waits_for_health_publishes_and_stops_every_child(
+    harness: Harness, tls: DevTls, stop_signal: signal.Signals
+) -> None:
+    web_port, api_port = _free_port(), _free_port()
+    harness.start(
+        [
+            {
+                "name": "web",
+                "argv": _fake(
+                    web_port,
+                    "--pid-file",
+                    harness.pid_file("web"),
+                    "--grandchild-pid-file",
+                    harness.pid_file("web-worker"),
+                ),
+                "health_url": f"http://localhost:{web_port}/healthz",
+                "stack_key": "web",
+            },
+            {
+                "name": "api",
+                "argv": _fake(
+                    api_port,
+                    "--pid-file",
+                    harness.pid_file("api"),
+                    "--tls-cert",
+                    tls.server_cert,
+                    "--tls-key",
+                    tls.server_key,
+                ),
+                "health_url": f"https://localhost:{api_port}/healthz",
+                "stack_key": "api",
+            },
+        ]
+    )
+
+    info = harness.wait_ready()
+
+    assert info["web"] == f"http://localhost:{web_port}"
+    assert info["api"] == f"https://localhost:{api_port}"
+    assert info["ca_bundle"] == str(tls.ca_bundle)
+    assert info["demo_users"] == ["alice@contoso.test", "bob@contoso.test"]
+    assert stat.S_IMODE(harness.stack_file.stat().st_mode) == 0o600
+    pids = harness.pids()
+    assert len(pids) == 3 and all(_alive(pid) for pid in pids)
+    assert "alice@contoso.test" in harness.output()
+
+    assert harness.proc is not None
+    harness.proc.send_signal(stop_signal)
+    assert harness.proc.wait(timeout=20) == 0, harness.output()
+
+    assert not harness.stack_file.exists()
+    _wait_for(lambda: not any(_alive(pid) for pid in pids), "every child and grandchild to exit", 5)
+
+
+def test_child_that_ignores_sigterm_is_killed(harness: Harness) -> None:
+    port = _free_port()
+    harness.start(
+        [
+            {
+                "name": "stubborn",
+                "argv": _fake(port, "--pid-file", harness.pid_file("stubborn"), "--ignore-sigterm"),
+                "health_url": f"http://127.0.0.1:{port}/healthz",
+            }
+        ],
+        stop_timeout=0.5,
+    )
+    harness.wait_ready()
+    (pid,) = harness.pids()
+
+    assert harness.proc is not None
+    harness.proc.send_signal(signal.SIGTERM)
+    assert harness.proc.wait(timeout=20) == 0, harness.output()
+    _wait_for(lambda: not _alive(pid), "the stubborn child to be killed", 5)
+    assert "did not stop within" in harness.output()
+
+
+def test_child_dying_while_running_stops_the_rest_and_fails(harness: Harness) -> None:
+    port_a, port_b = _free_port(), _free_port()
+    harness.start(
+        [
+            {
+                "name": "doomed",
+                "argv": _fake(port_a, "--pid-file", harness.pid_file("doomed")),
+                "health_url": f"http://localhost:{port_a}/healthz",
+            },
+            {
+                "name": "survivor",
+                "argv": _fake(port_b, "--pid-file", harness.pid_file("survivor")),
+                "health_url": f"http://localhost:{port_b}/healthz",
+            },
+        ]
+    )
+    harness.wait_ready()
+    doomed, survivor = harness.pids()
+
+    os.kill(doomed, signal.SIGKILL)
+
+    assert harness.proc is not None
+    assert harness.proc.wait(timeout=20) == 1
+    assert "doomed was killed by SIGKILL while the stack was running" in harness.output()
+    assert not harness.stack_file.exists()
+    _wait_for(lambda: not _alive(survivor), "the surviving child to be stopped", 5)
+
+
+def _run_in_process(services: list[Service], tmp_path: Path, tls: DevTls, **kwargs: float) -> tuple[int, str]:
+    out = io.StringIO()
+    code = run_stack(
+        services,
+        stack_file=tmp_path / "stack.json",
+        describe=lambda: {"demo_users": []},
+        ca_bundle=tls.ca_bundle,
+        out=out,
+        **kwargs,
+    )
+    return code, out.getvalue()
+
+
+def test_child_exiting_before_healthy_fails_with_its_output(tmp_path: Path, tls: DevTls) -> None:
+    port = _free_port()
+    service = Service(
+        "emulator", _fake(port, "--exit-early", "3"), dict(os.environ), f"http://localhost:{port}/healthz"
+    )
+
+    code, output = _run_in_process([service], tmp_path, tls)
+
+    assert code == 1
+    assert "emulator exited with code 3 before it became healthy" in output
+    assert "| boom: pretend the manifest is missing" in output
+    assert not (tmp_path / "stack.json").exists()
+
+
+def test_never_healthy_times_out_and_stops_the_child(tmp_path: Path, tls: DevTls) -> None:
+    port = _free_port()
+    pid_file = tmp_path / "sick.pid"
+    service = Service(
+        "sick",
+        _fake(port, "--unhealthy", "--pid-file", pid_file),
+        dict(os.environ),
+        f"http://localhost:{port}/healthz",
+    )
+
+    code, output = _run_in_process([service], tmp_path, tls, ready_timeout=1.0)
+
+    assert code == 1
+    assert "timed out waiting for sick" in output
+    assert "fake service listening" in output
+    assert not _alive(int(pid_file.read_text()))
+
+
+def test_refuses_to_start_when_a_port_is_taken(tmp_path: Path, tls: DevTls) -> None:
+    pid_file = tmp_path / "never.pid"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        service = Service(
+            "api", _fake(port, "--pid-file", pid_file), dict(os.environ), f"https://localhost:{port}/healthz"
+        )
+        code, output = _run_in_process([service], tmp_path, tls)
+
+    assert code == 2
+    assert f"port {port} on 127.0.0.1 is already in use; api needs it" in output
+    assert not pid_file.exists()
+
+
+def test_default_services_wire_the_emulator_to_the_dev_tls(tmp_path: Path, tls: DevTls) -> None:
+    local, root = tmp_path / "local", tmp_path / "repo"
+
+    (emulator,) = default_services(tls, local, root)
+
+    assert emulator.argv == (sys.executable, "-m", "identity_emulator")
+    assert emulator.health_url == "https://localhost:8443/healthz"
+    assert emulator.ports == (8443, 8444)
+    assert emulator.env["EMULATOR_STATE_DIR"] == str(local / "emulator")
+    assert emulator.env["EMULATOR_TLS_CERT"] == str(tls.server_cert)
+    assert emulator.env["EMULATOR_TLS_KEY"] == str(tls.server_key)
+    assert emulator.env["EMULATOR_MANIFEST"] == str(root / "infra" / "registrations.yaml")
+    assert emulator.env["EMULATOR_DIRECTORY"] == str(root / "identity-emulator" / "demo" / "directory.yaml")
+    assert emulator.env["SSL_CERT_FILE"] == emulator.env["REQUESTS_CA_BUNDLE"] == str(tls.ca_bundle)
