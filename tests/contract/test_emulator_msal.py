@@ -163,3 +163,16 @@ def test_app_role_for_a_user_appears_in_roles(live: LiveEmulator, monkeypatch: p
     assert bob["roles"] == ["Tasks.Admin"]
     alice = claims_of(sign_in(live, app, "alice@contoso.test", [api_scope(live, "Tasks.Read")])["access_token"])
     assert "roles" not in alice
+
+
+def test_multi_tenant_endpoint_organizations_issues_tokens_from_the_users_home_tenant(live: LiveEmulator) -> None:
+    cli = msal.PublicClientApplication(live.info["cli_client_id"], authority=f"{live.base}/organizations",
+                                       instance_discovery=False)
+    flow = cli.initiate_device_flow(scopes=[api_scope(live, "Tasks.Read")])
+    FormBrowser().approve_device(flow["verification_uri"], flow["user_code"], "alice@contoso.test", live.password)
+    result = cli.acquire_token_by_device_flow(flow, exit_condition=lambda f: True)
+    at = claims_of(result["access_token"])
+    assert at["iss"] == f"{live.base}/{live.info['tenants']['contoso']}/v2.0"
+    with live.http() as http:
+        doc = http.get(f"{live.base}/organizations/v2.0/.well-known/openid-configuration").json()
+    assert doc["issuer"] == f"{live.base}/{{tenantid}}/v2.0"

@@ -1,8 +1,18 @@
 import asyncio
 import logging
+import sys
+
+from pydantic import ValidationError
 
 from .main import serve
 from .settings import EmulatorSettings
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-asyncio.run(serve(EmulatorSettings()))
+try:
+    settings = EmulatorSettings()
+except ValidationError as exc:
+    # A configuration mistake is the operator's to fix: say which setting and why, no traceback.
+    for err in exc.errors():
+        print(f"identity-emulator: EMULATOR_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}", file=sys.stderr)
+    sys.exit(2)
+asyncio.run(serve(settings))
