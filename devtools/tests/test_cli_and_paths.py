@@ -7,9 +7,12 @@ from devtools.cli import main
 from devtools.paths import local_dir, repo_root
 
 
-def test_token_is_a_visible_stub(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["token", "--user", "alice@contoso.test", "--scope", "api://x/Tasks.Read"]) == 2
-    assert "not implemented yet" in capsys.readouterr().err
+def test_token_without_a_running_stack_says_what_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZT_LOCAL_DIR", str(tmp_path))
+    assert main(["token", "--user", "alice@contoso.test"]) == 1
+    assert "make run" in capsys.readouterr().err
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from devtools.stack import Service, default_services, run_stack
+from devtools.paths import repo_root
+from devtools.stack import Ports, Service, default_services, run_stack
 from devtools.tls import DevTls, ensure_dev_tls
 
 HERE = Path(__file__).parent
@@ -298,14 +299,36 @@ def test_refuses_to_start_when_a_port_is_taken(tmp_path: Path, tls: DevTls) -> N
 def test_default_services_wire_the_emulator_to_the_dev_tls(tmp_path: Path, tls: DevTls) -> None:
     local, root = tmp_path / "local", tmp_path / "repo"
 
-    (emulator,) = default_services(tls, local, root)
+    emulator, downstream, api, web = default_services(tls, local, root)
 
     assert emulator.argv == (sys.executable, "-m", "identity_emulator")
     assert emulator.health_url == "https://localhost:8443/healthz"
     assert emulator.ports == (8443, 8444)
+    assert isinstance(emulator.env, dict)
     assert emulator.env["EMULATOR_STATE_DIR"] == str(local / "emulator")
     assert emulator.env["EMULATOR_TLS_CERT"] == str(tls.server_cert)
     assert emulator.env["EMULATOR_TLS_KEY"] == str(tls.server_key)
     assert emulator.env["EMULATOR_MANIFEST"] == str(root / "infra" / "registrations.yaml")
     assert emulator.env["EMULATOR_DIRECTORY"] == str(root / "identity-emulator" / "demo" / "directory.yaml")
     assert emulator.env["SSL_CERT_FILE"] == emulator.env["REQUESTS_CA_BUNDLE"] == str(tls.ca_bundle)
+    # Started in dependency order: each tier only after the one it calls.
+    assert [s.name for s in (downstream, api, web)] == ["downstream-api", "api", "web"]
+    assert [s.port for s in (downstream, api, web)] == [8002, 8001, 8000]
+
+
+def test_each_tier_gets_its_own_managed_identity_and_shifted_ports(tmp_path: Path, tls: DevTls) -> None:
+    local = tmp_path / "local"
+    (local / "emulator").mkdir(parents=True)
+    headers = {"web": "h-web", "api": "h-api", "downstream-api": "h-down", "daemon": "h-daemon"}
+    (local / "emulator" / "managed-identity-headers.json").write_text(json.dumps(headers))
+
+    _, downstream, api, web = default_services(tls, local, repo_root(), Ports().shifted(10000))
+
+    envs = {s.name: dict(s.env() if callable(s.env) else s.env) for s in (downstream, api, web)}
+    assert {n: e["IDENTITY_HEADER"] for n, e in envs.items()} == {
+        "downstream-api": "h-down", "api": "h-api", "web": "h-web"}
+    assert all(e["IDENTITY_ENDPOINT"] == "https://localhost:18443/msi/token" for e in envs.values())
+    assert envs["api"]["API_DOWNSTREAM_URL"] == "https://localhost:18002"
+    assert envs["web"]["WEB_API_URL"] == "https://localhost:18001"
+    assert envs["web"]["WEB_REDIRECT_URI"] == "http://localhost:18000/auth/callback"
+    assert envs["api"]["API_AUTHORITY"].startswith("https://localhost:18443/")

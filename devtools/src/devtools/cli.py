@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from devtools.paths import local_dir, repo_root
-from devtools.stack import default_services, emulator_describe, run_stack
+from devtools.stack import Ports, default_services, emulator_describe, run_stack
 from devtools.tls import ensure_dev_tls
 from devtools.token import TokenError, device_code_token, load_stack
 
@@ -28,6 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="start the local stack in the foreground (Ctrl-C stops it)")
+    run.add_argument(
+        "--port-offset",
+        type=int,
+        default=0,
+        metavar="N",
+        help="shift every port by N, to run a second stack beside yours (tests use this)",
+    )
     run.add_argument(
         "--ready-timeout",
         type=float,
@@ -52,10 +59,11 @@ def _run(args: argparse.Namespace) -> int:
     # Owner-only when we create it: it holds the dev CA key, tokens' signing keys and the demo password.
     local.mkdir(mode=0o700, parents=True, exist_ok=True)
     tls = ensure_dev_tls(local)
+    ports = Ports().shifted(args.port_offset)
     return run_stack(
-        default_services(tls, local, repo_root()),
+        default_services(tls, local, repo_root(), ports),
         stack_file=local / "stack.json",
-        describe=emulator_describe(local / "emulator"),
+        describe=emulator_describe(local / "emulator", ports),
         ca_bundle=tls.ca_bundle,
         ready_timeout=args.ready_timeout,
     )

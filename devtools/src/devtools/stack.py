@@ -32,9 +32,6 @@ from devtools.tls import DevTls, ca_env
 
 Describe = Callable[[], Mapping[str, object]]
 
-EMULATOR_HEALTH_URL = "https://localhost:8443/healthz"
-# The emulator's browser-facing pages (plain http on localhost).
-EMULATOR_FRONT_CHANNEL_PORT = 8444
 TAIL_LINES = 40
 POLL_INTERVAL = 0.2
 HEALTH_REQUEST_TIMEOUT = 1.0
@@ -46,7 +43,8 @@ EXIT_FAILED = 1
 class Service:
     name: str
     argv: tuple[str, ...]
-    env: Mapping[str, str]
+    # A mapping, or a callable evaluated just before the service starts.
+    env: Mapping[str, str] | Callable[[], Mapping[str, str]]
     health_url: str
     # Key under which stack.json publishes this service's base URL (None: someone else describes it).
     stack_key: str | None = None
@@ -68,40 +66,89 @@ class Service:
         return (self.port, *self.extra_ports)
 
 
-def default_services(tls: DevTls, local: Path, root: Path) -> list[Service]:
+@dataclass(frozen=True)
+class Ports:
+    """Where each tier listens; shifted as a block to run a second stack (tests) beside yours."""
+
+    web: int = 8000
+    api: int = 8001
+    downstream: int = 8002
+    emulator: int = 8443
+    emulator_front: int = 8444
+
+    def shifted(self, offset: int) -> Ports:
+        return Ports(*(p + offset for p in (self.web, self.api, self.downstream, self.emulator,
+                                             self.emulator_front)))
+
+
+def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports()) -> list[Service]:
     # Children inherit the developer's environment so PATH, proxies and locale behave as in a shell;
     # unbuffered output makes their logs appear as they happen rather than at exit.
     base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
     emulator_env = {
         **base,
+        "EMULATOR_PORT": str(ports.emulator),
+        "EMULATOR_FRONT_PORT": str(ports.emulator_front),
         "EMULATOR_STATE_DIR": str(local / "emulator"),
         "EMULATOR_TLS_CERT": str(tls.server_cert),
         "EMULATOR_TLS_KEY": str(tls.server_key),
         "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
         "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
     }
+    emulator = f"https://localhost:{ports.emulator}"
+    api, downstream = f"https://localhost:{ports.api}", f"https://localhost:{ports.downstream}"
+    web = f"http://localhost:{ports.web}"
+
+    def tier_env(identity: str, prefix: str, state: str, **settings: str) -> Callable[[], Mapping[str, str]]:
+        def env() -> Mapping[str, str]:
+            # Read once the emulator is up: it creates the identity headers at first start.
+            headers = json.loads((local / "emulator" / "managed-identity-headers.json").read_text())
+            authority = _home_authority(emulator)
+            return {
+                **base,
+                # What Azure App Service / Container Apps set for the workload's managed identity.
+                "IDENTITY_ENDPOINT": f"{emulator}/msi/token",
+                "IDENTITY_HEADER": headers[identity],
+                f"{prefix}_AUTHORITY": authority,
+                f"{prefix}_TLS_CERT": str(tls.server_cert),
+                f"{prefix}_TLS_KEY": str(tls.server_key),
+                f"{prefix}_STATE_DIR": str(local / state),
+                **{f"{prefix}_{k.upper()}": v for k, v in settings.items()},
+            }
+
+        return env
+
     return [
-        Service(
-            "identity-emulator",
-            _module("identity_emulator"),
-            emulator_env,
-            EMULATOR_HEALTH_URL,
-            extra_ports=(EMULATOR_FRONT_CHANNEL_PORT,),
-        ),
-        # Issue 3 adds one line per tier, e.g.:
-        # Service("web", _module("web"), base, "http://localhost:8000/healthz", "web"),
-        # Service("api", _module("api"), api_env, "https://localhost:8001/healthz", "api"),
-        # Service("downstream-api", _module("downstream_api"), ds_env, "https://localhost:8002/healthz",
-        #         "downstream_api"),
+        Service("identity-emulator", _module("identity_emulator"), emulator_env, f"{emulator}/healthz",
+                extra_ports=(ports.emulator_front,)),
+        Service("downstream-api", _module("downstream_api"),
+                tier_env("downstream-api", "DOWNSTREAM", "downstream", port=str(ports.downstream)),
+                f"{downstream}/healthz", "downstream_api"),
+        Service("api", _module("api"),
+                tier_env("api", "API", "api", port=str(ports.api), downstream_url=downstream),
+                f"{api}/healthz", "api"),
+        Service("web", _module("web"),
+                tier_env("web", "WEB", "web", port=str(ports.web), api_url=api,
+                         redirect_uri=f"{web}/auth/callback", post_logout_redirect_uri=f"{web}/",
+                         idp_origin=f"http://localhost:{ports.emulator_front}"),
+                f"{web}/healthz", "web"),
     ]
 
 
-def emulator_describe(state_dir: Path) -> Describe:
+def _home_authority(emulator: str) -> str:
+    from identity_emulator.stack import home_tenant_id
+
+    return f"{emulator}/{home_tenant_id()}"
+
+
+def emulator_describe(state_dir: Path, ports: Ports = Ports()) -> Describe:
     def describe() -> Mapping[str, object]:
         # Imported late: the emulator package is optional for everything else devtools does.
+        from identity_emulator.settings import EmulatorSettings
         from identity_emulator.stack import stack_info
 
-        return dict(stack_info(state_dir))
+        settings = EmulatorSettings(state_dir=state_dir, port=ports.emulator, front_port=ports.emulator_front)
+        return dict(stack_info(state_dir, settings))
 
     return describe
 
@@ -172,11 +219,14 @@ class _Runner:
 
         previous = self._install_signal_handlers()
         try:
+            # In dependency order, each healthy before the next starts: a tier's environment may
+            # depend on what an earlier one created (the emulator's managed-identity headers).
+            deadline = time.monotonic() + ready_timeout
             for service in self.services:
                 self._start(service)
-            if not self._wait_healthy(time.monotonic() + ready_timeout):
-                self._log_stop_request()
-                return 0
+                if not self._wait_healthy(deadline):
+                    self._log_stop_request()
+                    return 0
             self._publish()
             while not self._pause():
                 for child in self.children:
@@ -224,7 +274,7 @@ class _Runner:
         try:
             proc = subprocess.Popen(  # noqa: S603 - argv comes from our own service list, never a shell
                 list(service.argv),
-                env=dict(service.env),
+                env=dict(service.env() if callable(service.env) else service.env),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

@@ -33,11 +33,12 @@ def load_stack(stack_file: Path) -> dict[str, Any]:
 def device_code_token(stack: dict[str, Any], user: str, scopes: list[str] | None = None) -> str:
     if user.lower() not in (u.lower() for u in stack["demo_users"]):
         raise TokenError(f"{user!r} is not a demo user; try one of: {', '.join(stack['demo_users'])}")
-    # The services get the dev CA through their environment; this process is no different.
-    os.environ.setdefault("REQUESTS_CA_BUNDLE", stack["ca_bundle"])
-    os.environ.setdefault("SSL_CERT_FILE", stack["ca_bundle"])
-    app = msal.PublicClientApplication(stack["cli_client_id"], authority=stack["authority"], instance_discovery=False)
+    # The services get the dev CA through their environment; this process is no different (the
+    # bundle holds the system CAs too, so nothing else stops working).
+    os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = stack["ca_bundle"]
     try:
+        app = msal.PublicClientApplication(stack["cli_client_id"], authority=stack["authority"],
+                                           instance_discovery=False)
         flow = app.initiate_device_flow(scopes=scopes or stack["api_scopes"])
     except (ValueError, OSError) as exc:  # discovery failed: emulator down or not trusted
         raise TokenError(f"cannot reach the identity provider at {stack['authority']}: {exc}") from None

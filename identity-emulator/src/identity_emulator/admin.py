@@ -77,8 +77,8 @@ async def revoke_sessions(request: Request) -> Response:
     ref = (user.tenant_id, user.object_id)
     # Strictly after every grant issued so far, even one issued in this same second.
     emu.store.admin.tokens_valid_from[ref] = time.time() + 1e-3
+    # Refresh tokens stay on file so that presenting one answers "revoked" (AADSTS50173), as Entra does.
     emu.store.end_sessions(ref)
-    emu.store.refresh = {k: v for k, v in emu.store.refresh.items() if v.user != ref}
     emu.store.save()
     return _done(request, f"sessions revoked for {user.upn}")
 
@@ -105,8 +105,7 @@ async def enable(request: Request) -> Response:
 @router.post("/keys/rotate")
 async def rotate(request: Request) -> Response:
     emu = emulator(request)
-    await read_form(request)
-    key = emulator(request).keys.rotate()
+    key = emu.keys.rotate()
     return _done(request, f"signing key rotated, new kid {key.kid}", kid=key.kid,
                  published=[k.kid for k in emu.keys.published()])
 
@@ -114,7 +113,6 @@ async def rotate(request: Request) -> Response:
 @router.post("/keys/withdraw-retired")
 async def withdraw(request: Request) -> Response:
     emu = emulator(request)
-    await read_form(request)
     gone = emu.keys.withdraw_retired()
     return _done(request, f"withdrew {len(gone)} retired key(s)", withdrawn=gone)
 

@@ -72,7 +72,9 @@ class Emulator:
             return None
         tenant = self.directory.tenant(ref)
         if tenant is None:
-            raise EntraError("invalid_request", 90002, tenant=ref[:100])
+            # Entra names this error invalid_tenant (discovery and token endpoint alike); MSAL and
+            # azure-identity surface that name, so apps may branch on it.
+            raise EntraError("invalid_tenant", 90002, tenant=ref[:100])
         return tenant
 
     def check_app_in_tenant(self, app: Application, tenant_id: str) -> None:
@@ -186,10 +188,13 @@ class Emulator:
         # The key comes from the registration, found by thumbprint; a key or URL in the header is
         # never used (RFC 8725 3.10).
         cert = None
+        # Header values are the caller's JSON: a thumbprint that is not a string matches nothing.
+        s256, s1 = (v.rstrip("=") if isinstance(v := header.get(k), str) else None
+                    for k in ("x5t#S256", "x5t"))
         for candidate in self.certificates(app):
             der_s256 = b64url(candidate.fingerprint(hashes.SHA256()))
             der_s1 = b64url(candidate.fingerprint(hashes.SHA1()))  # noqa: S303 - x5t is SHA-1 by definition
-            if header.get("x5t#S256", "").rstrip("=") == der_s256 or header.get("x5t", "").rstrip("=") == der_s1:
+            if s256 == der_s256 or s1 == der_s1:
                 cert = candidate
                 break
         if cert is None:
@@ -226,8 +231,11 @@ class Emulator:
         home_issuer = self.issuer.issuer(self.directory.home_tenant_id)
         for fed in app.federated_credentials:
             mi = self.directory.managed_identities[fed.managed_identity]
-            if claims["iss"] == home_issuer and claims["sub"] == mi.object_id and set(auds) & set(fed.audiences):
-                return
+            if claims["iss"] == home_issuer and claims["sub"] == mi.object_id:
+                if set(auds) & set(fed.audiences):
+                    return
+                # The right identity with a token for another audience: Entra names the audience.
+                raise EntraError("invalid_client", 700212, status=401, aud=str(claims["aud"])[:200])
         raise EntraError("invalid_client", 70021, status=401, iss=str(claims["iss"])[:200],
                          sub=str(claims["sub"])[:100], aud=str(claims["aud"])[:200])
 
@@ -249,7 +257,7 @@ class Emulator:
 
     def user_tokens(
         self, user: User, client: Client, req: ScopeRequest, scopes: list[str], *, claims: str | None,
-        nonce: str | None, auth_time: int, family: str, session_id: str | None,
+        nonce: str | None, auth_time: float, family: str, session_id: str | None,
     ) -> dict[str, Any]:
         access, exp = self.issuer.user_access_token(user, client.app, req.resource, scopes, client.azpacr, claims)
         now = time.time()

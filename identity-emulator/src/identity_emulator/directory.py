@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -77,6 +78,12 @@ class Application:
     @property
     def multi_tenant(self) -> bool:
         return self.sign_in_audience == "AzureADMultipleOrgs"
+
+    def accepts_redirect_uri(self, uri: str) -> bool:
+        return _registered(uri, self.redirect_uris)
+
+    def accepts_post_logout_uri(self, uri: str) -> bool:
+        return _registered(uri, self.post_logout_redirect_uris)
 
     def resource_ids(self) -> set[str]:
         """Every string by which a client may name this application as a resource."""
@@ -153,6 +160,26 @@ class Directory:
 
     def managed_identity_by_object_id(self, oid: str) -> ManagedIdentity | None:
         return next((m for m in self.managed_identities.values() if m.object_id == oid), None)
+
+
+def _without_port(uri: str) -> str:
+    p = urlsplit(uri)
+    return urlunsplit((p.scheme, p.hostname or "", p.path, p.query, p.fragment))
+
+
+def _registered(uri: str, registered: tuple[str, ...]) -> bool:
+    """Exact match, except that Entra ignores the port of http://localhost and 127.0.0.1 URIs
+    (RFC 8252 7.3), so a native or local app may listen on whatever port is free."""
+    if uri in registered:
+        return True
+    try:
+        parts = urlsplit(uri)
+        if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1") or parts.port is None:
+            return False
+    except ValueError:
+        # A port out of range or not a number, or a broken IPv6 host: no registered address (fuzzing).
+        return False
+    return _without_port(uri) in {_without_port(r) for r in registered if urlsplit(r).scheme == "http"}
 
 
 def service_principal_id(tenant_id: str, application_id: str) -> str:

@@ -36,8 +36,11 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
 
     allowed_hosts = {"localhost", "127.0.0.1", "[::1]", "::1", settings.public_host}
     own_origins = {settings.front_base, settings.issuer_base}
+    # Where our forms may lead (the login POST redirects to the app): registered origins, with any
+    # port for http loopback ones, matching how redirect URIs themselves are compared.
     redirect_origins = sorted({
-        f"{p.scheme}://{p.netloc}"
+        f"{p.scheme}://{p.hostname}:*" if p.scheme == "http" and p.hostname in ("localhost", "127.0.0.1")
+        else f"{p.scheme}://{p.netloc}"
         for a in emu.directory.applications.values()
         for p in map(urlsplit, a.redirect_uris + a.post_logout_redirect_uris)
     })

@@ -27,7 +27,8 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SESSION_COOKIE = "emulator_session"
 # A pending sign-in (login page to redirect) must be completed within this many seconds.
 PENDING_TTL = 600
-_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let a malformed challenge in.
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -82,7 +83,8 @@ async def authorize(tenant: str, request: Request) -> Response:
         if not redirect_uri:
             raise EntraError("invalid_request", 900971)
         # Exact string match, no wildcards, no normalisation: anything else is an open redirect.
-        if redirect_uri not in app.redirect_uris:
+        # The one exception is Entra's (and RFC 8252's): the port of an http loopback URI.
+        if not app.accepts_redirect_uri(redirect_uri):
             raise EntraError("invalid_request", 50011, redirect_uri=redirect_uri[:200], client_id=app.application_id)
     except EntraError as err:
         # Before the redirect URI is known to be the client's, errors stay on our own page.
@@ -154,7 +156,7 @@ async def login(tenant: str, request: Request) -> Response:
     old = request.cookies.get(SESSION_COOKIE)
     if old:
         emu.store.sessions.pop(old, None)
-    session = SignInSession(new_handle(), (user.tenant_id, user.object_id), int(time.time()))
+    session = SignInSession(new_handle(), (user.tenant_id, user.object_id), time.time())
     emu.store.sessions[session.id] = session
     response = _continue(emu, request, txn, user, session)
     response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="lax", path="/")
@@ -275,8 +277,10 @@ async def devicelogin(request: Request) -> Response:
         return error_page(request, err, err.status)
     entered = re.sub(r"[\s-]", "", form.get("user_code", "")).upper()
     now = time.time()
+    # Compared as bytes: compare_digest raises on a str with non-ASCII characters, which a person may type.
     device = next((d for d in emu.store.devices.values()
-                   if hmac.compare_digest(d.user_code, entered) and d.status == "pending" and d.expires > now), None)
+                   if hmac.compare_digest(d.user_code.encode(), entered.encode()) and d.status == "pending"
+                   and d.expires > now), None)
     if device is None:
         return page(request, "device.html", 400, error="That code is not valid or has expired. Check the code "
                     "your device shows and try again.")
@@ -294,11 +298,8 @@ async def logout(tenant: str, request: Request) -> Response:
         emu.store.sessions.pop(sid, None)
     target = request.query_params.get("post_logout_redirect_uri")
     client_id = (request.query_params.get("client_id") or "").lower()
-    allowed: set[str] = set()
-    for app in emu.directory.applications.values():
-        if not client_id or app.application_id == client_id:
-            allowed.update(app.post_logout_redirect_uris)
-    if target and target in allowed:
+    apps = [a for a in emu.directory.applications.values() if not client_id or a.application_id == client_id]
+    if target and any(a.accepts_post_logout_uri(target) for a in apps):
         state = request.query_params.get("state")
         url = target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else "")
         response: Response = RedirectResponse(url, status_code=302)

@@ -9,6 +9,11 @@ from .directory import load_directory
 from .settings import EmulatorSettings
 
 
+def home_tenant_id(settings: EmulatorSettings | None = None) -> str:
+    settings = settings or EmulatorSettings()
+    return load_directory(settings.manifest, settings.directory).home_tenant_id
+
+
 def stack_info(state_dir: Path, settings: EmulatorSettings | None = None) -> dict[str, Any]:
     settings = settings or EmulatorSettings(state_dir=state_dir)
     d = load_directory(settings.manifest, settings.directory)

@@ -50,7 +50,7 @@ class PendingSignIn:
 class SignInSession:
     id: str
     user: UserRef
-    auth_time: int
+    auth_time: float  # fractional: a revocation in the same second must still order correctly
 
 
 @dataclass
@@ -62,7 +62,7 @@ class AuthCode:
     code_challenge: str
     nonce: str | None
     claims: str | None
-    auth_time: int
+    auth_time: float  # fractional: a revocation in the same second must still order correctly
     session_id: str
     family: str
     expires: float
@@ -73,7 +73,7 @@ class AuthCode:
 class RefreshGrant:
     client_id: str
     user: UserRef
-    auth_time: int
+    auth_time: float  # fractional: a revocation in the same second must still order correctly
     family: str
     expires: float
     session_id: str | None = None
@@ -90,7 +90,7 @@ class DeviceGrant:
     expires: float
     status: str = "pending"  # pending | approved | declined | redeemed
     user: UserRef | None = None
-    auth_time: int = 0
+    auth_time: float = 0.0
 
 
 @dataclass

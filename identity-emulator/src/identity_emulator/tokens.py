@@ -87,7 +87,8 @@ def wants_cp1(claims: str | None) -> bool:
     try:
         parsed = json.loads(claims)
         values = parsed["access_token"]["xms_cc"]["values"]
-    except (ValueError, KeyError, TypeError):
+    # RecursionError: the caller's JSON may nest deeper than the parser recurses (found by fuzzing).
+    except (ValueError, KeyError, TypeError, RecursionError):
         return False
     return isinstance(values, list) and "cp1" in values
 
@@ -180,7 +181,7 @@ class TokenIssuer:
             claims["roles"] = sorted(roles)
         return self.sign(claims), claims["exp"]
 
-    def id_token(self, user: User, client: Application, nonce: str | None, auth_time: int,
+    def id_token(self, user: User, client: Application, nonce: str | None, auth_time: float,
                  session_id: str | None) -> str:
         claims = self._base(user.tenant_id, client.application_id, self.settings.id_token_lifetime)
         claims.update({
@@ -188,7 +189,7 @@ class TokenIssuer:
             "oid": user.object_id,
             "preferred_username": user.upn,
             "sub": pairwise_sub(user.object_id, client.application_id),
-            "auth_time": auth_time,
+            "auth_time": int(auth_time),
         })
         if nonce is not None:
             claims["nonce"] = nonce

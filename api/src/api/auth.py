@@ -1,0 +1,28 @@
+"""Who may call the api, and with what: the token policy and the per-route permissions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from zerotrust.dependencies import BearerToken, require_scopes
+from zerotrust.principal import Principal
+from zerotrust.validation import TokenPolicy
+
+from .settings import Settings
+
+READ = ("Tasks.Read", "Tasks.ReadWrite")
+WRITE = ("Tasks.ReadWrite",)
+
+
+def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
+    return TokenPolicy.for_authority(settings.authority, settings.client_id, settings.allowed_tenants,
+                                     settings.allowed_client_ids)
+
+
+# zt: developer-strategy-delegated-permission - read routes accept either scope, writes only ReadWrite.
+Reader = Annotated[Principal, Depends(require_scopes(*READ))]
+Writer = Annotated[Principal, Depends(require_scopes(*WRITE))]
+# The caller's own token: the assertion for on-behalf-of, never forwarded downstream as is.
+IncomingToken = BearerToken

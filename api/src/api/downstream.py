@@ -1,0 +1,79 @@
+"""Calls from the api to downstream-api, each with an on-behalf-of token for the signed-in user.
+
+The incoming token is never relayed: downstream-api accepts only tokens minted for it, requested
+by the api (azp), carrying the same user (oid, tid). Reads ask for Records.Read, writes for
+Records.ReadWrite: each hop gets no more than the operation needs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from zerotrust.onbehalf import OboFailure, OnBehalfOf
+from zerotrust.principal import Principal
+
+log = logging.getLogger("api.downstream")
+
+
+@dataclass
+class DownstreamError(Exception):
+    """The downstream tier (or the token service) could not serve this; mapped to a clean answer."""
+
+    status: int
+    error: str
+    description: str
+    correlation_id: str
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description, "correlation_id": self.correlation_id}
+
+
+class Downstream:  # zt: api-calls-api
+    def __init__(self, session: aiohttp.ClientSession, obo: OnBehalfOf, scope_base: str) -> None:
+        self.session = session
+        self.obo = obo
+        self.scope_base = scope_base
+
+    async def call(self, principal: Principal, assertion: str, method: str, path: str, *, write: bool = False,
+                   body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        correlation_id = str(uuid.uuid4())
+        scope = f"{self.scope_base}/{'Records.ReadWrite' if write else 'Records.Read'}"
+        try:
+            token = await self.obo.token(principal, assertion, [scope])
+        except OboFailure as exc:
+            log.warning("on-behalf-of failed (%s) correlation_id=%s", exc, correlation_id)
+            if exc.error in ("invalid_grant", "interaction_required"):
+                raise DownstreamError(401, "invalid_token", "Your sign-in is no longer valid; sign in again.",
+                                      correlation_id) from None
+            raise DownstreamError(503, "temporarily_unavailable", "The token service refused or failed.",
+                                  correlation_id) from None
+        except (OSError, ValueError) as exc:  # MSAL raises these when the provider is unreachable
+            log.warning("token service unreachable: %r correlation_id=%s", exc, correlation_id)
+            raise DownstreamError(503, "temporarily_unavailable", "The token service can't be reached.",
+                                  correlation_id) from None
+        headers = {"Authorization": f"Bearer {token}", "X-Correlation-Id": correlation_id}
+        try:
+            async with self.session.request(method, path, json=body, headers=headers) as response:
+                text = await response.text()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
+            raise DownstreamError(503, "temporarily_unavailable", "downstream-api can't be reached.",
+                                  correlation_id) from None
+        if status >= 500 or status in (401, 403):
+            # A 401/403 from downstream means this tier's token was wrong, not the caller's: 502.
+            log.warning("downstream-api answered %s correlation_id=%s", status, correlation_id)
+            raise DownstreamError(502 if status < 500 else 503, "bad_gateway" if status < 500 else
+                                  "temporarily_unavailable", "downstream-api could not serve the request.",
+                                  correlation_id)
+        try:
+            return status, json.loads(text) if text else None
+        except ValueError:
+            raise DownstreamError(502, "bad_gateway", "downstream-api sent an unreadable answer.",
+                                  correlation_id) from None

@@ -1,0 +1,55 @@
+"""The api: validates every token, authorizes per route, and calls downstream-api on the user's behalf."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from zerotrust.hops import hop_session
+from zerotrust.identity import federated_client_assertion
+from zerotrust.onbehalf import OnBehalfOf
+from zerotrust.service import build_validator, protect_api, provider_http_client
+
+from .auth import token_policy
+from .downstream import Downstream, DownstreamError
+from .routes import me, tasks
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Clients live as long as the process: keep-alive and TLS contexts are built once.
+        async with provider_http_client() as provider_http, hop_session(settings.downstream_url) as session:
+            app.state.validator = build_validator(token_policy(settings), settings.authority, provider_http)
+            obo = OnBehalfOf(
+                settings.client_id, settings.authority,
+                federated_client_assertion(settings.managed_identity_client_id),
+                instance_discovery=settings.instance_discovery,
+            )
+            app.state.downstream = Downstream(session, obo, settings.downstream_app_id_uri)
+            yield
+
+    app = FastAPI(title="api", summary="Tasks for the signed-in user; calls downstream-api on their behalf.",
+                  version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    protect_api(app, realm="api")
+
+    @app.exception_handler(DownstreamError)
+    async def downstream_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DownstreamError)
+        headers = {"Cache-Control": "no-store"}
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = f'Bearer realm="api", error="invalid_token", error_description="{exc.description}"'
+        if exc.status == 503:
+            headers["Retry-After"] = "5"
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    app.include_router(tasks.router)
+    app.include_router(me.router)
+    return app

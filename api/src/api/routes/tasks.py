@@ -1,0 +1,76 @@
+"""The signed-in user's tasks: kept by downstream-api as records, reached on the user's behalf."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..auth import IncomingToken, Reader, Writer
+from ..downstream import Downstream
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+TaskId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+class TaskIn(BaseModel):
+    # Owner, tenant and id come from the token and the server, never from the body (mass assignment).
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=200)
+
+
+class TaskPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=200)
+    done: bool | None = None
+
+
+class Task(BaseModel):
+    id: str
+    title: str
+    done: bool
+    created_at: str
+
+
+def downstream(request: Request) -> Downstream:
+    client: Downstream = request.app.state.downstream
+    return client
+
+
+DownstreamDep = Annotated[Downstream, Depends(downstream)]
+
+
+def _answer(status: int, body: Any) -> Response:
+    if status == 204:
+        return Response(status_code=204)
+    return JSONResponse(body, status_code=status)
+
+
+@router.get("", response_model=list[Task])
+async def list_tasks(user: Reader, token: IncomingToken, down: DownstreamDep) -> Response:
+    return _answer(*await down.call(user, token, "GET", "/records"))
+
+
+@router.post("", response_model=Task, status_code=201)
+async def add_task(task: TaskIn, user: Writer, token: IncomingToken, down: DownstreamDep) -> Response:
+    return _answer(*await down.call(user, token, "POST", "/records", write=True, body=task.model_dump()))
+
+
+@router.get("/{task_id}", response_model=Task)
+async def get_task(task_id: TaskId, user: Reader, token: IncomingToken, down: DownstreamDep) -> Response:
+    return _answer(*await down.call(user, token, "GET", f"/records/{task_id}"))
+
+
+@router.patch("/{task_id}", response_model=Task)
+async def change_task(task_id: TaskId, patch: TaskPatch, user: Writer, token: IncomingToken,
+                      down: DownstreamDep) -> Response:
+    body = patch.model_dump(exclude_none=True)
+    return _answer(*await down.call(user, token, "PATCH", f"/records/{task_id}", write=True, body=body))
+
+
+@router.delete("/{task_id}", status_code=204)
+async def delete_task(task_id: TaskId, user: Writer, token: IncomingToken, down: DownstreamDep) -> Response:
+    return _answer(*await down.call(user, token, "DELETE", f"/records/{task_id}", write=True))

@@ -1,0 +1,57 @@
+"""The api's configuration: one class, safe local defaults, unsafe values refused in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+HOME_TENANT = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
+API_APP_ID = "f6016428-a480-44ec-bc23-042b445465fc"
+WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
+CLI_APP_ID = "7c3e8a15-4d2b-4f9a-b6e1-0a9d8c7b5e23"
+DOWNSTREAM_APP_ID = "56416278-656a-410f-9888-db490850ca20"
+_REPO = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseSettings):
+    # Not AZURE_CLIENT_ID: DefaultAzureCredential would take that for a user-assigned identity.
+    model_config = SettingsConfigDict(env_prefix="API_")
+
+    environment: Literal["development", "production"] = "development"
+    authority: str = f"https://localhost:8443/{HOME_TENANT}"
+    # MSAL's instance discovery asks Microsoft's cloud about the authority host; off for the emulator.
+    instance_discovery: bool = False
+    client_id: str = API_APP_ID
+    allowed_tenants: list[str] = [HOME_TENANT]
+    # Who may call this API at all (azp): the web app and the CLI. Nobody else, whatever the token says.
+    allowed_client_ids: list[str] = [WEB_APP_ID, CLI_APP_ID]
+    downstream_url: str = "https://localhost:8002"
+    downstream_app_id_uri: str = f"api://{DOWNSTREAM_APP_ID}"
+    # A user-assigned managed identity's client id, in Azure; locally the identity header selects it.
+    managed_identity_client_id: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8001
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @property
+    def tenant_id(self) -> str:
+        return self.authority.rstrip("/").rsplit("/", 1)[1]
+
+    def downstream_scope(self, value: str) -> str:
+        return f"{self.downstream_app_id_uri}/{value}"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_in_production(self) -> Settings:
+        if self.environment == "production":
+            for name, url in (("authority", self.authority), ("downstream_url", self.downstream_url)):
+                parts = urlsplit(url)
+                if parts.scheme != "https" or parts.hostname in ("localhost", "127.0.0.1", "::1"):
+                    raise ValueError(f"API_{name.upper()} must be an https URL of a real host in production")
+            if self.instance_discovery is False and "login.microsoftonline.com" in self.authority:
+                raise ValueError("API_INSTANCE_DISCOVERY must stay on for Entra ID authorities in production")
+        return self

@@ -1,0 +1,202 @@
+"""The signed-in user's records: list, create, read, change, delete.
+
+# zt: developer-strategy-authorization-best-practices
+Deny by default (every route names the scope it needs), and then object-level authorization: every
+query is limited to the caller's own rows, by tenant id AND object id, in the same WHERE clause as
+the record id. Someone else's record, a record of the same object id in another tenant, an
+unknown id and a malformed id all answer the same 404, so existence is never revealed. Bodies
+accept only the fields a caller may set (extra="forbid"): owner, tenant and id can't be assigned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from zerotrust.bodies import json_body
+from zerotrust.principal import Principal
+
+from ..auth import RecordsReader, RecordsWriter
+from ..db import TITLE_MAX, DatabaseDep, Record, utc
+
+router = APIRouter(prefix="/records", tags=["records"])
+
+# Ids are minted here as canonical lowercase uuid4 strings; anything else can't name a record.
+_RECORD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def _printable(value: str) -> str:
+    # Control characters and lone surrogates (valid in JSON, invalid in UTF-8) have no place in
+    # a one-line title; PostgreSQL would refuse NUL and the database must not be the one to say so.
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
+    AfterValidator(_printable),
+]
+
+
+class RecordCreate(BaseModel):
+    # strict: JSON types as declared (no "true" for true); forbid: no owner/tenant_id/id/done here.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    title: Title
+
+
+class RecordPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    title: Title | None = None
+    done: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> RecordPatch:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may be left out but not set to null")
+        return self
+
+
+# Read only after the permission check: the route lists the principal before the body.
+NewRecord = Annotated[RecordCreate, Depends(json_body(RecordCreate))]
+RecordChanges = Annotated[RecordPatch, Depends(json_body(RecordPatch))]
+
+
+class RecordOut(BaseModel):
+    id: str
+    title: str
+    done: bool
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Record) -> RecordOut:
+        return cls(id=row.id, title=row.title, done=row.done, created_at=utc(row.created_at))
+
+
+@dataclass(frozen=True)
+class Owner:
+    tenant_id: str
+    oid: str
+
+    @classmethod
+    def of(cls, principal: Principal) -> Owner:
+        # zt: zero-trust-token-customization
+        # tid + oid from the validated token; preferred_username/email are for display only.
+        return cls(principal.tid, principal.oid)
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, "No such record.")
+
+
+def _checked_id(record_id: str) -> str:
+    if not _RECORD_ID.match(record_id):
+        raise _not_found()
+    return record_id
+
+
+# -- units of work (run in a worker thread by Database.run) ------------------------------------
+
+
+def _owned(session: Session, owner: Owner, record_id: str) -> Record | None:
+    # zt: developer-strategy-authorization-best-practices
+    # The ownership check is part of the query, not a comparison after loading someone's row.
+    return session.scalars(
+        select(Record).where(
+            Record.id == record_id, Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid
+        )
+    ).one_or_none()
+
+
+def _list(session: Session, owner: Owner) -> list[RecordOut]:
+    rows = session.scalars(
+        select(Record)
+        .where(Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid)
+        .order_by(Record.created_at, Record.id)
+    )
+    return [RecordOut.of(r) for r in rows]
+
+
+def _create(session: Session, owner: Owner, title: str) -> RecordOut:
+    row = Record(id=str(uuid.uuid4()), tenant_id=owner.tenant_id, owner_oid=owner.oid, title=title,
+                 done=False, created_at=dt.datetime.now(dt.UTC))
+    session.add(row)
+    session.flush()
+    return RecordOut.of(row)
+
+
+def _get(session: Session, owner: Owner, record_id: str) -> RecordOut | None:
+    row = _owned(session, owner, record_id)
+    return RecordOut.of(row) if row else None
+
+
+def _update(session: Session, owner: Owner, record_id: str, changes: dict[str, Any]) -> RecordOut | None:
+    row = _owned(session, owner, record_id)
+    if row is None:
+        return None
+    if "title" in changes:
+        row.title = changes["title"]
+    if "done" in changes:
+        row.done = changes["done"]
+    session.flush()
+    return RecordOut.of(row)
+
+
+def _delete(session: Session, owner: Owner, record_id: str) -> bool:
+    result = session.execute(
+        delete(Record).where(
+            Record.id == record_id, Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+# -- routes --------------------------------------------------------------------------------------
+
+
+@router.get("")
+async def list_records(principal: RecordsReader, db: DatabaseDep) -> list[RecordOut]:
+    return await db.run(_list, Owner.of(principal))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_record(principal: RecordsWriter, body: NewRecord, db: DatabaseDep) -> RecordOut:
+    return await db.run(_create, Owner.of(principal), body.title)
+
+
+@router.get("/{record_id}")
+async def get_record(record_id: str, principal: RecordsReader, db: DatabaseDep) -> RecordOut:
+    found = await db.run(_get, Owner.of(principal), _checked_id(record_id))
+    if found is None:
+        raise _not_found()
+    return found
+
+
+@router.patch("/{record_id}")
+async def update_record(
+    record_id: str, principal: RecordsWriter, body: RecordChanges, db: DatabaseDep
+) -> RecordOut:
+    changes = body.model_dump(exclude_unset=True)
+    changed = await db.run(_update, Owner.of(principal), _checked_id(record_id), changes)
+    if changed is None:
+        raise _not_found()
+    return changed
+
+
+@router.delete("/{record_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_record(record_id: str, principal: RecordsWriter, db: DatabaseDep) -> Response:
+    if not await db.run(_delete, Owner.of(principal), _checked_id(record_id)):
+        raise _not_found()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

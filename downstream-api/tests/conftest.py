@@ -1,0 +1,141 @@
+"""In-process downstream-api with tokens minted here, against a fake identity provider.
+
+The fake provider answers the discovery document and the key set through httpx.MockTransport, so
+the real KeySet (discovery, caching, refresh) and the real TokenValidator do the checking; only
+the network is simulated. Each test gets its own SQLite file.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from downstream_api.main import create_app
+from downstream_api.settings import API_APP_ID, DOWNSTREAM_API_APP_ID, HOME_TENANT_ID, Settings
+from fastapi.testclient import TestClient
+from zerotrust.validation import KeySet
+
+AUTHORITY_HOST = "https://login.example.test"
+AUTHORITY = f"{AUTHORITY_HOST}/{HOME_TENANT_ID}"
+OTHER_TENANT_ID = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
+WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
+ALICE = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"
+BOB = "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"
+KID = "test-key-1"
+
+
+@dataclass
+class FakeProvider:
+    """Discovery + JWKS for AUTHORITY; `up = False` makes every request fail to connect."""
+
+    key: rsa.RSAPrivateKey
+    kid: str = KID
+    up: bool = True
+    requests: list[str] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request.url.path)
+        if not self.up:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path.endswith("/v2.0/.well-known/openid-configuration"):
+            return httpx.Response(200, json={"issuer": f"{AUTHORITY}/v2.0",
+                                             "jwks_uri": f"{AUTHORITY}/discovery/v2.0/keys"})
+        if request.url.path.endswith("/discovery/v2.0/keys"):
+            jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
+            return httpx.Response(200, json={"keys": [{**jwk, "kid": self.kid, "use": "sig"}]})
+        return httpx.Response(404)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+Mint = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def mint(signing_key: rsa.RSAPrivateKey) -> Mint:
+    """An access token as the api's on-behalf-of token for alice would be; override any claim,
+    or drop one with `claim=None`. `key=` and `headers=` sign differently."""
+
+    def make(*, key: Any = None, headers: dict[str, Any] | None = None, algorithm: str = "RS256",
+             **overrides: Any) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "aud": DOWNSTREAM_API_APP_ID, "iss": f"{AUTHORITY_HOST}/{HOME_TENANT_ID}/v2.0", "iat": now,
+            "nbf": now, "exp": now + 3600, "tid": HOME_TENANT_ID, "oid": ALICE, "sub": "alice-pairwise-sub",
+            "azp": API_APP_ID, "azpacr": "2", "ver": "2.0", "scp": "Records.ReadWrite", "idtyp": "user",
+            "name": "Alice Adams", "preferred_username": "alice@contoso.test", "uti": uuid.uuid4().hex,
+        }
+        for name, value in overrides.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return jwt.encode(claims, key if key is not None else signing_key, algorithm=algorithm,
+                          headers={"kid": KID, **(headers or {})})
+
+    return make
+
+
+@pytest.fixture
+def provider(signing_key: rsa.RSAPrivateKey) -> FakeProvider:
+    return FakeProvider(signing_key)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(authority=AUTHORITY, state_dir=tmp_path / "downstream")
+
+
+AppFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(provider: FakeProvider, tmp_path: Path) -> Iterator[AppFactory]:
+    """Start an app (lifespan and all) whose key set talks to `provider`; extra kwargs go to Settings."""
+    clients: list[TestClient] = []
+
+    def start(**settings: Any) -> TestClient:
+        settings.setdefault("authority", AUTHORITY)
+        settings.setdefault("state_dir", tmp_path / "downstream")
+        app = create_app(Settings(**settings))
+        client = TestClient(app, raise_server_exceptions=False, base_url="https://testserver")
+        client.__enter__()
+        clients.append(client)
+        # Same KeySet class, same discovery and refresh logic; only the transport is fake.
+        fake_network = httpx.AsyncClient(transport=httpx.MockTransport(provider.handle))
+        app.state.validator.keys = KeySet(authority=settings["authority"], http=fake_network)
+        return client
+
+    yield start
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: AppFactory) -> TestClient:
+    return make_client()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def as_user(mint: Mint) -> Callable[..., dict[str, str]]:
+    """Authorization headers for a user: as_user(BOB), as_user(scp="Records.Read"), ..."""
+
+    def headers(oid: str = ALICE, **claims: Any) -> dict[str, str]:
+        return bearer(mint(oid=oid, **claims))
+
+    return headers

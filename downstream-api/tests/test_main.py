@@ -1,0 +1,57 @@
+"""`python -m downstream_api`: HTTPS only, configuration mistakes reported by setting name."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import downstream_api.__main__ as entry
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("DOWNSTREAM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DOWNSTREAM_STATE_DIR", str(tmp_path))
+
+
+def test_refuses_to_start_without_tls(capsys: pytest.CaptureFixture[str]) -> None:
+    assert entry.main() == 2
+    assert "DOWNSTREAM_TLS_CERT and DOWNSTREAM_TLS_KEY are required" in capsys.readouterr().err
+
+
+def test_missing_certificate_files_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DOWNSTREAM_TLS_CERT", str(tmp_path / "nope.pem"))
+    monkeypatch.setenv("DOWNSTREAM_TLS_KEY", str(tmp_path / "nope-key.pem"))
+    assert entry.main() == 2
+    assert "nope.pem does not exist" in capsys.readouterr().err
+
+
+def test_bad_settings_are_reported_by_name_without_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DOWNSTREAM_AUTHORITY", "http://localhost:8443/common")
+    assert entry.main() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("downstream-api: DOWNSTREAM_AUTHORITY: ") and "Traceback" not in err
+    monkeypatch.setenv("DOWNSTREAM_AUTHORITY", "https://localhost:8443/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d")
+    monkeypatch.setenv("DOWNSTREAM_ENVIRONMENT", "production")
+    assert entry.main() == 2
+    assert "refused in production" in capsys.readouterr().err
+
+
+def test_serves_https_on_loopback_8002_by_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("cert.pem", "key.pem"):
+        (tmp_path / name).write_text("test")
+    monkeypatch.setenv("DOWNSTREAM_TLS_CERT", str(tmp_path / "cert.pem"))
+    monkeypatch.setenv("DOWNSTREAM_TLS_KEY", str(tmp_path / "key.pem"))
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(entry.uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
+    assert entry.main() == 0
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8002)
+    assert seen["ssl_certfile"] == str(tmp_path / "cert.pem")
+    assert seen["ssl_keyfile"] == str(tmp_path / "key.pem")
+    assert seen["server_header"] is False and seen["proxy_headers"] is False

@@ -1,0 +1,139 @@
+"""Calls to the api: the user's access token in the Authorization header, JSON both ways.
+
+Every failure becomes an `ApiError` with a message a person can read; nothing from the api's
+answer body is shown and the token never appears in an error or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+log = logging.getLogger("web.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(title)
+        self.status, self.title, self.detail = status, title, detail
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | int
+    title: str
+    done: bool
+    created_at: str | None = None
+
+    @property
+    def path_id(self) -> str:
+        return quote(str(self.id), safe="")
+
+
+class TierView(BaseModel):
+    """One tier's view of the caller, as the api's /me reports it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    tenant_id: str | None = None
+    object_id: str | None = None
+    subject: str | None = None
+    audience: str | None = None
+    calling_app: str | None = None
+    scopes: list[str] = []
+    roles: list[str] = []
+
+
+class Me(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    api: TierView
+    # None when the api could not get downstream-api's view (it passes on an error body instead).
+    downstream_api: TierView | None = None
+
+    @field_validator("downstream_api", mode="before")
+    @classmethod
+    def _only_a_view(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) and value.get("object_id") else None
+
+
+async def call(
+    http: aiohttp.ClientSession, method: str, path: str, token: str, body: dict[str, Any] | None = None
+) -> Any:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    try:
+        async with http.request(method, path, headers=headers, json=body) as response:
+            status = response.status
+            raw = await response.read()
+    except (TimeoutError, aiohttp.ClientError):
+        log.warning("api %s %s: unreachable", method, path)
+        raise ApiError(
+            503,
+            "The api is unavailable",
+            "The web app could not reach the api. It may be starting or stopped; try again in a moment.",
+        ) from None
+    if status >= 400:
+        log.warning("api %s %s answered %s", method, path, status)
+        raise _refusal(status)
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except ValueError:
+        raise ApiError(502, "The api answered unexpectedly", "Its answer was not JSON.") from None
+
+
+def _refusal(status: int) -> ApiError:
+    if status == 401:
+        return ApiError(
+            502,
+            "The api did not accept the sign-in",
+            "The api refused the access token the web app sent for you (401). Sign out and in again.",
+        )
+    if status == 403:
+        return ApiError(
+            403,
+            "The api refused this request",
+            "You are signed in, but the api does not allow you this action (403).",
+        )
+    if status == 404:
+        return ApiError(404, "Not found", "The api has no such item for you.")
+    if status >= 500:
+        return ApiError(502, "The api failed", f"The api answered with an error ({status}). Try again later.")
+    return ApiError(400, "The api did not accept this request", f"The api answered {status}.")
+
+
+async def list_tasks(http: aiohttp.ClientSession, token: str) -> list[Task]:
+    answer = await call(http, "GET", "/tasks", token)
+    try:
+        if not isinstance(answer, list):
+            raise ValueError("not a list")
+        return [Task.model_validate(item) for item in answer]
+    except (ValueError, ValidationError):
+        raise ApiError(
+            502, "The api answered unexpectedly", "The task list was not in the expected shape."
+        ) from None
+
+
+async def add_task(http: aiohttp.ClientSession, token: str, title: str) -> None:
+    await call(http, "POST", "/tasks", token, {"title": title})
+
+
+async def complete_task(http: aiohttp.ClientSession, token: str, task_id: str) -> None:
+    await call(http, "PATCH", f"/tasks/{quote(task_id, safe='')}", token, {"done": True})
+
+
+async def delete_task(http: aiohttp.ClientSession, token: str, task_id: str) -> None:
+    await call(http, "DELETE", f"/tasks/{quote(task_id, safe='')}", token)
+
+
+async def me(http: aiohttp.ClientSession, token: str) -> Me:
+    answer = await call(http, "GET", "/me", token)
+    try:
+        return Me.model_validate(answer)
+    except ValidationError:
+        raise ApiError(502, "The api answered unexpectedly", "/me was not in the expected shape.") from None

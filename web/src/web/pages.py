@@ -1,0 +1,29 @@
+"""Rendering: one Jinja2 environment (autoescaped), the page helper and the error page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """A page; it knows who is signed in (for the header) from the session the request loaded."""
+    session = getattr(request.state, "session", None)
+    context.setdefault("user", session.user if session else None)
+    context.setdefault("csrf_token", session.csrf_token if session else None)
+    response = templates.TemplateResponse(request, template, context, status_code=status)
+    # Pages depend on who is asking: never cached, by the browser or anything in between.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def error_page(
+    request: Request, status: int, title: str, detail: str, *, retry: str | None = None
+) -> HTMLResponse:
+    return page(request, "error.html", status, code=status, title=title, detail=detail, retry=retry)

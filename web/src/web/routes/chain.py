@@ -1,0 +1,28 @@
+"""Identity through the chain: the same person as the web app, the api and downstream-api see them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from .. import api_client
+from ..dependencies import api_token, clients, require_session
+from ..pages import page
+from ..session import Session
+
+router = APIRouter(tags=["chain"])
+
+
+@router.get("/chain")
+async def chain(
+    request: Request, session: Session = Depends(require_session)
+) -> Response:  # zt: api-calls-api
+    c = clients(request)
+    token = await api_token(request, session)
+    # The web column comes from the ID token (kept as claims in the session, the token itself is
+    # not kept); the others are what each tier validated from the token it received.
+    try:
+        me = await api_client.me(c.api, token)
+    except api_client.ApiError as err:
+        return page(request, "chain.html", err.status, me=None, api_error=err, client_id=c.settings.client_id)
+    return page(request, "chain.html", me=me, api_error=None, client_id=c.settings.client_id)

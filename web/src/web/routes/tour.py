@@ -1,0 +1,20 @@
+"""Home: the tour of the guidance, the three principles, the request chain and who is signed in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from ..dependencies import optional_session
+from ..pages import page
+from ..session import Session
+from ..tour import PRINCIPLES, load_tour
+
+router = APIRouter(tags=["tour"])
+
+
+@router.get("/")
+async def home(
+    request: Request, session: Session | None = Depends(optional_session)
+) -> Response:  # zt: identity-zero-trust-compliance
+    return page(request, "tour.html", tour=load_tour(), principles=PRINCIPLES)

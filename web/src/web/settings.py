@@ -1,0 +1,145 @@
+"""Configuration of the web app (environment variables prefixed WEB_).
+
+Every default is safe for a local run against the identity emulator; the values that are only
+acceptable on a laptop are refused when WEB_ENVIRONMENT=production. The registration values
+(client id, scopes, redirect URIs, tenant) match infra/registrations.yaml; in Azure they come from
+configuration, never from that file. The app never reads AZURE_CLIENT_ID: azure-identity treats it
+as a user-assigned managed identity, so the web's own id is WEB_CLIENT_ID.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_REPO = Path(__file__).resolve().parents[3]
+HOME_TENANT_ID = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
+API_APP_ID = "f6016428-a480-44ec-bc23-042b445465fc"
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEB_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Identity provider: the emulator locally, https://login.microsoftonline.com/<tenant-id> in Azure.
+    authority: str = f"https://localhost:8443/{HOME_TENANT_ID}"
+    # Only Microsoft's own hosts are known to MSAL's instance discovery; the emulator is not.
+    instance_discovery: bool = False
+    # Origin of the identity provider's browser-facing pages (sign-in, sign-out): the CSP lets forms
+    # lead there (sign-out redirects to it). The emulator serves them on plain http on localhost.
+    idp_origin: str = "http://localhost:8444"
+    # Taken from the OpenID Connect discovery document when not set.
+    end_session_endpoint: str | None = None
+
+    # The web app's registration ("application (client) id"); see the module docstring.
+    client_id: str = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
+    # Client id of the user-assigned managed identity whose token is the federated credential;
+    # None uses the identity the platform provides (locally: IDENTITY_ENDPOINT/IDENTITY_HEADER).
+    managed_identity_client_id: str | None = None
+    redirect_uri: str = "http://localhost:8000/auth/callback"
+    post_logout_redirect_uri: str = "http://localhost:8000/"
+    # Users from any other tenant are refused after sign-in (checked on the ID token's tid and iss).
+    allowed_tenant_ids: list[str] = Field(default_factory=lambda: [HOME_TENANT_ID])
+
+    api_url: str = "https://localhost:8001"
+    api_scopes: list[str] = Field(
+        default_factory=lambda: [
+            f"api://{API_APP_ID}/Tasks.Read",
+            f"api://{API_APP_ID}/Tasks.ReadWrite",
+        ]
+    )
+    api_timeout_seconds: float = 10.0
+
+    # Server-side sessions and the encrypted token caches (SQLite file and its key live here).
+    state_dir: Path = _REPO / ".local" / "web"
+    session_idle_timeout: int = Field(default=30 * 60, gt=0)
+    session_absolute_timeout: int = Field(default=8 * 3600, gt=0)
+    # Chrome and Firefox keep Secure cookies on http://localhost; false only for browsers that don't.
+    cookie_secure: bool = True
+
+    @field_validator("authority")
+    @classmethod
+    def _https_authority(cls, value: str) -> str:
+        if urlsplit(value).scheme != "https":
+            raise ValueError("the authority must be https (MSAL refuses anything else)")
+        return value.rstrip("/")
+
+    @field_validator("allowed_tenant_ids", "api_scopes")
+    @classmethod
+    def _not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_for_environment(self) -> Settings:
+        if self.session_idle_timeout > self.session_absolute_timeout:
+            raise ValueError("session_idle_timeout must not exceed session_absolute_timeout")
+        if self.environment != "production":
+            return self
+        problems = []
+        for name in ("redirect_uri", "post_logout_redirect_uri"):
+            parts = urlsplit(getattr(self, name))
+            if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(parts.hostname)):
+                problems.append(f"{name} must be https (http is for localhost only)")
+        for name in ("api_url", "idp_origin"):
+            if urlsplit(getattr(self, name)).scheme != "https":
+                problems.append(f"{name} must be https in production")
+        if self.end_session_endpoint and urlsplit(self.end_session_endpoint).scheme != "https":
+            problems.append("end_session_endpoint must be https in production")
+        if not self.cookie_secure:
+            problems.append("cookie_secure must be true in production")
+        if problems:
+            raise ValueError("unsafe for production: " + "; ".join(problems))
+        return self
+
+    @property
+    def public_origin(self) -> str:
+        """This app's own origin, as the browser sees it (from the registered redirect URI)."""
+        return origin_of(self.redirect_uri)
+
+    @property
+    def session_cookie(self) -> str:
+        # __Host-: Secure, Path=/ and no Domain, so no sibling host can set or shadow the cookie.
+        return "__Host-session" if self.cookie_secure else "session"
+
+    @property
+    def sign_in_cookie(self) -> str:
+        return "__Host-signin" if self.cookie_secure else "signin"
+
+    @property
+    def sign_in_cookie_samesite(self) -> Literal["none", "lax"]:
+        # The identity provider posts its answer back cross-site (form_post), which a SameSite=Lax
+        # cookie does not accompany. Browsers take SameSite=None only with Secure.
+        return "none" if self.cookie_secure else "lax"
+
+    @property
+    def csp(self) -> str:
+        return (
+            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; "
+            f"form-action 'self' {origin_of(self.idp_origin)}"
+        )

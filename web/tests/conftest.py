@@ -1,0 +1,399 @@
+"""In-process fixtures for the web app: real MSAL against a fake identity provider (its http client
+is swapped, nothing else), and a fake api served over real HTTP so aiohttp is exercised too."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.testclient import TestClient
+from web.auth import Identity
+from web.main import create_app
+from web.settings import Settings
+
+TENANT = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
+OTHER_TENANT = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
+IDP = "https://login.example.test"
+AUTHORITY = f"{IDP}/{TENANT}"
+WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
+API_SCOPES = [
+    "api://f6016428-a480-44ec-bc23-042b445465fc/Tasks.Read",
+    "api://f6016428-a480-44ec-bc23-042b445465fc/Tasks.ReadWrite",
+]
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class FakeUser:
+    oid: str
+    tid: str
+    upn: str
+    name: str
+
+
+ALICE = FakeUser("3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", TENANT, "alice@contoso.test", "Alice Adams")
+BOB = FakeUser("4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b", TENANT, "bob@contoso.test", "Bob Brown")
+CAROL = FakeUser("7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e", OTHER_TENANT, "carol@fabrikam.test", "Carol Clark")
+USERS = {"alice": ALICE, "bob": BOB, "carol": CAROL}
+
+
+class _Response:
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status_code = status
+        self.text = json.dumps(body)
+        self.headers = {"Content-Type": "application/json"}
+
+
+@dataclass
+class FakeIdp:
+    """A requests-shaped http client for MSAL: discovery, and the token endpoint's code and refresh
+    grants. It checks PKCE and keeps count of what was asked of it."""
+
+    access_token_lifetime: int = 3600
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refresh_tokens: dict[str, FakeUser] = field(default_factory=dict)
+    token_requests: list[dict[str, Any]] = field(default_factory=list)
+    issued: list[str] = field(default_factory=list)  # every token and code handed out
+    refuse_refresh: bool = False
+
+    def discovery(self) -> dict[str, Any]:
+        return {
+            "issuer": f"{IDP}/{TENANT}/v2.0",
+            "authorization_endpoint": f"{AUTHORITY}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{AUTHORITY}/oauth2/v2.0/token",
+            "end_session_endpoint": f"{AUTHORITY}/oauth2/v2.0/logout",
+        }
+
+    def get(self, url: str, **kwargs: Any) -> _Response:
+        if url == f"{AUTHORITY}/v2.0/.well-known/openid-configuration":
+            return _Response(200, self.discovery())
+        return _Response(404, {"error": "not_found"})
+
+    def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> _Response:
+        data = dict(data or {})
+        self.token_requests.append(data)
+        if url != f"{AUTHORITY}/oauth2/v2.0/token":
+            return _Response(404, {"error": "not_found"})
+        if data.get("grant_type") == "authorization_code":
+            grant = self.codes.pop(data.get("code", ""), None)
+            if grant is None:
+                return _Response(
+                    400, {"error": "invalid_grant", "error_description": "AADSTS70008: code used"}
+                )
+            verifier = data.get("code_verifier", "")
+            if b64url(hashlib.sha256(verifier.encode()).digest()) != grant["challenge"]:
+                return _Response(400, {"error": "invalid_grant", "error_description": "AADSTS501481: PKCE"})
+            return _Response(200, self._tokens(grant["user"], grant["nonce"]))
+        if data.get("grant_type") == "refresh_token":
+            user = self.refresh_tokens.get(data.get("refresh_token", ""))
+            if user is None or self.refuse_refresh:
+                return _Response(400, {"error": "invalid_grant", "error_description": "AADSTS50173: revoked"})
+            return _Response(200, self._tokens(user, None))
+        return _Response(400, {"error": "unsupported_grant_type"})
+
+    def close(self) -> None:
+        pass
+
+    def issue_code(self, auth_uri: str, user: FakeUser) -> tuple[str, str]:
+        """What the sign-in pages would do: a code for this user; returns (code, state)."""
+        q = {k: v[0] for k, v in parse_qs(urlsplit(auth_uri).query).items()}
+        assert q["code_challenge_method"] == "S256"
+        code = secrets.token_urlsafe(24)
+        self.codes[code] = {"user": user, "nonce": q.get("nonce"), "challenge": q["code_challenge"]}
+        self.issued.append(code)
+        return code, q["state"]
+
+    def _tokens(self, user: FakeUser, nonce: str | None) -> dict[str, Any]:
+        now = int(time.time())
+        base = {
+            "iss": f"{IDP}/{user.tid}/v2.0",
+            "tid": user.tid,
+            "oid": user.oid,
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "ver": "2.0",
+            "preferred_username": user.upn,
+            "name": user.name,
+        }
+        id_claims = {
+            **base,
+            "aud": WEB_APP_ID,
+            "sub": "pairwise-web",
+            "login_hint": b64url(f"{user.tid}.{user.oid}".encode()),
+        }
+        if nonce is not None:
+            id_claims["nonce"] = nonce
+        at_claims = {
+            **base,
+            "aud": "f6016428-a480-44ec-bc23-042b445465fc",
+            "azp": WEB_APP_ID,
+            "scp": "Tasks.Read Tasks.ReadWrite",
+            "uti": secrets.token_urlsafe(8),
+        }
+        key = "fake-idp-signing-key-of-at-least-32-bytes"
+        access_token = jwt.encode(at_claims, key, algorithm="HS256")
+        id_token = jwt.encode(id_claims, key, algorithm="HS256")
+        refresh = "0.AAAA" + secrets.token_urlsafe(40)
+        self.refresh_tokens[refresh] = user
+        self.issued += [access_token, id_token, refresh]
+        return {
+            "token_type": "Bearer",
+            "scope": " ".join(API_SCOPES),
+            "expires_in": self.access_token_lifetime,
+            "ext_expires_in": self.access_token_lifetime,
+            "access_token": access_token,
+            "refresh_token": refresh,
+            "id_token": id_token,
+            "client_info": b64url(json.dumps({"uid": user.oid, "utid": user.tid}).encode()),
+        }
+
+    @property
+    def code_redemptions(self) -> int:
+        return sum(1 for r in self.token_requests if r.get("grant_type") == "authorization_code")
+
+    @property
+    def refreshes(self) -> int:
+        return sum(1 for r in self.token_requests if r.get("grant_type") == "refresh_token")
+
+
+@dataclass
+class FakeApi:
+    """The api's contract as the web app uses it; `fail_with` makes every call answer that status."""
+
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[tuple[str, str, str | None, Any]] = field(default_factory=list)
+    fail_with: int | None = None
+    downstream_view: dict[str, Any] | None = None  # replaces downstream-api's part of /me
+
+    def reset(self) -> None:
+        self.tasks.clear()
+        self.calls.clear()
+        self.fail_with = None
+        self.downstream_view = None
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.middleware("http")
+        async def record(request: Request, call_next: Any) -> Response:
+            body = await request.body()
+            self.calls.append(
+                (
+                    request.method,
+                    request.url.path,
+                    request.headers.get("authorization"),
+                    json.loads(body) if body else None,
+                )
+            )
+            if self.fail_with is not None:
+                return JSONResponse({"error": "nope"}, status_code=self.fail_with)
+            response: Response = await call_next(request)
+            return response
+
+        @app.get("/tasks")
+        async def list_tasks() -> list[dict[str, Any]]:
+            return list(self.tasks.values())
+
+        @app.post("/tasks", status_code=201)
+        async def add(request: Request) -> dict[str, Any]:
+            body = await request.json()
+            task = {
+                "id": secrets.token_hex(4),
+                "title": body["title"],
+                "done": False,
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+            self.tasks[task["id"]] = task
+            return task
+
+        @app.patch("/tasks/{task_id}")
+        async def patch(task_id: str, request: Request) -> Response:
+            if task_id not in self.tasks:
+                return JSONResponse({"error": "not found"}, status_code=404)
+            self.tasks[task_id].update(await request.json())
+            return JSONResponse(self.tasks[task_id])
+
+        @app.delete("/tasks/{task_id}", status_code=204)
+        async def delete(task_id: str) -> Response:
+            self.tasks.pop(task_id, None)
+            return Response(status_code=204)
+
+        @app.get("/me")
+        async def me() -> dict[str, Any]:
+            view = {
+                "tenant_id": TENANT,
+                "object_id": ALICE.oid,
+                "subject": "pairwise-api",
+                "audience": "f6016428-a480-44ec-bc23-042b445465fc",
+                "calling_app": WEB_APP_ID,
+                "scopes": ["Tasks.Read", "Tasks.ReadWrite"],
+                "roles": [],
+                "username": ALICE.upn,
+            }
+            down = {
+                **view,
+                "subject": "pairwise-downstream",
+                "audience": "56416278-656a-410f-9888-db490850ca20",
+                "calling_app": "f6016428-a480-44ec-bc23-042b445465fc",
+                "scopes": ["Records.ReadWrite"],
+            }
+            return {"api": view, "downstream_api": self.downstream_view or down}
+
+        return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def fake_api_server() -> Iterator[tuple[FakeApi, str]]:
+    api = FakeApi()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(api.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "fake api did not start"
+        time.sleep(0.02)
+    yield api, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(5)
+
+
+@pytest.fixture
+def fake_api(fake_api_server: tuple[FakeApi, str]) -> FakeApi:
+    api, _ = fake_api_server
+    api.reset()
+    return api
+
+
+@pytest.fixture
+def nothing_listening() -> str:
+    """The URL of a port nobody listens on: an api that is down."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def idp() -> FakeIdp:
+    return FakeIdp()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fake_api_server: tuple[FakeApi, str]) -> Settings:
+    return Settings(
+        state_dir=tmp_path / "web", authority=AUTHORITY, api_url=fake_api_server[1], idp_origin=IDP
+    )
+
+
+class Browser:
+    """The app in-process, cookies and all, plus the steps a person takes."""
+
+    def __init__(self, client: TestClient, idp: FakeIdp, settings: Settings) -> None:
+        self.http = client
+        self.idp = idp
+        self.settings = settings
+        self.responses: list[Any] = []
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        r = self.http.get(url, follow_redirects=False, **kwargs)
+        self.responses.append(r)
+        return r
+
+    def post(self, url: str, **kwargs: Any) -> Any:
+        r = self.http.post(url, follow_redirects=False, **kwargs)
+        self.responses.append(r)
+        return r
+
+    def start_sign_in(self, next_path: str = "/tasks") -> str:
+        r = self.get("/auth/login", params={"next": next_path})
+        assert r.status_code == 302, r.text
+        return str(r.headers["location"])
+
+    def issue_code(self, auth_uri: str, user: str = "alice") -> tuple[str, str]:
+        """The person signs in at the identity provider: (code, state) for the callback."""
+        return self.idp.issue_code(auth_uri, USERS[user])
+
+    def sign_in(self, user: str = "alice", next_path: str = "/tasks") -> Any:
+        auth_uri = self.start_sign_in(next_path)
+        code, state = self.issue_code(auth_uri, user)
+        return self.post("/auth/callback", data={"code": code, "state": state, "session_state": "s"})
+
+    def get_as(self, session_id: str, url: str) -> Any:
+        """A request carrying exactly this session cookie (an old one, or one an attacker planted)."""
+        return self.http.get(url, follow_redirects=False, headers={"Cookie": f"__Host-session={session_id}"})
+
+    @property
+    def session_id(self) -> str | None:
+        value = self.http.cookies.get("__Host-session")
+        return str(value) if value is not None else None
+
+    def csrf(self, path: str = "/") -> str:
+        r = self.get(path)
+        match = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
+        assert match, f"no CSRF token on {path}: {r.status_code}"
+        return match.group(1)
+
+    @staticmethod
+    def cookie_attributes(response: Any, name: str) -> dict[str, str]:
+        """The attributes of one Set-Cookie, lower-cased names; flags map to 'True'."""
+        for header in response.headers.get_list("set-cookie"):
+            cookie = SimpleCookie()
+            cookie.load(header)
+            if name in cookie:
+                morsel = cookie[name]
+                attrs = {k.lower(): str(v) for k, v in morsel.items() if v not in ("", False)}
+                attrs["value"] = morsel.value
+                return attrs
+        raise AssertionError(f"no Set-Cookie for {name}")
+
+
+@pytest.fixture
+def make_browser(settings: Settings, idp: FakeIdp, fake_api: FakeApi) -> Iterator[Callable[..., Browser]]:
+    """`make_browser(api_url=...)`: the app with some settings changed, and a browser on it."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> Browser:
+        s = settings.model_copy(update=overrides)
+        identity = Identity(s, client_assertion=lambda: "managed-identity-assertion", http_client=idp)
+        # https base URL: the cookie jar sends Secure cookies only over https (browsers also over
+        # http://localhost, which the live test covers).
+        client = TestClient(create_app(s, identity=identity), base_url="https://localhost:8000")
+        clients.append(client.__enter__())
+        return Browser(client, idp, s)
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def browser(make_browser: Callable[..., Browser]) -> Browser:
+    return make_browser()

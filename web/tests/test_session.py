@@ -1,0 +1,190 @@
+"""Server-side sessions (guidance: token-management): encrypted at rest, hashed ids, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web.session import SIGN_IN_TTL, Sealer, Sessions, SignedInUser, SqliteSessionStore, record_key
+
+JWT_SHAPE = re.compile(rb"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+ALICE = SignedInUser(
+    oid="3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912",
+    tid="9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+    name="Alice Adams",
+    username="alice@contoso.test",
+)
+# Shaped like an MSAL cache holding real tokens (header.payload.signature, base64url JSON).
+FAKE_AT = (
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJhcGkiLCJvaWQiOiIzYjRjIn0."
+    "c2lnbmF0dXJlLW9mLXRoZS1pZGVudGl0eS1wcm92aWRlcg"
+)
+FAKE_CACHE = json.dumps(
+    {
+        "AccessToken": {"k": {"secret": FAKE_AT, "credential_type": "AccessToken"}},
+        "RefreshToken": {"r": {"secret": "0.AAAArefresh-token-value-long-enough"}},
+        "IdToken": {"i": {"secret": FAKE_AT}},
+    }
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "web"
+
+
+@pytest.fixture
+def sessions(state_dir: Path, clock: Clock) -> Any:
+    store = SqliteSessionStore(state_dir / "sessions.sqlite3")
+    yield Sessions(
+        store,
+        Sealer.from_key_file(state_dir / "session-key"),
+        idle_timeout=1800,
+        absolute_timeout=8 * 3600,
+        clock=clock,
+    )
+    store.close()
+
+
+def _everything_on_disk(state_dir: Path) -> bytes:
+    # The database, its WAL and shared-memory files: whatever SQLite wrote, committed or not.
+    return b"".join(p.read_bytes() for p in sorted(state_dir.iterdir()) if p.name.startswith("sessions"))
+
+
+def test_token_cache_and_session_are_encrypted_at_rest(sessions: Any, state_dir: Path) -> None:
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    _run(sessions.save_token_cache(session, FAKE_CACHE.replace("refresh-token", "rotated-token")))
+    raw = _everything_on_disk(state_dir)
+    assert raw, "nothing was written"
+    assert not JWT_SHAPE.search(raw)
+    for plaintext in (
+        b"refresh-token",
+        b"rotated-token",
+        b"alice@contoso.test",
+        b"Alice Adams",
+        b"AccessToken",
+        ALICE.oid.encode(),
+        session.csrf_token.encode(),
+        session.id.encode(),
+    ):
+        assert plaintext not in raw, plaintext
+    # ...and it all comes back for the right session.
+    assert _run(sessions.token_cache(session)) == FAKE_CACHE.replace("refresh-token", "rotated-token")
+    assert _run(sessions.load(session.id)).user == ALICE
+
+
+def test_key_file_and_folder_are_private(sessions: Any, state_dir: Path) -> None:
+    _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state_dir / "session-key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((state_dir / "sessions.sqlite3").stat().st_mode) == 0o600
+
+
+def test_the_key_is_generated_once_and_reused(state_dir: Path) -> None:
+    a = Sealer.from_key_file(state_dir / "session-key")
+    b = Sealer.from_key_file(state_dir / "session-key")
+    assert b.open(a.seal(b"x", "ctx"), "ctx") == b"x"
+
+
+def test_a_blob_moved_to_another_record_does_not_decrypt(state_dir: Path) -> None:
+    sealer = Sealer.from_key_file(state_dir / "session-key")
+    blob = sealer.seal(b"cache", "aaa|token_cache")
+    assert sealer.open(blob, "bbb|token_cache") is None
+    assert sealer.open(blob[:-1] + bytes([blob[-1] ^ 1]), "aaa|token_cache") is None
+
+
+def test_records_are_stored_under_a_hash_of_the_session_id(sessions: Any) -> None:
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    assert _run(sessions.store.get(record_key(session.id))) is not None
+    assert _run(sessions.store.get(session.id)) is None
+
+
+def test_a_store_read_with_another_key_yields_no_session(
+    sessions: Any, state_dir: Path, clock: Clock
+) -> None:
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    other = Sessions(
+        sessions.store, Sealer(b"\x00" * 32), idle_timeout=1800, absolute_timeout=8 * 3600, clock=clock
+    )
+    assert _run(other.load(session.id)) is None
+
+
+def test_idle_timeout(sessions: Any, clock: Clock) -> None:
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    clock.now += 1700
+    assert _run(sessions.load(session.id)) is not None  # activity resets the idle clock
+    clock.now += 1700
+    assert _run(sessions.load(session.id)) is not None
+    clock.now += 1801
+    assert _run(sessions.load(session.id)) is None
+    assert _run(sessions.store.get(session.key)) is None  # and it is gone, not just ignored
+
+
+def test_absolute_timeout_even_when_active(sessions: Any, clock: Clock) -> None:
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    for _ in range(16):
+        clock.now += 1700
+        assert _run(sessions.load(session.id)) is not None
+    clock.now += 1700  # 8.0 h + since sign-in
+    assert _run(sessions.load(session.id)) is None
+
+
+def test_start_deletes_the_sessions_it_replaces(sessions: Any) -> None:
+    old = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    new = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[old.key]))
+    assert new.id != old.id and new.csrf_token != old.csrf_token
+    assert _run(sessions.load(old.id)) is None
+    assert _run(sessions.load(new.id)) is not None
+
+
+def test_end_deletes_session_and_token_cache(sessions: Any) -> None:
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    _run(sessions.end(session.id))
+    assert _run(sessions.store.get(session.key)) is None
+    assert _run(sessions.token_cache(session)) is None
+
+
+def test_pending_sign_in_is_single_use_and_expires(sessions: Any, clock: Clock) -> None:
+    pending = _run(sessions.begin_sign_in({"state": "s", "code_verifier": "v"}, "/tasks", None))
+    taken = _run(sessions.take_sign_in(pending.id))
+    assert taken is not None and taken.flow["state"] == "s" and taken.next == "/tasks"
+    assert _run(sessions.take_sign_in(pending.id)) is None
+    late = _run(sessions.begin_sign_in({"state": "s"}, "/", None))
+    clock.now += SIGN_IN_TTL + 1
+    assert _run(sessions.take_sign_in(late.id)) is None
+
+
+def test_a_pending_sign_in_is_not_a_session_and_vice_versa(sessions: Any) -> None:
+    pending = _run(sessions.begin_sign_in({"state": "s"}, "/", None))
+    assert _run(sessions.load(pending.id)) is None
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    assert _run(sessions.take_sign_in(session.id)) is None
+
+
+def test_expired_records_are_purged(sessions: Any, clock: Clock) -> None:
+    stale = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    clock.now += 8 * 3600 + 1
+    _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    assert _run(sessions.store.get(stale.key)) is None

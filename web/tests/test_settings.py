@@ -1,0 +1,122 @@
+"""Settings: local defaults that match the registration manifest; unsafe values refused in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from identity_emulator.directory import load_directory
+from identity_emulator.settings import EmulatorSettings
+from pydantic import ValidationError
+from web.routes.auth import safe_next
+from web.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _no_web_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("WEB_"):
+            monkeypatch.delenv(name)
+
+
+def test_local_defaults_match_the_manifest() -> None:
+    directory = load_directory(
+        REPO / "infra" / "registrations.yaml", REPO / "identity-emulator" / "demo" / "directory.yaml"
+    )
+    web, api = directory.by_name["web"], directory.by_name["api"]
+    emulator = EmulatorSettings()
+    s = Settings()
+    assert s.client_id == web.application_id
+    assert s.redirect_uri in web.redirect_uris
+    assert s.post_logout_redirect_uri in web.post_logout_redirect_uris
+    assert s.api_scopes == [f"{api.identifier_uri}/Tasks.Read", f"{api.identifier_uri}/Tasks.ReadWrite"]
+    assert s.allowed_tenant_ids == [directory.home_tenant_id]
+    assert s.authority == f"{emulator.issuer_base}/{directory.home_tenant_id}"
+    assert s.idp_origin == emulator.front_base
+    assert s.instance_discovery is False
+    assert s.public_origin == "http://localhost:8000" and urlsplit(s.redirect_uri).port == s.port
+    assert s.api_url == "https://localhost:8001"
+
+
+def test_azure_client_id_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000bad")
+    monkeypatch.setenv("CLIENT_ID", "00000000-0000-0000-0000-000000000bad")
+    assert Settings().client_id == "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
+    monkeypatch.setenv("WEB_CLIENT_ID", "11111111-1111-1111-1111-111111111111")
+    assert Settings().client_id == "11111111-1111-1111-1111-111111111111"
+
+
+PRODUCTION_OK = {
+    "environment": "production",
+    "authority": "https://login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+    "instance_discovery": True,
+    "idp_origin": "https://login.microsoftonline.com",
+    "redirect_uri": "https://web.example.net/auth/callback",
+    "post_logout_redirect_uri": "https://web.example.net/",
+    "api_url": "https://api.internal.example.net",
+}
+
+
+def test_a_sound_production_configuration_is_accepted() -> None:
+    s = Settings(**PRODUCTION_OK)  # type: ignore[arg-type]
+    assert "form-action 'self' https://login.microsoftonline.com" in s.csp
+
+
+@pytest.mark.parametrize(
+    "change, complaint",
+    [
+        ({"redirect_uri": "http://web.example.net/auth/callback"}, "redirect_uri"),
+        ({"post_logout_redirect_uri": "http://web.example.net/"}, "post_logout_redirect_uri"),
+        ({"cookie_secure": False}, "cookie_secure"),
+        ({"api_url": "http://api.internal.example.net"}, "api_url"),
+        ({"idp_origin": "http://localhost:8444"}, "idp_origin"),
+        ({"end_session_endpoint": "http://login.example.net/logout"}, "end_session_endpoint"),
+    ],
+)
+def test_unsafe_values_are_refused_in_production(change: dict[str, object], complaint: str) -> None:
+    with pytest.raises(ValidationError, match=complaint):
+        Settings(**{**PRODUCTION_OK, **change})  # type: ignore[arg-type]
+
+
+def test_local_http_redirect_is_fine_in_development_and_the_authority_is_always_https() -> None:
+    Settings(cookie_secure=False, redirect_uri="http://localhost:8000/auth/callback")
+    with pytest.raises(ValidationError, match="https"):
+        Settings(authority="http://localhost:8443/contoso")
+    with pytest.raises(ValidationError, match="empty"):
+        Settings(allowed_tenant_ids=[])
+    with pytest.raises(ValidationError, match="idle"):
+        Settings(session_idle_timeout=10_000, session_absolute_timeout=100)
+
+
+def test_cookie_names_carry_the_host_prefix_only_when_secure() -> None:
+    assert Settings().session_cookie == "__Host-session"
+    assert Settings(cookie_secure=False).session_cookie == "session"
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("/tasks", "/tasks"),
+        ("/tasks?filter=open#x", "/tasks?filter=open#x"),
+        ("/", "/"),
+        (None, "/"),
+        ("", "/"),
+        ("tasks", "/"),
+        ("//evil.example/x", "/"),
+        ("///evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("\\\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/x\r\nLocation: https://evil.example", "/"),
+        ("/\tx", "/"),
+        ("/" + "a" * 600, "/"),
+    ],
+)
+def test_next_accepts_only_same_origin_relative_paths(value: str | None, expected: str) -> None:
+    assert safe_next(value) == expected
