@@ -25,8 +25,11 @@ help:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv==$(UV_VERSION)'
 	@$(UV) sync --frozen --all-packages
 
+# PORT_OFFSET shifts every port, to run a second stack beside yours (tests use it).
+PORT_OFFSET ?= 0
+
 run: .venv-ready
-	$(UV) run zt run
+	$(UV) run zt run --port-offset $(PORT_OFFSET)
 
 test: .venv-ready
 	$(UV) run pytest

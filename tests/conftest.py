@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -153,29 +155,21 @@ def start_service(
         service.stop()
 
 
-# The web's registered redirect URI is http://localhost:8000/auth/callback (infra/registrations.yaml),
-# so a live web app must listen on exactly that port for sign-in to come back to it.
-WEB_PORT = 8000
-
-
 @pytest.fixture
 def web_factory(tmp_path: Path, live: LiveEmulator) -> Iterator[Callable[..., LiveService]]:
-    """`web_factory(api_url=..., **other WEB_ settings)`: `python -m web` on http://localhost:8000,
-    signing in at `live` with its managed identity. Fails (never skips) when port 8000 is taken."""
+    """`web_factory(api_url=..., **other WEB_ settings)`: `python -m web` on a free port, signing in at
+    `live` with its managed identity. The registered redirect URI is http://localhost:8000/...; like
+    Entra, the emulator ignores the port of http loopback redirect URIs, so any free port works."""
     started: list[LiveService] = []
 
     def start(**settings: str) -> LiveService:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", WEB_PORT))
-            except OSError:
-                pytest.fail(f"port {WEB_PORT} is in use, and the live web tests need it: the web app's "
-                            f"registered redirect URI is http://localhost:{WEB_PORT}/auth/callback. Stop "
-                            "whatever holds it (a `make run`?) and run again.")
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("WEB_")}
         env.update({
             **ca_env(live.tls), **live.managed_identity_env("web"), "PYTHONUNBUFFERED": "1",
-            "WEB_PORT": str(WEB_PORT), "WEB_AUTHORITY": live.authority(), "WEB_IDP_ORIGIN": live.front,
+            "WEB_PORT": str(port), "WEB_AUTHORITY": live.authority(), "WEB_IDP_ORIGIN": live.front,
+            "WEB_REDIRECT_URI": f"http://localhost:{port}/auth/callback",
+            "WEB_POST_LOGOUT_REDIRECT_URI": f"http://localhost:{port}/",
             "WEB_STATE_DIR": str(tmp_path / f"web-{len(started)}"),
             **{f"WEB_{k.upper()}": v for k, v in settings.items()},
         })
@@ -183,7 +177,7 @@ def web_factory(tmp_path: Path, live: LiveEmulator) -> Iterator[Callable[..., Li
         with log_path.open("wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "web"], env=env, stdout=log,
                                     stderr=subprocess.STDOUT, cwd=repo_root())
-        web = LiveService("web", proc, f"http://localhost:{WEB_PORT}", log_path, live.tls.ca_bundle)
+        web = LiveService("web", proc, f"http://localhost:{port}", log_path, live.tls.ca_bundle)
         started.append(web)
         deadline = time.monotonic() + 30
         with httpx.Client(timeout=2) as client:
@@ -202,3 +196,70 @@ def web_factory(tmp_path: Path, live: LiveEmulator) -> Iterator[Callable[..., Li
     yield start
     for web in started:
         web.stop()
+
+
+@dataclass
+class RunningStack:
+    """The whole stack as `make run` starts it (zt run), on ports shifted away from a developer's."""
+
+    process: subprocess.Popen[bytes]
+    local_dir: Path
+    info: dict[str, Any]
+    log_path: Path
+
+    @property
+    def web(self) -> str:
+        return str(self.info["web"])
+
+    def token_requests(self) -> int:
+        with httpx.Client(timeout=5) as client:
+            count: int = client.get(f"{self.info['emulator_front_channel']}/admin/stats").json()["token_requests"]
+            return count
+
+    def children(self) -> list[int]:
+        """Pids whose parent is the runner: the services it started."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                pids.append(int(stat.parent.name))
+        return pids
+
+
+STACK_PORT_OFFSET = 10000
+
+
+def start_stack(local: Path, port_offset: int = STACK_PORT_OFFSET, command: list[str] | None = None) -> RunningStack:
+    """Start `zt run` (or `command`, e.g. `make run`) in its own process group; wait for stack.json."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEB_", "API_", "DOWNSTREAM_", "EMULATOR_"))}
+    env["ZT_LOCAL_DIR"] = str(local)
+    if command:
+        # As from a person's terminal: not inside this test run's virtual environment.
+        venv = os.environ.get("VIRTUAL_ENV") or str(Path(sys.executable).parent.parent)
+        env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(venv))
+        env.pop("VIRTUAL_ENV", None)
+    log_path = local / "zt-run.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command or [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(port_offset)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root(), start_new_session=True,
+        )
+    stack_file = local / "stack.json"
+    deadline = time.monotonic() + 90
+    while not stack_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the stack did not come up:\n{log_path.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.1)
+    return RunningStack(proc, local, json.loads(stack_file.read_text()), log_path)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.process.send_signal(signal.SIGTERM)
+    running.process.wait(30)

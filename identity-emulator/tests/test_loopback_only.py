@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from pydantic import ValidationError
-
 from identity_emulator.settings import EmulatorSettings
+from pydantic import ValidationError
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.com", ""])

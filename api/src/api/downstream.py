@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +39,25 @@ class Downstream:  # zt: api-calls-api
         self.obo = obo
         self.scope_base = scope_base
 
-    async def call(self, principal: Principal, assertion: str, method: str, path: str, *, write: bool = False,
+    def on_behalf_of(self, principal: Principal, assertion: str, correlation_id: str) -> Hop:
+        return Hop(self, principal, assertion, correlation_id)
+
+
+@dataclass
+class Hop:
+    """One incoming request's calls to downstream-api: its user, its token, its correlation id."""
+
+    downstream: Downstream
+    principal: Principal
+    assertion: str
+    correlation_id: str
+
+    async def call(self, method: str, path: str, *, write: bool = False,
                    body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        correlation_id = str(uuid.uuid4())
-        scope = f"{self.scope_base}/{'Records.ReadWrite' if write else 'Records.Read'}"
+        correlation_id = self.correlation_id
+        scope = f"{self.downstream.scope_base}/{'Records.ReadWrite' if write else 'Records.Read'}"
         try:
-            token = await self.obo.token(principal, assertion, [scope])
+            token = await self.downstream.obo.token(self.principal, self.assertion, [scope])
         except OboFailure as exc:
             log.warning("on-behalf-of failed (%s) correlation_id=%s", exc, correlation_id)
             if exc.error in ("invalid_grant", "interaction_required"):
@@ -59,7 +71,7 @@ class Downstream:  # zt: api-calls-api
                                   correlation_id) from None
         headers = {"Authorization": f"Bearer {token}", "X-Correlation-Id": correlation_id}
         try:
-            async with self.session.request(method, path, json=body, headers=headers) as response:
+            async with self.downstream.session.request(method, path, json=body, headers=headers) as response:
                 text = await response.text()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -9,18 +9,14 @@ on behalf of a signed-in user (on-behalf-of flow), with the Records.* scope the 
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from zerotrust.headers import API_CSP
+from zerotrust.correlation import correlation_id
 from zerotrust.service import build_validator, protect_api, provider_http_client
 
 from .auth import token_policy
@@ -32,9 +28,6 @@ log = logging.getLogger("downstream_api")
 
 REALM = "downstream-api"
 CORRELATION_HEADER = "X-Correlation-Id"
-# A caller's id is kept (the api may pass its own, so one id follows a request down the chain) only
-# if it is short and plain; anything else is replaced, so logs can't be fed arbitrary text.
-_CORRELATION_ID = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 RETRY_AFTER_SECONDS = "5"
 
 
@@ -57,43 +50,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
-class CorrelationId:
-    """Gives every request an id, echoed in X-Correlation-Id and in the logs of anything that fails."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-correlation-id"), "")
-        correlation_id = incoming if _CORRELATION_ID.match(incoming) else str(uuid.uuid4())
-        scope.setdefault("state", {})["correlation_id"] = correlation_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-correlation-id"]
-                headers.append((b"x-correlation-id", correlation_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
-def correlation_id(request: Request) -> str:
-    return str(getattr(request.state, "correlation_id", "") or uuid.uuid4())
-
-
-async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
-    """422 saying which field is wrong and why; the caller's values are not echoed back."""
-    assert isinstance(exc, RequestValidationError)
-    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in exc.errors()]
-    return JSONResponse({"error": "invalid_request", "error_description": "The request is not valid.",
-                         "detail": detail}, status_code=422)
-
-
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     cid = correlation_id(request)
     log.error("database unavailable on %s %s [correlation id %s]: %s", request.method, request.url.path, cid,
@@ -101,17 +57,6 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     body = {"error": "temporarily_unavailable", "error_description": "The database is unavailable; try again "
             "shortly.", "correlation_id": cid}
     return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
-
-
-async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """500 without a trace: the log keeps it, the caller gets an id to quote."""
-    cid = correlation_id(request)
-    log.exception("unexpected error on %s %s [correlation id %s]", request.method, request.url.path, cid)
-    # This handler runs outside the app's middleware, so it sets the headers they would have.
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-               "Content-Security-Policy": API_CSP, CORRELATION_HEADER: cid}
-    return JSONResponse({"error": "server_error", "error_description": "Something went wrong on our side.",
-                         "correlation_id": cid}, status_code=500, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -132,11 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # RFC 6750 errors with realm="downstream-api", 503 when the identity provider can't be reached
     # and no key is cached, /healthz, security headers: set up as in every API tier.
     protect_api(app, realm=REALM)  # zt: protect-api
-    app.add_middleware(CorrelationId)
-    app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(OperationalError, database_unavailable)
-    # Replaces protect_api's catch-all with one that also gives the caller a correlation id.
-    app.add_exception_handler(Exception, unexpected)
 
     app.include_router(me.router)
     app.include_router(records.router)

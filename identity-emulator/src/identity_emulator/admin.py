@@ -51,6 +51,14 @@ async def view(request: Request) -> Response:
                 done=request.query_params.get("done"))
 
 
+@router.get("/stats")
+async def stats(request: Request) -> JSONResponse:
+    """Counters for workshops and tests, e.g. proving a steady-state request costs no token call."""
+    emu = emulator(request)
+    return JSONResponse({"token_requests": emu.store.token_requests,
+                         "sessions": len(emu.store.sessions)}, headers={"Cache-Control": "no-store"})
+
+
 def _upn(emu: Emulator, tenant_id: str, oid: str) -> str:
     user = emu.directory.user_by_oid(tenant_id, oid)
     return user.upn if user else oid

@@ -103,6 +103,7 @@ async def authorize(tenant: str, request: Request) -> Response:
                                "AADSTS700054: only response_type=code is enabled (no implicit grant).")
     if response_mode not in ("query", "form_post"):
         return _redirect_error(txn, "invalid_request", "AADSTS9002313: response_mode must be query or form_post.")
+    # zt: user-authentication - PKCE S256 on every request, so a stolen code is useless on its own.
     if q.get("code_challenge_method") != "S256" or not _CHALLENGE.match(txn.code_challenge):
         return _redirect_error(txn, "invalid_request", EntraError("invalid_request", 9002325).description)
     try:

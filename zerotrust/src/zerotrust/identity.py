@@ -15,7 +15,8 @@ from azure.identity import ManagedIdentityCredential
 TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"
 
 
-def federated_client_assertion(managed_identity_client_id: str | None = None) -> Callable[[], str]:  # zt: identity-non-user-applications
+# zt: identity-non-user-applications, zt: identity-iam-development-best-practices
+def federated_client_assertion(managed_identity_client_id: str | None = None) -> Callable[[], str]:
     """A callable for MSAL's `client_credential={"client_assertion": ...}`.
 
     MSAL calls it whenever it needs to authenticate; azure-identity caches the managed-identity

@@ -38,7 +38,7 @@ class OboFailure(Exception):
         return f"{self.error}: {self.description.splitlines()[0] if self.description else ''}"
 
 
-class OnBehalfOf:  # zt: api-calls-api
+class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practices
     def __init__(self, client_id: str, authority: str, client_assertion: Callable[[], str], *,
                  instance_discovery: bool = True, client_capabilities: list[str] | None = None) -> None:
         self._client_id = client_id

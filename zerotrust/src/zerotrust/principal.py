@@ -60,6 +60,8 @@ class Principal(BaseModel):
             "subject": self.sub,
             "audience": self.aud,
             "calling_app": self.azp,
+            "calling_app_authentication": {"0": "public client", "1": "client secret",
+                                           "2": "certificate or federated credential"}.get(self.azpacr or ""),
             "scopes": sorted(self.scopes),
             "roles": list(self.roles),
             "app_only": self.is_app_only,

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..auth import IncomingToken, Reader
+from ..auth import Reader
 from ..downstream import DownstreamError
 from .tasks import DownstreamDep
 
@@ -14,9 +14,9 @@ router = APIRouter(tags=["identity"])
 
 
 @router.get("/me")
-async def me(user: Reader, token: IncomingToken, down: DownstreamDep) -> dict[str, Any]:  # zt: api-calls-api
+async def me(user: Reader, down: DownstreamDep) -> dict[str, Any]:  # zt: api-calls-api
     try:
-        _, downstream_view = await down.call(user, token, "GET", "/me")
+        _, downstream_view = await down.call("GET", "/me")
     except DownstreamError as exc:
         downstream_view = exc.body()
     return {"api": user.view(), "downstream_api": downstream_view}

@@ -8,8 +8,11 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from zerotrust.bodies import json_body
+from zerotrust.correlation import correlation_id
+
 from ..auth import IncomingToken, Reader, Writer
-from ..downstream import Downstream
+from ..downstream import Downstream, Hop
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -35,12 +38,16 @@ class Task(BaseModel):
     created_at: str
 
 
-def downstream(request: Request) -> Downstream:
+def downstream(request: Request, user: Reader, token: IncomingToken) -> Hop:
+    """downstream-api, on behalf of the caller, under the caller's correlation id."""
     client: Downstream = request.app.state.downstream
-    return client
+    return client.on_behalf_of(user, token, correlation_id(request))
 
 
-DownstreamDep = Annotated[Downstream, Depends(downstream)]
+DownstreamDep = Annotated[Hop, Depends(downstream)]
+# Bodies are read only after the caller is authorized (and capped while they stream).
+NewTask = Annotated[TaskIn, Depends(json_body(TaskIn))]
+TaskChanges = Annotated[TaskPatch, Depends(json_body(TaskPatch))]
 
 
 def _answer(status: int, body: Any) -> Response:
@@ -50,27 +57,26 @@ def _answer(status: int, body: Any) -> Response:
 
 
 @router.get("", response_model=list[Task])
-async def list_tasks(user: Reader, token: IncomingToken, down: DownstreamDep) -> Response:
-    return _answer(*await down.call(user, token, "GET", "/records"))
+async def list_tasks(down: DownstreamDep) -> Response:
+    return _answer(*await down.call("GET", "/records"))
 
 
 @router.post("", response_model=Task, status_code=201)
-async def add_task(task: TaskIn, user: Writer, token: IncomingToken, down: DownstreamDep) -> Response:
-    return _answer(*await down.call(user, token, "POST", "/records", write=True, body=task.model_dump()))
+async def add_task(user: Writer, task: NewTask, down: DownstreamDep) -> Response:
+    return _answer(*await down.call("POST", "/records", write=True, body=task.model_dump()))
 
 
 @router.get("/{task_id}", response_model=Task)
-async def get_task(task_id: TaskId, user: Reader, token: IncomingToken, down: DownstreamDep) -> Response:
-    return _answer(*await down.call(user, token, "GET", f"/records/{task_id}"))
+async def get_task(task_id: TaskId, down: DownstreamDep) -> Response:
+    return _answer(*await down.call("GET", f"/records/{task_id}"))
 
 
 @router.patch("/{task_id}", response_model=Task)
-async def change_task(task_id: TaskId, patch: TaskPatch, user: Writer, token: IncomingToken,
-                      down: DownstreamDep) -> Response:
+async def change_task(task_id: TaskId, user: Writer, patch: TaskChanges, down: DownstreamDep) -> Response:
     body = patch.model_dump(exclude_none=True)
-    return _answer(*await down.call(user, token, "PATCH", f"/records/{task_id}", write=True, body=body))
+    return _answer(*await down.call("PATCH", f"/records/{task_id}", write=True, body=body))
 
 
 @router.delete("/{task_id}", status_code=204)
-async def delete_task(task_id: TaskId, user: Writer, token: IncomingToken, down: DownstreamDep) -> Response:
-    return _answer(*await down.call(user, token, "DELETE", f"/records/{task_id}", write=True))
+async def delete_task(task_id: TaskId, user: Writer, down: DownstreamDep) -> Response:
+    return _answer(*await down.call("DELETE", f"/records/{task_id}", write=True))

@@ -1,0 +1,45 @@
+"""Deny by default, checked: list the routes that would answer without a validated token and a
+permission check. Each API's tests assert the list is empty, so a new route can't ship open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
+
+from .dependencies import current_principal
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            yield sub.call
+        yield from _calls(sub)
+
+
+def unguarded_routes(routes: list[BaseRoute], public: Iterable[str] = ("/healthz",)) -> list[str]:
+    """Routes (methods and path) that are not public and lack token validation or a permission check."""
+    public = set(public)
+    problems = []
+    # Route contexts: each route as served, with the prefix and the dependencies of the routers
+    # that include it (FastAPI keeps included routers as their own route objects).
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute):
+            # Mounts, docs pages, plain Starlette routes: none may exist, they bypass dependencies.
+            problems.append(f"{type(route.original_route).__name__} {route.path}")
+            continue
+        if route.path in public:
+            continue
+        calls = list(_calls(route.dependant))
+        validated = current_principal in calls
+        permission = any(c.__qualname__.startswith(("require_scopes.", "require_app_roles.")) for c in calls)
+        if not (validated and permission):
+            problems.append(f"{sorted(route.methods or ())} {route.path}")
+    return problems
+
+
+def served_paths(routes: list[BaseRoute]) -> set[str]:
+    return {str(r.path) for r in iter_route_contexts(routes)}
