@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -98,15 +97,18 @@ class LiveService:
                 self.process.wait()
 
 
-def launch_service(module: str, env_prefix: str, env: dict[str, str], *, emulator: LiveEmulator,
-                   log_dir: Path, timeout: float = 30) -> LiveService:
+def launch_service(
+    module: str, env_prefix: str, env: dict[str, str], *, emulator: LiveEmulator, log_dir: Path, timeout: float = 30
+) -> LiveService:
     """Start `python -m <module>` on a free port with the dev CA's server certificate; return once
     its /healthz answers over https. `<PREFIX>_PORT`, `_TLS_CERT`, `_TLS_KEY` are set here; `env`
     adds the rest (and may override them)."""
     port = free_port()
     tls = emulator.tls
     full_env = {
-        **os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1",
+        **os.environ,
+        **ca_env(tls),
+        "PYTHONUNBUFFERED": "1",
         f"{env_prefix}_PORT": str(port),
         f"{env_prefix}_TLS_CERT": str(tls.server_cert),
         f"{env_prefix}_TLS_KEY": str(tls.server_key),
@@ -115,8 +117,9 @@ def launch_service(module: str, env_prefix: str, env: dict[str, str], *, emulato
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{module}-{port}.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", module], env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=repo_root())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module], env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root()
+        )
     service = LiveService(module, proc, f"https://localhost:{port}", log_path, tls.ca_bundle)
     deadline = time.monotonic() + timeout
     with httpx.Client(verify=ssl.create_default_context(cafile=tls.ca_bundle), timeout=2) as client:
@@ -135,18 +138,16 @@ def launch_service(module: str, env_prefix: str, env: dict[str, str], *, emulato
 
 
 @pytest.fixture(scope="session")
-def start_service(
-    live: LiveEmulator, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[..., LiveService]]:
+def start_service(live: LiveEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., LiveService]]:
     """`start_service("downstream_api", "DOWNSTREAM", {...}, emulator=live)`: a tier as a subprocess
     over HTTPS, trusting the session's dev CA; stopped at the end of the session if not before."""
     started: list[LiveService] = []
     log_dir = tmp_path_factory.mktemp("service-logs")
 
-    def start(module: str, env_prefix: str, env: dict[str, str], *, emulator: LiveEmulator | None = None,
-              timeout: float = 30) -> LiveService:
-        service = launch_service(module, env_prefix, env, emulator=emulator or live, log_dir=log_dir,
-                                 timeout=timeout)
+    def start(
+        module: str, env_prefix: str, env: dict[str, str], *, emulator: LiveEmulator | None = None, timeout: float = 30
+    ) -> LiveService:
+        service = launch_service(module, env_prefix, env, emulator=emulator or live, log_dir=log_dir, timeout=timeout)
         started.append(service)
         return service
 
@@ -165,18 +166,25 @@ def web_factory(tmp_path: Path, live: LiveEmulator) -> Iterator[Callable[..., Li
     def start(**settings: str) -> LiveService:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("WEB_")}
-        env.update({
-            **ca_env(live.tls), **live.managed_identity_env("web"), "PYTHONUNBUFFERED": "1",
-            "WEB_PORT": str(port), "WEB_AUTHORITY": live.authority(), "WEB_IDP_ORIGIN": live.front,
-            "WEB_REDIRECT_URI": f"http://localhost:{port}/auth/callback",
-            "WEB_POST_LOGOUT_REDIRECT_URI": f"http://localhost:{port}/",
-            "WEB_STATE_DIR": str(tmp_path / f"web-{len(started)}"),
-            **{f"WEB_{k.upper()}": v for k, v in settings.items()},
-        })
+        env.update(
+            {
+                **ca_env(live.tls),
+                **live.managed_identity_env("web"),
+                "PYTHONUNBUFFERED": "1",
+                "WEB_PORT": str(port),
+                "WEB_AUTHORITY": live.authority(),
+                "WEB_IDP_ORIGIN": live.front,
+                "WEB_REDIRECT_URI": f"http://localhost:{port}/auth/callback",
+                "WEB_POST_LOGOUT_REDIRECT_URI": f"http://localhost:{port}/",
+                "WEB_STATE_DIR": str(tmp_path / f"web-{len(started)}"),
+                **{f"WEB_{k.upper()}": v for k, v in settings.items()},
+            }
+        )
         log_path = tmp_path / f"web-{len(started)}.log"
         with log_path.open("wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "web"], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=repo_root())
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "web"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root()
+            )
         web = LiveService("web", proc, f"http://localhost:{port}", log_path, live.tls.ca_bundle)
         started.append(web)
         deadline = time.monotonic() + 30
@@ -245,7 +253,11 @@ def start_stack(local: Path, port_offset: int = STACK_PORT_OFFSET, command: list
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             command or [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(port_offset)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root(), start_new_session=True,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=repo_root(),
+            start_new_session=True,
         )
     stack_file = local / "stack.json"
     deadline = time.monotonic() + 90

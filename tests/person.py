@@ -56,8 +56,9 @@ class Person:
         self.seen.append(r)
         return r
 
-    def sign_in_at_emulator(self, auth_uri: str, password: str, user: str = "alice@contoso.test"
-                            ) -> tuple[str, dict[str, str]]:
+    def sign_in_at_emulator(
+        self, auth_uri: str, password: str, user: str = "alice@contoso.test"
+    ) -> tuple[str, dict[str, str]]:
         """The emulator's login (and consent) pages; returns the auto-posting form that goes back."""
         page = self.pages.sign_in(auth_uri, user, password)
         self.seen.append(page)
@@ -70,5 +71,3 @@ class Person:
         match = re.search(r'name="csrf_token" value="([^"]+)"', self.get(url).text)
         assert match, f"no sign-out form on {url}"
         return match.group(1)
-
-

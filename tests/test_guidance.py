@@ -25,8 +25,12 @@ def _articles() -> list[dict[str, object]]:
 
 
 def _files(dirs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
-    return [p for d in dirs for p in (ROOT / d).rglob("*") if p.suffix in suffixes and p.is_file()
-            and "tests" not in p.relative_to(ROOT).parts]
+    return [
+        p
+        for d in dirs
+        for p in (ROOT / d).rglob("*")
+        if p.suffix in suffixes and p.is_file() and "tests" not in p.relative_to(ROOT).parts
+    ]
 
 
 def _test_files() -> list[Path]:
@@ -62,6 +66,11 @@ def test_every_chapter_belongs_to_an_article_of_the_tour() -> None:
 
 def test_markers_in_code_name_real_articles() -> None:
     slugs = {str(a["slug"]) for a in _articles()}
-    found = {m for p in _files(CODE_DIRS, (".py",)) for line in p.read_text().splitlines() if "#" in line
-             for m in re.findall(r"\bzt: ([a-z0-9-]+)", line.split("#", 1)[1])}
+    found = {
+        m
+        for p in _files(CODE_DIRS, (".py",))
+        for line in p.read_text().splitlines()
+        if "#" in line
+        for m in re.findall(r"\bzt: ([a-z0-9-]+)", line.split("#", 1)[1])
+    }
     assert found <= slugs, f"markers naming no article: {found - slugs}"

@@ -26,9 +26,7 @@ def test_repo_root_is_the_workspace() -> None:
     assert (root / "devtools" / "src" / "devtools" / "paths.py").is_file()
 
 
-def test_local_dir_defaults_to_dot_local_and_honours_override(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_local_dir_defaults_to_dot_local_and_honours_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ZT_LOCAL_DIR", raising=False)
     assert local_dir() == repo_root() / ".local"
     monkeypatch.setenv("ZT_LOCAL_DIR", str(tmp_path))

@@ -326,7 +326,10 @@ def test_each_tier_gets_its_own_managed_identity_and_shifted_ports(tmp_path: Pat
 
     envs = {s.name: dict(s.env() if callable(s.env) else s.env) for s in (downstream, api, web)}
     assert {n: e["IDENTITY_HEADER"] for n, e in envs.items()} == {
-        "downstream-api": "h-down", "api": "h-api", "web": "h-web"}
+        "downstream-api": "h-down",
+        "api": "h-api",
+        "web": "h-web",
+    }
     assert all(e["IDENTITY_ENDPOINT"] == "https://localhost:18443/msi/token" for e in envs.values())
     assert envs["api"]["API_DOWNSTREAM_URL"] == "https://localhost:18002"
     assert envs["web"]["WEB_API_URL"] == "https://localhost:18001"

@@ -122,9 +122,7 @@ def _leaf_signed_by_dev_ca(tls: DevTls, dns_name: str, out_dir: Path) -> tuple[P
     cert_path, key_path = out_dir / f"{dns_name}.pem", out_dir / f"{dns_name}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
 

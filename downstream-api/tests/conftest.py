@@ -46,8 +46,9 @@ class FakeProvider:
         if not self.up:
             raise httpx.ConnectError("connection refused", request=request)
         if request.url.path.endswith("/v2.0/.well-known/openid-configuration"):
-            return httpx.Response(200, json={"issuer": f"{AUTHORITY}/v2.0",
-                                             "jwks_uri": f"{AUTHORITY}/discovery/v2.0/keys"})
+            return httpx.Response(
+                200, json={"issuer": f"{AUTHORITY}/v2.0", "jwks_uri": f"{AUTHORITY}/discovery/v2.0/keys"}
+            )
         if request.url.path.endswith("/discovery/v2.0/keys"):
             jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
             return httpx.Response(200, json={"keys": [{**jwk, "kid": self.kid, "use": "sig"}]})
@@ -67,22 +68,39 @@ def mint(signing_key: rsa.RSAPrivateKey) -> Mint:
     """An access token as the api's on-behalf-of token for alice would be; override any claim,
     or drop one with `claim=None`. `key=` and `headers=` sign differently."""
 
-    def make(*, key: Any = None, headers: dict[str, Any] | None = None, algorithm: str = "RS256",
-             **overrides: Any) -> str:
+    def make(
+        *, key: Any = None, headers: dict[str, Any] | None = None, algorithm: str = "RS256", **overrides: Any
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "aud": DOWNSTREAM_API_APP_ID, "iss": f"{AUTHORITY_HOST}/{HOME_TENANT_ID}/v2.0", "iat": now,
-            "nbf": now, "exp": now + 3600, "tid": HOME_TENANT_ID, "oid": ALICE, "sub": "alice-pairwise-sub",
-            "azp": API_APP_ID, "azpacr": "2", "ver": "2.0", "scp": "Records.ReadWrite", "idtyp": "user",
-            "name": "Alice Adams", "preferred_username": "alice@contoso.test", "uti": uuid.uuid4().hex,
+            "aud": DOWNSTREAM_API_APP_ID,
+            "iss": f"{AUTHORITY_HOST}/{HOME_TENANT_ID}/v2.0",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3600,
+            "tid": HOME_TENANT_ID,
+            "oid": ALICE,
+            "sub": "alice-pairwise-sub",
+            "azp": API_APP_ID,
+            "azpacr": "2",
+            "ver": "2.0",
+            "scp": "Records.ReadWrite",
+            "idtyp": "user",
+            "name": "Alice Adams",
+            "preferred_username": "alice@contoso.test",
+            "uti": uuid.uuid4().hex,
         }
         for name, value in overrides.items():
             if value is None:
                 claims.pop(name, None)
             else:
                 claims[name] = value
-        return jwt.encode(claims, key if key is not None else signing_key, algorithm=algorithm,
-                          headers={"kid": KID, **(headers or {})})
+        return jwt.encode(
+            claims,
+            key if key is not None else signing_key,
+            algorithm=algorithm,
+            headers={"kid": KID, **(headers or {})},
+        )
 
     return make
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 import zerotrust.validation
 from cryptography.hazmat.primitives.asymmetric import rsa
 from downstream_api.settings import API_APP_ID, HOME_TENANT_ID
@@ -76,22 +75,24 @@ def test_read_scope_is_enough_for_me_and_lists(client: TestClient, as_user: Head
     assert client.get("/records", headers=headers).status_code == 200
 
 
-@pytest.mark.parametrize("claims", [
-    {"aud": API_APP_ID},  # audience of the other API: audience confusion
-    {"aud": WEB_APP_ID},
-    {"aud": "00000003-0000-0000-c000-000000000000"},  # Microsoft Graph
-    {"azp": WEB_APP_ID},  # the web app calling directly, not through the api
-    {"azp": "e4b1c6d2-7f3a-4b8e-9d1c-2a6f5e8b3c47"},  # the daemon
-    {"tid": OTHER_TENANT_ID, "iss": f"https://login.example.test/{OTHER_TENANT_ID}/v2.0"},
-    {"iss": "https://evil.example.test/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d/v2.0"},
-    {"iss": f"https://login.example.test/{OTHER_TENANT_ID}/v2.0"},  # issuer and tid disagree
-    {"ver": "1.0"},
-    {"exp": int(time.time()) - 3600},
-    {"nbf": int(time.time()) + 3600},
-    *({name: None} for name in ("exp", "iat", "nbf", "iss", "aud", "tid", "oid", "sub", "azp", "ver")),
-])
-def test_bad_tokens_are_401_invalid_token(client: TestClient, as_user: Headers,
-                                          claims: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": API_APP_ID},  # audience of the other API: audience confusion
+        {"aud": WEB_APP_ID},
+        {"aud": "00000003-0000-0000-c000-000000000000"},  # Microsoft Graph
+        {"azp": WEB_APP_ID},  # the web app calling directly, not through the api
+        {"azp": "e4b1c6d2-7f3a-4b8e-9d1c-2a6f5e8b3c47"},  # the daemon
+        {"tid": OTHER_TENANT_ID, "iss": f"https://login.example.test/{OTHER_TENANT_ID}/v2.0"},
+        {"iss": "https://evil.example.test/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d/v2.0"},
+        {"iss": f"https://login.example.test/{OTHER_TENANT_ID}/v2.0"},  # issuer and tid disagree
+        {"ver": "1.0"},
+        {"exp": int(time.time()) - 3600},
+        {"nbf": int(time.time()) + 3600},
+        *({name: None} for name in ("exp", "iat", "nbf", "iss", "aud", "tid", "oid", "sub", "azp", "ver")),
+    ],
+)
+def test_bad_tokens_are_401_invalid_token(client: TestClient, as_user: Headers, claims: dict[str, Any]) -> None:
     invalid_token(client.get("/me", headers=as_user(**claims)))
 
 
@@ -129,8 +130,9 @@ def test_header_supplied_keys_are_not_used(client: TestClient, as_user: Headers)
     invalid_token(client.get("/me", headers=headers))
 
 
-def test_unknown_kid_refreshes_the_key_set_once_then_401(client: TestClient, mint: Callable[..., str],
-                                                         provider: Any) -> None:
+def test_unknown_kid_refreshes_the_key_set_once_then_401(
+    client: TestClient, mint: Callable[..., str], provider: Any
+) -> None:
     assert client.get("/me", headers={"Authorization": f"Bearer {mint()}"}).status_code == 200
     fetched = len(provider.requests)
     for _ in range(3):
@@ -139,16 +141,22 @@ def test_unknown_kid_refreshes_the_key_set_once_then_401(client: TestClient, min
     assert len(provider.requests) - fetched <= 1  # one key-set refresh at most, rate-limited
 
 
-@pytest.mark.parametrize(("claims", "needed"), [
-    ({"scp": "Records.Read"}, "Records.ReadWrite"),
-    ({"scp": "Tasks.ReadWrite"}, "Records.ReadWrite"),
-])
+@pytest.mark.parametrize(
+    ("claims", "needed"),
+    [
+        ({"scp": "Records.Read"}, "Records.ReadWrite"),
+        ({"scp": "Tasks.ReadWrite"}, "Records.ReadWrite"),
+    ],
+)
 def test_write_without_the_write_scope_is_403_insufficient_scope(
-        client: TestClient, as_user: Headers, claims: dict[str, Any], needed: str) -> None:
+    client: TestClient, as_user: Headers, claims: dict[str, Any], needed: str
+) -> None:
     r = client.post("/records", headers=as_user(**claims), json={"title": "x"})
     assert r.status_code == 403
-    assert r.headers["www-authenticate"] == (f'{REALM}, error="insufficient_scope", error_description='
-                                             f'"The token does not grant this operation.", scope="{needed}"')
+    assert r.headers["www-authenticate"] == (
+        f'{REALM}, error="insufficient_scope", error_description='
+        f'"The token does not grant this operation.", scope="{needed}"'
+    )
 
 
 def test_reading_without_a_records_scope_is_403_naming_both(client: TestClient, as_user: Headers) -> None:
@@ -159,8 +167,10 @@ def test_reading_without_a_records_scope_is_403_naming_both(client: TestClient, 
 
 def test_app_only_tokens_have_no_route_here(client: TestClient, as_user: Headers) -> None:
     # Even with the app role the manifest defines, and a scope claim smuggled in beside idtyp=app.
-    for claims in ({"scp": None, "idtyp": "app", "roles": ["Records.Report.All"]},
-                   {"idtyp": "app", "roles": ["Records.Report.All"]}):
+    for claims in (
+        {"scp": None, "idtyp": "app", "roles": ["Records.Report.All"]},
+        {"idtyp": "app", "roles": ["Records.Report.All"]},
+    ):
         r = client.get("/records", headers=as_user(**claims))
         assert r.status_code == 403, claims
 
@@ -172,8 +182,9 @@ def test_anonymous_bodies_are_not_read_401_comes_first(client: TestClient) -> No
     assert r.status_code == 401
 
 
-def test_provider_unreachable_and_no_keys_cached_is_503_not_500(client: TestClient, as_user: Headers,
-                                                                 provider: Any) -> None:
+def test_provider_unreachable_and_no_keys_cached_is_503_not_500(
+    client: TestClient, as_user: Headers, provider: Any
+) -> None:
     provider.up = False
     r = client.get("/me", headers=as_user())
     assert r.status_code == 503
@@ -182,16 +193,17 @@ def test_provider_unreachable_and_no_keys_cached_is_503_not_500(client: TestClie
     assert r.headers["x-correlation-id"]
 
 
-def test_provider_down_after_keys_are_cached_keeps_validating(client: TestClient, as_user: Headers,
-                                                               provider: Any) -> None:
+def test_provider_down_after_keys_are_cached_keeps_validating(
+    client: TestClient, as_user: Headers, provider: Any
+) -> None:
     assert client.get("/me", headers=as_user()).status_code == 200
     provider.up = False
     assert client.get("/me", headers=as_user()).status_code == 200
 
 
-def test_provider_outage_stays_503_and_recovers_without_restart(client: TestClient, as_user: Headers,
-                                                                 provider: Any,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_provider_outage_stays_503_and_recovers_without_restart(
+    client: TestClient, as_user: Headers, provider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # With no keys cached the key set retries every EMPTY_RETRY_SECONDS; no waiting in a test.
     monkeypatch.setattr(zerotrust.validation, "EMPTY_RETRY_SECONDS", 0.0)
     provider.up = False

@@ -1,4 +1,4 @@
-"""`python -m downstream_api`: HTTPS only, configuration mistakes reported by setting name."""
+"""Starting downstream-api: HTTPS only, configuration mistakes reported by setting name, exit code 2."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import downstream_api.__main__ as entry
 import pytest
+from downstream_api.main import create_app
+from downstream_api.settings import Settings
+from zerotrust import serve as entry
 
 
 @pytest.fixture(autouse=True)
@@ -18,28 +20,43 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOWNSTREAM_STATE_DIR", str(tmp_path))
 
 
-def test_refuses_to_start_without_tls(capsys: pytest.CaptureFixture[str]) -> None:
-    assert entry.main() == 2
-    assert "DOWNSTREAM_TLS_CERT and DOWNSTREAM_TLS_KEY are required" in capsys.readouterr().err
+def _serve(settings: Settings) -> None:
+    entry.serve(
+        create_app(settings),
+        "downstream-api",
+        "DOWNSTREAM",
+        host=settings.host,
+        port=settings.port,
+        tls_cert=settings.tls_cert,
+        tls_key=settings.tls_key,
+    )
 
 
-def test_missing_certificate_files_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_to_start_without_tls() -> None:
+    with pytest.raises(SystemExit, match="DOWNSTREAM_TLS_CERT and DOWNSTREAM_TLS_KEY are required"):
+        _serve(Settings())
+
+
+def test_missing_certificate_files_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOWNSTREAM_TLS_CERT", str(tmp_path / "nope.pem"))
     monkeypatch.setenv("DOWNSTREAM_TLS_KEY", str(tmp_path / "nope-key.pem"))
-    assert entry.main() == 2
-    assert "nope.pem does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="nope.pem does not exist"):
+        _serve(Settings())
 
 
-def test_bad_settings_are_reported_by_name_without_a_traceback(monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_settings_are_reported_by_name_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("DOWNSTREAM_AUTHORITY", "http://localhost:8443/common")
-    assert entry.main() == 2
+    with pytest.raises(SystemExit) as exited:
+        entry.load_settings(Settings, "downstream-api", "DOWNSTREAM")
+    assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("downstream-api: DOWNSTREAM_AUTHORITY: ") and "Traceback" not in err
     monkeypatch.setenv("DOWNSTREAM_AUTHORITY", "https://localhost:8443/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d")
     monkeypatch.setenv("DOWNSTREAM_ENVIRONMENT", "production")
-    assert entry.main() == 2
+    with pytest.raises(SystemExit):
+        entry.load_settings(Settings, "downstream-api", "DOWNSTREAM")
     assert "refused in production" in capsys.readouterr().err
 
 
@@ -50,7 +67,7 @@ def test_serves_https_on_loopback_8002_by_default(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("DOWNSTREAM_TLS_KEY", str(tmp_path / "key.pem"))
     seen: dict[str, Any] = {}
     monkeypatch.setattr(entry.uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
-    assert entry.main() == 0
+    _serve(Settings())
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8002)
     assert seen["ssl_certfile"] == str(tmp_path / "cert.pem")
     assert seen["ssl_keyfile"] == str(tmp_path / "key.pem")

@@ -51,21 +51,24 @@ def test_crud_for_the_owner(client: TestClient, as_user: Headers) -> None:
     assert [r["id"] for r in client.get("/records", headers=alice).json()] == [second["id"]]
 
 
-def test_another_user_gets_404_for_everything_and_changes_nothing(client: TestClient,
-                                                                  as_user: Headers) -> None:
+def test_another_user_gets_404_for_everything_and_changes_nothing(client: TestClient, as_user: Headers) -> None:
     alice, bob = as_user(), as_user(BOB, preferred_username="bob@contoso.test", name="Bob Brown")
     record = create(client, alice)
     url = f"/records/{record['id']}"
     takeover = {"title": "mine now", "done": True}
-    for r in (client.get(url, headers=bob), client.patch(url, headers=bob, json=takeover),
-              client.delete(url, headers=bob)):
+    for r in (
+        client.get(url, headers=bob),
+        client.patch(url, headers=bob, json=takeover),
+        client.delete(url, headers=bob),
+    ):
         assert r.status_code == 404 and r.json() == {"detail": "No such record."}
     assert client.get("/records", headers=bob).json() == []
     assert client.get(url, headers=alice).json() == record
 
 
-def test_same_object_id_in_another_tenant_is_someone_else(make_client: Callable[..., TestClient],
-                                                          as_user: Headers) -> None:
+def test_same_object_id_in_another_tenant_is_someone_else(
+    make_client: Callable[..., TestClient], as_user: Headers
+) -> None:
     # Multi-tenant mode: both tenants allowed; an oid is unique only within its tenant.
     client = make_client(extra_tenant_ids=[OTHER_TENANT_ID])
     record = create(client, as_user())
@@ -84,45 +87,71 @@ def test_records_follow_the_object_id_not_the_username(client: TestClient, as_us
     assert client.get(f"/records/{record['id']}", headers=impostor).status_code == 404
 
 
-@pytest.mark.parametrize("record_id", [
-    "not-a-uuid", "1", "00000000-0000-0000-0000-000000000000",
-    "3F2504E0-4F89-41D3-9A0C-0305E82C3301",  # upper case: not how ids are minted
-    "3f2504e0-4f89-11d3-9a0c-0305e82c3301",  # uuid1
-    "3f2504e04f8941d39a0c0305e82c3301", "{3f2504e0-4f89-41d3-9a0c-0305e82c3301}",
-    "x" * 5000, "%27%20OR%201%3D1--", "..%2f..%2fetc%2fpasswd",
-])
+@pytest.mark.parametrize(
+    "record_id",
+    [
+        "not-a-uuid",
+        "1",
+        "00000000-0000-0000-0000-000000000000",
+        "3F2504E0-4F89-41D3-9A0C-0305E82C3301",  # upper case: not how ids are minted
+        "3f2504e0-4f89-11d3-9a0c-0305e82c3301",  # uuid1
+        "3f2504e04f8941d39a0c0305e82c3301",
+        "{3f2504e0-4f89-41d3-9a0c-0305e82c3301}",
+        "x" * 5000,
+        "%27%20OR%201%3D1--",
+        "..%2f..%2fetc%2fpasswd",
+    ],
+)
 def test_malformed_ids_are_404(client: TestClient, as_user: Headers, record_id: str) -> None:
     create(client, as_user())
     for method in ("GET", "PATCH", "DELETE"):
-        r = client.request(method, f"/records/{record_id}", headers=as_user(),
-                           json={"done": True} if method == "PATCH" else None)
+        r = client.request(
+            method, f"/records/{record_id}", headers=as_user(), json={"done": True} if method == "PATCH" else None
+        )
         assert r.status_code == 404, (method, r.text)
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"title": "x", "owner_oid": BOB}, "owner_oid"),
-    ({"title": "x", "owner": BOB}, "owner"),
-    ({"title": "x", "tenant_id": OTHER_TENANT_ID}, "tenant_id"),
-    ({"title": "x", "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}, "id"),
-    ({"title": "x", "done": True}, "done"),
-    ({"title": "x", "created_at": "2000-01-01T00:00:00Z"}, "created_at"),
-])
-def test_create_refuses_fields_a_caller_may_not_set(client: TestClient, as_user: Headers,
-                                                     body: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"title": "x", "owner_oid": BOB}, "owner_oid"),
+        ({"title": "x", "owner": BOB}, "owner"),
+        ({"title": "x", "tenant_id": OTHER_TENANT_ID}, "tenant_id"),
+        ({"title": "x", "id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}, "id"),
+        ({"title": "x", "done": True}, "done"),
+        ({"title": "x", "created_at": "2000-01-01T00:00:00Z"}, "created_at"),
+    ],
+)
+def test_create_refuses_fields_a_caller_may_not_set(
+    client: TestClient, as_user: Headers, body: dict[str, Any], field: str
+) -> None:
     r = client.post("/records", headers=as_user(), json=body)
     assert r.status_code == 422
     problem = r.json()
     assert problem["error"] == "invalid_request"
-    assert {"loc": ["body", field], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"} in \
-        problem["detail"]
+    assert {"loc": ["body", field], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"} in problem[
+        "detail"
+    ]
     assert client.get("/records", headers=as_user()).json() == []
 
 
-@pytest.mark.parametrize("body", [
-    {"title": "x", "owner_oid": BOB}, {"tenant_id": OTHER_TENANT_ID}, {"id": str(uuid.uuid4())},
-    {"done": "true"}, {"done": 1}, {"done": None}, {"title": None}, {"title": ""}, {"title": "   "},
-    {"title": 5}, [], "title",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "x", "owner_oid": BOB},
+        {"tenant_id": OTHER_TENANT_ID},
+        {"id": str(uuid.uuid4())},
+        {"done": "true"},
+        {"done": 1},
+        {"done": None},
+        {"title": None},
+        {"title": ""},
+        {"title": "   "},
+        {"title": 5},
+        [],
+        "title",
+    ],
+)
 def test_patch_refuses_bad_and_forbidden_fields(client: TestClient, as_user: Headers, body: Any) -> None:
     record = create(client, as_user())
     r = client.patch(f"/records/{record['id']}", headers=as_user(), json=body)
@@ -130,12 +159,16 @@ def test_patch_refuses_bad_and_forbidden_fields(client: TestClient, as_user: Hea
     assert client.get(f"/records/{record['id']}", headers=as_user()).json() == record
 
 
-@pytest.mark.parametrize("title", ["", "   ", "x" * 201, "a\x00b", "line\nbreak", "tab\there", "\ud800",
-                                   7, None, ["x"]])
+@pytest.mark.parametrize(
+    "title", ["", "   ", "x" * 201, "a\x00b", "line\nbreak", "tab\there", "\ud800", 7, None, ["x"]]
+)
 def test_create_refuses_bad_titles(client: TestClient, as_user: Headers, title: Any) -> None:
     # json.dumps escapes non-ASCII, so a lone surrogate travels as the JSON text \ud800.
-    r = client.post("/records", headers={**as_user(), "Content-Type": "application/json"},
-                    content=json.dumps({"title": title}).encode())
+    r = client.post(
+        "/records",
+        headers={**as_user(), "Content-Type": "application/json"},
+        content=json.dumps({"title": title}).encode(),
+    )
     assert r.status_code == 422, r.text
 
 
@@ -153,11 +186,15 @@ def test_validation_errors_do_not_echo_the_input(client: TestClient, as_user: He
 def test_bodies_must_be_json_and_small(client: TestClient, as_user: Headers) -> None:
     r = client.post("/records", headers=as_user(), content=b"title=x")
     assert r.status_code == 415
-    r = client.post("/records", headers={**as_user(), "Content-Type": "application/x-www-form-urlencoded"},
-                    content=b"title=x")
+    r = client.post(
+        "/records", headers={**as_user(), "Content-Type": "application/x-www-form-urlencoded"}, content=b"title=x"
+    )
     assert r.status_code == 415
-    r = client.post("/records", headers={**as_user(), "Content-Type": "application/json"},
-                    content=b'{"title": "' + b"x" * 70_000 + b'"}')
+    r = client.post(
+        "/records",
+        headers={**as_user(), "Content-Type": "application/json"},
+        content=b'{"title": "' + b"x" * 70_000 + b'"}',
+    )
     assert r.status_code == 413
 
     def chunks() -> Any:
@@ -168,8 +205,9 @@ def test_bodies_must_be_json_and_small(client: TestClient, as_user: Headers) -> 
 
     r = client.post("/records", headers={**as_user(), "Content-Type": "application/json"}, content=chunks())
     assert r.status_code == 413
-    r = client.post("/records", headers={**as_user(), "Content-Type": "application/json; charset=utf-8"},
-                    content=b'{"title": "ok"}')
+    r = client.post(
+        "/records", headers={**as_user(), "Content-Type": "application/json; charset=utf-8"}, content=b'{"title": "ok"}'
+    )
     assert r.status_code == 201
     r = client.post("/records", headers={**as_user(), "Content-Type": "application/json"}, content=b"{bad")
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
@@ -190,9 +228,9 @@ def test_database_file_is_private(client: TestClient, tmp_path: Path) -> None:
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
 
 
-def test_unexpected_errors_are_500_without_a_trace(client: TestClient, as_user: Headers,
-                                                   monkeypatch: pytest.MonkeyPatch,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_errors_are_500_without_a_trace(
+    client: TestClient, as_user: Headers, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     from downstream_api.db import Database
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
@@ -208,8 +246,7 @@ def test_unexpected_errors_are_500_without_a_trace(client: TestClient, as_user: 
     assert "req-12345678" in caplog.text and "disk on fire" in caplog.text
 
 
-def test_database_unavailable_is_503(client: TestClient, as_user: Headers,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_database_unavailable_is_503(client: TestClient, as_user: Headers, monkeypatch: pytest.MonkeyPatch) -> None:
     from downstream_api.db import Database
     from sqlalchemy.exc import OperationalError
 

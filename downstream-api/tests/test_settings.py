@@ -53,7 +53,8 @@ def test_azure_client_id_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLIENT_ID", "00000000-0000-4000-8000-000000000001")
     assert Settings().client_id == settings_module.DOWNSTREAM_API_APP_ID
     assert "AZURE_CLIENT_ID" not in Path(settings_module.__file__).read_text().replace(
-        "Names never used here: AZURE_CLIENT_ID", "")
+        "Names never used here: AZURE_CLIENT_ID", ""
+    )
 
 
 def test_environment_variables_with_the_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -72,29 +73,35 @@ def test_environment_variables_with_the_prefix(monkeypatch: pytest.MonkeyPatch, 
     assert Settings().allowed_client_ids == (b,)
 
 
-@pytest.mark.parametrize("authority", [
-    "http://localhost:8443/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
-    "https://login.microsoftonline.com/common",
-    "https://login.microsoftonline.com/organizations",
-    "https://login.microsoftonline.com/contoso.onmicrosoft.com",
-    "https://login.microsoftonline.com/",
-    "https://login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d/v2.0",
-    "login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
-])
+@pytest.mark.parametrize(
+    "authority",
+    [
+        "http://localhost:8443/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+        "https://login.microsoftonline.com/common",
+        "https://login.microsoftonline.com/organizations",
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com",
+        "https://login.microsoftonline.com/",
+        "https://login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d/v2.0",
+        "login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+    ],
+)
 def test_authority_must_be_https_and_tenant_specific(authority: str) -> None:
     with pytest.raises(ValidationError, match="authority"):
         Settings(authority=authority)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("client_id", "api://56416278-656a-410f-9888-db490850ca20"),
-    ("allowed_client_ids", ()),
-    ("allowed_client_ids", ("*",)),
-    ("extra_tenant_ids", ("common",)),
-    ("database_url", "sqlite://"),
-    ("database_url", "sqlite:///:memory:"),
-    ("database_url", "not a url"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("client_id", "api://56416278-656a-410f-9888-db490850ca20"),
+        ("allowed_client_ids", ()),
+        ("allowed_client_ids", ("*",)),
+        ("extra_tenant_ids", ("common",)),
+        ("database_url", "sqlite://"),
+        ("database_url", "sqlite:///:memory:"),
+        ("database_url", "not a url"),
+    ],
+)
 def test_malformed_values_are_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationError, match=field):
         Settings(**{field: value})
@@ -107,11 +114,17 @@ def test_production_refuses_local_authority_sqlite_and_passwords() -> None:
     assert "DOWNSTREAM_AUTHORITY points at this machine" in message
     assert "DOWNSTREAM_DATABASE_URL is SQLite" in message
     with pytest.raises(ValidationError, match="holds a password"):
-        Settings(environment="production", authority=PRODUCTION_AUTHORITY,
-                 database_url="postgresql+psycopg://u:secret@db.example.test/records")
+        Settings(
+            environment="production",
+            authority=PRODUCTION_AUTHORITY,
+            database_url="postgresql+psycopg://u:secret@db.example.test/records",
+        )
     with pytest.raises(ValidationError, match="points at this machine"):
-        Settings(environment="production", authority="https://127.0.0.1:8443/11111111-2222-4333-8444-555555555555",
-                 database_url=POSTGRES)
+        Settings(
+            environment="production",
+            authority="https://127.0.0.1:8443/11111111-2222-4333-8444-555555555555",
+            database_url=POSTGRES,
+        )
 
 
 def test_production_accepts_entra_and_postgres_with_token_auth() -> None:

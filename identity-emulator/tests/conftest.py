@@ -100,9 +100,16 @@ def register_certificate(local: Path, app: str) -> rsa.RSAPrivateKey:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{app} fuzz credential")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     folder = local / "credentials" / app
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "fuzz.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -116,13 +123,14 @@ def app_and_seeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Te
     cert_pem = next((local / "credentials" / "daemon").glob("*.crt")).read_bytes()
     cert = x509.load_pem_x509_certificate(cert_pem)
     # Explicit ports and host, so a developer's EMULATOR_* environment cannot change the origins.
-    settings = EmulatorSettings(state_dir=local / "emulator", port=8443, front_port=8444,
-                                public_host="localhost")
+    settings = EmulatorSettings(state_dir=local / "emulator", port=8443, front_port=8444, public_host="localhost")
     app = create_app(settings)
     emu: Emulator = app.state.emulator
     d = emu.directory
-    with (TestClient(app, base_url=BACK, client=LOOPBACK_PEER, follow_redirects=False) as back,
-          TestClient(app, base_url=FRONT, client=LOOPBACK_PEER, follow_redirects=False) as front):
+    with (
+        TestClient(app, base_url=BACK, client=LOOPBACK_PEER, follow_redirects=False) as back,
+        TestClient(app, base_url=FRONT, client=LOOPBACK_PEER, follow_redirects=False) as front,
+    ):
         api = d.by_name["api"]
         downstream = d.by_name["downstream-api"]
         seeds = Seeds(
@@ -137,8 +145,7 @@ def app_and_seeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Te
             + ["api://AzureADTokenExchange", "https://ossrdbms-aad.database.windows.net"],
             scopes=[f"{a.identifier_uri}/{s}" for a in (api, downstream) for s in a.scopes]
             + [f"{a.identifier_uri}/.default" for a in (api, downstream)],
-            redirect_uris=[u for a in d.applications.values()
-                           for u in a.redirect_uris + a.post_logout_redirect_uris],
+            redirect_uris=[u for a in d.applications.values() for u in a.redirect_uris + a.post_logout_redirect_uris],
             users=[u.upn for t in d.tenants.values() for u in t.users.values()],
             password=emu.demo_password,
             kids=[k.kid for k in emu.keys.published()],
@@ -155,20 +162,28 @@ def app_and_seeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Te
 def _seed_handles(back: TestClient, front: TestClient, seeds: Seeds) -> None:
     emu, home = seeds.emu, seeds.emu.directory.home_tenant_id
     for name, header in emu.identity_headers.items():
-        r = back.get("/msi/token", headers={"X-IDENTITY-HEADER": header},
-                     params={"api-version": "2019-08-01", "resource": "api://AzureADTokenExchange"})
+        r = back.get(
+            "/msi/token",
+            headers={"X-IDENTITY-HEADER": header},
+            params={"api-version": "2019-08-01", "resource": "api://AzureADTokenExchange"},
+        )
         assert r.status_code == 200, (name, r.text)
         seeds.mi_assertions.append(r.json()["access_token"])
     web_mi = seeds.mi_assertions[list(emu.identity_headers).index("web")]
-    web_auth = {"client_id": seeds.app_ids["web"], "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": web_mi}
+    web_auth = {"client_id": seeds.app_ids["web"], "client_assertion_type": ASSERTION_TYPE, "client_assertion": web_mi}
     scope = f"api://{seeds.app_ids['api']}/Tasks.Read openid offline_access"
 
     def authorize(prompt: str | None = None) -> tuple[Any, str]:
         verifier = secrets.token_urlsafe(48)
-        query = {"client_id": seeds.app_ids["web"], "response_type": "code", "redirect_uri": WEB_REDIRECT,
-                 "scope": scope, "state": "s", "code_challenge_method": "S256",
-                 "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest())}
+        query = {
+            "client_id": seeds.app_ids["web"],
+            "response_type": "code",
+            "redirect_uri": WEB_REDIRECT,
+            "scope": scope,
+            "state": "s",
+            "code_challenge_method": "S256",
+            "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest()),
+        }
         if prompt:
             query["prompt"] = prompt
         return front.get(f"/{home}/oauth2/v2.0/authorize?{urlencode(query)}"), verifier
@@ -176,15 +191,21 @@ def _seed_handles(back: TestClient, front: TestClient, seeds: Seeds) -> None:
     # A person signs in and consents: a session cookie stays in `front`.
     page, verifier = authorize()
     txn = hidden_fields(page.text)["txn"]
-    page = front.post(f"/{home}/login", data={"txn": txn, "username": "alice@contoso.test",
-                                               "password": seeds.password})
+    page = front.post(f"/{home}/login", data={"txn": txn, "username": "alice@contoso.test", "password": seeds.password})
     if page.status_code == 200:
         page = front.post(f"/{home}/consent", data={"txn": txn, "decision": "accept"})
     assert page.status_code == 302, page.text
     code = parse_qs(urlsplit(page.headers["location"]).query)["code"][0]
-    r = back.post(f"/{home}/oauth2/v2.0/token", data={
-        "grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-        "redirect_uri": WEB_REDIRECT, **web_auth})
+    r = back.post(
+        f"/{home}/oauth2/v2.0/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": WEB_REDIRECT,
+            **web_auth,
+        },
+    )
     assert r.status_code == 200, r.text
     seeds.access_tokens.append(r.json()["access_token"])
     seeds.refresh_tokens.append(r.json()["refresh_token"])

@@ -26,8 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from identity_emulator.core import ASSERTION_TYPE
 
-FUZZ = settings(derandomize=True, deadline=None, database=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 BACK, FRONT = "https://localhost:8443", "http://localhost:8444"  # as the conftest's emulator is configured
 LOOPBACK_PEER = ("127.0.0.1", 50000)
 WEB_REDIRECT = "http://localhost:8000/auth/callback"
@@ -42,25 +47,91 @@ NOW = int(time.time())
 # A key nobody registered: assertions it signs are well-formed and must still be refused.
 STRANGER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials",
-               "urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:ietf:params:oauth:grant-type:device_code",
-               "device_code", "password", "implicit", "urn:ietf:params:oauth:grant-type:saml2-bearer"]
-TOKEN_FIELDS = ["grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type",
-                "code", "refresh_token", "assertion", "scope", "redirect_uri", "code_verifier", "device_code",
-                "requested_token_use", "claims"]
-AUTHORIZE_FIELDS = ["client_id", "response_type", "redirect_uri", "scope", "state", "nonce", "code_challenge",
-                    "code_challenge_method", "response_mode", "prompt", "login_hint", "claims", "domain_hint"]
-CONTENT_TYPES = ["application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=utf-8",
-                 "APPLICATION/X-WWW-FORM-URLENCODED", "application/json", "multipart/form-data; boundary=x",
-                 "text/plain", "", "application/x-www-form-urlencoded;;;", "*/*"]
+GRANT_TYPES = [
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "device_code",
+    "password",
+    "implicit",
+    "urn:ietf:params:oauth:grant-type:saml2-bearer",
+]
+TOKEN_FIELDS = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "code",
+    "refresh_token",
+    "assertion",
+    "scope",
+    "redirect_uri",
+    "code_verifier",
+    "device_code",
+    "requested_token_use",
+    "claims",
+]
+AUTHORIZE_FIELDS = [
+    "client_id",
+    "response_type",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_mode",
+    "prompt",
+    "login_hint",
+    "claims",
+    "domain_hint",
+]
+CONTENT_TYPES = [
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=utf-8",
+    "APPLICATION/X-WWW-FORM-URLENCODED",
+    "application/json",
+    "multipart/form-data; boundary=x",
+    "text/plain",
+    "",
+    "application/x-www-form-urlencoded;;;",
+    "*/*",
+]
 
 # -- values ---------------------------------------------------------------------------------------
 
 ascii_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
-nasty = st.sampled_from([
-    "", " ", "\x00", "a\x00b", "%00", "\u202e", "💥", "null", "[]", "{}", "'", '"', "<script>x</script>",
-    "../../etc/passwd", "\r\n", "ǅ", "ß", "İ", "\ufeff", "\U0010ffff", "9" * 400, "-1", "1e309", "NaN",
-])
+nasty = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "a\x00b",
+        "%00",
+        "\u202e",
+        "💥",
+        "null",
+        "[]",
+        "{}",
+        "'",
+        '"',
+        "<script>x</script>",
+        "../../etc/passwd",
+        "\r\n",
+        "ǅ",
+        "ß",
+        "İ",
+        "\ufeff",
+        "\U0010ffff",
+        "9" * 400,
+        "-1",
+        "1e309",
+        "NaN",
+    ]
+)
 huge = st.sampled_from([1_000, 20_000, 70_000]).map(lambda n: "é" * n if n < 20_000 else "x" * n)
 short_junk = st.one_of(st.text(max_size=40), nasty, ascii_text, st.text(max_size=400))
 junk = short_junk | huge  # past the 64 KiB body limit too; query strings stay short (httpx caps URLs)
@@ -68,11 +139,13 @@ junk = short_junk | huge  # past the 64 KiB body limit too; query strings stay s
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
 # Nesting deep enough to exhaust a recursive parser (the form limit allows some 20 000 levels).
 DEEP_JSON = st.sampled_from(["[", '{"a":', '{"access_token":{"xms_cc":{"values":[']).flatmap(
-    lambda opener: st.sampled_from([50, 3000, 15000]).map(lambda n: '{"access_token":' + opener * n))
+    lambda opener: st.sampled_from([50, 3000, 15000]).map(lambda n: '{"access_token":' + opener * n)
+)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=6)
+    max_leaves=6,
+)
 
 
 def b64(data: bytes) -> str:
@@ -86,29 +159,44 @@ def jwts(s: Any) -> st.SearchStrategy[str]:
     thumbprint = st.sampled_from([s.cert_s256, s.cert_s256 + "=="]) | ascii_text | json_values
     plausible = st.fixed_dictionaries(
         {"alg": st.sampled_from(["RS256", "PS256", "HS256", "none", "ES256", "rs256"])},
-        optional={"kid": st.sampled_from(s.kids) | ascii_text, "x5t#S256": thumbprint,
-                  "x5t": st.just(s.cert_s1) | thumbprint, "typ": st.just("JWT") | json_values})
+        optional={
+            "kid": st.sampled_from(s.kids) | ascii_text,
+            "x5t#S256": thumbprint,
+            "x5t": st.just(s.cert_s1) | thumbprint,
+            "typ": st.just("JWT") | json_values,
+        },
+    )
     # Headers PyJWT itself refuses (crit, a non-string kid) stop early; keep them, but as the minority.
     wild = st.fixed_dictionaries(
         {"alg": st.sampled_from(["RS256", "PS256"]) | json_values},
-        optional={"kid": st.sampled_from(s.kids) | json_values, "x5t#S256": thumbprint, "x5t": thumbprint,
-                  "crit": json_values, "jku": st.just("https://evil.example/keys"), "x5u": json_values})
+        optional={
+            "kid": st.sampled_from(s.kids) | json_values,
+            "x5t#S256": thumbprint,
+            "x5t": thumbprint,
+            "crit": json_values,
+            "jku": st.just("https://evil.example/keys"),
+            "x5u": json_values,
+        },
+    )
     header = st.integers(0, 3).flatmap(lambda i: wild if i == 0 else plausible)
-    claims = st.fixed_dictionaries({}, optional={
-        "aud": st.sampled_from([*s.token_endpoints, *s.issuers, "api://AzureADTokenExchange", *ids])
-        | st.lists(st.sampled_from(s.token_endpoints), max_size=2) | json_values,
-        "iss": st.sampled_from([*ids, *s.issuers]) | json_values,
-        "sub": st.sampled_from(ids) | json_values,
-        "jti": ascii_text | json_values,
-        "exp": st.integers(now - 10_000, now + 10_000) | json_values,
-        "nbf": st.integers(now - 10_000, now + 10_000) | json_values,
-        "iat": st.integers(now - 10_000, now + 10_000) | json_values,
-        "tid": st.sampled_from(s.tenant_ids) | json_values,
-        "oid": json_values,
-        "scp": st.sampled_from(["Tasks.Read", ""]) | json_values,
-        "idtyp": st.sampled_from(["app", "user"]) | json_values,
-    }).flatmap(lambda c: st.dictionaries(st.text(max_size=8), json_values, max_size=2)
-               .map(lambda extra: {**extra, **c}))
+    claims = st.fixed_dictionaries(
+        {},
+        optional={
+            "aud": st.sampled_from([*s.token_endpoints, *s.issuers, "api://AzureADTokenExchange", *ids])
+            | st.lists(st.sampled_from(s.token_endpoints), max_size=2)
+            | json_values,
+            "iss": st.sampled_from([*ids, *s.issuers]) | json_values,
+            "sub": st.sampled_from(ids) | json_values,
+            "jti": ascii_text | json_values,
+            "exp": st.integers(now - 10_000, now + 10_000) | json_values,
+            "nbf": st.integers(now - 10_000, now + 10_000) | json_values,
+            "iat": st.integers(now - 10_000, now + 10_000) | json_values,
+            "tid": st.sampled_from(s.tenant_ids) | json_values,
+            "oid": json_values,
+            "scp": st.sampled_from(["Tasks.Read", ""]) | json_values,
+            "idtyp": st.sampled_from(["app", "user"]) | json_values,
+        },
+    ).flatmap(lambda c: st.dictionaries(st.text(max_size=8), json_values, max_size=2).map(lambda extra: {**extra, **c}))
     signer = st.sampled_from(["stranger", "registered", "hmac", "none", "garbage"])
 
     def build(h: dict[str, Any], c: dict[str, Any], who: str) -> str:
@@ -128,10 +216,12 @@ def jwts(s: Any) -> st.SearchStrategy[str]:
 
     structured = st.builds(build, header, claims, signer)
     malformed: st.SearchStrategy[str] = st.one_of(
-        st.lists(st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30), min_size=1,
-                 max_size=5).map(".".join),
-        st.tuples(json_values, json_values).map(lambda hc: f"{b64(json.dumps(hc[0]).encode())}."
-                                                 f"{b64(json.dumps(hc[1]).encode())}.sig"),
+        st.lists(
+            st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=30), min_size=1, max_size=5
+        ).map(".".join),
+        st.tuples(json_values, json_values).map(
+            lambda hc: f"{b64(json.dumps(hc[0]).encode())}.{b64(json.dumps(hc[1]).encode())}.sig"
+        ),
         st.binary(max_size=60).map(lambda b: f"{b64(b)}.{b64(b)}.{b64(b)}"),
     )
     # Mostly well-formed: a malformed token stops at the first parse, a well-formed one goes further.
@@ -139,18 +229,37 @@ def jwts(s: Any) -> st.SearchStrategy[str]:
 
 
 def scope_values(s: Any, junk: st.SearchStrategy[str] = junk) -> st.SearchStrategy[str]:
-    known = [*s.scopes, "openid", "offline_access", "profile", "email", "api://unknown/.default",
-             "https://graph.microsoft.com/.default", "a/b/c", "/", "x/", "/x", ".default",
-             *[f"{r}/.default" for r in s.resources]]
+    known = [
+        *s.scopes,
+        "openid",
+        "offline_access",
+        "profile",
+        "email",
+        "api://unknown/.default",
+        "https://graph.microsoft.com/.default",
+        "a/b/c",
+        "/",
+        "x/",
+        "/x",
+        ".default",
+        *[f"{r}/.default" for r in s.resources],
+    ]
     piece = st.sampled_from(known) | ascii_text
     return st.lists(piece, max_size=4).map(" ".join) | junk
 
 
 def claims_values(junk: st.SearchStrategy[str] = junk) -> st.SearchStrategy[str]:
     cp1 = '{"access_token":{"xms_cc":{"values":["cp1"]}}}'
-    odd = st.sampled_from(['{"access_token":{"xms_cc":{"values":"cp1"}}}', '{"access_token":null}', "[]",
-                           '"cp1"', '{"access_token":{"xms_cc":{"values":[["cp1"]]}}}',
-                           '{"access_token":{"xms_cc":[]}}'])
+    odd = st.sampled_from(
+        [
+            '{"access_token":{"xms_cc":{"values":"cp1"}}}',
+            '{"access_token":null}',
+            "[]",
+            '"cp1"',
+            '{"access_token":{"xms_cc":{"values":[["cp1"]]}}}',
+            '{"access_token":{"xms_cc":[]}}',
+        ]
+    )
     return st.one_of(st.just(cp1), DEEP_JSON, odd, json_values.map(json.dumps), junk)
 
 
@@ -168,10 +277,20 @@ def field_values(s: Any, junk: st.SearchStrategy[str] = junk) -> dict[str, st.Se
 def uri_variants(registered: list[str]) -> st.SearchStrategy[str]:
     """Near misses of registered URIs: other ports (valid, out of range, not numbers), hosts, userinfo."""
     port = st.integers(-1, 70_000).map(str) | st.sampled_from(["", "abc", "0x50", "８０００"]) | ascii_text
-    host = st.sampled_from(["localhost", "LOCALHOST", "127.0.0.1", "[::1]", "[::1", "evil.example",
-                            "localhost.evil.example", "localhost:8000@evil.example", "localhost%00"])
-    path = st.sampled_from(["/auth/callback", "/", "", "/auth/callback/", "/Auth/Callback",
-                            "/auth/callback?x=1"])
+    host = st.sampled_from(
+        [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "[::1]",
+            "[::1",
+            "evil.example",
+            "localhost.evil.example",
+            "localhost:8000@evil.example",
+            "localhost%00",
+        ]
+    )
+    path = st.sampled_from(["/auth/callback", "/", "", "/auth/callback/", "/Auth/Callback", "/auth/callback?x=1"])
     scheme = st.sampled_from(["http", "https", "HTTP", "javascript", ""])
     built = st.builds(lambda sc, h, p, pa: f"{sc}://{h}:{p}{pa}", scheme, host, port, path)
     return st.sampled_from(registered) | built
@@ -179,8 +298,9 @@ def uri_variants(registered: list[str]) -> st.SearchStrategy[str]:
 
 def _field_values(s: Any, junk: st.SearchStrategy[str]) -> dict[str, st.SearchStrategy[str]]:
     ids = list(s.app_ids.values())
-    client_ids = (st.sampled_from(ids + [i.upper() for i in ids] + s.mi_client_ids + [f" {ids[0]} "])
-                  | st.uuids().map(str) | junk)
+    client_ids = (
+        st.sampled_from(ids + [i.upper() for i in ids] + s.mi_client_ids + [f" {ids[0]} "]) | st.uuids().map(str) | junk
+    )
     assertions = st.sampled_from(s.mi_assertions + s.access_tokens) | jwts(s) | junk
     tenants = st.sampled_from(s.tenant_ids + s.tenant_names) | junk
     return {
@@ -202,8 +322,7 @@ def _field_values(s: Any, junk: st.SearchStrategy[str]) -> dict[str, st.SearchSt
         "username": st.sampled_from([*s.users, s.users[0].upper(), f" {s.users[0]} "]) | junk,
         "password": st.just(s.password) | junk,
         "decision": st.sampled_from(["accept", "decline"]) | junk,
-        "user_code": st.sampled_from(s.user_codes + [f"{c[:3]}-{c[3:]}".lower() for c in s.user_codes])
-        | junk,
+        "user_code": st.sampled_from(s.user_codes + [f"{c[:3]}-{c[3:]}".lower() for c in s.user_codes]) | junk,
         "upn": st.sampled_from(s.users) | junk,
         "tenant": tenants,
         "client": st.sampled_from(list(s.app_ids)) | junk,
@@ -226,8 +345,7 @@ def _field_values(s: Any, junk: st.SearchStrategy[str]) -> dict[str, st.SearchSt
 
 
 @st.composite
-def pairs(draw: st.DrawFn, s: Any, names: list[str],
-          junk: st.SearchStrategy[str] = junk) -> list[tuple[str, str]]:
+def pairs(draw: st.DrawFn, s: Any, names: list[str], junk: st.SearchStrategy[str] = junk) -> list[tuple[str, str]]:
     """Known names with fitting or random values, random extra names, sometimes a name twice."""
     values = field_values(s, junk)
     chosen = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
@@ -242,8 +360,12 @@ def pairs(draw: st.DrawFn, s: Any, names: list[str],
 def path_segments(s: Any) -> st.SearchStrategy[str]:
     """A tenant segment: known ones, the multi-tenant ones, and random text that still routes."""
     routable = st.text(min_size=1, max_size=60).filter(lambda t: "/" not in t and t not in (".", ".."))
-    return st.sampled_from([*s.tenant_ids, *s.tenant_names, "common", "organizations", "consumers",
-                            s.tenant_ids[0].upper()]) | routable
+    return (
+        st.sampled_from(
+            [*s.tenant_ids, *s.tenant_names, "common", "organizations", "consumers", s.tenant_ids[0].upper()]
+        )
+        | routable
+    )
 
 
 # -- checks ---------------------------------------------------------------------------------------
@@ -262,8 +384,13 @@ def check(r: httpx.Response, *, entra_json: bool) -> None:
 Clients = tuple[TestClient, TestClient, Any]  # the conftest's Seeds
 
 
-def post(client: TestClient, path: str, body: list[tuple[str, str]] | bytes, content_type: str | None,
-         headers: dict[str, str] | None = None) -> httpx.Response:
+def post(
+    client: TestClient,
+    path: str,
+    body: list[tuple[str, str]] | bytes,
+    content_type: str | None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     content = body if isinstance(body, bytes) else urlencode(body).encode()
     h = dict(headers or {})
     if content_type is not None:
@@ -278,19 +405,34 @@ def mi(s: Any, service: str) -> str:
 
 def valid_requests(s: Any) -> dict[str, list[tuple[str, str]]]:
     """Requests that succeed as they stand: fuzzing their extras reaches token issuance itself."""
+
     def auth(app: str, service: str) -> list[tuple[str, str]]:
-        return [("client_id", s.app_ids[app]), ("client_assertion_type", ASSERTION_TYPE),
-                ("client_assertion", mi(s, service))]
+        return [
+            ("client_id", s.app_ids[app]),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", mi(s, service)),
+        ]
 
     api, downstream = s.app_ids["api"], s.app_ids["downstream-api"]
     return {
-        "client_credentials": [("grant_type", "client_credentials"), ("scope", f"api://{api}/.default"),
-                               *auth("daemon", "daemon")],
-        "refresh_token": [("grant_type", "refresh_token"), ("refresh_token", s.refresh_tokens[0]),
-                          ("scope", f"api://{api}/Tasks.Read openid offline_access"), *auth("web", "web")],
-        "on_behalf_of": [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                         ("requested_token_use", "on_behalf_of"), ("assertion", s.access_tokens[0]),
-                         ("scope", f"api://{downstream}/Records.Read"), *auth("api", "api")],
+        "client_credentials": [
+            ("grant_type", "client_credentials"),
+            ("scope", f"api://{api}/.default"),
+            *auth("daemon", "daemon"),
+        ],
+        "refresh_token": [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", s.refresh_tokens[0]),
+            ("scope", f"api://{api}/Tasks.Read openid offline_access"),
+            *auth("web", "web"),
+        ],
+        "on_behalf_of": [
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("requested_token_use", "on_behalf_of"),
+            ("assertion", s.access_tokens[0]),
+            ("scope", f"api://{downstream}/Records.Read"),
+            *auth("api", "api"),
+        ],
     }
 
 
@@ -314,15 +456,18 @@ def test_token_endpoint_forms(app_and_seeds: Clients, data: st.DataObject) -> No
 def test_token_endpoint_client_assertions(app_and_seeds: Clients, data: st.DataObject) -> None:
     """Aimed at client authentication: real clients, grant types and scopes, fuzzed assertions."""
     back, _, s = app_and_seeds
-    form = [("grant_type", data.draw(st.sampled_from(["client_credentials", "refresh_token"]))),
-            # The daemon is the app with a registered certificate: the certificate path is worth most.
-            ("client_id", data.draw(st.sampled_from([s.app_ids["daemon"]] * 3 + [s.app_ids["web"], ""]))),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", data.draw(jwts(s), label="assertion")),
-            ("scope", f"api://{s.app_ids['api']}/.default"),
-            ("refresh_token", s.refresh_tokens[0])]
-    check(post(back, f"/{s.tenant_ids[0]}/oauth2/v2.0/token", form, "application/x-www-form-urlencoded"),
-          entra_json=True)
+    form = [
+        ("grant_type", data.draw(st.sampled_from(["client_credentials", "refresh_token"]))),
+        # The daemon is the app with a registered certificate: the certificate path is worth most.
+        ("client_id", data.draw(st.sampled_from([s.app_ids["daemon"]] * 3 + [s.app_ids["web"], ""]))),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", data.draw(jwts(s), label="assertion")),
+        ("scope", f"api://{s.app_ids['api']}/.default"),
+        ("refresh_token", s.refresh_tokens[0]),
+    ]
+    check(
+        post(back, f"/{s.tenant_ids[0]}/oauth2/v2.0/token", form, "application/x-www-form-urlencoded"), entra_json=True
+    )
 
 
 @fuzz(120)
@@ -331,12 +476,18 @@ def test_on_behalf_of_assertions(app_and_seeds: Clients, data: st.DataObject) ->
     back, _, s = app_and_seeds
     api_mi = mi(s, "api")
     assertion = data.draw(jwts(s) | st.sampled_from(s.access_tokens + s.mi_assertions), label="assertion")
-    form = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("requested_token_use", "on_behalf_of"), ("client_id", s.app_ids["api"]),
-            ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", api_mi), ("assertion", assertion),
-            ("scope", data.draw(scope_values(s), label="scope"))]
-    check(post(back, f"/{s.tenant_ids[0]}/oauth2/v2.0/token", form, "application/x-www-form-urlencoded"),
-          entra_json=True)
+    form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("requested_token_use", "on_behalf_of"),
+        ("client_id", s.app_ids["api"]),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", api_mi),
+        ("assertion", assertion),
+        ("scope", data.draw(scope_values(s), label="scope")),
+    ]
+    check(
+        post(back, f"/{s.tenant_ids[0]}/oauth2/v2.0/token", form, "application/x-www-form-urlencoded"), entra_json=True
+    )
 
 
 @fuzz(150)
@@ -354,8 +505,9 @@ def test_valid_requests_with_fuzzed_extras(app_and_seeds: Clients, data: st.Data
     if data.draw(st.integers(0, 3), label="add extras") == 0:
         # Appended: the first value of a name wins, so these add parameters rather than replace them.
         form += data.draw(pairs(s, TOKEN_FIELDS, short_junk), label="extras")
-    check(post(back, f"/{s.tenant_ids[0]}/oauth2/v2.0/token", form, "application/x-www-form-urlencoded"),
-          entra_json=True)
+    check(
+        post(back, f"/{s.tenant_ids[0]}/oauth2/v2.0/token", form, "application/x-www-form-urlencoded"), entra_json=True
+    )
 
 
 @fuzz(100)
@@ -364,10 +516,14 @@ def test_authorize_then_redeem_with_fuzzed_extras(app_and_seeds: Clients, data: 
     """A signed-in browser (the seeded session) asks for a code with fuzzed extras, then redeems it."""
     back, front, s = app_and_seeds
     verifier = "v" * 43
-    query = {"client_id": s.app_ids["web"], "response_type": "code", "redirect_uri": WEB_REDIRECT,
-             "scope": f"api://{s.app_ids['api']}/Tasks.Read openid offline_access",
-             "code_challenge_method": "S256",
-             "code_challenge": b64(hashlib.sha256(verifier.encode()).digest())}
+    query = {
+        "client_id": s.app_ids["web"],
+        "response_type": "code",
+        "redirect_uri": WEB_REDIRECT,
+        "scope": f"api://{s.app_ids['api']}/Tasks.Read openid offline_access",
+        "code_challenge_method": "S256",
+        "code_challenge": b64(hashlib.sha256(verifier.encode()).digest()),
+    }
     names = ["state", "nonce", "claims", "login_hint", "prompt", "response_mode", "domain_hint"]
     for name in data.draw(st.lists(st.sampled_from(names), unique=True), label="extras"):
         value = claims_values(short_junk) if name == "claims" else field_values(s, short_junk)[name]
@@ -379,12 +535,19 @@ def test_authorize_then_redeem_with_fuzzed_extras(app_and_seeds: Clients, data: 
         code = [r.text.split('name="code" value="', 1)[1].split('"', 1)[0]]
     if not code:
         return
-    form = [("grant_type", "authorization_code"), ("code", code[0]), ("code_verifier", verifier),
-            ("redirect_uri", WEB_REDIRECT), ("client_id", s.app_ids["web"]),
-            ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", mi(s, "web"))]
+    form = [
+        ("grant_type", "authorization_code"),
+        ("code", code[0]),
+        ("code_verifier", verifier),
+        ("redirect_uri", WEB_REDIRECT),
+        ("client_id", s.app_ids["web"]),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", mi(s, "web")),
+    ]
     form += data.draw(pairs(s, ["claims", "scope"], short_junk), label="redemption extras")
-    check(post(back, f"/{s.tenant_ids[0]}/oauth2/v2.0/token", form, "application/x-www-form-urlencoded"),
-          entra_json=True)
+    check(
+        post(back, f"/{s.tenant_ids[0]}/oauth2/v2.0/token", form, "application/x-www-form-urlencoded"), entra_json=True
+    )
 
 
 @fuzz(120)
@@ -392,25 +555,50 @@ def test_authorize_then_redeem_with_fuzzed_extras(app_and_seeds: Clients, data: 
 def test_device_code_endpoint(app_and_seeds: Clients, data: st.DataObject) -> None:
     back, _, s = app_and_seeds
     tenant = data.draw(path_segments(s), label="tenant")
-    form = data.draw(pairs(s, ["client_id", "scope", "claims", "client_assertion", "client_assertion_type",
-                               "client_secret"]), label="form")
-    check(post(back, f"/{quote(tenant, safe='')}/oauth2/v2.0/devicecode", form,
-               "application/x-www-form-urlencoded"), entra_json=True)
+    form = data.draw(
+        pairs(s, ["client_id", "scope", "claims", "client_assertion", "client_assertion_type", "client_secret"]),
+        label="form",
+    )
+    check(
+        post(back, f"/{quote(tenant, safe='')}/oauth2/v2.0/devicecode", form, "application/x-www-form-urlencoded"),
+        entra_json=True,
+    )
 
 
 @fuzz(150)
 @given(data=st.data())
 def test_raw_bodies_and_content_types(app_and_seeds: Clients, data: st.DataObject) -> None:
     back, front, s = app_and_seeds
-    path = data.draw(st.sampled_from([
-        f"/{s.tenant_ids[0]}/oauth2/v2.0/token", "/common/oauth2/v2.0/devicecode",
-        f"/{s.tenant_ids[0]}/login", "/common/consent", "/devicelogin", "/admin/users/enable",
-        "/admin/consent/revoke",
-    ]), label="path")
-    body = data.draw(st.binary(max_size=300) | st.text(max_size=300).map(str.encode)
-                     | st.sampled_from([b"a=%ff%fe", b"a=%00", b"&&&=&=", b"=" * 100, b"a=1&" * 100,
-                                        "txn=é".encode("latin-1"), b"\xef\xbb\xbfgrant_type=x"]),
-                     label="body")
+    path = data.draw(
+        st.sampled_from(
+            [
+                f"/{s.tenant_ids[0]}/oauth2/v2.0/token",
+                "/common/oauth2/v2.0/devicecode",
+                f"/{s.tenant_ids[0]}/login",
+                "/common/consent",
+                "/devicelogin",
+                "/admin/users/enable",
+                "/admin/consent/revoke",
+            ]
+        ),
+        label="path",
+    )
+    body = data.draw(
+        st.binary(max_size=300)
+        | st.text(max_size=300).map(str.encode)
+        | st.sampled_from(
+            [
+                b"a=%ff%fe",
+                b"a=%00",
+                b"&&&=&=",
+                b"=" * 100,
+                b"a=1&" * 100,
+                "txn=é".encode("latin-1"),
+                b"\xef\xbb\xbfgrant_type=x",
+            ]
+        ),
+        label="body",
+    )
     ctype = data.draw(st.sampled_from(CONTENT_TYPES) | ascii_text | st.none(), label="content-type")
     client = back if "oauth2" in path else data.draw(st.sampled_from([back, front]))
     check(post(client, path, body, ctype), entra_json="oauth2" in path)
@@ -424,17 +612,21 @@ def test_raw_bodies_and_content_types(app_and_seeds: Clients, data: st.DataObjec
 def test_get_endpoints(app_and_seeds: Clients, data: st.DataObject) -> None:
     back, front, s = app_and_seeds
     tenant = quote(data.draw(path_segments(s), label="tenant"), safe="")
-    path, names = data.draw(st.sampled_from([
-        (f"/{tenant}/oauth2/v2.0/authorize", AUTHORIZE_FIELDS),
-        (f"/{tenant}/oauth2/v2.0/logout",
-         ["post_logout_redirect_uri", "client_id", "state", "id_token_hint"]),
-        (f"/{tenant}/v2.0/.well-known/openid-configuration", ["appid", "p"]),
-        (f"/{tenant}/discovery/v2.0/keys", ["appid"]),
-        ("/msi/token", ["api-version", "resource", "client_id", "principal_id", "object_id", "mi_res_id"]),
-        ("/admin", ["done"]),
-        ("/devicelogin", ["user_code"]),
-        ("/healthz", []),
-    ]), label="endpoint")
+    path, names = data.draw(
+        st.sampled_from(
+            [
+                (f"/{tenant}/oauth2/v2.0/authorize", AUTHORIZE_FIELDS),
+                (f"/{tenant}/oauth2/v2.0/logout", ["post_logout_redirect_uri", "client_id", "state", "id_token_hint"]),
+                (f"/{tenant}/v2.0/.well-known/openid-configuration", ["appid", "p"]),
+                (f"/{tenant}/discovery/v2.0/keys", ["appid"]),
+                ("/msi/token", ["api-version", "resource", "client_id", "principal_id", "object_id", "mi_res_id"]),
+                ("/admin", ["done"]),
+                ("/devicelogin", ["user_code"]),
+                ("/healthz", []),
+            ]
+        ),
+        label="endpoint",
+    )
     query = data.draw(pairs(s, names, short_junk) if names else st.just([]), label="query")
     qs = urlencode(query)
     if data.draw(st.booleans()):
@@ -454,22 +646,32 @@ def test_redirect_uris(app_and_seeds: Clients, data: st.DataObject) -> None:
     uri = data.draw(uri_variants(s.redirect_uris), label="uri")
     client_id = data.draw(st.sampled_from([*s.app_ids.values(), ""]), label="client_id")
     if data.draw(st.booleans(), label="logout"):
-        r = front.get(f"/{s.tenant_ids[0]}/oauth2/v2.0/logout?"
-                      + urlencode({"post_logout_redirect_uri": uri, "client_id": client_id, "state": "s"}))
+        r = front.get(
+            f"/{s.tenant_ids[0]}/oauth2/v2.0/logout?"
+            + urlencode({"post_logout_redirect_uri": uri, "client_id": client_id, "state": "s"})
+        )
         check(r, entra_json=False)
         if r.status_code == 302:
             assert r.headers["location"].startswith(uri)
         return
-    query = {"client_id": client_id, "response_type": "code", "redirect_uri": uri, "scope": "openid",
-             "code_challenge_method": "S256", "code_challenge": "A" * 43, "state": "s"}
+    query = {
+        "client_id": client_id,
+        "response_type": "code",
+        "redirect_uri": uri,
+        "scope": "openid",
+        "code_challenge_method": "S256",
+        "code_challenge": "A" * 43,
+        "state": "s",
+    }
     r = front.get(f"/{s.tenant_ids[0]}/oauth2/v2.0/authorize?{urlencode(query)}")
     check(r, entra_json=False)
     if r.status_code in (302, 303):
         assert r.headers["location"].startswith(uri)  # never anywhere but where the client asked
 
 
-def post_page(client: TestClient, path: str, form: list[tuple[str, str]], origin: str | None,
-              accept: str = "text/html") -> httpx.Response:
+def post_page(
+    client: TestClient, path: str, form: list[tuple[str, str]], origin: str | None, accept: str = "text/html"
+) -> httpx.Response:
     headers = {"Accept": accept}
     if origin is not None:
         headers["Origin"] = origin
@@ -492,8 +694,7 @@ def test_sign_in_forms(app_and_seeds: Clients, data: st.DataObject) -> None:
 def test_device_login_codes(app_and_seeds: Clients, data: st.DataObject) -> None:
     _, front, s = app_and_seeds
     assert any(d.status == "pending" for d in s.emu.store.devices.values())  # something to compare against
-    code = data.draw(st.text(max_size=20) | nasty | ascii_text | st.sampled_from(s.user_codes),
-                     label="user_code")
+    code = data.draw(st.text(max_size=20) | nasty | ascii_text | st.sampled_from(s.user_codes), label="user_code")
     check(post_page(front, "/devicelogin", [("user_code", code)], None), entra_json=False)
 
 
@@ -501,16 +702,27 @@ def test_device_login_codes(app_and_seeds: Clients, data: st.DataObject) -> None
 @given(data=st.data())
 def test_admin_forms(app_and_seeds: Clients, data: st.DataObject) -> None:
     back, front, s = app_and_seeds
-    path = data.draw(st.sampled_from([
-        "/admin/users/disable", "/admin/users/enable", "/admin/users/revoke-sessions", "/admin/consent/grant",
-        "/admin/consent/revoke", "/admin/keys/rotate", "/admin/keys/withdraw-retired",
-    ]), label="path")
+    path = data.draw(
+        st.sampled_from(
+            [
+                "/admin/users/disable",
+                "/admin/users/enable",
+                "/admin/users/revoke-sessions",
+                "/admin/consent/grant",
+                "/admin/consent/revoke",
+                "/admin/keys/rotate",
+                "/admin/keys/withdraw-retired",
+            ]
+        ),
+        label="path",
+    )
     # Key rotation makes a 2048-bit key: keep it to a few examples so the run stays short.
     if path.startswith("/admin/keys") and data.draw(st.integers(0, 4)):
         return
     form = data.draw(pairs(s, ["upn", "tenant", "client", "resource"]), label="form")
-    origin = data.draw(st.sampled_from([None, FRONT, BACK, "https://evil.example", "null", FRONT + "/"]),
-                       label="origin")
+    origin = data.draw(
+        st.sampled_from([None, FRONT, BACK, "https://evil.example", "null", FRONT + "/"]), label="origin"
+    )
     client = data.draw(st.sampled_from([front, back]), label="channel")
     r = post_page(client, path, form, origin, data.draw(st.sampled_from(["application/json", "text/html"])))
     check(r, entra_json=False)
@@ -531,16 +743,21 @@ def test_device_login_with_a_non_ascii_code(app_and_seeds: Clients) -> None:
 
 
 @pytest.mark.parametrize("thumbprint", [12, ["x"], {"a": 1}, None, True])
-def test_certificate_assertion_with_a_non_string_thumbprint(app_and_seeds: Clients,
-                                                            thumbprint: object) -> None:
+def test_certificate_assertion_with_a_non_string_thumbprint(app_and_seeds: Clients, thumbprint: object) -> None:
     back, _, s = app_and_seeds
     for name in ("x5t#S256", "x5t"):
         header = b64(json.dumps({"alg": "RS256", name: thumbprint}).encode())
         assertion = f"{header}.{b64(json.dumps({'sub': s.app_ids['daemon']}).encode())}.{b64(b'sig')}"
-        r = back.post(f"/{s.tenant_ids[0]}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "client_id": s.app_ids["daemon"],
-            "client_assertion": assertion, "client_assertion_type": ASSERTION_TYPE,
-            "scope": f"api://{s.app_ids['api']}/.default"})
+        r = back.post(
+            f"/{s.tenant_ids[0]}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": s.app_ids["daemon"],
+                "client_assertion": assertion,
+                "client_assertion_type": ASSERTION_TYPE,
+                "scope": f"api://{s.app_ids['api']}/.default",
+            },
+        )
         check(r, entra_json=True)
         assert r.status_code == 401 and r.json()["error_codes"] == [700027]
 
@@ -550,13 +767,23 @@ def test_deeply_nested_claims_request(app_and_seeds: Clients, claims: str) -> No
     """A `claims` parameter nested past the JSON parser's recursion limit declares nothing; no 500."""
     back, _, s = app_and_seeds
     # A fresh credential: the admin fuzzing may have rotated the key that signed the seeded one.
-    minted = back.get("/msi/token", headers={"X-IDENTITY-HEADER": s.emu.identity_headers["daemon"]},
-                      params={"api-version": "2019-08-01", "resource": "api://AzureADTokenExchange"})
+    minted = back.get(
+        "/msi/token",
+        headers={"X-IDENTITY-HEADER": s.emu.identity_headers["daemon"]},
+        params={"api-version": "2019-08-01", "resource": "api://AzureADTokenExchange"},
+    )
     credential = minted.json()["access_token"]
-    r = back.post(f"/{s.tenant_ids[0]}/oauth2/v2.0/token", data={
-        "grant_type": "client_credentials", "client_id": s.app_ids["daemon"], "client_assertion": credential,
-        "client_assertion_type": ASSERTION_TYPE, "scope": f"api://{s.app_ids['api']}/.default",
-        "claims": claims})
+    r = back.post(
+        f"/{s.tenant_ids[0]}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": s.app_ids["daemon"],
+            "client_assertion": credential,
+            "client_assertion_type": ASSERTION_TYPE,
+            "scope": f"api://{s.app_ids['api']}/.default",
+            "claims": claims,
+        },
+    )
     assert r.status_code == 200, r.text
     assert "xms_cc" not in jwt_claims(r.json()["access_token"])
 
@@ -574,4 +801,3 @@ def test_non_loopback_peer_is_refused(app_and_seeds: Clients) -> None:
     assert r.status_code == 403
     with TestClient(back.app, base_url=BACK, client=LOOPBACK_PEER) as local:
         assert local.get("/healthz").status_code == 200
-

@@ -24,8 +24,9 @@ def test_loopback_hosts_are_accepted(host: str) -> None:
 
 def test_starting_on_all_interfaces_fails_with_a_clear_message() -> None:
     env = {**os.environ, "EMULATOR_HOST": "0.0.0.0"}
-    done = subprocess.run([sys.executable, "-m", "identity_emulator"], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "identity_emulator"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 2
     assert "EMULATOR_HOST" in done.stderr and "binds loopback only" in done.stderr
     assert "Traceback" not in done.stderr

@@ -16,7 +16,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-
 from devtools.signin import FormBrowser
 from devtools.testing import LiveEmulator
 
@@ -40,17 +39,24 @@ def managed_identity_assertion(live: LiveEmulator, service: str, monkeypatch: py
     return assertion
 
 
-def confidential_client(live: LiveEmulator, app: str, credential: Any, tenant: str = "contoso",
-                        **kwargs: Any) -> msal.ConfidentialClientApplication:
+def confidential_client(
+    live: LiveEmulator, app: str, credential: Any, tenant: str = "contoso", **kwargs: Any
+) -> msal.ConfidentialClientApplication:
     return msal.ConfidentialClientApplication(
-        live.app_id(app), client_credential=credential, authority=live.authority(tenant),
-        instance_discovery=False, **kwargs,
+        live.app_id(app),
+        client_credential=credential,
+        authority=live.authority(tenant),
+        instance_discovery=False,
+        **kwargs,
     )
 
 
-def web_client(live: LiveEmulator, monkeypatch: pytest.MonkeyPatch, **kwargs: Any) -> msal.ConfidentialClientApplication:
+def web_client(
+    live: LiveEmulator, monkeypatch: pytest.MonkeyPatch, **kwargs: Any
+) -> msal.ConfidentialClientApplication:
     return confidential_client(
-        live, "web", {"client_assertion": managed_identity_assertion(live, "web", monkeypatch)}, **kwargs)
+        live, "web", {"client_assertion": managed_identity_assertion(live, "web", monkeypatch)}, **kwargs
+    )
 
 
 def api_scope(live: LiveEmulator, value: str) -> str:
@@ -61,8 +67,14 @@ def downstream_scope(live: LiveEmulator, value: str) -> str:
     return f"api://{live.app_id('downstream-api')}/{value}"
 
 
-def sign_in(live: LiveEmulator, app: msal.ClientApplication, user: str, scopes: list[str],
-            browser: FormBrowser | None = None, **flow_kwargs: Any) -> dict[str, Any]:
+def sign_in(
+    live: LiveEmulator,
+    app: msal.ClientApplication,
+    user: str,
+    scopes: list[str],
+    browser: FormBrowser | None = None,
+    **flow_kwargs: Any,
+) -> dict[str, Any]:
     """The full auth code + PKCE flow, a person submitting the login (and consent) forms."""
     flow = app.initiate_auth_code_flow(scopes, redirect_uri="http://localhost:8000/auth/callback", **flow_kwargs)
     browser = browser or FormBrowser()
@@ -81,13 +93,21 @@ def register_certificate(live: LiveEmulator, app: str, folder: Path) -> dict[str
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{app} test credential")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     registered = live.local_dir / "credentials" / app
     registered.mkdir(parents=True, exist_ok=True)
     (registered / f"{cert.fingerprint(hashes.SHA256()).hex()[:16]}.crt").write_text(cert_pem)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     return {"private_key": key_pem, "public_certificate": cert_pem}

@@ -7,7 +7,6 @@ import ssl
 import jwt
 import msal
 import pytest
-
 from devtools.signin import FormBrowser
 from devtools.testing import LiveEmulator
 
@@ -24,21 +23,29 @@ from .helpers import (
 
 def _daemon_token(emu: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     # A new client each time: MSAL would otherwise serve the cached token signed by the old key.
-    daemon = confidential_client(emu, "daemon", {"client_assertion": managed_identity_assertion(emu, "daemon", monkeypatch)})
+    daemon = confidential_client(
+        emu, "daemon", {"client_assertion": managed_identity_assertion(emu, "daemon", monkeypatch)}
+    )
     result = daemon.acquire_token_for_client([f"api://{emu.app_id('api')}/.default"])
     token: str = result["access_token"]
     return token
 
 
 def _verify(emu: LiveEmulator, token: str) -> dict[str, object]:
-    jwks = jwt.PyJWKClient(f"{emu.base}/{emu.info['tenants']['contoso']}/discovery/v2.0/keys", cache_keys=False,
-                           cache_jwk_set=False, ssl_context=ssl.create_default_context(cafile=str(emu.tls.ca_bundle)))
+    jwks = jwt.PyJWKClient(
+        f"{emu.base}/{emu.info['tenants']['contoso']}/discovery/v2.0/keys",
+        cache_keys=False,
+        cache_jwk_set=False,
+        ssl_context=ssl.create_default_context(cafile=str(emu.tls.ca_bundle)),
+    )
     key = jwks.get_signing_key_from_jwt(token)
     claims: dict[str, object] = jwt.decode(token, key, algorithms=["RS256"], audience=emu.app_id("api"))
     return claims
 
 
-def test_key_rotation_publishes_old_and_new_then_withdraws_the_old(fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_rotation_publishes_old_and_new_then_withdraws_the_old(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     emu = fresh_emulator
     keys_url = f"{emu.base}/{emu.info['tenants']['contoso']}/discovery/v2.0/keys"
     with emu.http() as http:
@@ -63,7 +70,9 @@ def test_key_rotation_publishes_old_and_new_then_withdraws_the_old(fresh_emulato
     assert _verify(emu, new_token)["azp"] == emu.app_id("daemon")
 
 
-def test_revoked_sessions_refuse_refresh_and_obo_and_require_sign_in_again(fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_revoked_sessions_refuse_refresh_and_obo_and_require_sign_in_again(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     emu = fresh_emulator
     web = web_client(emu, monkeypatch)
     browser = FormBrowser()
@@ -88,7 +97,9 @@ def test_revoked_sessions_refuse_refresh_and_obo_and_require_sign_in_again(fresh
     assert claims_of(again["access_token"])["oid"] == claims_of(first["access_token"])["oid"]
 
 
-def test_tenant_wide_admin_consent_unlocks_an_admin_only_scope_and_revoking_removes_it(fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tenant_wide_admin_consent_unlocks_an_admin_only_scope_and_revoking_removes_it(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     emu = fresh_emulator
     web = web_client(emu, monkeypatch)
     scopes = [api_scope(emu, "Tasks.Read.All")]

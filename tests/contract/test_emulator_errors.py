@@ -38,8 +38,9 @@ DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 # -- the shape ------------------------------------------------------------------------------------
 
 
-def assert_entra_error(response_or_body: httpx.Response | dict[str, Any], status: int | None, error: str,
-                       code: int) -> dict[str, Any]:
+def assert_entra_error(
+    response_or_body: httpx.Response | dict[str, Any], status: int | None, error: str, code: int
+) -> dict[str, Any]:
     """An error as Entra answers it. A dict (an MSAL result) carries no HTTP status: pass None."""
     if isinstance(response_or_body, httpx.Response):
         r = response_or_body
@@ -77,24 +78,31 @@ def post_token(emu: LiveEmulator, form: dict[str, str], tenant: str = "contoso")
 def mi_token(emu: LiveEmulator, service: str, resource: str = TOKEN_EXCHANGE_AUDIENCE) -> str:
     """A managed identity token, fetched as azure-identity fetches it on App Service."""
     with emu.http() as client:
-        r = client.get(f"{emu.base}/msi/token", params={"api-version": "2019-08-01", "resource": resource},
-                       headers={"X-IDENTITY-HEADER": emu.identity_header(service)})
+        r = client.get(
+            f"{emu.base}/msi/token",
+            params={"api-version": "2019-08-01", "resource": resource},
+            headers={"X-IDENTITY-HEADER": emu.identity_header(service)},
+        )
     r.raise_for_status()
     return str(r.json()["access_token"])
 
 
 def client_auth(emu: LiveEmulator, app: str, identity: str | None = None) -> dict[str, str]:
     """The app's client authentication: a managed identity token as its federated credential."""
-    return {"client_id": emu.app_id(app), "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": mi_token(emu, identity or app)}
+    return {
+        "client_id": emu.app_id(app),
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": mi_token(emu, identity or app),
+    }
 
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def authorize_url(emu: LiveEmulator, scopes: list[str], *, client: str = "web", tenant: str = "contoso",
-                  **params: str | None) -> tuple[str, str, str]:
+def authorize_url(
+    emu: LiveEmulator, scopes: list[str], *, client: str = "web", tenant: str = "contoso", **params: str | None
+) -> tuple[str, str, str]:
     """An auth code + PKCE request as MSAL builds it; a None parameter is left out.
 
     Returns (url, state, code_verifier).
@@ -102,9 +110,14 @@ def authorize_url(emu: LiveEmulator, scopes: list[str], *, client: str = "web", 
     verifier = secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(12)
     query: dict[str, str | None] = {
-        "client_id": emu.app_id(client), "response_type": "code", "redirect_uri": WEB_REDIRECT,
-        "scope": " ".join(scopes), "state": state, "nonce": secrets.token_urlsafe(12),
-        "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest()), "code_challenge_method": "S256",
+        "client_id": emu.app_id(client),
+        "response_type": "code",
+        "redirect_uri": WEB_REDIRECT,
+        "scope": " ".join(scopes),
+        "state": state,
+        "nonce": secrets.token_urlsafe(12),
+        "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest()),
+        "code_challenge_method": "S256",
         **params,
     }
     url = f"{emu.front}/{emu.info['tenants'].get(tenant, tenant)}/oauth2/v2.0/authorize?"
@@ -119,8 +132,12 @@ def user_scopes(emu: LiveEmulator, value: str = "Tasks.Read") -> list[str]:
     return [api_scope(emu, value), "openid", "offline_access"]
 
 
-def get_code(emu: LiveEmulator, user: str = "alice@contoso.test", scopes: list[str] | None = None,
-             browser: FormBrowser | None = None) -> tuple[str, str]:
+def get_code(
+    emu: LiveEmulator,
+    user: str = "alice@contoso.test",
+    scopes: list[str] | None = None,
+    browser: FormBrowser | None = None,
+) -> tuple[str, str]:
     """A person signs in (and consents) for the web app; -> (code, code_verifier)."""
     url, state, verifier = authorize_url(emu, scopes or user_scopes(emu))
     response = (browser or FormBrowser()).sign_in(url, user, emu.password)
@@ -130,8 +147,9 @@ def get_code(emu: LiveEmulator, user: str = "alice@contoso.test", scopes: list[s
     return query["code"], verifier
 
 
-def redeem(emu: LiveEmulator, code: str, verifier: str | None, redirect_uri: str | None = WEB_REDIRECT,
-           client: str = "web") -> httpx.Response:
+def redeem(
+    emu: LiveEmulator, code: str, verifier: str | None, redirect_uri: str | None = WEB_REDIRECT, client: str = "web"
+) -> httpx.Response:
     form = {"grant_type": "authorization_code", "code": code, **client_auth(emu, client)}
     if verifier is not None:
         form["code_verifier"] = verifier
@@ -142,12 +160,18 @@ def redeem(emu: LiveEmulator, code: str, verifier: str | None, redirect_uri: str
 
 def refresh(emu: LiveEmulator, refresh_token: str, scope: str) -> httpx.Response:
     """As MSAL refreshes: the resource scope plus the OpenID ones, so a new refresh token comes back."""
-    return post_token(emu, {"grant_type": "refresh_token", "refresh_token": refresh_token,
-                            "scope": f"{scope} openid offline_access", **client_auth(emu, "web")})
+    return post_token(
+        emu,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "scope": f"{scope} openid offline_access",
+            **client_auth(emu, "web"),
+        },
+    )
 
 
-def user_tokens(emu: LiveEmulator, user: str = "alice@contoso.test",
-                value: str = "Tasks.Read") -> dict[str, Any]:
+def user_tokens(emu: LiveEmulator, user: str = "alice@contoso.test", value: str = "Tasks.Read") -> dict[str, Any]:
     code, verifier = get_code(emu, user, user_scopes(emu, value))
     r = redeem(emu, code, verifier)
     assert r.status_code == 200, r.text
@@ -187,8 +211,9 @@ def alice_api_token(live: LiveEmulator) -> str:
 
 def test_unknown_client_is_unauthorized_client(live: LiveEmulator) -> None:
     stranger = "00000000-1111-2222-3333-444444444444"
-    r = post_token(live, {"grant_type": "client_credentials", "client_id": stranger,
-                          "scope": api_scope(live, ".default")})
+    r = post_token(
+        live, {"grant_type": "client_credentials", "client_id": stranger, "scope": api_scope(live, ".default")}
+    )
     body = assert_entra_error(r, 400, "unauthorized_client", 700016)
     assert stranger in body["error_description"]
 
@@ -201,23 +226,35 @@ def test_unknown_client_at_authorize_stays_on_the_emulator(live: LiveEmulator) -
 
 
 def test_confidential_client_without_a_credential(live: LiveEmulator) -> None:
-    r = post_token(live, {"grant_type": "client_credentials", "client_id": live.app_id("daemon"),
-                          "scope": api_scope(live, ".default")})
+    r = post_token(
+        live,
+        {"grant_type": "client_credentials", "client_id": live.app_id("daemon"), "scope": api_scope(live, ".default")},
+    )
     assert_entra_error(r, 401, "invalid_client", 7000218)
     assert r.headers.get("www-authenticate")
 
 
 def test_client_secret_is_refused(live: LiveEmulator) -> None:
     # No registration declares a secret: the sample's confidential clients are secretless.
-    r = post_token(live, {"grant_type": "client_credentials", "client_id": live.app_id("daemon"),
-                          "client_secret": "guessed-secret", "scope": api_scope(live, ".default")})
+    r = post_token(
+        live,
+        {
+            "grant_type": "client_credentials",
+            "client_id": live.app_id("daemon"),
+            "client_secret": "guessed-secret",
+            "scope": api_scope(live, ".default"),
+        },
+    )
     assert_entra_error(r, 401, "invalid_client", 7000215)
 
 
 @pytest.mark.parametrize("credential", ["client_assertion", "client_secret"])
 def test_public_client_presenting_a_credential(live: LiveEmulator, credential: str) -> None:
-    form = {"grant_type": "client_credentials", "client_id": live.info["cli_client_id"],
-            "scope": api_scope(live, ".default")}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": live.info["cli_client_id"],
+        "scope": api_scope(live, ".default"),
+    }
     if credential == "client_assertion":
         form.update(client_assertion=mi_token(live, "web"), client_assertion_type=ASSERTION_TYPE)
     else:
@@ -226,32 +263,44 @@ def test_public_client_presenting_a_credential(live: LiveEmulator, credential: s
 
 
 def test_public_client_cannot_use_client_credentials(live: LiveEmulator) -> None:
-    r = post_token(live, {"grant_type": "client_credentials", "client_id": live.info["cli_client_id"],
-                          "scope": api_scope(live, ".default")})
+    r = post_token(
+        live,
+        {
+            "grant_type": "client_credentials",
+            "client_id": live.info["cli_client_id"],
+            "scope": api_scope(live, ".default"),
+        },
+    )
     assert_entra_error(r, 401, "invalid_client", 7000218)
 
 
 def test_federated_assertion_from_another_managed_identity(live: LiveEmulator) -> None:
     # The web app's managed identity token is not a credential of the api registration.
-    form = {"grant_type": "client_credentials", "scope": f"api://{live.app_id('downstream-api')}/.default",
-            **client_auth(live, "api", identity="web")}
+    form = {
+        "grant_type": "client_credentials",
+        "scope": f"api://{live.app_id('downstream-api')}/.default",
+        **client_auth(live, "api", identity="web"),
+    }
     body = assert_entra_error(post_token(live, form), 401, "invalid_client", 70021)
     assert "Assertion Subject" in body["error_description"]
 
 
 def test_federated_assertion_with_the_wrong_audience(live: LiveEmulator) -> None:
     # The api's own managed identity, but a token minted for the api rather than for token exchange.
-    form = {"grant_type": "client_credentials", "scope": f"api://{live.app_id('downstream-api')}/.default",
-            "client_id": live.app_id("api"), "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": mi_token(live, "api", resource=f"api://{live.app_id('api')}")}
+    form = {
+        "grant_type": "client_credentials",
+        "scope": f"api://{live.app_id('downstream-api')}/.default",
+        "client_id": live.app_id("api"),
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": mi_token(live, "api", resource=f"api://{live.app_id('api')}"),
+    }
     body = assert_entra_error(post_token(live, form), 401, "invalid_client", 700212)
     assert live.app_id("api") in body["error_description"]  # the audience it did present
 
 
 @pytest.mark.parametrize("assertion_type", [None, "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"])
 def test_assertion_with_the_wrong_assertion_type(live: LiveEmulator, assertion_type: str | None) -> None:
-    form = {"grant_type": "client_credentials", "scope": api_scope(live, ".default"),
-            **client_auth(live, "daemon")}
+    form = {"grant_type": "client_credentials", "scope": api_scope(live, ".default"), **client_auth(live, "daemon")}
     if assertion_type is None:
         del form["client_assertion_type"]
     else:
@@ -260,19 +309,31 @@ def test_assertion_with_the_wrong_assertion_type(live: LiveEmulator, assertion_t
     assert "client_assertion_type" in body["error_description"]
 
 
-def test_certificate_assertion_signed_by_an_unregistered_certificate(live: LiveEmulator,
-                                                                      tmp_path: Path) -> None:
+def test_certificate_assertion_signed_by_an_unregistered_certificate(live: LiveEmulator, tmp_path: Path) -> None:
     register_certificate(live, "daemon", tmp_path)  # a registered certificate exists, just not this one
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     daemon = live.app_id("daemon")
     now = int(time.time())
     assertion = jwt.encode(
-        {"aud": token_url(live), "iss": daemon, "sub": daemon, "jti": secrets.token_hex(8), "nbf": now,
-         "exp": now + 600},
-        key, algorithm="RS256", headers={"x5t#S256": b64url(secrets.token_bytes(32)), "typ": "JWT"},
+        {
+            "aud": token_url(live),
+            "iss": daemon,
+            "sub": daemon,
+            "jti": secrets.token_hex(8),
+            "nbf": now,
+            "exp": now + 600,
+        },
+        key,
+        algorithm="RS256",
+        headers={"x5t#S256": b64url(secrets.token_bytes(32)), "typ": "JWT"},
     )
-    form = {"grant_type": "client_credentials", "client_id": daemon, "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion, "scope": api_scope(live, ".default")}
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": daemon,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion,
+        "scope": api_scope(live, ".default"),
+    }
     assert_entra_error(post_token(live, form), 401, "invalid_client", 700027)
 
 
@@ -286,12 +347,14 @@ def login_page(emu: LiveEmulator, browser: FormBrowser, scopes: list[str] | None
     return page
 
 
-@pytest.mark.parametrize(("username", "password", "code"), [
-    ("alice@contoso.test", "wrong-password", 50126),
-    ("nobody@contoso.test", None, 50034),
-])
-def test_login_page_refuses_bad_credentials(live: LiveEmulator, username: str, password: str | None,
-                                            code: int) -> None:
+@pytest.mark.parametrize(
+    ("username", "password", "code"),
+    [
+        ("alice@contoso.test", "wrong-password", 50126),
+        ("nobody@contoso.test", None, 50034),
+    ],
+)
+def test_login_page_refuses_bad_credentials(live: LiveEmulator, username: str, password: str | None, code: int) -> None:
     browser = FormBrowser()
     page = login_page(live, browser)
     r = browser._submit(page, {"username": username, "password": password or live.password})
@@ -302,14 +365,14 @@ def test_login_page_refuses_bad_credentials(live: LiveEmulator, username: str, p
     assert "emulator_session" not in r.headers.get("set-cookie", "")
 
 
-def test_refresh_for_a_scope_the_user_has_not_consented_to(fresh_emulator: LiveEmulator,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refresh_for_a_scope_the_user_has_not_consented_to(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = web_client(fresh_emulator, monkeypatch)
     first = sign_in(fresh_emulator, app, "alice@contoso.test", [api_scope(fresh_emulator, "Tasks.Read")])
     assert "refresh_token" in first, first
     account = app.get_accounts(username="alice@contoso.test")[0]
-    result = app.acquire_token_silent_with_error([api_scope(fresh_emulator, "Tasks.ReadWrite")],
-                                                 account=account)
+    result = app.acquire_token_silent_with_error([api_scope(fresh_emulator, "Tasks.ReadWrite")], account=account)
     assert result is not None and "access_token" not in result
     body = assert_entra_error(result, None, "invalid_grant", 65001)
     assert body["suberror"] == "consent_required"
@@ -401,30 +464,40 @@ def test_redirect_uri_mismatch_at_redemption(live: LiveEmulator, redirect_uri: s
 
 def test_code_is_bound_to_its_client(live: LiveEmulator) -> None:
     code, verifier = get_code(live)
-    r = post_token(live, {"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
-                          "redirect_uri": WEB_REDIRECT, "client_id": live.info["cli_client_id"]})
+    r = post_token(
+        live,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": WEB_REDIRECT,
+            "client_id": live.info["cli_client_id"],
+        },
+    )
     assert_entra_error(r, 400, "invalid_grant", 70000)
 
 
 # -- authorize requests ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("redirect_uri", [
-    "https://evil.example/auth/callback",
-    "http://localhost:8000/auth/callback/extra",
-    "http://localhost:8000/auth/callback?next=https://evil.example",
-    "http://localhost:8000/auth/callback#frag",
-    "http://localhost:8000/Auth/Callback",
-    "https://localhost:8000/auth/callback",
-    "http://127.0.0.1:8000/auth/callback",
-    "http://localhost:8000@evil.example/auth/callback",
-    # Another loopback port is accepted (RFC 8252); a port that is no port is not, and is no crash either.
-    "http://localhost:99999/auth/callback",
-    "http://localhost:abc/auth/callback",
-    "http://[::1/auth/callback",
-])
-def test_redirect_uri_mismatch_at_authorize_stays_on_the_emulator(live: LiveEmulator,
-                                                                   redirect_uri: str) -> None:
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://evil.example/auth/callback",
+        "http://localhost:8000/auth/callback/extra",
+        "http://localhost:8000/auth/callback?next=https://evil.example",
+        "http://localhost:8000/auth/callback#frag",
+        "http://localhost:8000/Auth/Callback",
+        "https://localhost:8000/auth/callback",
+        "http://127.0.0.1:8000/auth/callback",
+        "http://localhost:8000@evil.example/auth/callback",
+        # Another loopback port is accepted (RFC 8252); a port that is no port is not, and is no crash either.
+        "http://localhost:99999/auth/callback",
+        "http://localhost:abc/auth/callback",
+        "http://[::1/auth/callback",
+    ],
+)
+def test_redirect_uri_mismatch_at_authorize_stays_on_the_emulator(live: LiveEmulator, redirect_uri: str) -> None:
     url, _, _ = authorize_url(live, user_scopes(live), redirect_uri=redirect_uri)
     r = httpx.get(url)
     # Not a redirect: sending the error to an unregistered address would make the emulator an open redirector.
@@ -439,23 +512,29 @@ def test_missing_redirect_uri_at_authorize(live: LiveEmulator) -> None:
     assert "AADSTS900971" in page_text(r)
 
 
-@pytest.mark.parametrize(("params", "error", "code"), [
-    ({"response_type": "token"}, "unsupported_response_type", 700054),
-    ({"response_type": "id_token"}, "unsupported_response_type", 700054),
-    ({"response_type": "code id_token"}, "unsupported_response_type", 700054),
-    ({"response_type": None}, "unsupported_response_type", 700054),
-    ({"code_challenge_method": None}, "invalid_request", 9002325),
-    ({"code_challenge_method": "plain"}, "invalid_request", 9002325),
-    ({"code_challenge": None}, "invalid_request", 9002325),
-    ({"code_challenge": "too-short"}, "invalid_request", 9002325),
-    ({"code_challenge": "A" * 43 + "\n"}, "invalid_request", 9002325),
-    ({"code_challenge": "A" * 42 + "="}, "invalid_request", 9002325),
-    ({"response_mode": "fragment"}, "invalid_request", 9002313),
-    ({"scope": "api://{api}/Tasks.Delete openid"}, "invalid_scope", 650053),
-    ({"scope": ""}, "invalid_scope", 70011),
-])
+@pytest.mark.parametrize(
+    ("params", "error", "code"),
+    [
+        ({"response_type": "token"}, "unsupported_response_type", 700054),
+        ({"response_type": "id_token"}, "unsupported_response_type", 700054),
+        ({"response_type": "code id_token"}, "unsupported_response_type", 700054),
+        ({"response_type": None}, "unsupported_response_type", 700054),
+        ({"code_challenge_method": None}, "invalid_request", 9002325),
+        ({"code_challenge_method": "plain"}, "invalid_request", 9002325),
+        ({"code_challenge": None}, "invalid_request", 9002325),
+        ({"code_challenge": "too-short"}, "invalid_request", 9002325),
+        ({"code_challenge": "A" * 43 + "\n"}, "invalid_request", 9002325),
+        ({"code_challenge": "A" * 42 + "="}, "invalid_request", 9002325),
+        ({"response_mode": "fragment"}, "invalid_request", 9002313),
+        ({"scope": "api://{api}/Tasks.Delete openid"}, "invalid_scope", 650053),
+        ({"scope": ""}, "invalid_scope", 70011),
+    ],
+)
 def test_authorize_errors_go_back_to_the_registered_redirect_uri(
-    live: LiveEmulator, params: dict[str, str | None], error: str, code: int,
+    live: LiveEmulator,
+    params: dict[str, str | None],
+    error: str,
+    code: int,
 ) -> None:
     params = {k: v.format(api=live.app_id("api")) if v else v for k, v in params.items()}
     url, state, _ = authorize_url(live, user_scopes(live), **params)
@@ -471,26 +550,36 @@ def test_authorize_errors_go_back_to_the_registered_redirect_uri(
 # -- scopes -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("scope", "error", "code"), [
-    ("api://{api}/Tasks.Delete", "invalid_scope", 650053),
-    ("api://00000000-0000-0000-0000-00000000dead/.default", "invalid_resource", 500011),
-    ("https://unknown.example/.default", "invalid_resource", 500011),
-    ("api://{api}/.default api://{downstream}/.default", "invalid_scope", 28000),
-    ("api://{api}/Tasks.Read", "invalid_scope", 1002012),
-    ("openid", "invalid_scope", 1002012),
-    ("", "invalid_request", 900144),
-])
+@pytest.mark.parametrize(
+    ("scope", "error", "code"),
+    [
+        ("api://{api}/Tasks.Delete", "invalid_scope", 650053),
+        ("api://00000000-0000-0000-0000-00000000dead/.default", "invalid_resource", 500011),
+        ("https://unknown.example/.default", "invalid_resource", 500011),
+        ("api://{api}/.default api://{downstream}/.default", "invalid_scope", 28000),
+        ("api://{api}/Tasks.Read", "invalid_scope", 1002012),
+        ("openid", "invalid_scope", 1002012),
+        ("", "invalid_request", 900144),
+    ],
+)
 def test_client_credentials_scope_errors(live: LiveEmulator, scope: str, error: str, code: int) -> None:
-    form = {"grant_type": "client_credentials", **client_auth(live, "daemon"),
-            "scope": scope.format(api=live.app_id("api"), downstream=live.app_id("downstream-api"))}
+    form = {
+        "grant_type": "client_credentials",
+        **client_auth(live, "daemon"),
+        "scope": scope.format(api=live.app_id("api"), downstream=live.app_id("downstream-api")),
+    }
     assert_entra_error(post_token(live, form), 400, error, code)
 
 
 def test_device_code_request_for_two_resources(live: LiveEmulator) -> None:
     with live.http() as client:
-        r = client.post(f"{live.base}/{tid(live)}/oauth2/v2.0/devicecode", data={
-            "client_id": live.info["cli_client_id"],
-            "scope": f"{api_scope(live, 'Tasks.Read')} {downstream_scope(live, 'Records.Read')}"})
+        r = client.post(
+            f"{live.base}/{tid(live)}/oauth2/v2.0/devicecode",
+            data={
+                "client_id": live.info["cli_client_id"],
+                "scope": f"{api_scope(live, 'Tasks.Read')} {downstream_scope(live, 'Records.Read')}",
+            },
+        )
     assert_entra_error(r, 400, "invalid_scope", 28000)
 
 
@@ -498,9 +587,16 @@ def test_device_code_request_for_two_resources(live: LiveEmulator) -> None:
 
 
 def obo(emu: LiveEmulator, assertion: str, client: str = "api", scope: str | None = None) -> httpx.Response:
-    return post_token(emu, {"grant_type": JWT_BEARER, "requested_token_use": "on_behalf_of",
-                            "assertion": assertion, "scope": scope or downstream_scope(emu, "Records.Read"),
-                            **client_auth(emu, client)})
+    return post_token(
+        emu,
+        {
+            "grant_type": JWT_BEARER,
+            "requested_token_use": "on_behalf_of",
+            "assertion": assertion,
+            "scope": scope or downstream_scope(emu, "Records.Read"),
+            **client_auth(emu, client),
+        },
+    )
 
 
 def test_obo_works_with_the_users_token(live: LiveEmulator, alice_api_token: str) -> None:
@@ -509,8 +605,9 @@ def test_obo_works_with_the_users_token(live: LiveEmulator, alice_api_token: str
 
 
 def test_obo_with_an_app_only_token(live: LiveEmulator) -> None:
-    daemon = post_token(live, {"grant_type": "client_credentials", "scope": api_scope(live, ".default"),
-                               **client_auth(live, "daemon")})
+    daemon = post_token(
+        live, {"grant_type": "client_credentials", "scope": api_scope(live, ".default"), **client_auth(live, "daemon")}
+    )
     assert daemon.status_code == 200, daemon.text
     assert_entra_error(obo(live, daemon.json()["access_token"]), 400, "invalid_grant", 5000224)
 
@@ -544,8 +641,9 @@ def _forged(live: LiveEmulator, token: str, how: str) -> str:
         return f"{head}.{b64url(json.dumps(claims).encode())}."
     if how == "hs256 with the public key":
         with live.http() as client:
-            jwk = next(k for k in client.get(f"{live.base}/{tid(live)}/discovery/v2.0/keys").json()["keys"]
-                       if k["kid"] == kid)
+            jwk = next(
+                k for k in client.get(f"{live.base}/{tid(live)}/discovery/v2.0/keys").json()["keys"] if k["kid"] == kid
+            )
         # The classic algorithm confusion: the published key used as an HMAC secret.
         secret = jwk["n"].encode()
         head = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
@@ -555,8 +653,9 @@ def _forged(live: LiveEmulator, token: str, how: str) -> str:
     raise AssertionError(how)
 
 
-@pytest.mark.parametrize("how", ["tampered", "foreign key, emulator kid", "unknown kid", "alg none",
-                                 "hs256 with the public key"])
+@pytest.mark.parametrize(
+    "how", ["tampered", "foreign key, emulator kid", "unknown kid", "alg none", "hs256 with the public key"]
+)
 def test_obo_with_a_forged_assertion(live: LiveEmulator, alice_api_token: str, how: str) -> None:
     assert_entra_error(obo(live, _forged(live, alice_api_token, how)), 400, "invalid_grant", 50013)
 
@@ -566,8 +665,12 @@ def test_obo_with_a_malformed_assertion(live: LiveEmulator) -> None:
 
 
 def test_obo_without_requested_token_use(live: LiveEmulator, alice_api_token: str) -> None:
-    form = {"grant_type": JWT_BEARER, "assertion": alice_api_token,
-            "scope": downstream_scope(live, "Records.Read"), **client_auth(live, "api")}
+    form = {
+        "grant_type": JWT_BEARER,
+        "assertion": alice_api_token,
+        "scope": downstream_scope(live, "Records.Read"),
+        **client_auth(live, "api"),
+    }
     assert_entra_error(post_token(live, form), 400, "invalid_request", 900144)
 
 
@@ -580,8 +683,7 @@ def test_disabled_user_cannot_sign_in_and_loses_refresh(fresh_emulator: LiveEmul
     emu.admin("users/disable", upn="alice@contoso.test")
 
     browser = FormBrowser()
-    r = browser._submit(login_page(emu, browser), {"username": "alice@contoso.test",
-                                                   "password": emu.password})
+    r = browser._submit(login_page(emu, browser), {"username": "alice@contoso.test", "password": emu.password})
     assert r.status_code == 400 and "location" not in r.headers
     assert "AADSTS50057" in page_text(r)
     assert_entra_error(refresh(emu, rt, api_scope(emu, "Tasks.Read")), 400, "invalid_grant", 50057)
@@ -589,18 +691,27 @@ def test_disabled_user_cannot_sign_in_and_loses_refresh(fresh_emulator: LiveEmul
     emu.admin("users/enable", upn="alice@contoso.test")
     # Enabling again restores the account, not the sign-in sessions that disabling ended.
     assert refresh(emu, rt, api_scope(emu, "Tasks.Read")).status_code == 400
-    assert FormBrowser().sign_in(authorize_url(emu, user_scopes(emu))[0], "alice@contoso.test",
-                                 emu.password).status_code == 302
+    assert (
+        FormBrowser().sign_in(authorize_url(emu, user_scopes(emu))[0], "alice@contoso.test", emu.password).status_code
+        == 302
+    )
 
 
 # -- the token endpoint's own refusals ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("grant_type", ["password", "implicit",
-                                        "urn:ietf:params:oauth:grant-type:saml2-bearer"])
+@pytest.mark.parametrize("grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:saml2-bearer"])
 def test_unsupported_grant_type(live: LiveEmulator, grant_type: str) -> None:
-    r = post_token(live, {"grant_type": grant_type, "client_id": live.info["cli_client_id"],
-                          "username": "alice@contoso.test", "password": live.password, "scope": "openid"})
+    r = post_token(
+        live,
+        {
+            "grant_type": grant_type,
+            "client_id": live.info["cli_client_id"],
+            "username": "alice@contoso.test",
+            "password": live.password,
+            "scope": "openid",
+        },
+    )
     assert_entra_error(r, 400, "unsupported_grant_type", 70003)
 
 
@@ -609,15 +720,21 @@ def test_missing_grant_type(live: LiveEmulator) -> None:
     assert_entra_error(r, 400, "invalid_request", 900144)
 
 
-@pytest.mark.parametrize("tenant", ["nosuchtenant.onmicrosoft.com", "00000000-0000-0000-0000-000000000000",
-                                    "consumers"])
+@pytest.mark.parametrize(
+    "tenant", ["nosuchtenant.onmicrosoft.com", "00000000-0000-0000-0000-000000000000", "consumers"]
+)
 def test_unknown_tenant(live: LiveEmulator, tenant: str) -> None:
     with live.http() as client:
         discovery = client.get(f"{live.base}/{tenant}/v2.0/.well-known/openid-configuration")
         keys = client.get(f"{live.base}/{tenant}/discovery/v2.0/keys")
-        token = client.post(f"{live.base}/{tenant}/oauth2/v2.0/token", data={
-            "grant_type": "client_credentials", "scope": api_scope(live, ".default"),
-            **client_auth(live, "daemon")})
+        token = client.post(
+            f"{live.base}/{tenant}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "scope": api_scope(live, ".default"),
+                **client_auth(live, "daemon"),
+            },
+        )
     for r in (discovery, keys, token):
         body = assert_entra_error(r, 400, "invalid_tenant", 90002)
         assert tenant in body["error_description"]
@@ -628,28 +745,32 @@ def test_unknown_tenant(live: LiveEmulator, tenant: str) -> None:
 @pytest.mark.parametrize("tenant", ["common", "organizations"])
 def test_client_credentials_need_a_tenant(live: LiveEmulator, tenant: str) -> None:
     # An app-only token belongs to one tenant: the multi-tenant endpoints cannot say which.
-    form = {"grant_type": "client_credentials", "scope": api_scope(live, ".default"),
-            **client_auth(live, "daemon")}
+    form = {"grant_type": "client_credentials", "scope": api_scope(live, ".default"), **client_auth(live, "daemon")}
     assert_entra_error(post_token(live, form, tenant=tenant), 400, "invalid_request", 50059)
 
 
 @pytest.mark.parametrize("path", ["oauth2/v2.0/token", "oauth2/v2.0/devicecode"])
 def test_token_endpoints_refuse_the_http_front_channel(live: LiveEmulator, path: str) -> None:
-    r = httpx.post(f"{live.front}/{tid(live)}/{path}", data={
-        "grant_type": "client_credentials", "client_id": live.info["cli_client_id"], "scope": "openid"})
+    r = httpx.post(
+        f"{live.front}/{tid(live)}/{path}",
+        data={"grant_type": "client_credentials", "client_id": live.info["cli_client_id"], "scope": "openid"},
+    )
     assert_entra_error(r, 403, "invalid_request", 9002313)
 
 
 def test_device_code_pending_then_single_use(live: LiveEmulator) -> None:
     cli = live.info["cli_client_id"]
     with live.http() as client:
-        flow = client.post(f"{live.base}/{tid(live)}/oauth2/v2.0/devicecode", data={
-            "client_id": cli, "scope": f"{api_scope(live, 'Tasks.Read')} openid offline_access"}).json()
+        flow = client.post(
+            f"{live.base}/{tid(live)}/oauth2/v2.0/devicecode",
+            data={"client_id": cli, "scope": f"{api_scope(live, 'Tasks.Read')} openid offline_access"},
+        ).json()
         poll = {"grant_type": DEVICE_CODE, "client_id": cli, "device_code": flow["device_code"]}
         assert_entra_error(post_token(live, poll), 400, "authorization_pending", 70016)
         assert_entra_error(post_token(live, {**poll, "device_code": "made-up"}), 400, "invalid_grant", 70000)
-        done = FormBrowser().approve_device(flow["verification_uri"], flow["user_code"], "alice@contoso.test",
-                                            live.password)
+        done = FormBrowser().approve_device(
+            flow["verification_uri"], flow["user_code"], "alice@contoso.test", live.password
+        )
         assert done.status_code == 200
         # The device code belongs to the client that asked for it.
         other = {**poll, "client_id": live.app_id("web"), **client_auth(live, "web")}
@@ -664,22 +785,27 @@ def test_device_code_pending_then_single_use(live: LiveEmulator) -> None:
 
 def test_device_code_for_a_client_without_public_flows(live: LiveEmulator) -> None:
     with live.http() as client:
-        r = client.post(f"{live.base}/{tid(live)}/oauth2/v2.0/devicecode",
-                        data={"scope": api_scope(live, "Tasks.Read"), **client_auth(live, "web")})
+        r = client.post(
+            f"{live.base}/{tid(live)}/oauth2/v2.0/devicecode",
+            data={"scope": api_scope(live, "Tasks.Read"), **client_auth(live, "web")},
+        )
     assert_entra_error(r, 401, "invalid_client", 7000218)
 
 
 # -- the managed identity endpoint ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("case", "status", "error"), [
-    ("no header", 401, "invalid_request"),
-    ("wrong header", 401, "invalid_request"),
-    ("unknown resource", 400, "invalid_resource"),
-    ("another identity's client_id", 400, "invalid_request"),
-    ("another identity's principal_id", 400, "invalid_request"),
-    ("wrong api-version", 400, "invalid_request"),
-])
+@pytest.mark.parametrize(
+    ("case", "status", "error"),
+    [
+        ("no header", 401, "invalid_request"),
+        ("wrong header", 401, "invalid_request"),
+        ("unknown resource", 400, "invalid_resource"),
+        ("another identity's client_id", 400, "invalid_request"),
+        ("another identity's principal_id", 400, "invalid_request"),
+        ("wrong api-version", 400, "invalid_request"),
+    ],
+)
 def test_managed_identity_endpoint_refusals(live: LiveEmulator, case: str, status: int, error: str) -> None:
     from identity_emulator.directory import load_directory
     from identity_emulator.settings import EmulatorSettings
@@ -708,23 +834,29 @@ def test_managed_identity_endpoint_refusals(live: LiveEmulator, case: str, statu
 
 
 def test_managed_identity_endpoint_refuses_the_http_front_channel(live: LiveEmulator) -> None:
-    r = httpx.get(f"{live.front}/msi/token",
-                  params={"api-version": "2019-08-01", "resource": TOKEN_EXCHANGE_AUDIENCE},
-                  headers={"X-IDENTITY-HEADER": live.identity_header("web")})
+    r = httpx.get(
+        f"{live.front}/msi/token",
+        params={"api-version": "2019-08-01", "resource": TOKEN_EXCHANGE_AUDIENCE},
+        headers={"X-IDENTITY-HEADER": live.identity_header("web")},
+    )
     assert_entra_error(r, 403, "invalid_request", 9002313)
 
 
 # -- sign-out ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("target", "client"), [
-    ("https://evil.example/", "web"),
-    ("http://localhost:8000/", "cli"),  # registered, but for another app
-    ("http://localhost:8000/extra", None),
-    ("http://localhost:abc/", "web"),  # not a port: refused, not a server error
-])
-def test_logout_to_an_unregistered_address_does_not_redirect(live: LiveEmulator, target: str,
-                                                             client: str | None) -> None:
+@pytest.mark.parametrize(
+    ("target", "client"),
+    [
+        ("https://evil.example/", "web"),
+        ("http://localhost:8000/", "cli"),  # registered, but for another app
+        ("http://localhost:8000/extra", None),
+        ("http://localhost:abc/", "web"),  # not a port: refused, not a server error
+    ],
+)
+def test_logout_to_an_unregistered_address_does_not_redirect(
+    live: LiveEmulator, target: str, client: str | None
+) -> None:
     params = {"post_logout_redirect_uri": target, "state": "s1"}
     if client:
         params["client_id"] = live.app_id(client)
@@ -734,24 +866,26 @@ def test_logout_to_an_unregistered_address_does_not_redirect(live: LiveEmulator,
 
 
 def test_logout_to_a_registered_address_redirects(live: LiveEmulator) -> None:
-    r = httpx.get(f"{live.front}/{tid(live)}/oauth2/v2.0/logout",
-                  params={"post_logout_redirect_uri": "http://localhost:8000/",
-                          "client_id": live.app_id("web")})
+    r = httpx.get(
+        f"{live.front}/{tid(live)}/oauth2/v2.0/logout",
+        params={"post_logout_redirect_uri": "http://localhost:8000/", "client_id": live.app_id("web")},
+    )
     assert r.status_code == 302 and r.headers["location"] == "http://localhost:8000/"
 
 
 # -- the loopback guard -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8443", "localhost.evil.example",
-                                  "127.0.0.2.nip.io"])
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8443", "localhost.evil.example", "127.0.0.2.nip.io"])
 @pytest.mark.parametrize("channel", ["back", "front"])
 def test_foreign_host_header_is_refused(live: LiveEmulator, host: str, channel: str) -> None:
     # A DNS-rebinding page reaches the loopback port under its own host name.
     base = live.base if channel == "back" else live.front
     with live.http() as client:
-        for r in (client.get(f"{base}/healthz", headers={"Host": host}),
-                  client.get(f"{base}/admin", headers={"Host": host})):
+        for r in (
+            client.get(f"{base}/healthz", headers={"Host": host}),
+            client.get(f"{base}/admin", headers={"Host": host}),
+        ):
             assert r.status_code == 403, r.text
             assert r.json()["error"] == "access_denied"
 
@@ -759,13 +893,19 @@ def test_foreign_host_header_is_refused(live: LiveEmulator, host: str, channel: 
 @pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://localhost:8000"])
 def test_cross_origin_admin_post_is_refused(fresh_emulator: LiveEmulator, origin: str) -> None:
     emu = fresh_emulator
-    r = httpx.post(f"{emu.front}/admin/users/disable", data={"upn": "alice@contoso.test"},
-                   headers={"Origin": origin, "Accept": "application/json"})
+    r = httpx.post(
+        f"{emu.front}/admin/users/disable",
+        data={"upn": "alice@contoso.test"},
+        headers={"Origin": origin, "Accept": "application/json"},
+    )
     assert r.status_code == 403 and r.json()["error"] == "access_denied"
     # Alice is not disabled: she still signs in.
     ok = FormBrowser().sign_in(authorize_url(emu, user_scopes(emu))[0], "alice@contoso.test", emu.password)
     assert ok.status_code == 302 and "code" in query_of(ok.headers["location"])
     # The admin view's own origin is allowed, so the refusal above was the origin's doing.
-    own = httpx.post(f"{emu.front}/admin/users/disable", data={"upn": "alice@contoso.test"},
-                     headers={"Origin": emu.front, "Accept": "application/json"})
+    own = httpx.post(
+        f"{emu.front}/admin/users/disable",
+        data={"upn": "alice@contoso.test"},
+        headers={"Origin": emu.front, "Accept": "application/json"},
+    )
     assert own.status_code == 200, own.text

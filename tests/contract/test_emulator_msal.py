@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 import msal
 import pytest
 from azure.identity import ManagedIdentityCredential
-
 from devtools.signin import FormBrowser
 from devtools.testing import LiveEmulator
 
@@ -25,7 +24,9 @@ from .helpers import (
 )
 
 
-def test_sign_in_with_auth_code_pkce_and_federated_managed_identity(live: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sign_in_with_auth_code_pkce_and_federated_managed_identity(
+    live: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = web_client(live, monkeypatch)
     result = sign_in(live, app, "alice@contoso.test", [api_scope(live, "Tasks.Read")])
     assert "access_token" in result, result
@@ -42,10 +43,13 @@ def test_sign_in_with_auth_code_pkce_and_federated_managed_identity(live: LiveEm
     assert result["id_token_claims"]["aud"] == live.app_id("web")
 
 
-def test_first_sign_in_shows_consent_and_declining_returns_access_denied(live: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_first_sign_in_shows_consent_and_declining_returns_access_denied(
+    live: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = web_client(live, monkeypatch)
-    flow = app.initiate_auth_code_flow([api_scope(live, "Tasks.ReadWrite")],
-                                       redirect_uri="http://localhost:8000/auth/callback", prompt="consent")
+    flow = app.initiate_auth_code_flow(
+        [api_scope(live, "Tasks.ReadWrite")], redirect_uri="http://localhost:8000/auth/callback", prompt="consent"
+    )
     browser = FormBrowser()
     login = browser.http.get(flow["auth_uri"])
     consent_page = browser._submit(login, {"username": "bob@contoso.test", "password": live.password})
@@ -59,7 +63,9 @@ def test_first_sign_in_shows_consent_and_declining_returns_access_denied(live: L
     assert query["state"] == [flow["state"]]
 
 
-def test_silent_acquisition_is_served_from_msal_cache_then_refreshes(live: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_silent_acquisition_is_served_from_msal_cache_then_refreshes(
+    live: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = web_client(live, monkeypatch)
     scopes = [api_scope(live, "Tasks.Read")]
     first = sign_in(live, app, "alice@contoso.test", scopes)
@@ -76,7 +82,9 @@ def test_silent_acquisition_is_served_from_msal_cache_then_refreshes(live: LiveE
     assert claims_of(refreshed["access_token"])["oid"] == claims_of(first["access_token"])["oid"]
 
 
-def test_client_capability_cp1_puts_xms_cc_in_the_access_token(live: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_capability_cp1_puts_xms_cc_in_the_access_token(
+    live: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = web_client(live, monkeypatch, client_capabilities=["cp1"])
     result = sign_in(live, app, "alice@contoso.test", [api_scope(live, "Tasks.Read")])
     assert claims_of(result["access_token"])["xms_cc"] == ["cp1"]
@@ -101,8 +109,12 @@ def test_on_behalf_of_with_the_apis_managed_identity(live: LiveEmulator, monkeyp
     assert again is not None and again["token_source"] == "cache"
 
 
-def test_client_credentials_for_the_daemon_with_its_managed_identity(live: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    daemon = confidential_client(live, "daemon", {"client_assertion": managed_identity_assertion(live, "daemon", monkeypatch)})
+def test_client_credentials_for_the_daemon_with_its_managed_identity(
+    live: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon = confidential_client(
+        live, "daemon", {"client_assertion": managed_identity_assertion(live, "daemon", monkeypatch)}
+    )
     result = daemon.acquire_token_for_client([f"api://{live.app_id('api')}/.default"])
     assert "access_token" in result, result
     at = claims_of(result["access_token"])
@@ -125,7 +137,9 @@ def test_device_code_flow_for_the_cli(live: LiveEmulator) -> None:
     cli = msal.PublicClientApplication(live.info["cli_client_id"], authority=live.authority(), instance_discovery=False)
     flow = cli.initiate_device_flow(scopes=[api_scope(live, "Tasks.Read")])
     assert flow["user_code"] in flow["message"]
-    done = FormBrowser().approve_device(flow["verification_uri"], flow["user_code"], "alice@contoso.test", live.password)
+    done = FormBrowser().approve_device(
+        flow["verification_uri"], flow["user_code"], "alice@contoso.test", live.password
+    )
     assert done.status_code == 200 and "signed in" in done.text
     result = cli.acquire_token_by_device_flow(flow)
     assert "access_token" in result, result
@@ -134,7 +148,9 @@ def test_device_code_flow_for_the_cli(live: LiveEmulator) -> None:
     assert at["preferred_username"] == "alice@contoso.test"
 
 
-def test_managed_identity_database_tokens_are_distinct_per_service(live: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_managed_identity_database_tokens_are_distinct_per_service(
+    live: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen = {}
     for service in ("web", "api", "downstream-api"):
         for k, v in live.managed_identity_env(service).items():
@@ -166,8 +182,9 @@ def test_app_role_for_a_user_appears_in_roles(live: LiveEmulator, monkeypatch: p
 
 
 def test_multi_tenant_endpoint_organizations_issues_tokens_from_the_users_home_tenant(live: LiveEmulator) -> None:
-    cli = msal.PublicClientApplication(live.info["cli_client_id"], authority=f"{live.base}/organizations",
-                                       instance_discovery=False)
+    cli = msal.PublicClientApplication(
+        live.info["cli_client_id"], authority=f"{live.base}/organizations", instance_discovery=False
+    )
     flow = cli.initiate_device_flow(scopes=[api_scope(live, "Tasks.Read")])
     FormBrowser().approve_device(flow["verification_uri"], flow["user_code"], "alice@contoso.test", live.password)
     result = cli.acquire_token_by_device_flow(flow, exit_condition=lambda f: True)

@@ -15,8 +15,14 @@ from .helpers import claims_of
 
 def _zt_token(live: LiveEmulator, local: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ZT_LOCAL_DIR": str(local)}
-    return subprocess.run([sys.executable, "-m", "devtools.cli", "token", *args], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.cli", "token", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_zt_token_prints_an_api_token_for_the_user(live: LiveEmulator, tmp_path: Path) -> None:

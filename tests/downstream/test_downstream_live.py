@@ -41,8 +41,9 @@ class Tokens:
     alice_for_api: str  # what the web app holds: audience api, not downstream-api
 
 
-def obo_token(live: LiveEmulator, mp: pytest.MonkeyPatch, user: str, api_scopes: list[str],
-              downstream: str) -> tuple[str, str]:
+def obo_token(
+    live: LiveEmulator, mp: pytest.MonkeyPatch, user: str, api_scopes: list[str], downstream: str
+) -> tuple[str, str]:
     """(token the web app got for the api, token the api got on-behalf-of the user for downstream-api)."""
     signed_in = sign_in(live, web_client(live, mp), user, api_scopes)
     assert "access_token" in signed_in, signed_in
@@ -89,8 +90,9 @@ class Downstream:
 
 
 @pytest.fixture(scope="module")
-def downstream(live: LiveEmulator, start_service: Callable[..., LiveService],
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Downstream]:
+def downstream(
+    live: LiveEmulator, start_service: Callable[..., LiveService], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Downstream]:
     env = downstream_env(live, tmp_path_factory.mktemp("ds"))
     running = Downstream(env, start_service, start_service("downstream_api", "DOWNSTREAM", env))
     yield running
@@ -101,8 +103,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_crud_for_alice_with_her_on_behalf_of_token(downstream: Downstream, tokens: Tokens,
-                                                   live: LiveEmulator) -> None:
+def test_crud_for_alice_with_her_on_behalf_of_token(downstream: Downstream, tokens: Tokens, live: LiveEmulator) -> None:
     alice = bearer(tokens.alice)
     with downstream.http(headers=alice) as http:
         me = http.get("/me").json()
@@ -140,7 +141,8 @@ def test_a_token_for_the_api_is_refused_as_invalid_token(downstream: Downstream,
         r = http.get("/records", headers=bearer(tokens.alice_for_api))
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == (
-        f'{REALM}, error="invalid_token", error_description="The access token is not meant for this API."')
+        f'{REALM}, error="invalid_token", error_description="The access token is not meant for this API."'
+    )
 
 
 def test_no_token_is_401_without_an_error(downstream: Downstream) -> None:
@@ -168,8 +170,11 @@ def test_restart_keeps_the_data(downstream: Downstream, tokens: Tokens) -> None:
 
 
 def test_a_token_the_web_app_got_for_downstream_api_itself_is_refused(
-        fresh_emulator: LiveEmulator, start_service: Callable[..., LiveService],
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fresh_emulator: LiveEmulator,
+    start_service: Callable[..., LiveService],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     # Only an admin could let the web app ask for Records.* at all (no consent for it in the manifest);
     # even then downstream-api refuses: the calling app (azp) must be the api, on the user's behalf.
     emu = fresh_emulator
@@ -189,4 +194,5 @@ def test_a_token_the_web_app_got_for_downstream_api_itself_is_refused(
     service.stop()
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == (
-        f'{REALM}, error="invalid_token", error_description="The calling application is not allowed."')
+        f'{REALM}, error="invalid_token", error_description="The calling application is not allowed."'
+    )

@@ -14,7 +14,10 @@ import pytest
 from tests.conftest import RunningStack
 from tests.person import JWT_SHAPE, Person
 
-pytestmark = [pytest.mark.guidance("user-authentication"), pytest.mark.guidance("identity-iam-development-best-practices")]
+pytestmark = [
+    pytest.mark.guidance("user-authentication"),
+    pytest.mark.guidance("identity-iam-development-best-practices"),
+]
 
 
 def sign_in(person: Person, stack: RunningStack, user: str, next_path: str = "/tasks") -> None:

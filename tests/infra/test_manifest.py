@@ -22,7 +22,8 @@ def test_redirect_uris_are_https_except_loopback_and_never_wildcards() -> None:
             parts = urlsplit(uri)
             assert "*" not in uri, f"{name}: wildcard redirect URI {uri}"
             assert parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK), (
-                f"{name}: {uri} must be https (http is allowed for loopback only)")
+                f"{name}: {uri} must be https (http is allowed for loopback only)"
+            )
 
 
 def test_no_implicit_grant_and_no_secrets() -> None:

@@ -16,6 +16,7 @@ from tests.person import ALICE_OID, JWT_SHAPE, Person
 
 pytestmark = pytest.mark.live
 
+
 @pytest.fixture
 def person() -> Iterator[Person]:
     p = Person()
@@ -86,9 +87,7 @@ def test_sign_in_session_api_unavailable_and_sign_out(
         assert not JWT_SHAPE.search(path.read_bytes().decode("latin-1")), path.name
 
 
-def test_a_tampered_answer_from_the_sign_in_page_is_a_clear_400(
-    live: LiveEmulator, web: Any, person: Person
-) -> None:
+def test_a_tampered_answer_from_the_sign_in_page_is_a_clear_400(live: LiveEmulator, web: Any, person: Person) -> None:
     r = person.get(f"{web.base}/auth/login?next=/chain")
     action, fields = person.sign_in_at_emulator(r.headers["location"], live.password)
     r = person.post(action, {**fields, "state": fields["state"] + "x"})

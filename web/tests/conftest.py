@@ -97,9 +97,7 @@ class FakeIdp:
         if data.get("grant_type") == "authorization_code":
             grant = self.codes.pop(data.get("code", ""), None)
             if grant is None:
-                return _Response(
-                    400, {"error": "invalid_grant", "error_description": "AADSTS70008: code used"}
-                )
+                return _Response(400, {"error": "invalid_grant", "error_description": "AADSTS70008: code used"})
             verifier = data.get("code_verifier", "")
             if b64url(hashlib.sha256(verifier.encode()).digest()) != grant["challenge"]:
                 return _Response(400, {"error": "invalid_grant", "error_description": "AADSTS501481: PKCE"})
@@ -274,9 +272,7 @@ def free_port() -> int:
 def fake_api_server() -> Iterator[tuple[FakeApi, str]]:
     api = FakeApi()
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(api.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn.Config(api.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -308,9 +304,7 @@ def idp() -> FakeIdp:
 
 @pytest.fixture
 def settings(tmp_path: Path, fake_api_server: tuple[FakeApi, str]) -> Settings:
-    return Settings(
-        state_dir=tmp_path / "web", authority=AUTHORITY, api_url=fake_api_server[1], idp_origin=IDP
-    )
+    return Settings(state_dir=tmp_path / "web", authority=AUTHORITY, api_url=fake_api_server[1], idp_origin=IDP)
 
 
 class Browser:

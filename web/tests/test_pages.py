@@ -132,9 +132,7 @@ def test_an_expiring_token_is_refreshed_silently_and_the_cache_saved(browser: An
     assert browser.idp.refreshes == 2
 
 
-def test_no_usable_token_sends_the_person_to_sign_in_again(
-    browser: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_usable_token_sends_the_person_to_sign_in_again(browser: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import web.dependencies
 
     browser.idp.access_token_lifetime = 60
@@ -158,9 +156,7 @@ def test_no_usable_token_sends_the_person_to_sign_in_again(
         (503, 502, "The api failed"),
     ],
 )
-def test_api_refusals_become_clear_pages(
-    browser: Any, fake_api: Any, status: int, shown: int, title: str
-) -> None:
+def test_api_refusals_become_clear_pages(browser: Any, fake_api: Any, status: int, shown: int, title: str) -> None:
     browser.sign_in("alice")
     fake_api.fail_with = status
     r = browser.get("/tasks")

@@ -121,13 +121,9 @@ def test_records_are_stored_under_a_hash_of_the_session_id(sessions: Any) -> Non
     assert _run(sessions.store.get(session.id)) is None
 
 
-def test_a_store_read_with_another_key_yields_no_session(
-    sessions: Any, state_dir: Path, clock: Clock
-) -> None:
+def test_a_store_read_with_another_key_yields_no_session(sessions: Any, state_dir: Path, clock: Clock) -> None:
     session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
-    other = Sessions(
-        sessions.store, Sealer(b"\x00" * 32), idle_timeout=1800, absolute_timeout=8 * 3600, clock=clock
-    )
+    other = Sessions(sessions.store, Sealer(b"\x00" * 32), idle_timeout=1800, absolute_timeout=8 * 3600, clock=clock)
     assert _run(other.load(session.id)) is None
 
 

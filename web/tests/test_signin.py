@@ -14,9 +14,7 @@ def _query(url: str) -> dict[str, str]:
 
 def test_login_redirects_to_authorize_with_pkce_state_nonce_and_form_post(browser: Any) -> None:
     auth_uri = browser.start_sign_in("/tasks")
-    assert auth_uri.startswith(
-        "https://login.example.test/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d/oauth2/v2.0/authorize?"
-    )
+    assert auth_uri.startswith("https://login.example.test/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d/oauth2/v2.0/authorize?")
     q = _query(auth_uri)
     assert q["client_id"] == browser.settings.client_id
     assert q["redirect_uri"] == "http://localhost:8000/auth/callback"
@@ -66,10 +64,7 @@ def test_a_planted_session_id_never_becomes_the_signed_in_session(browser: Any) 
         "/auth/callback",
         data={"code": code, "state": state},
         follow_redirects=False,
-        headers={
-            "Cookie": f"__Host-session=attacker-chosen-id; __Host-signin="
-            f"{browser.http.cookies['__Host-signin']}"
-        },
+        headers={"Cookie": f"__Host-session=attacker-chosen-id; __Host-signin={browser.http.cookies['__Host-signin']}"},
     )
     assert r.status_code == 303
     assert browser.cookie_attributes(r, "__Host-session")["value"] != "attacker-chosen-id"
@@ -162,9 +157,7 @@ def test_sign_out_ends_the_session_and_signs_out_at_the_identity_provider(browse
     r = browser.post("/auth/logout", data={"csrf_token": csrf})
     assert r.status_code == 302
     location = r.headers["location"]
-    assert location.startswith(
-        "https://login.example.test/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d/oauth2/v2.0/logout?"
-    )
+    assert location.startswith("https://login.example.test/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d/oauth2/v2.0/logout?")
     q = _query(location)
     assert q["post_logout_redirect_uri"] == "http://localhost:8000/"
     assert q["client_id"] == browser.settings.client_id

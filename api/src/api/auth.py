@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-
 from zerotrust.dependencies import BearerToken, require_scopes
 from zerotrust.principal import Principal
 from zerotrust.validation import TokenPolicy
@@ -17,8 +16,9 @@ WRITE = ("Tasks.ReadWrite",)
 
 
 def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
-    return TokenPolicy.for_authority(settings.authority, settings.client_id, settings.allowed_tenants,
-                                     settings.allowed_client_ids)
+    return TokenPolicy.for_authority(
+        settings.authority, settings.client_id, settings.allowed_tenants, settings.allowed_client_ids
+    )
 
 
 # zt: developer-strategy-delegated-permission - read routes accept either scope, writes only ReadWrite.

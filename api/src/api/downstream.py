@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-
 from zerotrust.onbehalf import OboFailure, OnBehalfOf
 from zerotrust.principal import Principal
 
@@ -52,8 +51,9 @@ class Hop:
     assertion: str
     correlation_id: str
 
-    async def call(self, method: str, path: str, *, write: bool = False,
-                   body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, *, write: bool = False, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
         correlation_id = self.correlation_id
         scope = f"{self.downstream.scope_base}/{'Records.ReadWrite' if write else 'Records.Read'}"
         try:
@@ -61,14 +61,17 @@ class Hop:
         except OboFailure as exc:
             log.warning("on-behalf-of failed (%s) correlation_id=%s", exc, correlation_id)
             if exc.error in ("invalid_grant", "interaction_required"):
-                raise DownstreamError(401, "invalid_token", "Your sign-in is no longer valid; sign in again.",
-                                      correlation_id) from None
-            raise DownstreamError(503, "temporarily_unavailable", "The token service refused or failed.",
-                                  correlation_id) from None
+                raise DownstreamError(
+                    401, "invalid_token", "Your sign-in is no longer valid; sign in again.", correlation_id
+                ) from None
+            raise DownstreamError(
+                503, "temporarily_unavailable", "The token service refused or failed.", correlation_id
+            ) from None
         except (OSError, ValueError) as exc:  # MSAL raises these when the provider is unreachable
             log.warning("token service unreachable: %r correlation_id=%s", exc, correlation_id)
-            raise DownstreamError(503, "temporarily_unavailable", "The token service can't be reached.",
-                                  correlation_id) from None
+            raise DownstreamError(
+                503, "temporarily_unavailable", "The token service can't be reached.", correlation_id
+            ) from None
         headers = {"Authorization": f"Bearer {token}", "X-Correlation-Id": correlation_id}
         try:
             async with self.downstream.session.request(method, path, json=body, headers=headers) as response:
@@ -76,16 +79,21 @@ class Hop:
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
-            raise DownstreamError(503, "temporarily_unavailable", "downstream-api can't be reached.",
-                                  correlation_id) from None
+            raise DownstreamError(
+                503, "temporarily_unavailable", "downstream-api can't be reached.", correlation_id
+            ) from None
         if status >= 500 or status in (401, 403):
             # A 401/403 from downstream means this tier's token was wrong, not the caller's: 502.
             log.warning("downstream-api answered %s correlation_id=%s", status, correlation_id)
-            raise DownstreamError(502 if status < 500 else 503, "bad_gateway" if status < 500 else
-                                  "temporarily_unavailable", "downstream-api could not serve the request.",
-                                  correlation_id)
+            raise DownstreamError(
+                502 if status < 500 else 503,
+                "bad_gateway" if status < 500 else "temporarily_unavailable",
+                "downstream-api could not serve the request.",
+                correlation_id,
+            )
         try:
             return status, json.loads(text) if text else None
         except ValueError:
-            raise DownstreamError(502, "bad_gateway", "downstream-api sent an unreadable answer.",
-                                  correlation_id) from None
+            raise DownstreamError(
+                502, "bad_gateway", "downstream-api sent an unreadable answer.", correlation_id
+            ) from None

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-
 from zerotrust.hops import hop_session
 from zerotrust.identity import federated_client_assertion
 from zerotrust.onbehalf import OnBehalfOf
@@ -28,15 +27,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with provider_http_client() as provider_http, hop_session(settings.downstream_url) as session:
             app.state.validator = build_validator(token_policy(settings), settings.authority, provider_http)
             obo = OnBehalfOf(
-                settings.client_id, settings.authority,
+                settings.client_id,
+                settings.authority,
                 federated_client_assertion(settings.managed_identity_client_id),
                 instance_discovery=settings.instance_discovery,
             )
             app.state.downstream = Downstream(session, obo, settings.downstream_app_id_uri)
             yield
 
-    app = FastAPI(title="api", summary="Tasks for the signed-in user; calls downstream-api on their behalf.",
-                  version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="api",
+        summary="Tasks for the signed-in user; calls downstream-api on their behalf.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     protect_api(app, realm="api")
 
@@ -45,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assert isinstance(exc, DownstreamError)
         headers = {"Cache-Control": "no-store"}
         if exc.status == 401:
-            headers["WWW-Authenticate"] = f'Bearer realm="api", error="invalid_token", error_description="{exc.description}"'
+            headers["WWW-Authenticate"] = (
+                f'Bearer realm="api", error="invalid_token", error_description="{exc.description}"'
+            )
         if exc.status == 503:
             headers["Retry-After"] = "5"
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)

@@ -57,9 +57,7 @@ class FormBrowser:
     def close(self) -> None:
         self.http.close()
 
-    def _submit(
-        self, page: httpx.Response, fill: dict[str, str], button: str | None = None
-    ) -> httpx.Response:
+    def _submit(self, page: httpx.Response, fill: dict[str, str], button: str | None = None) -> httpx.Response:
         forms, text = parse_forms(page.text)
         if not forms:
             raise SignInError(f"expected a form at {page.url}, got {page.status_code}: {text[:300]}")
@@ -84,9 +82,7 @@ class FormBrowser:
         response = self._submit(page, {"user_code": user_code})
         return self._through_pages(response, username, password, consent)
 
-    def _through_pages(
-        self, response: httpx.Response, username: str, password: str, consent: bool
-    ) -> httpx.Response:
+    def _through_pages(self, response: httpx.Response, username: str, password: str, consent: bool) -> httpx.Response:
         for _ in range(4):
             if response.status_code != 200:
                 return response

@@ -77,8 +77,7 @@ class Ports:
     emulator_front: int = 8444
 
     def shifted(self, offset: int) -> Ports:
-        return Ports(*(p + offset for p in (self.web, self.api, self.downstream, self.emulator,
-                                             self.emulator_front)))
+        return Ports(*(p + offset for p in (self.web, self.api, self.downstream, self.emulator, self.emulator_front)))
 
 
 def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports()) -> list[Service]:
@@ -119,19 +118,43 @@ def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports(
         return env
 
     return [
-        Service("identity-emulator", _module("identity_emulator"), emulator_env, f"{emulator}/healthz",
-                extra_ports=(ports.emulator_front,)),
-        Service("downstream-api", _module("downstream_api"),
-                tier_env("downstream-api", "DOWNSTREAM", "downstream", port=str(ports.downstream)),
-                f"{downstream}/healthz", "downstream_api"),
-        Service("api", _module("api"),
-                tier_env("api", "API", "api", port=str(ports.api), downstream_url=downstream),
-                f"{api}/healthz", "api"),
-        Service("web", _module("web"),
-                tier_env("web", "WEB", "web", port=str(ports.web), api_url=api,
-                         redirect_uri=f"{web}/auth/callback", post_logout_redirect_uri=f"{web}/",
-                         idp_origin=f"http://localhost:{ports.emulator_front}"),
-                f"{web}/healthz", "web"),
+        Service(
+            "identity-emulator",
+            _module("identity_emulator"),
+            emulator_env,
+            f"{emulator}/healthz",
+            extra_ports=(ports.emulator_front,),
+        ),
+        Service(
+            "downstream-api",
+            _module("downstream_api"),
+            tier_env("downstream-api", "DOWNSTREAM", "downstream", port=str(ports.downstream)),
+            f"{downstream}/healthz",
+            "downstream_api",
+        ),
+        Service(
+            "api",
+            _module("api"),
+            tier_env("api", "API", "api", port=str(ports.api), downstream_url=downstream),
+            f"{api}/healthz",
+            "api",
+        ),
+        Service(
+            "web",
+            _module("web"),
+            tier_env(
+                "web",
+                "WEB",
+                "web",
+                port=str(ports.web),
+                api_url=api,
+                redirect_uri=f"{web}/auth/callback",
+                post_logout_redirect_uri=f"{web}/",
+                idp_origin=f"http://localhost:{ports.emulator_front}",
+            ),
+            f"{web}/healthz",
+            "web",
+        ),
     ]
 
 
@@ -336,9 +359,7 @@ class _Runner:
         info["ca_bundle"] = str(self.ca_bundle)
         info["runner_pid"] = os.getpid()
         self.stack_file.parent.mkdir(parents=True, exist_ok=True)
-        write_private(
-            self.stack_file, (json.dumps(info, indent=2, sort_keys=True, default=str) + "\n").encode()
-        )
+        write_private(self.stack_file, (json.dumps(info, indent=2, sort_keys=True, default=str) + "\n").encode())
         self._print_summary(info)
 
     def _print_summary(self, info: Mapping[str, object]) -> None:

@@ -92,8 +92,8 @@ class LiveEmulator:
 
 def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
     """Start `python -m identity_emulator` and return once it answers /healthz over https."""
-    from identity_emulator.stack import stack_info
     from identity_emulator.settings import EmulatorSettings
+    from identity_emulator.stack import stack_info
 
     tls = ensure_dev_tls(local_dir)
     port, front = free_port(), free_port()
@@ -124,9 +124,7 @@ def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
     with httpx.Client(verify=str(tls.ca_bundle), timeout=2) as client:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"identity emulator exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}"
-                )
+                raise RuntimeError(f"identity emulator exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
             try:
                 if client.get(url).status_code == 200:
                     break
@@ -134,12 +132,8 @@ def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
                 pass
             if time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(
-                    f"identity emulator not healthy after 30 s:\n{log_path.read_text()[-3000:]}"
-                )
+                raise RuntimeError(f"identity emulator not healthy after 30 s:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.1)
     es = EmulatorSettings(state_dir=local_dir / "emulator", port=port, front_port=front)
     info = stack_info(local_dir / "emulator", es)
-    return LiveEmulator(
-        proc, local_dir, tls, f"https://localhost:{port}", f"http://localhost:{front}", info, log_path
-    )
+    return LiveEmulator(proc, local_dir, tls, f"https://localhost:{port}", f"http://localhost:{front}", info, log_path)

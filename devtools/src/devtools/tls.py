@@ -121,9 +121,7 @@ def _load_key(path: Path) -> ec.EllipticCurvePrivateKey | None:
 def _usable(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey, now: dt.datetime) -> bool:
     same_key = cert.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ) == key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    ) == key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return same_key and cert.not_valid_before_utc <= now and cert.not_valid_after_utc - now > RENEW_BEFORE
 
 

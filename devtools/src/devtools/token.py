@@ -37,8 +37,9 @@ def device_code_token(stack: dict[str, Any], user: str, scopes: list[str] | None
     # bundle holds the system CAs too, so nothing else stops working).
     os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = stack["ca_bundle"]
     try:
-        app = msal.PublicClientApplication(stack["cli_client_id"], authority=stack["authority"],
-                                           instance_discovery=False)
+        app = msal.PublicClientApplication(
+            stack["cli_client_id"], authority=stack["authority"], instance_discovery=False
+        )
         flow = app.initiate_device_flow(scopes=scopes or stack["api_scopes"])
     except (ValueError, OSError) as exc:  # discovery failed: emulator down or not trusted
         raise TokenError(f"cannot reach the identity provider at {stack['authority']}: {exc}") from None

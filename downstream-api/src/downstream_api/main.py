@@ -52,10 +52,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     cid = correlation_id(request)
-    log.error("database unavailable on %s %s [correlation id %s]: %s", request.method, request.url.path, cid,
-              type(exc).__name__)
-    body = {"error": "temporarily_unavailable", "error_description": "The database is unavailable; try again "
-            "shortly.", "correlation_id": cid}
+    log.error(
+        "database unavailable on %s %s [correlation id %s]: %s",
+        request.method,
+        request.url.path,
+        cid,
+        type(exc).__name__,
+    )
+    body = {
+        "error": "temporarily_unavailable",
+        "error_description": "The database is unavailable; try again shortly.",
+        "correlation_id": cid,
+    }
     return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 

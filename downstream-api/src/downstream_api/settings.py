@@ -155,15 +155,20 @@ class Settings(BaseSettings):
             return self
         problems = []
         if _is_local_host(self.authority_host_name):
-            problems.append("DOWNSTREAM_AUTHORITY points at this machine (the identity emulator); "
-                            "use your Entra ID authority")
+            problems.append(
+                "DOWNSTREAM_AUTHORITY points at this machine (the identity emulator); use your Entra ID authority"
+            )
         url = make_url(self.database_url)
         if url.get_backend_name() == "sqlite":
-            problems.append("DOWNSTREAM_DATABASE_URL is SQLite; production uses PostgreSQL with a managed "
-                            "identity token (replicas share no disk)")
+            problems.append(
+                "DOWNSTREAM_DATABASE_URL is SQLite; production uses PostgreSQL with a managed "
+                "identity token (replicas share no disk)"
+            )
         if url.password is not None:
-            problems.append("DOWNSTREAM_DATABASE_URL holds a password; the database credential is the "
-                            "managed identity's token, never a stored secret")
+            problems.append(
+                "DOWNSTREAM_DATABASE_URL holds a password; the database credential is the "
+                "managed identity's token, never a stored secret"
+            )
         if problems:
             raise ValueError("refused in production: " + "; ".join(problems))
         return self

@@ -26,37 +26,73 @@ async def view(request: Request) -> Response:
     emu = emulator(request)
     admin = emu.store.admin
     users = [
-        {"user": u, "tenant": t, "disabled": (u.tenant_id, u.object_id) in admin.disabled,
-         "valid_from": admin.tokens_valid_from.get((u.tenant_id, u.object_id)),
-         "sessions": sum(1 for s in emu.store.sessions.values() if s.user == (u.tenant_id, u.object_id))}
-        for t in emu.directory.tenants.values() for u in t.users.values()
+        {
+            "user": u,
+            "tenant": t,
+            "disabled": (u.tenant_id, u.object_id) in admin.disabled,
+            "valid_from": admin.tokens_valid_from.get((u.tenant_id, u.object_id)),
+            "sessions": sum(1 for s in emu.store.sessions.values() if s.user == (u.tenant_id, u.object_id)),
+        }
+        for t in emu.directory.tenants.values()
+        for u in t.users.values()
     ]
     apps = emu.directory.applications
-    consents = [
-        {"tenant": emu.directory.tenants[t].name, "client": apps[c].name, "resource": apps[r].name,
-         "scopes": sorted(s), "kind": "admin (tenant-wide)"}
-        for (t, c, r), s in admin.admin_consent.items() if s
-    ] + [
-        {"tenant": emu.directory.tenants[t].name, "client": apps[c].name if c in apps else c,
-         "resource": apps[r].name, "scopes": sorted(s), "kind": "app roles"}
-        for (t, c, r), s in admin.admin_roles.items() if s
-    ] + [
-        {"tenant": emu.directory.tenants[t].name, "client": apps[c].name, "resource": apps[r].name,
-         "scopes": sorted(s), "kind": f"user {_upn(emu, t, o)}"}
-        for (t, o, c, r), s in admin.user_consent.items() if s
-    ]
-    return page(request, "admin.html", users=users, keys=emu.keys.published(), active=emu.keys.active.kid,
-                consents=consents, apps=sorted(a.name for a in apps.values()),
-                tenants=sorted(t.name for t in emu.directory.tenants.values()),
-                done=request.query_params.get("done"))
+    consents = (
+        [
+            {
+                "tenant": emu.directory.tenants[t].name,
+                "client": apps[c].name,
+                "resource": apps[r].name,
+                "scopes": sorted(s),
+                "kind": "admin (tenant-wide)",
+            }
+            for (t, c, r), s in admin.admin_consent.items()
+            if s
+        ]
+        + [
+            {
+                "tenant": emu.directory.tenants[t].name,
+                "client": apps[c].name if c in apps else c,
+                "resource": apps[r].name,
+                "scopes": sorted(s),
+                "kind": "app roles",
+            }
+            for (t, c, r), s in admin.admin_roles.items()
+            if s
+        ]
+        + [
+            {
+                "tenant": emu.directory.tenants[t].name,
+                "client": apps[c].name,
+                "resource": apps[r].name,
+                "scopes": sorted(s),
+                "kind": f"user {_upn(emu, t, o)}",
+            }
+            for (t, o, c, r), s in admin.user_consent.items()
+            if s
+        ]
+    )
+    return page(
+        request,
+        "admin.html",
+        users=users,
+        keys=emu.keys.published(),
+        active=emu.keys.active.kid,
+        consents=consents,
+        apps=sorted(a.name for a in apps.values()),
+        tenants=sorted(t.name for t in emu.directory.tenants.values()),
+        done=request.query_params.get("done"),
+    )
 
 
 @router.get("/stats")
 async def stats(request: Request) -> JSONResponse:
     """Counters for workshops and tests, e.g. proving a steady-state request costs no token call."""
     emu = emulator(request)
-    return JSONResponse({"token_requests": emu.store.token_requests,
-                         "sessions": len(emu.store.sessions)}, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"token_requests": emu.store.token_requests, "sessions": len(emu.store.sessions)},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _upn(emu: Emulator, tenant_id: str, oid: str) -> str:
@@ -114,8 +150,9 @@ async def enable(request: Request) -> Response:
 async def rotate(request: Request) -> Response:
     emu = emulator(request)
     key = emu.keys.rotate()
-    return _done(request, f"signing key rotated, new kid {key.kid}", kid=key.kid,
-                 published=[k.kid for k in emu.keys.published()])
+    return _done(
+        request, f"signing key rotated, new kid {key.kid}", kid=key.kid, published=[k.kid for k in emu.keys.published()]
+    )
 
 
 @router.post("/keys/withdraw-retired")
@@ -144,8 +181,11 @@ async def grant_consent(request: Request) -> Response:
     resource = emu.directory.applications[key[2]]
     scopes = set(resource.scopes)
     emu.store.admin.admin_consent.setdefault(key, set()).update(scopes)
-    wanted_roles = {r for r in client.required_roles.get(resource.application_id, ())
-                    if "Application" in getattr(resource.app_roles.get(r), "allowed_member_types", ())}
+    wanted_roles = {
+        r
+        for r in client.required_roles.get(resource.application_id, ())
+        if "Application" in getattr(resource.app_roles.get(r), "allowed_member_types", ())
+    }
     if wanted_roles:
         emu.store.admin.admin_roles.setdefault(key, set()).update(wanted_roles)
     emu.store.save()

@@ -47,10 +47,12 @@ class Emulator:
         self.store = Store(settings.state_dir)
         self.issuer = TokenIssuer(settings, self.directory, self.keys)
         self.demo_password = self._secret_file("demo-password", lambda: secrets.token_urlsafe(12))
-        self.identity_headers: dict[str, str] = json.loads(self._secret_file(
-            "managed-identity-headers.json",
-            lambda: json.dumps({name: secrets.token_urlsafe(24) for name in self.directory.managed_identities}),
-        ))
+        self.identity_headers: dict[str, str] = json.loads(
+            self._secret_file(
+                "managed-identity-headers.json",
+                lambda: json.dumps({name: secrets.token_urlsafe(24) for name in self.directory.managed_identities}),
+            )
+        )
         for tenant in self.directory.tenants.values():
             for (client_id, resource_id), roles in tenant.admin_app_roles.items():
                 self.store.admin.admin_roles.setdefault((tenant.tenant_id, client_id, resource_id), set(roles))
@@ -91,8 +93,9 @@ class Emulator:
             raise EntraError("invalid_grant", 50057)
         valid_from = self.store.admin.tokens_valid_from.get(ref)
         if issued_at is not None and valid_from is not None and issued_at < valid_from:
-            raise EntraError("invalid_grant", 50173, suberror="bad_token",
-                             issued=_iso(issued_at), valid_from=_iso(valid_from))
+            raise EntraError(
+                "invalid_grant", 50173, suberror="bad_token", issued=_iso(issued_at), valid_from=_iso(valid_from)
+            )
 
     def user(self, ref: UserRef) -> User:
         user = self.directory.user_by_oid(*ref)
@@ -116,20 +119,34 @@ class Emulator:
             wanted = set(client.required_scopes.get(res.application_id, frozenset())) | granted
         missing = wanted - granted
         admin_only = {s for s in missing if res.scopes[s].admin_consent_required}
-        granted_now = frozenset(wanted & granted) if req.default else frozenset(wanted & granted)
-        return Consent(granted_now, frozenset(missing - admin_only), frozenset(admin_only))
+        return Consent(frozenset(wanted & granted), frozenset(missing - admin_only), frozenset(admin_only))
 
     def require_consent(self, user: User, client: Application, req: ScopeRequest) -> list[str]:
         c = self.consent(user, client, req)
         if c.missing_admin:
-            raise EntraError("invalid_grant", 90094, suberror="consent_required",
-                             scopes=", ".join(sorted(c.missing_admin)), app=client.display_name)
+            raise EntraError(
+                "invalid_grant",
+                90094,
+                suberror="consent_required",
+                scopes=", ".join(sorted(c.missing_admin)),
+                app=client.display_name,
+            )
         if c.missing_user:
-            raise EntraError("invalid_grant", 65001, suberror="consent_required",
-                             client_id=client.application_id, app=client.display_name)
+            raise EntraError(
+                "invalid_grant",
+                65001,
+                suberror="consent_required",
+                client_id=client.application_id,
+                app=client.display_name,
+            )
         if req.resource is not None and not c.granted:
-            raise EntraError("invalid_grant", 65001, suberror="consent_required",
-                             client_id=client.application_id, app=client.display_name)
+            raise EntraError(
+                "invalid_grant",
+                65001,
+                suberror="consent_required",
+                client_id=client.application_id,
+                app=client.display_name,
+            )
         return sorted(c.granted)
 
     def record_consent(self, user: User, client: Application, res: Application, scopes: set[str]) -> None:
@@ -183,14 +200,14 @@ class Emulator:
             self._verify_federated_assertion(app, assertion, header)
         return "2"
 
-    def _verify_certificate_assertion(self, app: Application, assertion: str, header: dict[str, Any],
-                                      path_tenant: str) -> None:
+    def _verify_certificate_assertion(
+        self, app: Application, assertion: str, header: dict[str, Any], path_tenant: str
+    ) -> None:
         # The key comes from the registration, found by thumbprint; a key or URL in the header is
         # never used (RFC 8725 3.10).
         cert = None
         # Header values are the caller's JSON: a thumbprint that is not a string matches nothing.
-        s256, s1 = (v.rstrip("=") if isinstance(v := header.get(k), str) else None
-                    for k in ("x5t#S256", "x5t"))
+        s256, s1 = (v.rstrip("=") if isinstance(v := header.get(k), str) else None for k in ("x5t#S256", "x5t"))
         for candidate in self.certificates(app):
             der_s256 = b64url(candidate.fingerprint(hashes.SHA256()))
             der_s1 = b64url(candidate.fingerprint(hashes.SHA1()))  # noqa: S303 - x5t is SHA-1 by definition
@@ -203,8 +220,11 @@ class Emulator:
         audiences |= {self.issuer.issuer(self.directory.home_tenant_id)}
         try:
             claims = jwt.decode(
-                assertion, cert.public_key(), algorithms=["RS256", "PS256"],  # type: ignore[arg-type]
-                audience=list(audiences), leeway=ASSERTION_LEEWAY,
+                assertion,
+                cert.public_key(),  # type: ignore[arg-type]
+                algorithms=["RS256", "PS256"],
+                audience=list(audiences),
+                leeway=ASSERTION_LEEWAY,
                 options={"require": ["aud", "exp", "iss", "sub", "jti"]},
             )
         except jwt.InvalidAudienceError:
@@ -221,8 +241,13 @@ class Emulator:
         if key is None:
             raise EntraError("invalid_client", 50013, status=401)
         try:
-            claims = jwt.decode(assertion, key, algorithms=["RS256"], leeway=ASSERTION_LEEWAY,
-                                options={"verify_aud": False, "require": ["aud", "exp", "iss", "sub"]})
+            claims = jwt.decode(
+                assertion,
+                key,
+                algorithms=["RS256"],
+                leeway=ASSERTION_LEEWAY,
+                options={"verify_aud": False, "require": ["aud", "exp", "iss", "sub"]},
+            )
         except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
             raise EntraError("invalid_client", 700024, status=401) from None
         except jwt.PyJWTError:
@@ -236,8 +261,14 @@ class Emulator:
                     return
                 # The right identity with a token for another audience: Entra names the audience.
                 raise EntraError("invalid_client", 700212, status=401, aud=str(claims["aud"])[:200])
-        raise EntraError("invalid_client", 70021, status=401, iss=str(claims["iss"])[:200],
-                         sub=str(claims["sub"])[:100], aud=str(claims["aud"])[:200])
+        raise EntraError(
+            "invalid_client",
+            70021,
+            status=401,
+            iss=str(claims["iss"])[:200],
+            sub=str(claims["sub"])[:100],
+            aud=str(claims["aud"])[:200],
+        )
 
     def certificates(self, app: Application) -> list[x509.Certificate]:
         """Certificates registered for the app: public halves dropped into the credentials folder."""
@@ -256,8 +287,17 @@ class Emulator:
     # -- issuing -------------------------------------------------------------------------------
 
     def user_tokens(
-        self, user: User, client: Client, req: ScopeRequest, scopes: list[str], *, claims: str | None,
-        nonce: str | None, auth_time: float, family: str, session_id: str | None,
+        self,
+        user: User,
+        client: Client,
+        req: ScopeRequest,
+        scopes: list[str],
+        *,
+        claims: str | None,
+        nonce: str | None,
+        auth_time: float,
+        family: str,
+        session_id: str | None,
     ) -> dict[str, Any]:
         access, exp = self.issuer.user_access_token(user, client.app, req.resource, scopes, client.azpacr, claims)
         now = time.time()
@@ -271,8 +311,14 @@ class Emulator:
         }
         if "offline_access" in req.oidc:
             rt = new_handle()
-            self.store.refresh[rt] = RefreshGrant(client.app.application_id, self.user_ref(user), auth_time,
-                                                  family, now + self.settings.refresh_token_lifetime, session_id)
+            self.store.refresh[rt] = RefreshGrant(
+                client.app.application_id,
+                self.user_ref(user),
+                auth_time,
+                family,
+                now + self.settings.refresh_token_lifetime,
+                session_id,
+            )
             body["refresh_token"] = rt
             body["refresh_token_expires_in"] = self.settings.refresh_token_lifetime
         if "openid" in req.oidc:

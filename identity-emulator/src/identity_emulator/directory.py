@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a secret
 # Azure Database for PostgreSQL's Entra resource; managed identities ask for it to log in.
 OSSRDBMS_RESOURCE = "https://ossrdbms-aad.database.windows.net"
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
@@ -205,9 +205,7 @@ def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
     demo = yaml.safe_load(directory_path.read_text(encoding="utf-8"))
 
     mis = {
-        name: ManagedIdentity(
-            name, _uuid(spec["client_id"], f"mi {name}"), _uuid(spec["object_id"], f"mi {name}")
-        )
+        name: ManagedIdentity(name, _uuid(spec["client_id"], f"mi {name}"), _uuid(spec["object_id"], f"mi {name}"))
         for name, spec in (manifest.get("managed_identities") or {}).items()
     }
     raw_apps: dict[str, dict[str, Any]] = manifest["applications"]
@@ -227,9 +225,7 @@ def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
             for s in spec.get("scopes") or []
         }
         roles = {
-            r["value"]: AppRole(
-                r["value"], r["id"], tuple(r.get("allowed_member_types", [])), r.get("description", "")
-            )
+            r["value"]: AppRole(r["value"], r["id"], tuple(r.get("allowed_member_types", [])), r.get("description", ""))
             for r in spec.get("app_roles") or []
         }
         feds = []
@@ -292,12 +288,12 @@ def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
         users: dict[str, User] = {}
         for u in tspec.get("users") or []:
             upn = u["upn"].lower()
-            roles = []
+            user_roles: list[tuple[str, str]] = []
             for r in u.get("app_roles") or []:
                 res = by_name[r["application"]]
                 if r["role"] not in res.app_roles:
                     raise DirectoryError(f"{upn}: app role {r['role']} not defined on {res.name}")
-                roles.append((res.application_id, r["role"]))
+                user_roles.append((res.application_id, r["role"]))
             users[upn] = User(
                 upn=upn,
                 display_name=u["display_name"],
@@ -305,14 +301,15 @@ def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
                 tenant_id=tid,
                 groups=tuple(group_ids[g] for g in u.get("groups", [])) + tuple(extra.get(upn, [])),
                 country=u.get("country"),
-                app_roles=tuple(roles),
+                app_roles=tuple(user_roles),
             )
         admin_roles = {}
         for c in tspec.get("admin_consents") or []:
             client, res = by_name[c["client"]], by_name[c["resource"]]
             admin_roles[(client.application_id, res.application_id)] = frozenset(c.get("app_roles", []))
-        tenants[tid] = Tenant(tname, tid, tspec.get("display_name", tname), tspec["domain"].lower(),
-                              users, group_names, admin_roles)
+        tenants[tid] = Tenant(
+            tname, tid, tspec.get("display_name", tname), tspec["domain"].lower(), users, group_names, admin_roles
+        )
     home = next((t.tenant_id for t in tenants.values() if t.name == demo["home_tenant"]), None)
     if home is None:
         raise DirectoryError(f"home_tenant {demo['home_tenant']!r} is not a tenant")

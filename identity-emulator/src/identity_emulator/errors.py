@@ -14,8 +14,7 @@ MESSAGES: dict[int, str] = {
     900023: "Specified tenant identifier '{tenant}' is neither a valid DNS name, nor a valid external domain.",
     90002: "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing "
     "into the correct cloud.",
-    50059: "No tenant-identifying information found in either the request or implied by any provided "
-    "credentials.",
+    50059: "No tenant-identifying information found in either the request or implied by any provided credentials.",
     700016: "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen "
     "if the application has not been installed by the administrator of the tenant or consented to by any "
     "user in the tenant.",
@@ -76,8 +75,7 @@ MESSAGES: dict[int, str] = {
     50058: "A silent sign-in request was sent but no user is signed in.",
     50089: "Authentication failed due to flow token expired.",
     70016: "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
-    70020: "The provided value for the input parameter 'device_code' is not valid. This device code has "
-    "expired.",
+    70020: "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
     700082: "The refresh token has expired due to inactivity.",
     9002313: "Invalid request. Request is malformed or invalid.",
     7000112: "Application '{client_id}'({app}) is disabled.",

@@ -65,8 +65,12 @@ def _authorization_code(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
     if code.expires < time.time():
         raise EntraError("invalid_grant", 70008)
     if form.get("redirect_uri") != code.redirect_uri:
-        raise EntraError("invalid_grant", 50011, redirect_uri=(form.get("redirect_uri") or "")[:200],
-                         client_id=client.app.application_id)
+        raise EntraError(
+            "invalid_grant",
+            50011,
+            redirect_uri=(form.get("redirect_uri") or "")[:200],
+            client_id=client.app.application_id,
+        )
     verifier = _param(form, "code_verifier")
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     if not hmac.compare_digest(challenge, code.code_challenge):
@@ -75,8 +79,17 @@ def _authorization_code(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
     emu.check_user_active(user, code.auth_time)
     req = parse_scopes(form.get("scope") or " ".join(code.scopes), emu.directory)
     scopes = emu.require_consent(user, client.app, req)
-    return emu.user_tokens(user, client, req, scopes, claims=form.get("claims") or code.claims, nonce=code.nonce,
-                           auth_time=code.auth_time, family=code.family, session_id=code.session_id)
+    return emu.user_tokens(
+        user,
+        client,
+        req,
+        scopes,
+        claims=form.get("claims") or code.claims,
+        nonce=code.nonce,
+        auth_time=code.auth_time,
+        family=code.family,
+        session_id=code.session_id,
+    )
 
 
 def _refresh_token(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
@@ -92,12 +105,26 @@ def _refresh_token(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant |
     emu.check_user_active(user, grant.auth_time)
     if grant.session_id is not None and grant.session_id not in emu.store.sessions:
         # The sign-in session this refresh token belongs to was ended (sign-out or revocation).
-        raise EntraError("invalid_grant", 50173, suberror="bad_token",
-                         issued=str(grant.auth_time), valid_from="the end of that session")
+        raise EntraError(
+            "invalid_grant",
+            50173,
+            suberror="bad_token",
+            issued=str(grant.auth_time),
+            valid_from="the end of that session",
+        )
     req = parse_scopes(_param(form, "scope"), emu.directory)
     scopes = emu.require_consent(user, client.app, req)
-    return emu.user_tokens(user, client, req, scopes, claims=form.get("claims"), nonce=None,
-                           auth_time=grant.auth_time, family=grant.family, session_id=grant.session_id)
+    return emu.user_tokens(
+        user,
+        client,
+        req,
+        scopes,
+        claims=form.get("claims"),
+        nonce=None,
+        auth_time=grant.auth_time,
+        family=grant.family,
+        session_id=grant.session_id,
+    )
 
 
 def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
@@ -112,14 +139,23 @@ def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
     if not req.default or req.resource is None or req.oidc:
         raise EntraError("invalid_scope", 1002012, scope=raw[:200])
     roles = emu.store.admin.admin_roles.get(
-        (path_tenant.tenant_id, client.app.application_id, req.resource.application_id), set())
+        (path_tenant.tenant_id, client.app.application_id, req.resource.application_id), set()
+    )
     # Only roles the resource still defines for applications; a user-only role is never granted to an app.
-    valid = [r for r in roles if r in req.resource.app_roles
-             and "Application" in req.resource.app_roles[r].allowed_member_types]
-    access, exp = emu.issuer.app_access_token(path_tenant.tenant_id, client.app, req.resource, valid,
-                                              client.azpacr, form.get("claims"))
-    return {"token_type": "Bearer", "expires_in": exp - int(time.time()),
-            "ext_expires_in": exp - int(time.time()), "access_token": access}
+    valid = [
+        r
+        for r in roles
+        if r in req.resource.app_roles and "Application" in req.resource.app_roles[r].allowed_member_types
+    ]
+    access, exp = emu.issuer.app_access_token(
+        path_tenant.tenant_id, client.app, req.resource, valid, client.azpacr, form.get("claims")
+    )
+    return {
+        "token_type": "Bearer",
+        "expires_in": exp - int(time.time()),
+        "ext_expires_in": exp - int(time.time()),
+        "access_token": access,
+    }
 
 
 def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
@@ -137,8 +173,9 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
     if key is None:
         raise EntraError("invalid_grant", 50013)
     try:
-        claims = jwt.decode(assertion, key, algorithms=["RS256"], options={"verify_aud": False,
-                            "require": ["aud", "exp", "iss", "tid"]})
+        claims = jwt.decode(
+            assertion, key, algorithms=["RS256"], options={"verify_aud": False, "require": ["aud", "exp", "iss", "tid"]}
+        )
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
         raise EntraError("invalid_grant", 500133) from None
     except jwt.PyJWTError:
@@ -158,8 +195,17 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
     req = parse_scopes(_param(form, "scope"), emu.directory)
     scopes = emu.require_consent(user, client.app, req)
     auth_time = int(claims.get("iat", time.time()))
-    return emu.user_tokens(user, client, req, scopes, claims=form.get("claims"), nonce=None,
-                           auth_time=auth_time, family=new_handle(8), session_id=None)
+    return emu.user_tokens(
+        user,
+        client,
+        req,
+        scopes,
+        claims=form.get("claims"),
+        nonce=None,
+        auth_time=auth_time,
+        family=new_handle(8),
+        session_id=None,
+    )
 
 
 def _device_code(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
@@ -180,8 +226,17 @@ def _device_code(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | N
     emu.check_user_active(user, device.auth_time)
     req = parse_scopes(" ".join(device.scopes), emu.directory)
     scopes = emu.require_consent(user, client.app, req)
-    return emu.user_tokens(user, client, req, scopes, claims=device.claims, nonce=None,
-                           auth_time=device.auth_time, family=new_handle(8), session_id=None)
+    return emu.user_tokens(
+        user,
+        client,
+        req,
+        scopes,
+        claims=device.claims,
+        nonce=None,
+        auth_time=device.auth_time,
+        family=new_handle(8),
+        session_id=None,
+    )
 
 
 GRANTS: dict[str, Grant] = {
@@ -205,19 +260,32 @@ async def devicecode(tenant: str, request: Request) -> JSONResponse:
         raise EntraError("invalid_client", 7000218, status=401)
     req = parse_scopes(_param(form, "scope"), emu.directory)
     user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(9))
-    device = DeviceGrant(new_handle(), user_code, client.app.application_id, tenant,
-                         sorted(req.oidc) + req.full_for(sorted(req.scopes)) + (
-                             [f"{req.resource.identifier_uri or req.resource.application_id}/.default"]
-                             if req.default and req.resource else []),
-                         form.get("claims"), time.time() + emu.settings.device_code_lifetime)
+    device = DeviceGrant(
+        new_handle(),
+        user_code,
+        client.app.application_id,
+        tenant,
+        sorted(req.oidc)
+        + req.full_for(sorted(req.scopes))
+        + (
+            [f"{req.resource.identifier_uri or req.resource.application_id}/.default"]
+            if req.default and req.resource
+            else []
+        ),
+        form.get("claims"),
+        time.time() + emu.settings.device_code_lifetime,
+    )
     emu.store.devices[device.device_code] = device
     uri = f"{emu.settings.front_base}/devicelogin"
-    return JSONResponse({
-        "user_code": user_code,
-        "device_code": device.device_code,
-        "verification_uri": uri,
-        "expires_in": emu.settings.device_code_lifetime,
-        "interval": emu.settings.device_code_interval,
-        "message": f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
-        "to authenticate.",
-    }, headers=NO_STORE)
+    return JSONResponse(
+        {
+            "user_code": user_code,
+            "device_code": device.device_code,
+            "verification_uri": uri,
+            "expires_in": emu.settings.device_code_lifetime,
+            "interval": emu.settings.device_code_interval,
+            "message": f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
+            "to authenticate.",
+        },
+        headers=NO_STORE,
+    )

@@ -141,7 +141,7 @@ class KeyStore:
                     (self._dir / f"{k.kid}{suffix}").unlink(missing_ok=True)
         self._keys = keep
         tmp = self._dir / "keys.json.tmp"
-        tmp.write_text(json.dumps([
-            {"kid": k.kid, "created": k.created, "retired_at": k.retired_at} for k in self._keys
-        ]))
+        tmp.write_text(
+            json.dumps([{"kid": k.kid, "created": k.created, "retired_at": k.retired_at} for k in self._keys])
+        )
         os.replace(tmp, self._dir / "keys.json")

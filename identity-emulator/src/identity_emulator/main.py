@@ -38,12 +38,15 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     own_origins = {settings.front_base, settings.issuer_base}
     # Where our forms may lead (the login POST redirects to the app): registered origins, with any
     # port for http loopback ones, matching how redirect URIs themselves are compared.
-    redirect_origins = sorted({
-        f"{p.scheme}://{p.hostname}:*" if p.scheme == "http" and p.hostname in ("localhost", "127.0.0.1")
-        else f"{p.scheme}://{p.netloc}"
-        for a in emu.directory.applications.values()
-        for p in map(urlsplit, a.redirect_uris + a.post_logout_redirect_uris)
-    })
+    redirect_origins = sorted(
+        {
+            f"{p.scheme}://{p.hostname}:*"
+            if p.scheme == "http" and p.hostname in ("localhost", "127.0.0.1")
+            else f"{p.scheme}://{p.netloc}"
+            for a in emu.directory.applications.values()
+            for p in map(urlsplit, a.redirect_uris + a.post_logout_redirect_uris)
+        }
+    )
     csp = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; "
         f"frame-ancestors 'none'; form-action 'self' {' '.join(redirect_origins)}"
@@ -54,23 +57,29 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
         # Defence in depth beside the loopback bind: refuse any peer that isn't this machine, and
         # any Host that isn't loopback (a DNS-rebinding page could otherwise drive the admin view).
         peer = request.client.host if request.client else ""
-        host = (request.headers.get("host") or "").rsplit(":", 1)[0] if "]" not in (
-            request.headers.get("host") or "") else (request.headers.get("host") or "").split("]")[0] + "]"
+        host = (
+            (request.headers.get("host") or "").rsplit(":", 1)[0]
+            if "]" not in (request.headers.get("host") or "")
+            else (request.headers.get("host") or "").split("]")[0] + "]"
+        )
         if not is_loopback(peer) or host not in allowed_hosts:
             return JSONResponse({"error": "access_denied", "error_description": "loopback only"}, status_code=403)
         if request.method == "POST":
             origin = request.headers.get("origin")
             # A cross-site form post (CSRF against the admin view or the consent page) is refused.
             if origin is not None and origin not in own_origins:
-                return JSONResponse({"error": "access_denied", "error_description": "cross-origin POST refused"},
-                                    status_code=403)
+                return JSONResponse(
+                    {"error": "access_denied", "error_description": "cross-origin POST refused"}, status_code=403
+                )
             length = request.headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
                 return EntraError("invalid_request", 9002313, status=413).response()
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", csp)
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
+        # Not no-referrer: under it browsers send `Origin: null` even on our own pages' form posts, which
+        # the check above refuses. same-origin still keeps URLs (state, nonce) from every other site.
+        response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         return response
 
@@ -83,8 +92,9 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Never a stack trace to the caller; the log keeps it for the developer.
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "server_error", "error_description": "AADSTS90100: internal error"},
-                            status_code=500)
+        return JSONResponse(
+            {"error": "server_error", "error_description": "AADSTS90100: internal error"}, status_code=500
+        )
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -109,20 +119,40 @@ class _Server(uvicorn.Server):
 
 async def serve(settings: EmulatorSettings) -> None:
     if settings.tls_cert is None or settings.tls_key is None:
-        raise SystemExit("EMULATOR_TLS_CERT and EMULATOR_TLS_KEY are required: MSAL talks to an authority "
-                         "over https only. `make run` generates a local dev CA and certificate for you.")
+        raise SystemExit(
+            "EMULATOR_TLS_CERT and EMULATOR_TLS_KEY are required: MSAL talks to an authority "
+            "over https only. `make run` generates a local dev CA and certificate for you."
+        )
     app = create_app(settings)
+
     # Idle keep-alive connections from clients must not hold a shutdown (Ctrl-C) for long.
-    common = {"log_level": "warning", "server_header": False, "proxy_headers": False, "lifespan": "off",
-              "timeout_graceful_shutdown": 2}
+    def config(port: int, certfile: str | None = None, keyfile: str | None = None) -> uvicorn.Config:
+        # Idle keep-alive connections from clients must not hold a shutdown (Ctrl-C) for long.
+        return uvicorn.Config(
+            app,
+            host=settings.host,
+            port=port,
+            log_level="warning",
+            server_header=False,
+            proxy_headers=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
+
     servers = [
-        _Server(uvicorn.Config(app, host=settings.host, port=settings.port, ssl_certfile=str(settings.tls_cert),
-                               ssl_keyfile=str(settings.tls_key), **common)),  # type: ignore[arg-type]
-        _Server(uvicorn.Config(app, host=settings.host, port=settings.front_port, **common)),  # type: ignore[arg-type]
+        _Server(config(settings.port, str(settings.tls_cert), str(settings.tls_key))),
+        _Server(config(settings.front_port)),
     ]
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s in servers])
+        loop.add_signal_handler(sig, stop)
     print(
         f"identity emulator (dev/test only): back channel {settings.issuer_base}, "
         f"front channel {settings.front_base}, admin view {settings.front_base}/admin",

@@ -19,8 +19,9 @@ router = APIRouter()
 
 
 def _problem(status: int, error: str, description: str) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status_code=status,
-                        headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("/msi/token", tags=["managed identity"])
@@ -29,11 +30,20 @@ async def token(request: Request) -> JSONResponse:
     emu = emulator(request)
     q = request.query_params
     presented = request.headers.get("x-identity-header", "")
-    name = next((n for n, secret in emu.identity_headers.items()
-                 if presented and hmac.compare_digest(presented.encode(), secret.encode())), None)
+    name = next(
+        (
+            n
+            for n, secret in emu.identity_headers.items()
+            if presented and hmac.compare_digest(presented.encode(), secret.encode())
+        ),
+        None,
+    )
     if name is None:
-        return _problem(401, "invalid_request", "Missing or unknown X-IDENTITY-HEADER: this endpoint serves "
-                        "only the workload it was handed to.")
+        return _problem(
+            401,
+            "invalid_request",
+            "Missing or unknown X-IDENTITY-HEADER: this endpoint serves only the workload it was handed to.",
+        )
     if q.get("api-version") != "2019-08-01":
         return _problem(400, "invalid_request", "api-version must be 2019-08-01.")
     mi = emu.directory.managed_identities[name]
@@ -47,16 +57,22 @@ async def token(request: Request) -> JSONResponse:
     else:
         app = emu.directory.resource(resource)
         if app is None:
-            return _problem(400, "invalid_resource", f"AADSTS500011: The resource principal named "
-                            f"{resource[:200]!r} was not found in the tenant.")
+            return _problem(
+                400,
+                "invalid_resource",
+                f"AADSTS500011: The resource principal named {resource[:200]!r} was not found in the tenant.",
+            )
         audience = app.application_id
         granted = emu.store.admin.admin_roles.get((emu.directory.home_tenant_id, mi.client_id, app.application_id))
         roles = sorted(granted or ())
     access, exp = emu.issuer.managed_identity_token(mi, audience, roles)
-    return JSONResponse({
-        "access_token": access,
-        "expires_on": str(exp),
-        "resource": q.get("resource"),
-        "token_type": "Bearer",
-        "client_id": mi.client_id,
-    }, headers={"Cache-Control": "no-store"})
+    return JSONResponse(
+        {
+            "access_token": access,
+            "expires_on": str(exp),
+            "resource": q.get("resource"),
+            "token_type": "Bearer",
+            "client_id": mi.client_id,
+        },
+        headers={"Cache-Control": "no-store"},
+    )

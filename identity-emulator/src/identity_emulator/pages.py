@@ -38,8 +38,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
 
 
 def error_page(request: Request, err: EntraError, status: int = 400) -> HTMLResponse:
-    return page(request, "error.html", status, error=err.error, description=err.description,
-                code=err.code)
+    return page(request, "error.html", status, error=err.error, description=err.description, code=err.code)
 
 
 def _session(emu: Emulator, request: Request) -> SignInSession | None:
@@ -58,8 +57,9 @@ def _back_to_client(txn: PendingSignIn, params: dict[str, str]) -> Response:
     if txn.response_mode == "form_post":
         return HTMLResponse(_form_post_page(txn.redirect_uri, params), headers={"Cache-Control": "no-store"})
     sep = "&" if "?" in txn.redirect_uri else "?"
-    return RedirectResponse(txn.redirect_uri + sep + urlencode(params), status_code=302,
-                            headers={"Cache-Control": "no-store"})
+    return RedirectResponse(
+        txn.redirect_uri + sep + urlencode(params), status_code=302, headers={"Cache-Control": "no-store"}
+    )
 
 
 def _form_post_page(action: str, params: dict[str, str]) -> str:
@@ -92,15 +92,24 @@ async def authorize(tenant: str, request: Request) -> Response:
 
     response_mode = q.get("response_mode") or "query"
     txn = PendingSignIn(
-        id=new_handle(), kind="authorize", path_tenant=tenant, client_id=app.application_id, scopes=[],
-        redirect_uri=redirect_uri, state=q.get("state"), nonce=q.get("nonce"),
+        id=new_handle(),
+        kind="authorize",
+        path_tenant=tenant,
+        client_id=app.application_id,
+        scopes=[],
+        redirect_uri=redirect_uri,
+        state=q.get("state"),
+        nonce=q.get("nonce"),
         code_challenge=q.get("code_challenge") or "",
         response_mode=response_mode if response_mode in ("query", "form_post") else "query",
-        prompt=q.get("prompt"), login_hint=q.get("login_hint"), claims=q.get("claims"),
+        prompt=q.get("prompt"),
+        login_hint=q.get("login_hint"),
+        claims=q.get("claims"),
     )
     if q.get("response_type") != "code":
-        return _redirect_error(txn, "unsupported_response_type",
-                               "AADSTS700054: only response_type=code is enabled (no implicit grant).")
+        return _redirect_error(
+            txn, "unsupported_response_type", "AADSTS700054: only response_type=code is enabled (no implicit grant)."
+        )
     if response_mode not in ("query", "form_post"):
         return _redirect_error(txn, "invalid_request", "AADSTS9002313: response_mode must be query or form_post.")
     # zt: user-authentication - PKCE S256 on every request, so a stolen code is useless on its own.
@@ -129,8 +138,16 @@ async def authorize(tenant: str, request: Request) -> Response:
 def _login_page(request: Request, txn: PendingSignIn, error: str | None = None, status: int = 200) -> Response:
     emu = emulator(request)
     app = emu.directory.applications[txn.client_id]
-    return page(request, "login.html", status, txn=txn.id, tenant=txn.path_tenant, app=app,
-                username=txn.login_hint or "", error=error)
+    return page(
+        request,
+        "login.html",
+        status,
+        txn=txn.id,
+        tenant=txn.path_tenant,
+        app=app,
+        username=txn.login_hint or "",
+        error=error,
+    )
 
 
 @router.post("/{tenant}/login", response_class=HTMLResponse, tags=["pages"])
@@ -147,8 +164,9 @@ async def login(tenant: str, request: Request) -> Response:
     password = form.get("password", "")
     user = emu.directory.user(username)
     if user is None:
-        return _login_page(request, txn, EntraError("invalid_grant", 50034, upn=username[:100],
-                                                     tenant=tenant[:100]).description, 400)
+        return _login_page(
+            request, txn, EntraError("invalid_grant", 50034, upn=username[:100], tenant=tenant[:100]).description, 400
+        )
     if not hmac.compare_digest(password.encode(), emu.demo_password.encode()):
         return _login_page(request, txn, EntraError("invalid_grant", 50126).description, 400)
     if (user.tenant_id, user.object_id) in emu.store.admin.disabled:
@@ -167,8 +185,9 @@ async def login(tenant: str, request: Request) -> Response:
 def _tenant_check(emu: Emulator, txn: PendingSignIn, user: User, app: Application) -> EntraError | None:
     path_tenant: Tenant | None = emu.directory.tenant(txn.path_tenant)
     if path_tenant is not None and path_tenant.tenant_id != user.tenant_id:
-        return EntraError("invalid_grant", 50020, upn=user.upn, tenant=path_tenant.tenant_id,
-                          client_id=app.application_id)
+        return EntraError(
+            "invalid_grant", 50020, upn=user.upn, tenant=path_tenant.tenant_id, client_id=app.application_id
+        )
     if user.tenant_id != emu.directory.home_tenant_id and not app.multi_tenant:
         return EntraError("unauthorized_client", 700016, client_id=app.application_id, tenant=user.tenant_id)
     if (user.tenant_id, user.object_id) in emu.store.admin.disabled:
@@ -191,25 +210,42 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
     consent = emu.consent(user, app, req)
     if consent.missing_admin:
         emu.store.pending.pop(txn.id, None)
-        err = EntraError("access_denied", 90094, scopes=", ".join(sorted(consent.missing_admin)),
-                         app=app.display_name)
+        err = EntraError("access_denied", 90094, scopes=", ".join(sorted(consent.missing_admin)), app=app.display_name)
         back = None
         if txn.kind == "authorize":
             params = {"error": "access_denied", "error_description": err.description}
             if txn.state is not None:
                 params["state"] = txn.state
             back = txn.redirect_uri + ("&" if "?" in txn.redirect_uri else "?") + urlencode(params)
-        return page(request, "admin_approval.html", 403, app=app, scopes=sorted(consent.missing_admin),
-                    description=err.description, back=back)
+        return page(
+            request,
+            "admin_approval.html",
+            403,
+            app=app,
+            scopes=sorted(consent.missing_admin),
+            description=err.description,
+            back=back,
+        )
     needs_prompt = consent.missing_user or (txn.prompt == "consent" and req.resource is not None)
     if needs_prompt:
         if txn.prompt == "none":
-            return _redirect_error(txn, "consent_required", EntraError(
-                "consent_required", 65001, client_id=app.application_id, app=app.display_name).description)
+            return _redirect_error(
+                txn,
+                "consent_required",
+                EntraError("consent_required", 65001, client_id=app.application_id, app=app.display_name).description,
+            )
         assert req.resource is not None
         shown = consent.missing_user or frozenset(req.scopes)
-        return page(request, "consent.html", txn=txn.id, tenant=txn.path_tenant, app=app, user=user,
-                    resource=req.resource, scopes=[req.resource.scopes[s] for s in sorted(shown)])
+        return page(
+            request,
+            "consent.html",
+            txn=txn.id,
+            tenant=txn.path_tenant,
+            app=app,
+            user=user,
+            resource=req.resource,
+            scopes=[req.resource.scopes[s] for s in sorted(shown)],
+        )
     return _finish(emu, request, txn, user, session)
 
 
@@ -224,9 +260,16 @@ def _finish(emu: Emulator, request: Request, txn: PendingSignIn, user: User, ses
         return page(request, "device_done.html", app=app, user=user)
     code = secrets.token_urlsafe(48)
     emu.store.codes[code] = AuthCode(
-        client_id=txn.client_id, redirect_uri=txn.redirect_uri, user=(user.tenant_id, user.object_id),
-        scopes=txn.scopes, code_challenge=txn.code_challenge, nonce=txn.nonce, claims=txn.claims,
-        auth_time=session.auth_time, session_id=session.id, family=new_handle(8),
+        client_id=txn.client_id,
+        redirect_uri=txn.redirect_uri,
+        user=(user.tenant_id, user.object_id),
+        scopes=txn.scopes,
+        code_challenge=txn.code_challenge,
+        nonce=txn.nonce,
+        claims=txn.claims,
+        auth_time=session.auth_time,
+        session_id=session.id,
+        family=new_handle(8),
         expires=time.time() + emu.settings.code_lifetime,
     )
     params = {"code": code, "session_state": session.id[:36]}
@@ -279,14 +322,31 @@ async def devicelogin(request: Request) -> Response:
     entered = re.sub(r"[\s-]", "", form.get("user_code", "")).upper()
     now = time.time()
     # Compared as bytes: compare_digest raises on a str with non-ASCII characters, which a person may type.
-    device = next((d for d in emu.store.devices.values()
-                   if hmac.compare_digest(d.user_code.encode(), entered.encode()) and d.status == "pending"
-                   and d.expires > now), None)
+    device = next(
+        (
+            d
+            for d in emu.store.devices.values()
+            if hmac.compare_digest(d.user_code.encode(), entered.encode()) and d.status == "pending" and d.expires > now
+        ),
+        None,
+    )
     if device is None:
-        return page(request, "device.html", 400, error="That code is not valid or has expired. Check the code "
-                    "your device shows and try again.")
-    txn = PendingSignIn(id=new_handle(), kind="device", path_tenant=device.path_tenant, client_id=device.client_id,
-                        scopes=device.scopes, claims=device.claims, device_code=device.device_code, prompt="login")
+        return page(
+            request,
+            "device.html",
+            400,
+            error="That code is not valid or has expired. Check the code your device shows and try again.",
+        )
+    txn = PendingSignIn(
+        id=new_handle(),
+        kind="device",
+        path_tenant=device.path_tenant,
+        client_id=device.client_id,
+        scopes=device.scopes,
+        claims=device.claims,
+        device_code=device.device_code,
+        prompt="login",
+    )
     emu.store.pending[txn.id] = txn
     return _login_page(request, txn)
 

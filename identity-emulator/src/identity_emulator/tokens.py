@@ -126,20 +126,27 @@ class TokenIssuer:
         }
 
     def user_access_token(
-        self, user: User, client: Application, resource: Application | None, scopes: list[str],
-        azpacr: str, claims_request: str | None,
+        self,
+        user: User,
+        client: Application,
+        resource: Application | None,
+        scopes: list[str],
+        azpacr: str,
+        claims_request: str | None,
     ) -> tuple[str, int]:
         aud = resource.application_id if resource else GRAPH_APP_ID
         claims = self._base(user.tenant_id, aud, self.settings.access_token_lifetime)
-        claims.update({
-            "azp": client.application_id,
-            "azpacr": azpacr,
-            "name": user.display_name,
-            "oid": user.object_id,
-            "preferred_username": user.upn,
-            "scp": " ".join(scopes),
-            "sub": pairwise_sub(user.object_id, aud),
-        })
+        claims.update(
+            {
+                "azp": client.application_id,
+                "azpacr": azpacr,
+                "name": user.display_name,
+                "oid": user.object_id,
+                "preferred_username": user.upn,
+                "scp": " ".join(scopes),
+                "sub": pairwise_sub(user.object_id, aud),
+            }
+        )
         if resource is not None:
             roles = sorted(r for app_id, r in user.app_roles if app_id == resource.application_id)
             if roles:
@@ -151,7 +158,12 @@ class TokenIssuer:
         return self.sign(claims), claims["exp"]
 
     def app_access_token(
-        self, tenant_id: str, client: Application, resource: Application, roles: list[str], azpacr: str,
+        self,
+        tenant_id: str,
+        client: Application,
+        resource: Application,
+        roles: list[str],
+        azpacr: str,
         claims_request: str | None,
     ) -> tuple[str, int]:
         claims = self._base(tenant_id, resource.application_id, self.settings.access_token_lifetime)
@@ -167,30 +179,35 @@ class TokenIssuer:
     def managed_identity_token(self, mi: ManagedIdentity, audience: str, roles: list[str]) -> tuple[str, int]:
         home = self.directory.home_tenant_id
         claims = self._base(home, audience, self.settings.access_token_lifetime)
-        claims.update({
-            "azp": mi.client_id,
-            "appid": mi.client_id,
-            "azpacr": "2",
-            "idtyp": "app",
-            "oid": mi.object_id,
-            "sub": mi.object_id,
-            "xms_mirid": "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/zt-sample/providers/"
-            f"Microsoft.ManagedIdentity/userAssignedIdentities/{mi.name}",
-        })
+        claims.update(
+            {
+                "azp": mi.client_id,
+                "appid": mi.client_id,
+                "azpacr": "2",
+                "idtyp": "app",
+                "oid": mi.object_id,
+                "sub": mi.object_id,
+                "xms_mirid": "/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/zt-sample/providers/"
+                f"Microsoft.ManagedIdentity/userAssignedIdentities/{mi.name}",
+            }
+        )
         if roles:
             claims["roles"] = sorted(roles)
         return self.sign(claims), claims["exp"]
 
-    def id_token(self, user: User, client: Application, nonce: str | None, auth_time: float,
-                 session_id: str | None) -> str:
+    def id_token(
+        self, user: User, client: Application, nonce: str | None, auth_time: float, session_id: str | None
+    ) -> str:
         claims = self._base(user.tenant_id, client.application_id, self.settings.id_token_lifetime)
-        claims.update({
-            "name": user.display_name,
-            "oid": user.object_id,
-            "preferred_username": user.upn,
-            "sub": pairwise_sub(user.object_id, client.application_id),
-            "auth_time": int(auth_time),
-        })
+        claims.update(
+            {
+                "name": user.display_name,
+                "oid": user.object_id,
+                "preferred_username": user.upn,
+                "sub": pairwise_sub(user.object_id, client.application_id),
+                "auth_time": int(auth_time),
+            }
+        )
         if nonce is not None:
             claims["nonce"] = nonce
         wanted = client.optional_claims.get("id_token", ())
@@ -224,7 +241,8 @@ class TokenIssuer:
             elif name == "ctry" and user.country:
                 claims["ctry"] = user.country
             elif name == "login_hint":
-                claims["login_hint"] = base64.urlsafe_b64encode(
-                    f"{user.tenant_id}.{user.object_id}".encode()).decode().rstrip("=")
+                claims["login_hint"] = (
+                    base64.urlsafe_b64encode(f"{user.tenant_id}.{user.object_id}".encode()).decode().rstrip("=")
+                )
             elif name == "email":
                 claims["email"] = user.upn

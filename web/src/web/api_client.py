@@ -114,9 +114,7 @@ async def list_tasks(http: aiohttp.ClientSession, token: str) -> list[Task]:
             raise ValueError("not a list")
         return [Task.model_validate(item) for item in answer]
     except (ValueError, ValidationError):
-        raise ApiError(
-            502, "The api answered unexpectedly", "The task list was not in the expected shape."
-        ) from None
+        raise ApiError(502, "The api answered unexpectedly", "The task list was not in the expected shape.") from None
 
 
 async def add_task(http: aiohttp.ClientSession, token: str, title: str) -> None:

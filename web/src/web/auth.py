@@ -139,11 +139,7 @@ class Identity:  # zt: identity-iam-development-best-practices
         # The ID token came straight from the token endpoint over TLS (OIDC Core 3.1.3.7 allows
         # skipping the signature then); who it is for and who issued it are still checked.
         tid, oid = claims.get("tid"), claims.get("oid")
-        if (
-            not isinstance(tid, str)
-            or not isinstance(oid, str)
-            or claims.get("aud") != self.settings.client_id
-        ):
+        if not isinstance(tid, str) or not isinstance(oid, str) or claims.get("aud") != self.settings.client_id:
             raise SignInFailed("This sign-in could not be verified", "The ID token is not for this app.")
         if tid not in self.settings.allowed_tenant_ids:
             raise SignInFailed(

@@ -69,9 +69,7 @@ def create_app(settings: Settings | None = None, *, identity: Identity | None = 
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             length = request.headers.get("content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-                return error_page(
-                    request, 413, "Too much data", "That form was larger than this app accepts."
-                )
+                return error_page(request, 413, "Too much data", "That form was larger than this app accepts.")
             if request.url.path != CALLBACK_PATH and _cross_site(request, settings):
                 return error_page(
                     request,
@@ -152,8 +150,7 @@ def _exception_pages(app: FastAPI, settings: Settings) -> None:
             request,
             403,
             "Request refused",
-            "This form is out of date or did not come from this "
-            "app (CSRF protection). Reload the page and try again.",
+            "This form is out of date or did not come from this app (CSRF protection). Reload the page and try again.",
         )
 
     @app.exception_handler(RequestValidationError)

@@ -23,7 +23,5 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     return response
 
 
-def error_page(
-    request: Request, status: int, title: str, detail: str, *, retry: str | None = None
-) -> HTMLResponse:
+def error_page(request: Request, status: int, title: str, detail: str, *, retry: str | None = None) -> HTMLResponse:
     return page(request, "error.html", status, code=status, title=title, detail=detail, retry=retry)

@@ -48,9 +48,7 @@ class StoredRecord:
 class SessionStore(Protocol):
     async def get(self, key: str) -> StoredRecord | None: ...
     async def put(self, record: StoredRecord) -> None: ...
-    async def update(
-        self, key: str, *, last_seen: float | None = None, token_cache: bytes | None = None
-    ) -> None: ...
+    async def update(self, key: str, *, last_seen: float | None = None, token_cache: bytes | None = None) -> None: ...
     async def delete(self, *keys: str) -> None: ...
     async def pop(self, key: str) -> StoredRecord | None: ...
     async def purge(self, *, idle_before: float, created_before: float) -> int: ...
@@ -85,14 +83,11 @@ class SqliteSessionStore:
 
     async def put(self, record: StoredRecord) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO sessions (key, created_at, last_seen, data, token_cache) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO sessions (key, created_at, last_seen, data, token_cache) VALUES (?, ?, ?, ?, ?)",
             (record.key, record.created_at, record.last_seen, record.data, record.token_cache),
         )
 
-    async def update(
-        self, key: str, *, last_seen: float | None = None, token_cache: bytes | None = None
-    ) -> None:
+    async def update(self, key: str, *, last_seen: float | None = None, token_cache: bytes | None = None) -> None:
         if last_seen is not None:
             self._db.execute("UPDATE sessions SET last_seen = ? WHERE key = ?", (last_seen, key))
         if token_cache is not None:
@@ -250,9 +245,7 @@ class Sessions:
         if now - record.last_seen > TOUCH_INTERVAL:
             await self.store.update(key, last_seen=now)
             record.last_seen = now
-        return Session(
-            session_id, record.created_at, record.last_seen, data["csrf"], SignedInUser(**data["user"])
-        )
+        return Session(session_id, record.created_at, record.last_seen, data["csrf"], SignedInUser(**data["user"]))
 
     async def start(
         self, user: SignedInUser, token_cache: str, *, replaces: list[str]
@@ -293,9 +286,7 @@ class Sessions:
 
     # -- sign-ins in progress -------------------------------------------------------------------
 
-    async def begin_sign_in(
-        self, flow: dict[str, Any], next_path: str, replaces: str | None
-    ) -> PendingSignIn:
+    async def begin_sign_in(self, flow: dict[str, Any], next_path: str, replaces: str | None) -> PendingSignIn:
         await self._maybe_purge()
         pending = PendingSignIn(
             secrets.token_urlsafe(32),
@@ -326,6 +317,4 @@ class Sessions:
         if now - self._last_purge < PURGE_INTERVAL:
             return
         self._last_purge = now
-        await self.store.purge(
-            idle_before=now - self.idle_timeout, created_before=now - self.absolute_timeout
-        )
+        await self.store.purge(idle_before=now - self.idle_timeout, created_before=now - self.absolute_timeout)

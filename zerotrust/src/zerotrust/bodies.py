@@ -43,9 +43,7 @@ def json_body(model: type[M], *, max_bytes: int = MAX_BODY_BYTES) -> Callable[[R
         except ValidationError as exc:
             # Say what is wrong and where, without echoing the caller's input back.
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
-            raise RequestValidationError(
-                [{**e, "loc": ("body", *e["loc"])} for e in errors]
-            ) from None
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
 
     return parse
 

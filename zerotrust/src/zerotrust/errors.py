@@ -12,8 +12,15 @@ from fastapi.responses import JSONResponse
 
 
 class BearerError(Exception):
-    def __init__(self, status: int, error: str | None, description: str | None = None, *,
-                 scope: str | None = None, realm: str = "") -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str | None,
+        description: str | None = None,
+        *,
+        scope: str | None = None,
+        realm: str = "",
+    ) -> None:
         self.status = status
         self.error = error
         self.description = description
@@ -52,13 +59,22 @@ def bearer_error_handler(realm: str):  # type: ignore[no-untyped-def]
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BearerError)
         body = {"error": exc.error or "unauthorized", "error_description": exc.description or "Sign-in required."}
-        return JSONResponse(body, status_code=exc.status,
-                            headers={"WWW-Authenticate": exc.www_authenticate(realm), "Cache-Control": "no-store"})
+        return JSONResponse(
+            body,
+            status_code=exc.status,
+            headers={"WWW-Authenticate": exc.www_authenticate(realm), "Cache-Control": "no-store"},
+        )
+
     return handle
 
 
 async def provider_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
     # The caller's token may be fine; we just can't check it yet. 503 tells clients to retry.
-    return JSONResponse({"error": "temporarily_unavailable",
-                         "error_description": "The identity provider can't be reached to validate tokens."},
-                        status_code=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
+    return JSONResponse(
+        {
+            "error": "temporarily_unavailable",
+            "error_description": "The identity provider can't be reached to validate tokens.",
+        },
+        status_code=503,
+        headers={"Retry-After": "5", "Cache-Control": "no-store"},
+    )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from azure.identity import ManagedIdentityCredential
 
-TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"
+TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"  # noqa: S105 - a scope, not a secret
 
 
 # zt: identity-non-user-applications, zt: identity-iam-development-best-practices
@@ -22,10 +22,14 @@ def federated_client_assertion(managed_identity_client_id: str | None = None) ->
     MSAL calls it whenever it needs to authenticate; azure-identity caches the managed-identity
     token and renews it before expiry, so no assertion is ever stored or configured.
     """
-    credential = ManagedIdentityCredential(client_id=managed_identity_client_id) if managed_identity_client_id \
+    credential = (
+        ManagedIdentityCredential(client_id=managed_identity_client_id)
+        if managed_identity_client_id
         else ManagedIdentityCredential()
+    )
 
     def assertion() -> str:
-        return credential.get_token(TOKEN_EXCHANGE_SCOPE).token
+        token: str = credential.get_token(TOKEN_EXCHANGE_SCOPE).token
+        return token
 
     return assertion

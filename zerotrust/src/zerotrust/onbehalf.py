@@ -39,8 +39,15 @@ class OboFailure(Exception):
 
 
 class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practices
-    def __init__(self, client_id: str, authority: str, client_assertion: Callable[[], str], *,
-                 instance_discovery: bool = True, client_capabilities: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        authority: str,
+        client_assertion: Callable[[], str],
+        *,
+        instance_discovery: bool = True,
+        client_capabilities: list[str] | None = None,
+    ) -> None:
         self._client_id = client_id
         self._authority = authority
         self._credential = {"client_assertion": client_assertion}
@@ -70,9 +77,13 @@ class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practi
             app = self._apps.get(user_key)
             if app is None:
                 app = msal.ConfidentialClientApplication(
-                    self._client_id, client_credential=self._credential, authority=self._authority,
-                    instance_discovery=self._instance_discovery, http_cache=self._http_cache,
-                    client_capabilities=self._capabilities, token_cache=msal.TokenCache(),
+                    self._client_id,
+                    client_credential=self._credential,
+                    authority=self._authority,
+                    instance_discovery=self._instance_discovery,
+                    http_cache=self._http_cache,
+                    client_capabilities=self._capabilities,
+                    token_cache=msal.TokenCache(),
                 )
                 self._apps[user_key] = app
                 if len(self._apps) > MAX_USERS:
@@ -91,6 +102,10 @@ class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practi
             self.token_endpoint_calls += 1
             result = app.acquire_token_on_behalf_of(assertion, scopes)
         if "access_token" not in result:
-            raise OboFailure(str(result.get("error", "unknown")), str(result.get("error_description", "")),
-                             tuple(result.get("error_codes", ())), result.get("claims"))
+            raise OboFailure(
+                str(result.get("error", "unknown")),
+                str(result.get("error_description", "")),
+                tuple(result.get("error_codes", ())),
+                result.get("claims"),
+            )
         return str(result["access_token"]), time.time() + float(result.get("expires_in", 0))

@@ -15,14 +15,17 @@ class Principal(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     tid: str = Field(description="Tenant id of the directory the caller belongs to.")
-    oid: str = Field(description="Object id of the user, or of the client's service principal for app-only "
-                     "tokens. Immutable and unique in the tenant: the key for the caller's data.")
+    oid: str = Field(
+        description="Object id of the user, or of the client's service principal for app-only "
+        "tokens. Immutable and unique in the tenant: the key for the caller's data."
+    )
     sub: str = Field(description="Pairwise subject: unique per user *and* application; differs between tiers.")
     aud: str = Field(description="Audience: the application id of the API the token was minted for.")
     iss: str = Field(description="Issuer: the tenant-specific v2.0 issuer, checked against the tenant.")
     azp: str = Field(description="Application id of the client that obtained the token (the calling app).")
-    azpacr: str | None = Field(None, description="How the client authenticated: 0 public, 1 secret, 2 certificate or "
-                               "federated assertion.")
+    azpacr: str | None = Field(
+        None, description="How the client authenticated: 0 public, 1 secret, 2 certificate or federated assertion."
+    )
     scp: str | None = Field(None, description="Delegated scopes, space-separated; present only when a user is present.")
     roles: tuple[str, ...] = Field((), description="App roles: assigned to the user, or granted to the app (app-only).")
     idtyp: str | None = Field(None, description="Optional claim: 'app' for app-only tokens, 'user' for delegated ones.")
@@ -30,12 +33,16 @@ class Principal(BaseModel):
     name: str | None = Field(None, description="Display name; for display only, never for decisions.")
     preferred_username: str | None = Field(None, description="Sign-in name; mutable, for display only.")
     uti: str | None = Field(None, description="Unique token identifier (for logs, never the token itself).")
-    xms_cc: tuple[str, ...] = Field((), description="Client capabilities, e.g. cp1: the client handles CAE claims "
-                                    "challenges.")
+    xms_cc: tuple[str, ...] = Field(
+        (), description="Client capabilities, e.g. cp1: the client handles CAE claims challenges."
+    )
     groups: tuple[str, ...] = Field((), description="Group object ids, when the API asks for group claims.")
-    has_group_overage: bool = Field(False, description="True when the groups did not fit in the token "
-                                    "(_claim_names/_claim_sources); resolve them through Graph, never through "
-                                    "the URL in the token.")
+    has_group_overage: bool = Field(
+        False,
+        description="True when the groups did not fit in the token "
+        "(_claim_names/_claim_sources); resolve them through Graph, never through "
+        "the URL in the token.",
+    )
     exp: int = Field(description="Expiry (seconds since the epoch).")
 
     @property
@@ -60,8 +67,11 @@ class Principal(BaseModel):
             "subject": self.sub,
             "audience": self.aud,
             "calling_app": self.azp,
-            "calling_app_authentication": {"0": "public client", "1": "client secret",
-                                           "2": "certificate or federated credential"}.get(self.azpacr or ""),
+            "calling_app_authentication": {
+                "0": "public client",
+                "1": "client secret",
+                "2": "certificate or federated credential",
+            }.get(self.azpacr or ""),
             "scopes": sorted(self.scopes),
             "roles": list(self.roles),
             "app_only": self.is_app_only,
@@ -75,10 +85,12 @@ class Principal(BaseModel):
         roles = claims.get("roles") or ()
         groups = claims.get("groups") or ()
         names = claims.get("_claim_names")
-        return cls.model_validate({
-            **claims,
-            "roles": tuple(roles) if isinstance(roles, list) else (),
-            "groups": tuple(groups) if isinstance(groups, list) else (),
-            "xms_cc": tuple(claims.get("xms_cc") or ()) if isinstance(claims.get("xms_cc"), list) else (),
-            "has_group_overage": isinstance(names, dict) and "groups" in names,
-        })
+        return cls.model_validate(
+            {
+                **claims,
+                "roles": tuple(roles) if isinstance(roles, list) else (),
+                "groups": tuple(groups) if isinstance(groups, list) else (),
+                "xms_cc": tuple(claims.get("xms_cc") or ()) if isinstance(claims.get("xms_cc"), list) else (),
+                "has_group_overage": isinstance(names, dict) and "groups" in names,
+            }
+        )

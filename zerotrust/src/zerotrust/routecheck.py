@@ -27,11 +27,11 @@ def unguarded_routes(routes: list[BaseRoute], public: Iterable[str] = ("/healthz
     # Route contexts: each route as served, with the prefix and the dependencies of the routers
     # that include it (FastAPI keeps included routers as their own route objects).
     for route in iter_route_contexts(routes):
-        if not isinstance(route.original_route, APIRoute):
-            # Mounts, docs pages, plain Starlette routes: none may exist, they bypass dependencies.
-            problems.append(f"{type(route.original_route).__name__} {route.path}")
-            continue
         if route.path in public:
+            continue
+        if not isinstance(route.original_route, APIRoute):
+            # Mounts and plain Starlette routes bypass dependencies: only listed public ones may exist.
+            problems.append(f"{type(route.original_route).__name__} {route.path}")
             continue
         calls = list(_calls(route.dependant))
         validated = current_principal in calls

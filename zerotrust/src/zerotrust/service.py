@@ -30,10 +30,11 @@ def provider_http_client() -> httpx.AsyncClient:
 async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
     """422 saying which field is wrong and why; the caller's values are not echoed back."""
     assert isinstance(exc, RequestValidationError)
-    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in exc.errors()]
-    return JSONResponse({"error": "invalid_request", "error_description": "The request is not valid.",
-                         "detail": detail}, status_code=422)
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+    return JSONResponse(
+        {"error": "invalid_request", "error_description": "The request is not valid.", "detail": detail},
+        status_code=422,
+    )
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -41,10 +42,17 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     cid = correlation_id(request)
     log.exception("unexpected error on %s %s [correlation id %s]", request.method, request.url.path, cid)
     # This handler runs outside the app's middleware, so it sets the headers they would have.
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-               "Content-Security-Policy": API_CSP, HEADER: cid}
-    return JSONResponse({"error": "server_error", "error_description": "Something went wrong on our side.",
-                         "correlation_id": cid}, status_code=500, headers=headers)
+    headers = {
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": API_CSP,
+        HEADER: cid,
+    }
+    return JSONResponse(
+        {"error": "server_error", "error_description": "Something went wrong on our side.", "correlation_id": cid},
+        status_code=500,
+        headers=headers,
+    )
 
 
 def protect_api(app: FastAPI, realm: str) -> None:  # zt: protect-api

@@ -83,8 +83,9 @@ class KeySet:
             response.raise_for_status()
             jwks = response.json()["keys"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            log.warning("key set refresh for %s failed, keeping %d cached keys: %s", self.authority,
-                        len(self._keys), exc)
+            log.warning(
+                "key set refresh for %s failed, keeping %d cached keys: %s", self.authority, len(self._keys), exc
+            )
             return
         keys = {}
         for jwk in jwks:
@@ -106,8 +107,9 @@ class TokenPolicy:
     allowed_client_ids: frozenset[str]  # azp allowlist: who may call this API at all
 
     @classmethod
-    def for_authority(cls, authority: str, audience: str, allowed_tenants: list[str],
-                      allowed_client_ids: list[str]) -> TokenPolicy:
+    def for_authority(
+        cls, authority: str, audience: str, allowed_tenants: list[str], allowed_client_ids: list[str]
+    ) -> TokenPolicy:
         """Entra's v2.0 issuer is `<authority host>/<tenant id>/v2.0`, one per allowed tenant."""
         host = authority.rstrip("/").rsplit("/", 1)[0]
         return cls(audience, {t: f"{host}/{t}/v2.0" for t in allowed_tenants}, frozenset(allowed_client_ids))
@@ -135,7 +137,11 @@ class TokenValidator:
             raise invalid_token("The token's signing key is not recognised.")
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=ALGORITHMS, audience=self.policy.audience, leeway=LEEWAY_SECONDS,
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.policy.audience,
+                leeway=LEEWAY_SECONDS,
                 options={"require": REQUIRED_CLAIMS, "verify_iss": False},
             )
         except jwt.ExpiredSignatureError:

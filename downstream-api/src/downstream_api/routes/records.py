@@ -114,9 +114,7 @@ def _owned(session: Session, owner: Owner, record_id: str) -> Record | None:
     # zt: developer-strategy-authorization-best-practices
     # The ownership check is part of the query, not a comparison after loading someone's row.
     return session.scalars(
-        select(Record).where(
-            Record.id == record_id, Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid
-        )
+        select(Record).where(Record.id == record_id, Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid)
     ).one_or_none()
 
 
@@ -130,8 +128,14 @@ def _list(session: Session, owner: Owner) -> list[RecordOut]:
 
 
 def _create(session: Session, owner: Owner, title: str) -> RecordOut:
-    row = Record(id=str(uuid.uuid4()), tenant_id=owner.tenant_id, owner_oid=owner.oid, title=title,
-                 done=False, created_at=dt.datetime.now(dt.UTC))
+    row = Record(
+        id=str(uuid.uuid4()),
+        tenant_id=owner.tenant_id,
+        owner_oid=owner.oid,
+        title=title,
+        done=False,
+        created_at=dt.datetime.now(dt.UTC),
+    )
     session.add(row)
     session.flush()
     return RecordOut.of(row)
@@ -156,9 +160,7 @@ def _update(session: Session, owner: Owner, record_id: str, changes: dict[str, A
 
 def _delete(session: Session, owner: Owner, record_id: str) -> bool:
     result = session.execute(
-        delete(Record).where(
-            Record.id == record_id, Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid
-        )
+        delete(Record).where(Record.id == record_id, Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid)
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -185,9 +187,7 @@ async def get_record(record_id: str, principal: RecordsReader, db: DatabaseDep) 
 
 
 @router.patch("/{record_id}")
-async def update_record(
-    record_id: str, principal: RecordsWriter, body: RecordChanges, db: DatabaseDep
-) -> RecordOut:
+async def update_record(record_id: str, principal: RecordsWriter, body: RecordChanges, db: DatabaseDep) -> RecordOut:
     changes = body.model_dump(exclude_unset=True)
     changed = await db.run(_update, Owner.of(principal), _checked_id(record_id), changes)
     if changed is None:

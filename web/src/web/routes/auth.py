@@ -54,9 +54,7 @@ def clear_cookie(response: Response, settings: Settings, name: str) -> None:
 async def login(request: Request, next: str | None = None) -> Response:  # zt: user-authentication
     c = clients(request)
     flow = await anyio.to_thread.run_sync(c.identity.start_sign_in)
-    pending = await c.sessions.begin_sign_in(
-        flow, safe_next(next), request.cookies.get(c.settings.session_cookie)
-    )
+    pending = await c.sessions.begin_sign_in(flow, safe_next(next), request.cookies.get(c.settings.session_cookie))
     response = RedirectResponse(flow["auth_uri"], status_code=302)
     # Names the pending sign-in, nothing more; it must reach the callback even when the identity
     # provider posts there from another site.

@@ -14,9 +14,7 @@ router = APIRouter(tags=["chain"])
 
 
 @router.get("/chain")
-async def chain(
-    request: Request, session: Session = Depends(require_session)
-) -> Response:  # zt: api-calls-api
+async def chain(request: Request, session: Session = Depends(require_session)) -> Response:  # zt: api-calls-api
     c = clients(request)
     token = await api_token(request, session)
     # The web column comes from the ID token (kept as claims in the session, the token itself is

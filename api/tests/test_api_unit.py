@@ -1,0 +1,62 @@
+"""The api's own rules, in process: deny by default, settings that match the manifest, production refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from api.main import create_app
+from api.settings import Settings
+from pydantic import ValidationError
+from zerotrust.routecheck import served_paths, unguarded_routes
+
+MANIFEST = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" / "registrations.yaml").read_text())
+APPS = MANIFEST["applications"]
+
+
+def test_every_route_but_healthz_requires_a_token_and_a_permission() -> None:
+    app = create_app(Settings())
+    assert {"/healthz", "/me", "/tasks", "/tasks/{task_id}"} <= served_paths(app.routes)
+    assert unguarded_routes(app.routes, public={"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+                                                "/redoc"}) == []
+
+
+def test_the_check_catches_an_open_route() -> None:
+    app = create_app(Settings())
+
+    @app.get("/tasks/export")
+    async def export() -> list[str]:
+        return []
+
+    assert unguarded_routes(app.routes, public={"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+                                                "/redoc"}) == ["['GET'] /tasks/export"]
+
+
+def test_defaults_match_the_registration_manifest() -> None:
+    s = Settings()
+    assert s.client_id == APPS["api"]["application_id"]
+    assert set(s.allowed_client_ids) == {APPS["web"]["application_id"], APPS["cli"]["application_id"]}
+    assert s.downstream_app_id_uri == f"api://{APPS['downstream-api']['application_id']}"
+
+
+def test_azure_client_id_is_never_taken_for_the_apps_own_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # DefaultAzureCredential reads AZURE_CLIENT_ID as a user-assigned identity: a different thing.
+    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000000")
+    assert Settings().client_id == APPS["api"]["application_id"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("API_AUTHORITY", "https://localhost:8443/tenant"), ("API_DOWNSTREAM_URL", "http://downstream.example")],
+)
+def test_production_refuses_local_or_plain_http_endpoints(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                          value: str) -> None:
+    monkeypatch.setenv("API_ENVIRONMENT", "production")
+    monkeypatch.setenv("API_AUTHORITY", "https://login.microsoftonline.com/tenant")
+    monkeypatch.setenv("API_INSTANCE_DISCOVERY", "true")
+    monkeypatch.setenv("API_DOWNSTREAM_URL", "https://downstream.example")
+    Settings()  # the safe combination is accepted
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name):
+        Settings()

@@ -1,0 +1,72 @@
+"""`python -m <service>`: settings errors a person can act on, then uvicorn on loopback.
+
+Every tier starts the same way, so a configuration mistake reads the same everywhere: the variable
+at fault and why, exit code 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+S = TypeVar("S")
+
+
+def load_settings(make: Callable[[], S], service: str, prefix: str) -> S:
+    try:
+        return make()
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = "_".join(map(str, err["loc"])).upper()
+            print(
+                f"{service}: {prefix}_{where}: {err['msg']}" if where else f"{service}: {err['msg']}", file=sys.stderr
+            )
+        sys.exit(2)
+
+
+def serve(
+    app: FastAPI,
+    service: str,
+    prefix: str,
+    *,
+    host: str,
+    port: int,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    require_tls: bool = True,
+    log_level: str = "info",
+) -> None:
+    if require_tls:
+        if tls_cert is None or tls_key is None:
+            # Bearer tokens travel in this service's requests: never over plain http, not on a laptop either.
+            sys.exit(
+                f"{service}: {prefix}_TLS_CERT and {prefix}_TLS_KEY are required (HTTPS only). "
+                "`make run` generates a local dev CA and certificate."
+            )
+        for path in (tls_cert, tls_key):
+            if not path.is_file():
+                sys.exit(f"{service}: {path} does not exist or is not a file")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # azure-identity logs every managed-identity request at INFO; only its warnings are worth a line.
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    scheme = "https" if require_tls else "http"
+    print(f"{service}: {scheme}://localhost:{port}/", flush=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        ssl_certfile=str(tls_cert) if require_tls else None,
+        ssl_keyfile=str(tls_key) if require_tls else None,
+        log_level="warning",
+        server_header=False,
+        # Behind no proxy locally; in Azure the platform's ingress is the only way in.
+        proxy_headers=False,
+        timeout_graceful_shutdown=2,
+    )
