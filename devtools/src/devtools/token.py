@@ -8,13 +8,13 @@ who approves the device code is played by this command itself, with the demo pas
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msal
+import requests
 
 from devtools.signin import FormBrowser, SignInError
 
@@ -33,12 +33,14 @@ def load_stack(stack_file: Path) -> dict[str, Any]:
 def device_code_token(stack: dict[str, Any], user: str, scopes: list[str] | None = None) -> str:
     if user.lower() not in (u.lower() for u in stack["demo_users"]):
         raise TokenError(f"{user!r} is not a demo user; try one of: {', '.join(stack['demo_users'])}")
-    # The services get the dev CA through their environment; this process is no different (the
-    # bundle holds the system CAs too, so nothing else stops working).
-    os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = stack["ca_bundle"]
+    # Trust the stack's dev CA (the bundle holds the system CAs too) for this client only, so the
+    # calling process's own environment is left as it was.
+    http = requests.Session()
+    http.verify = stack["ca_bundle"]
+    http.trust_env = False
     try:
         app = msal.PublicClientApplication(
-            stack["cli_client_id"], authority=stack["authority"], instance_discovery=False
+            stack["cli_client_id"], authority=stack["authority"], instance_discovery=False, http_client=http
         )
         flow = app.initiate_device_flow(scopes=scopes or stack["api_scopes"])
     except (ValueError, OSError) as exc:  # discovery failed: emulator down or not trusted
