@@ -18,8 +18,10 @@ APPS = MANIFEST["applications"]
 def test_every_route_but_healthz_requires_a_token_and_a_permission() -> None:
     app = create_app(Settings())
     assert {"/healthz", "/me", "/tasks", "/tasks/{task_id}"} <= served_paths(app.routes)
-    assert unguarded_routes(app.routes, public={"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                                                "/redoc"}) == []
+    assert (
+        unguarded_routes(app.routes, public={"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+        == []
+    )
 
 
 def test_the_check_catches_an_open_route() -> None:
@@ -29,8 +31,9 @@ def test_the_check_catches_an_open_route() -> None:
     async def export() -> list[str]:
         return []
 
-    assert unguarded_routes(app.routes, public={"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect",
-                                                "/redoc"}) == ["['GET'] /tasks/export"]
+    assert unguarded_routes(
+        app.routes, public={"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    ) == ["['GET'] /tasks/export"]
 
 
 def test_defaults_match_the_registration_manifest() -> None:
@@ -50,8 +53,9 @@ def test_azure_client_id_is_never_taken_for_the_apps_own_id(monkeypatch: pytest.
     ("name", "value"),
     [("API_AUTHORITY", "https://localhost:8443/tenant"), ("API_DOWNSTREAM_URL", "http://downstream.example")],
 )
-def test_production_refuses_local_or_plain_http_endpoints(monkeypatch: pytest.MonkeyPatch, name: str,
-                                                          value: str) -> None:
+def test_production_refuses_local_or_plain_http_endpoints(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv("API_ENVIRONMENT", "production")
     monkeypatch.setenv("API_AUTHORITY", "https://login.microsoftonline.com/tenant")
     monkeypatch.setenv("API_INSTANCE_DISCOVERY", "true")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from downstream_api.main import create_app
 from downstream_api.settings import Settings
+
 from zerotrust import serve as entry
 
 
@@ -40,7 +41,7 @@ def test_refuses_to_start_without_tls() -> None:
 def test_missing_certificate_files_are_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOWNSTREAM_TLS_CERT", str(tmp_path / "nope.pem"))
     monkeypatch.setenv("DOWNSTREAM_TLS_KEY", str(tmp_path / "nope-key.pem"))
-    with pytest.raises(SystemExit, match="nope.pem does not exist"):
+    with pytest.raises(SystemExit, match=r"nope\.pem does not exist"):
         _serve(Settings())
 
 

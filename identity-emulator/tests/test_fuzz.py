@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from identity_emulator.core import ASSERTION_TYPE
 
@@ -528,6 +528,8 @@ def test_authorize_then_redeem_with_fuzzed_extras(app_and_seeds: Clients, data: 
     for name in data.draw(st.lists(st.sampled_from(names), unique=True), label="extras"):
         value = claims_values(short_junk) if name == "claims" else field_values(s, short_junk)[name]
         query[name] = data.draw(value, label=name)
+    # Browsers and httpx cap a URL near 64 KiB; longer ones never reach a server, so they prove nothing.
+    assume(len(urlencode(query)) < 32_000)
     r = front.get(f"/{s.tenant_ids[0]}/oauth2/v2.0/authorize?{urlencode(query)}")
     check(r, entra_json=False)
     code = parse_qs(urlsplit(r.headers.get("location", "")).query).get("code")

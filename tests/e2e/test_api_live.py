@@ -6,8 +6,8 @@ import ssl
 
 import httpx
 import pytest
-
 from devtools.token import device_code_token
+
 from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.guidance("api-calls-api")
@@ -58,8 +58,11 @@ def test_a_body_that_tries_to_set_the_owner_is_refused_before_anything_is_stored
 ) -> None:
     auth = {"Authorization": f"Bearer {alice_token}"}
     with _client(stack) as http:
-        r = http.post(f"{stack.info['api']}/tasks", headers=auth,
-                      json={"title": "mine now", "owner_oid": "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"})
+        r = http.post(
+            f"{stack.info['api']}/tasks",
+            headers=auth,
+            json={"title": "mine now", "owner_oid": "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"},
+        )
         assert r.status_code == 422 and r.json()["error"] == "invalid_request"
         titles = [t["title"] for t in http.get(f"{stack.info['api']}/tasks", headers=auth).json()]
     assert "mine now" not in titles
