@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -71,7 +72,7 @@ class LiveEmulator:
         }
 
     def http(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(verify=str(self.tls.ca_bundle), timeout=10, **kwargs)
+        return httpx.Client(verify=ssl.create_default_context(cafile=self.tls.ca_bundle), timeout=10, **kwargs)
 
     def admin(self, action: str, **form: str) -> dict[str, Any]:
         with httpx.Client(timeout=10) as c:
@@ -121,7 +122,7 @@ def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
         )
     deadline = time.monotonic() + 30
     url = f"https://localhost:{port}/healthz"
-    with httpx.Client(verify=str(tls.ca_bundle), timeout=2) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=tls.ca_bundle), timeout=2) as client:
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"identity emulator exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
