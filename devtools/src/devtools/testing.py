@@ -58,7 +58,8 @@ class LiveEmulator:
         d = load_directory(
             root / "infra" / "registrations.yaml", root / "identity-emulator" / "demo" / "directory.yaml"
         )
-        return d.by_name[name].application_id
+        app_id: str = d.by_name[name].application_id
+        return app_id
 
     def identity_header(self, service: str) -> str:
         headers: dict[str, str] = json.loads((self.state_dir / "managed-identity-headers.json").read_text())
