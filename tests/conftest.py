@@ -237,7 +237,8 @@ class RunningStack:
         return pids
 
 
-STACK_PORT_OFFSET = 10000
+# Away from a developer's own `make run`; ZT_TEST_PORT_OFFSET lets two test runs share a machine.
+STACK_PORT_OFFSET = int(os.environ.get("ZT_TEST_PORT_OFFSET", "10000"))
 
 
 def start_stack(local: Path, port_offset: int = STACK_PORT_OFFSET, command: list[str] | None = None) -> RunningStack:

@@ -90,7 +90,11 @@ async def stats(request: Request) -> JSONResponse:
     """Counters for workshops and tests, e.g. proving a steady-state request costs no token call."""
     emu = emulator(request)
     return JSONResponse(
-        {"token_requests": emu.store.token_requests, "sessions": len(emu.store.sessions)},
+        {
+            "token_requests": emu.store.token_requests,
+            "key_set_requests": emu.store.key_set_requests,
+            "sessions": len(emu.store.sessions),
+        },
         headers={"Cache-Control": "no-store"},
     )
 

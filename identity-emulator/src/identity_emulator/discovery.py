@@ -77,6 +77,7 @@ async def openid_configuration(tenant: str, request: Request) -> JSONResponse:
 @router.get("/{tenant}/discovery/v2.0/keys", tags=["protocol"])
 async def keys(tenant: str, request: Request) -> JSONResponse:
     emu = emulator(request)
+    emu.store.key_set_requests += 1
     t = emu.tenant_for_path(tenant)
     issuer = f"{emu.settings.issuer_base}/{t.tenant_id if t else '{tenantid}'}/v2.0"
     return JSONResponse({"keys": [k.jwk(issuer) for k in emu.keys.published()]}, headers=CACHE)

@@ -134,6 +134,7 @@ class Store:
         self.devices: dict[str, DeviceGrant] = {}
         self.admin = AdminState.from_json(json.loads(self._path.read_text())) if self._path.exists() else AdminState()
         self.token_requests = 0
+        self.key_set_requests = 0
 
     def save(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
