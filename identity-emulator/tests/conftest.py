@@ -8,7 +8,6 @@ reach the checks behind them, not only the first "unknown handle" refusal.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Iterator
@@ -20,13 +19,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from identity_emulator.core import Emulator
 from identity_emulator.main import create_app
 from identity_emulator.settings import EmulatorSettings
+
+from devtools import testing
 
 BACK = "https://localhost:8443"
 FRONT = "http://localhost:8444"
@@ -97,23 +97,7 @@ def hidden_fields(html: str) -> dict[str, str]:
 
 def register_certificate(local: Path, app: str) -> rsa.RSAPrivateKey:
     """The public half where the emulator looks for an app's registered certificates."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{app} fuzz credential")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    folder = local / "credentials" / app
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "fuzz.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key
+    return testing.register_certificate(local, app)[0]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,12 +11,11 @@ import jwt
 import msal
 import pytest
 from azure.identity import ManagedIdentityCredential
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from devtools.signin import FormBrowser
 from devtools.testing import LiveEmulator
+
+from devtools import testing
 
 TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"
 
@@ -88,26 +86,9 @@ def sign_in(
 
 
 def register_certificate(live: LiveEmulator, app: str, folder: Path) -> dict[str, str]:
-    """Make a certificate credential: the public half registered with the emulator, the private half
-    handed to MSAL, as an admin uploads a .cer and the app keeps the key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{app} test credential")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    registered = live.local_dir / "credentials" / app
-    registered.mkdir(parents=True, exist_ok=True)
-    (registered / f"{cert.fingerprint(hashes.SHA256()).hex()[:16]}.crt").write_text(cert_pem)
+    """A certificate credential as MSAL takes it: registered with the emulator, the key kept here."""
+    key, cert = testing.register_certificate(live.local_dir, app)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    return {"private_key": key_pem, "public_certificate": cert_pem}
+    return {"private_key": key_pem, "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode()}

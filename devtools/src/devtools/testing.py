@@ -6,6 +6,7 @@ a destructive test (disable a user, rotate keys) can have an emulator of its own
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from devtools.paths import repo_root
 from devtools.tls import DevTls, ca_env, ensure_dev_tls
@@ -139,3 +144,27 @@ def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
     es = EmulatorSettings(state_dir=local_dir / "emulator", port=port, front_port=front)
     info = stack_info(local_dir / "emulator", es)
     return LiveEmulator(proc, local_dir, tls, f"https://localhost:{port}", f"http://localhost:{front}", info, log_path)
+
+
+def register_certificate(local_dir: Path, app: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A certificate credential for `app`: the public half dropped where the emulator looks for
+    registered certificates (as an admin uploads a .cer), the private half returned to the caller."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{app} test credential")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    folder = local_dir / "credentials" / app
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{cert.fingerprint(hashes.SHA256()).hex()[:16]}.crt").write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+    )
+    return key, cert
