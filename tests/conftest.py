@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from devtools.paths import repo_root
-from devtools.testing import LiveEmulator, free_port, start_emulator
+from devtools.testing import LiveEmulator, free_port, start_emulator, wait_healthy
 from devtools.tls import ca_env
 
 
@@ -121,20 +121,8 @@ def launch_service(
             [sys.executable, "-m", module], env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root()
         )
     service = LiveService(module, proc, f"https://localhost:{port}", log_path, tls.ca_bundle)
-    deadline = time.monotonic() + timeout
-    with httpx.Client(verify=ssl.create_default_context(cafile=tls.ca_bundle), timeout=2) as client:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{module} exited with {proc.returncode}:\n{service.log()}")
-            try:
-                if client.get(f"{service.base}/healthz").status_code == 200:
-                    return service
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                service.stop()
-                raise RuntimeError(f"{module} not healthy after {timeout} s:\n{service.log()}")
-            time.sleep(0.05)
+    wait_healthy(proc, f"{service.base}/healthz", tls.ca_bundle, log_path, module, timeout)
+    return service
 
 
 @pytest.fixture(scope="session")
@@ -187,19 +175,8 @@ def web_factory(tmp_path: Path, live: LiveEmulator) -> Iterator[Callable[..., Li
             )
         web = LiveService("web", proc, f"http://localhost:{port}", log_path, live.tls.ca_bundle)
         started.append(web)
-        deadline = time.monotonic() + 30
-        with httpx.Client(timeout=2) as client:
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"web exited with {proc.returncode}:\n{web.log()}")
-                try:
-                    if client.get(f"{web.base}/healthz").status_code == 200:
-                        return web
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"web not healthy after 30 s:\n{web.log()}")
-                time.sleep(0.05)
+        wait_healthy(proc, f"{web.base}/healthz", live.tls.ca_bundle, log_path, "web")
+        return web
 
     yield start
     for web in started:

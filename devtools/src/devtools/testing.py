@@ -126,24 +126,30 @@ def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
             stderr=subprocess.STDOUT,
             cwd=root,
         )
-    deadline = time.monotonic() + 30
-    url = f"https://localhost:{port}/healthz"
-    with httpx.Client(verify=ssl.create_default_context(cafile=tls.ca_bundle), timeout=2) as client:
+    wait_healthy(proc, f"https://localhost:{port}/healthz", tls.ca_bundle, log_path, "identity emulator")
+    es = EmulatorSettings(state_dir=local_dir / "emulator", port=port, front_port=front)
+    info = stack_info(local_dir / "emulator", es)
+    return LiveEmulator(proc, local_dir, tls, f"https://localhost:{port}", f"http://localhost:{front}", info, log_path)
+
+
+def wait_healthy(
+    proc: subprocess.Popen[bytes], url: str, ca_bundle: Path, log_path: Path, name: str, timeout: float = 30
+) -> None:
+    """Poll `url` until it answers 200; fail with the child's own output if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(verify=ssl.create_default_context(cafile=ca_bundle), timeout=2, trust_env=False) as client:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"identity emulator exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
             try:
                 if client.get(url).status_code == 200:
-                    break
+                    return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 proc.kill()
-                raise RuntimeError(f"identity emulator not healthy after 30 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
-    es = EmulatorSettings(state_dir=local_dir / "emulator", port=port, front_port=front)
-    info = stack_info(local_dir / "emulator", es)
-    return LiveEmulator(proc, local_dir, tls, f"https://localhost:{port}", f"http://localhost:{front}", info, log_path)
+                raise RuntimeError(f"{name} not healthy after {timeout:.0f} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
 
 
 def register_certificate(local_dir: Path, app: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
