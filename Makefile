@@ -15,10 +15,10 @@ USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.tes
 MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test token lint .venv-ready
+.PHONY: help run test token scorecard lint .venv-ready
 
 help:
-	@echo "make run | test | token [USER=bob@contoso.test] | lint"
+	@echo "make run | test | token [USER=bob@contoso.test] | scorecard | lint"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 .venv-ready:
@@ -36,6 +36,11 @@ test: .venv-ready
 
 token: .venv-ready
 	$(UV) run zt token --user $(USER_UPN)
+
+# Every attack of the catalogue against the running stack's api and downstream-api (see `zt scorecard -h`
+# to point it at a deployment); prints a PASS/FAIL table and fails if any attack got through.
+scorecard: .venv-ready
+	$(UV) run zt scorecard
 
 lint: .venv-ready
 	$(UV) run ruff check .

@@ -11,6 +11,9 @@ from zerotrust.validation import TokenPolicy
 
 from .settings import Settings
 
+# zt: protected-api-example - the api's permission design, as docs/guidance/protected-api-example.md
+# tables it (a test checks the table against these routes): Tasks.Read or Tasks.ReadWrite to read,
+# Tasks.ReadWrite to write, delegated tokens only, from the calling apps in Settings.allowed_client_ids.
 READ = ("Tasks.Read", "Tasks.ReadWrite")
 WRITE = ("Tasks.ReadWrite",)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -19,6 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     if args.command == "token":
         return _token(args)
+    if args.command == "scorecard":
+        return _scorecard(args)
     parser.print_help(sys.stderr)
     return 2
 
@@ -51,6 +54,27 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="scope to request; repeatable (default: the API's scopes from stack.json)",
     )
+
+    card = sub.add_parser(
+        "scorecard",
+        help="fire every attack of the catalogue at the api and downstream-api; print PASS/FAIL (exit 1 on a FAIL)",
+        description="Fire every attack of the catalogue at the api (GET /tasks) and downstream-api (GET /records) "
+        "and print a PASS/FAIL table. Without --api/--downstream it targets the local stack (.local/stack.json) "
+        "with a token for --user. For a deployment give the URLs, --authority and a user's token for the api "
+        "(--token-file or ZT_TOKEN keep it out of the process list); the token is never printed.",
+    )
+    card.add_argument("--api", metavar="URL", help="the api's base URL (attacked at GET /tasks)")
+    card.add_argument("--downstream", metavar="URL", help="downstream-api's base URL (attacked at GET /records)")
+    card.add_argument("--authority", metavar="URL", help="the identity provider's authority (its key set is read)")
+    card.add_argument(
+        "--ca-bundle", metavar="PATH", help="CA certificates to trust (default: SSL_CERT_FILE or certifi)"
+    )
+    card.add_argument("--token", metavar="TOKEN", help="a user's access token for the api (default: ZT_TOKEN)")
+    card.add_argument("--token-file", metavar="PATH", help="read the token from PATH ('-' for stdin)")
+    card.add_argument(
+        "--user",
+        help="local stack only: the demo user whose token is used (default: alice@contoso.test)",
+    )
     return parser
 
 
@@ -77,6 +101,41 @@ def _token(args: argparse.Namespace) -> int:
         print(f"zt token: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _scorecard(args: argparse.Namespace) -> int:
+    # Imported here: it needs the zerotrust package, which nothing else in devtools does.
+    from devtools.scorecard import DEFAULT_USER, Plan, ScorecardError, execute, targets, token_from
+
+    try:
+        token = token_from(args.token, args.token_file, os.environ)
+        if args.api or args.downstream:
+            if not args.authority:
+                raise ScorecardError("with --api/--downstream, give the identity provider's --authority URL too")
+            if not token:
+                raise ScorecardError(
+                    "with --api/--downstream, give a user's token for the api: --token-file or ZT_TOKEN"
+                )
+            plan = Plan(targets(args.api, args.downstream), args.authority, args.ca_bundle, token)
+        else:
+            try:
+                stack = load_stack(local_dir() / "stack.json")
+            except TokenError as exc:
+                raise ScorecardError(str(exc)) from None
+            plan = Plan(
+                targets(stack["api"], stack["downstream_api"]),
+                args.authority or stack["authority"],
+                args.ca_bundle or stack["ca_bundle"],
+                token,
+                user=args.user or DEFAULT_USER,
+                stack=stack,
+                # Local services only: a developer's HTTP(S)_PROXY must not see these requests.
+                trust_env=False,
+            )
+        return execute(plan)
+    except ScorecardError as exc:
+        print(f"zt scorecard: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

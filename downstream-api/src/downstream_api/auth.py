@@ -18,6 +18,9 @@ from zerotrust.validation import TokenPolicy
 
 from .settings import Settings
 
+# zt: protected-api-example - downstream-api's permission design, tabled in
+# docs/guidance/protected-api-example.md (a test checks the table against these routes): Records.Read
+# or Records.ReadWrite to read, Records.ReadWrite to write, delegated tokens from the api only.
 READ = ("Records.Read", "Records.ReadWrite")
 WRITE = ("Records.ReadWrite",)
 

@@ -21,7 +21,7 @@ from .api_client import ApiError
 from .auth import AccessTokens, Identity, IdentityProviderUnavailable, SignInFailed
 from .dependencies import Clients, CsrfRejected, SignInRequired
 from .pages import error_page
-from .routes import auth, chain, tasks, tour
+from .routes import auth, chain, lab, tasks, tour
 from .session import Sealer, Sessions, SqliteSessionStore
 from .settings import Settings
 
@@ -95,6 +95,11 @@ def create_app(settings: Settings | None = None, *, identity: Identity | None = 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (tour, auth, tasks, chain):
         app.include_router(module.router)
+    # The attack lab exists only when turned on (locally, by zt run): otherwise /lab is a 404.
+    app.state.attack_lab = settings.attack_lab
+    if settings.attack_lab:
+        app.state.lab_keys = lab.KeySet()
+        app.include_router(lab.router)
     return app
 
 

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # Chrome and Firefox keep Secure cookies on http://localhost; false only for browsers that don't.
     cookie_secure: bool = True
 
+    # The attack lab (/lab): fires the forged tokens of zerotrust.attacks at the api from this server.
+    # For a local run against the emulator only (zt run turns it on); refused in production.
+    attack_lab: bool = False
+
     @field_validator("authority")
     @classmethod
     def _https_authority(cls, value: str) -> str:
@@ -113,6 +117,8 @@ class Settings(BaseSettings):
             problems.append("end_session_endpoint must be https in production")
         if not self.cookie_secure:
             problems.append("cookie_secure must be true in production")
+        if self.attack_lab:
+            problems.append("attack_lab must be off in production (it is for the local emulator only)")
         if problems:
             raise ValueError("unsafe for production: " + "; ".join(problems))
         return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,7 +136,7 @@ ATTACKS: list[Attack] = [
         "empty-bearer",
         "Bearer scheme with no token",
         "A malformed Authorization header is a bad request.",
-        lambda ctx: {"Authorization": "Bearer "},
+        lambda ctx: {"Authorization": "Bearer"},
         status=400,
         error="invalid_request",
     ),
@@ -223,7 +224,8 @@ ATTACKS: list[Attack] = [
         "tampered-user",
         "Payload changed to another user's oid",
         "Any change to the claims breaks the signature.",
-        lambda ctx: _tamper(ctx, oid="4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"),
+        # A fresh random oid: never the token's own, whoever's token the attacker holds.
+        lambda ctx: _tamper(ctx, oid=str(uuid.uuid4())),
     ),
     Attack(
         "tampered-expiry",

@@ -5,21 +5,40 @@
 
 Deny by default: a route without one of these dependencies is public, so routers add one to
 every route; the services' tests enumerate routes to make sure none is left open by accident.
+
+Each check also says what it accepts (`permission_of`), so the OpenAPI schema can list, per
+operation, the token type and the scopes or app roles that route needs (see openapi.py).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .errors import insufficient_scope, invalid_request, missing_credentials
 from .principal import Principal
 from .validation import TokenValidator
 
+# The OpenAPI security scheme of every protected route, `bearerAuth`: an access token in the
+# Authorization header. It only documents: with auto_error off it never answers a request itself,
+# and bearer_token below reads and checks the header exactly as it would without it.
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="An access token minted for this API by the identity provider (Microsoft Entra ID "
+    "or the local emulator), sent as `Authorization: Bearer <token>`. Each operation lists what it "
+    "accepts, one entry per alternative: scopes for delegated tokens, app roles for app-only ones.",
+    auto_error=False,
+)
+DocumentedBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)]
 
-def bearer_token(request: Request) -> str:
+
+def bearer_token(request: Request, _documented: DocumentedBearer) -> str:
     """The bearer token from the Authorization header (RFC 6750 2.1), and only from there."""
     header = request.headers.get("authorization")
     if header is None:
@@ -46,6 +65,28 @@ async def current_principal(request: Request, token: BearerToken) -> Principal: 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+@dataclass(frozen=True)
+class Permission:
+    """What one permission check accepts: a token of this type holding at least one of `any_of`
+    (scopes for delegated tokens, app roles for app-only tokens)."""
+
+    token_type: Literal["delegated", "app-only"]
+    any_of: tuple[str, ...]
+
+
+# Each check made by require_scopes/require_app_roles, and what it accepts (read by openapi.py and
+# the tests; the checks themselves never look here).
+_PERMISSIONS: weakref.WeakKeyDictionary[Callable[..., Any], Permission] = weakref.WeakKeyDictionary()
+
+
+def permission_of(call: Callable[..., Any]) -> Permission | None:
+    """The permission a dependency checks, if it is one made by require_scopes/require_app_roles."""
+    try:
+        return _PERMISSIONS.get(call)
+    except TypeError:  # not weak-referenceable, so not one of ours
+        return None
+
+
 def require_scopes(*any_of: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A delegated (user) token holding at least one of these scopes."""
 
@@ -54,6 +95,7 @@ def require_scopes(*any_of: str) -> Callable[[Principal], Awaitable[Principal]]:
             raise insufficient_scope(*any_of)
         return principal
 
+    _PERMISSIONS[check] = Permission("delegated", any_of)
     return check
 
 
@@ -65,4 +107,5 @@ def require_app_roles(*any_of: str) -> Callable[[Principal], Awaitable[Principal
             raise insufficient_scope(*any_of)
         return principal
 
+    _PERMISSIONS[check] = Permission("app-only", any_of)
     return check

@@ -13,6 +13,7 @@ from .correlation import HEADER, CorrelationId, correlation_id
 from .errors import BearerError, bearer_error_handler, provider_unavailable_handler
 from .headers import API_CSP, add_security_headers
 from .hops import tls_context
+from .openapi import document_permissions
 from .validation import KeySet, ProviderUnavailable, TokenPolicy, TokenValidator
 
 log = logging.getLogger("zerotrust.service")
@@ -57,7 +58,8 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def protect_api(app: FastAPI, realm: str) -> None:  # zt: protect-api
     """RFC 6750 errors, a clean 503 when the provider is down, 422s that echo nothing, no stack
-    traces, a correlation id on every request, security headers."""
+    traces, a correlation id on every request, security headers, and an OpenAPI schema that says
+    what each route needs (token type, scopes or app roles)."""
     app.add_exception_handler(BearerError, bearer_error_handler(realm))
     app.add_exception_handler(ProviderUnavailable, provider_unavailable_handler)
     app.add_exception_handler(RequestValidationError, invalid_body)
@@ -69,3 +71,4 @@ def protect_api(app: FastAPI, realm: str) -> None:  # zt: protect-api
 
     add_security_headers(app)
     app.add_middleware(CorrelationId)
+    document_permissions(app)

@@ -13,6 +13,8 @@ from ..session import Session
 router = APIRouter(tags=["chain"])
 
 
+# zt: protected-api-example - the page shows, per tier, the scopes and calling app that tier's
+# permission design accepted: Tasks.* from the web app at the api, Records.Read from the api downstream.
 @router.get("/chain")
 async def chain(request: Request, session: Session = Depends(require_session)) -> Response:  # zt: api-calls-api
     c = clients(request)

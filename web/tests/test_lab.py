@@ -1,0 +1,124 @@
+"""The attack lab in-process: off unless turned on, never in production, CSRF-protected, and a weak api
+shows up as FAIL without a token reaching the page. Firing at the real api is tests/e2e."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import ValidationError
+from web.routes import lab
+from web.settings import Settings
+from zerotrust.attacks import ATTACKS
+
+pytestmark = pytest.mark.guidance("protect-api")
+
+JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
+PRODUCTION_OK = {
+    "environment": "production",
+    "authority": "https://login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+    "instance_discovery": True,
+    "idp_origin": "https://login.microsoftonline.com",
+    "redirect_uri": "https://web.example.net/auth/callback",
+    "post_logout_redirect_uri": "https://web.example.net/",
+    "api_url": "https://api.internal.example.net",
+}
+
+
+@pytest.fixture
+def lab_browser(make_browser: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    # The fake identity provider publishes no key set; the lab gets one of a made-up key.
+    public = rsa.generate_private_key(65537, 2048).public_key()
+    jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public)), "kid": "k1"}
+    monkeypatch.setattr(lab.KeySet, "get", lambda self, identity, client: {"keys": [jwk]})
+    return make_browser(attack_lab=True)
+
+
+def test_the_lab_is_off_by_default_and_then_404(browser: Any, fake_api: Any) -> None:
+    assert Settings().attack_lab is False
+    browser.sign_in("alice", next_path="/")
+    assert browser.get("/lab").status_code == 404
+    assert browser.post("/lab", data={"csrf_token": browser.csrf("/"), "attack": "all"}).status_code == 404
+    assert 'href="/lab"' not in browser.get("/").text
+    assert fake_api.calls == []
+
+
+def test_production_refuses_the_lab() -> None:
+    assert Settings(**PRODUCTION_OK).attack_lab is False  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="attack_lab"):
+        Settings(**PRODUCTION_OK, attack_lab=True)  # type: ignore[arg-type]
+
+
+def test_signed_out_the_lab_sends_the_person_to_sign_in(lab_browser: Any) -> None:
+    r = lab_browser.get("/lab")
+    assert r.status_code == 302 and r.headers["location"] == "/auth/login?next=%2Flab"
+
+
+def test_the_lab_lists_every_attack_with_its_rule_and_a_fire_button(lab_browser: Any, fake_api: Any) -> None:
+    lab_browser.sign_in("alice", next_path="/lab")
+    page = lab_browser.get("/lab")
+    assert page.status_code == 200
+    assert '<a href="/lab">Attack lab</a>' in page.text
+    assert 'name="attack" value="all">Fire all<' in page.text
+    for attack in ATTACKS:
+        assert f'name="attack" value="{attack.id}">Fire<' in page.text
+        for text in (attack.title, attack.rule):
+            assert text.replace("'", "&#39;") in page.text, attack.id
+    assert fake_api.calls == []  # nothing is fired by looking
+
+
+@pytest.mark.parametrize("form", [{}, {"csrf_token": ""}, {"csrf_token": "forged"}])
+def test_firing_needs_the_sessions_csrf_token(lab_browser: Any, fake_api: Any, form: dict[str, str]) -> None:
+    lab_browser.sign_in("alice", next_path="/lab")
+    r = lab_browser.post("/lab", data={"attack": "all", **form})
+    assert r.status_code == 403 and "CSRF" in r.text
+    assert fake_api.calls == []
+
+
+def test_firing_signed_out_sends_the_person_to_sign_in(lab_browser: Any, fake_api: Any) -> None:
+    r = lab_browser.post("/lab", data={"attack": "all", "csrf_token": "x"})
+    assert r.status_code == 303 and r.headers["location"] == "/auth/login?next=%2Flab"
+    assert fake_api.calls == []
+
+
+def test_an_unknown_attack_is_a_clear_page(lab_browser: Any, fake_api: Any) -> None:
+    lab_browser.sign_in("alice", next_path="/lab")
+    r = lab_browser.post("/lab", data={"attack": "rm -rf", "csrf_token": lab_browser.csrf("/lab")})
+    assert r.status_code == 400 and "No such attack" in r.text
+    assert fake_api.calls == []
+
+
+@pytest.mark.parametrize("attack", ["no-credentials", "alg-none", "token-in-query"])
+def test_a_weak_api_shows_as_fail_and_no_token_reaches_the_page(lab_browser: Any, fake_api: Any, attack: str) -> None:
+    # The fake api answers 200 to anything: every attack gets through.
+    lab_browser.sign_in("alice", next_path="/lab")
+    r = lab_browser.post("/lab", data={"attack": attack, "csrf_token": lab_browser.csrf("/lab")})
+    assert r.status_code == 200
+    assert re.search(r'class="badge v-fail">FAIL<', r.text)
+    assert "expected HTTP 401, got 200" in r.text
+    assert "0 passed, 1 failed." in r.text
+    assert [c[1] for c in fake_api.calls] == ["/tasks"]  # fired at the api's GET /tasks, once
+    assert not JWT_SHAPE.search(r.text)
+    for issued in lab_browser.idp.issued:
+        assert issued not in r.text
+
+
+def test_audience_confusion_is_skipped_with_the_reason(lab_browser: Any, fake_api: Any) -> None:
+    lab_browser.sign_in("alice", next_path="/lab")
+    r = lab_browser.post("/lab", data={"attack": "audience-confusion", "csrf_token": lab_browser.csrf("/lab")})
+    assert r.status_code == 200 and 'class="badge v-skip">SKIP<' in r.text
+    assert "holds none for downstream-api" in r.text
+    assert fake_api.calls == []
+
+
+def test_a_challenge_is_shown_without_anything_token_shaped() -> None:
+    token = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256")
+    forged = jwt.encode({"sub": "y"}, "j" * 32, algorithm="HS256")
+    shown = lab._shown(f'Bearer realm="api", error_description="{token} {forged}"', token)
+    assert token not in shown and forged not in shown and not JWT_SHAPE.search(shown)
+    assert shown.startswith('Bearer realm="api"')
+    assert len(lab._shown("Bearer " + "x" * 5000, token)) == lab.MAX_CHALLENGE
