@@ -22,7 +22,7 @@ def test_the_tour_lists_all_27_articles_in_order() -> None:
 
 def test_done_articles_are_the_ones_built_and_each_has_a_live_page_and_a_marker() -> None:
     tour = load_tour()
-    assert [a.number for a in tour.done] == [1, 2, 9, 21, 22]
+    assert [a.number for a in tour.done] == [1, 2, 9, 20, 21, 22]
     code = "\n".join(p.read_text() for p in WEB_SRC.rglob("*.py"))
     for article in tour.done:
         assert article.live, article.slug
@@ -30,11 +30,18 @@ def test_done_articles_are_the_ones_built_and_each_has_a_live_page_and_a_marker(
     assert all(a.live is None for a in tour.articles if a.status == "planned")
 
 
-def test_live_links_lead_somewhere_in_the_app(browser: Any) -> None:
+def test_live_links_lead_somewhere_in_the_app(make_browser: Any) -> None:
+    browser = make_browser(attack_lab=True)  # as `make run` starts it: every live page served
     for article in load_tour().done:
         assert article.live is not None
         r = browser.get(article.live)
         assert r.status_code in (200, 302), article.live  # 302: sign in first
+
+
+def test_a_live_link_to_a_page_this_deployment_lacks_is_not_shown(make_browser: Any) -> None:
+    without_lab = make_browser(attack_lab=False).get("/").text
+    assert 'href="/lab"' not in without_lab
+    assert 'href="/lab"' in make_browser(attack_lab=True).get("/").text
 
 
 def test_home_lists_every_article_with_its_status(browser: Any) -> None:

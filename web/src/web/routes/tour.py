@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.routing import iter_route_contexts
 from fastapi.responses import Response
 
 from ..dependencies import optional_session
@@ -17,4 +18,6 @@ router = APIRouter(tags=["tour"])
 async def home(
     request: Request, session: Session | None = Depends(optional_session)
 ) -> Response:  # zt: identity-zero-trust-compliance
-    return page(request, "tour.html", tour=load_tour(), principles=PRINCIPLES)
+    # A live link is shown only where this deployment serves it (the attack lab runs only locally).
+    served = {str(r.path) for r in iter_route_contexts(request.app.routes)}
+    return page(request, "tour.html", tour=load_tour(), principles=PRINCIPLES, served=served)
