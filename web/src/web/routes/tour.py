@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.routing import iter_route_contexts
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 
 from ..dependencies import optional_session
 from ..pages import page
