@@ -8,7 +8,9 @@ import pytest
 import yaml
 from api.main import create_app
 from api.settings import Settings
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from zerotrust.docs import PUBLIC_PATHS
 from zerotrust.routecheck import served_paths, unguarded_routes
 
 MANIFEST = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" / "registrations.yaml").read_text())
@@ -18,10 +20,7 @@ APPS = MANIFEST["applications"]
 def test_every_route_but_healthz_requires_a_token_and_a_permission() -> None:
     app = create_app(Settings())
     assert {"/healthz", "/me", "/tasks", "/tasks/{task_id}"} <= served_paths(app.routes)
-    assert (
-        unguarded_routes(app.routes, public={"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
-        == []
-    )
+    assert unguarded_routes(app.routes, public={"/healthz", *PUBLIC_PATHS}) == []
 
 
 def test_the_check_catches_an_open_route() -> None:
@@ -31,9 +30,7 @@ def test_the_check_catches_an_open_route() -> None:
     async def export() -> list[str]:
         return []
 
-    assert unguarded_routes(
-        app.routes, public={"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-    ) == ["['GET'] /tasks/export"]
+    assert unguarded_routes(app.routes, public={"/healthz", *PUBLIC_PATHS}) == ["['GET'] /tasks/export"]
 
 
 def test_defaults_match_the_registration_manifest() -> None:
@@ -64,3 +61,15 @@ def test_production_refuses_local_or_plain_http_endpoints(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
         Settings()
+
+
+def test_docs_are_served_from_this_host_with_no_inline_script() -> None:
+    client = TestClient(create_app(Settings()))
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "<script>" not in page.text and "cdn" not in page.text.lower()
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+    # Only the listed files: nothing else of the package (or the disk) is reachable.
+    assert client.get("/docs/assets/index.html").status_code == 404
+    assert client.get("/docs/assets/..%2F__init__.py").status_code == 404

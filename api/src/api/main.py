@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from zerotrust.docs import serve_docs
 from zerotrust.hops import hop_session
 from zerotrust.identity import federated_client_assertion
 from zerotrust.onbehalf import OnBehalfOf
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
 
     app = FastAPI(
+        # Swagger UI is served from this host (zerotrust.docs): no CDN, no inline script.
+        docs_url=None,
+        redoc_url=None,
         title="api",
         summary="Tasks for the signed-in user; calls downstream-api on their behalf.",
         version="0.1.0",
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers["Retry-After"] = "5"
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
+    serve_docs(app)
     app.include_router(tasks.router)
     app.include_router(me.router)
     return app
