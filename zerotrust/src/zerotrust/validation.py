@@ -42,7 +42,8 @@ class ProviderUnavailable(Exception):
 
 @dataclass
 class KeySet:
-    """The provider's signing keys, cached, refreshed on an unknown `kid` at most once per interval.
+    """The provider's signing keys, cached, refreshed on an unknown `kid` at most once per interval
+    and re-read on use once older than `max_age`.
 
     Concurrent misses wait for one fetch; when the provider is unreachable the cached keys stay
     in use, so validation survives an identity-provider outage for tokens signed by known keys.
@@ -52,6 +53,10 @@ class KeySet:
     authority: str
     http: httpx.AsyncClient
     min_refresh_interval: float = 30.0
+    # Why: a key the provider withdraws (compromise, end of a rotation's overlap) must stop being
+    # accepted. A refresh only on an unknown kid would keep trusting it for as long as no token with
+    # a new kid arrives, i.e. until a restart; so a key set this old is re-read on its next use.
+    max_age: float = 30.0
     jwks_uri: str | None = None
     _keys: dict[str, Any] = field(default_factory=dict)
     _last_fetch: float = float("-inf")
@@ -59,13 +64,20 @@ class KeySet:
     fetches: int = 0
 
     async def key(self, kid: str) -> Any | None:
-        if kid in self._keys:
-            return self._keys[kid]
+        cached = self._keys.get(kid)
+        # While one request re-reads a stale set, the others go on with the cached keys, unblocked.
+        if cached is not None and (time.monotonic() - self._last_fetch < self.max_age or self._lock.locked()):
+            return cached
         async with self._lock:
-            # With nothing cached (provider down at start), retry soon rather than wait out the
-            # full interval, so service resumes within seconds of the provider coming back.
-            interval = self.min_refresh_interval if self._keys else EMPTY_RETRY_SECONDS
-            if kid not in self._keys and time.monotonic() - self._last_fetch >= interval:
+            if not self._keys:
+                # Nothing cached (provider down at start): retry soon rather than wait out the
+                # full interval, so service resumes within seconds of the provider coming back.
+                interval = EMPTY_RETRY_SECONDS
+            elif kid in self._keys:
+                interval = self.max_age
+            else:
+                interval = self.min_refresh_interval
+            if time.monotonic() - self._last_fetch >= interval:
                 await self.refresh()
         if not self._keys:
             raise ProviderUnavailable
