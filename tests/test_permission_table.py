@@ -22,6 +22,7 @@ from downstream_api.main import create_app as create_downstream
 from downstream_api.settings import Settings as DownstreamSettings
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from zerotrust.docs import PUBLIC_PATHS as DOCS_PATHS
 from zerotrust.openapi import accepted, route_permissions
 
 pytestmark = pytest.mark.guidance("protected-api-example")
@@ -29,7 +30,8 @@ pytestmark = pytest.mark.guidance("protected-api-example")
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = ROOT / "docs" / "guidance" / "protected-api-example.md"
 MANIFEST: dict[str, Any] = yaml.safe_load((ROOT / "infra" / "registrations.yaml").read_text())["applications"]
-PUBLIC = {"/healthz"}
+# Public on purpose: health, and the api docs (the schema says what each route needs, nothing secret).
+PUBLIC = {"/healthz", *DOCS_PATHS}
 
 Row = dict[str, str]
 
