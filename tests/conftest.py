@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from devtools.paths import repo_root
-from devtools.testing import LiveEmulator, free_port, start_emulator, wait_healthy
+from devtools.testing import LiveEmulator, free_port, start_emulator, stop_process, wait_healthy
 from devtools.tls import ca_env
 
 
@@ -88,13 +88,7 @@ class LiveService:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def launch_service(

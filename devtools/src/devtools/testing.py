@@ -28,6 +28,17 @@ from devtools.paths import repo_root
 from devtools.tls import DevTls, ca_env, ensure_dev_tls
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, a bounded wait for a clean exit, then SIGKILL: a test never leaves a process behind."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -88,13 +99,7 @@ class LiveEmulator:
             return result
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
