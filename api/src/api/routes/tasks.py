@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from zerotrust.bodies import json_body
+from zerotrust.bodies import documented_body, json_body
 from zerotrust.correlation import correlation_id
 
 from ..auth import IncomingToken, Reader, Writer
@@ -60,7 +60,7 @@ async def list_tasks(down: DownstreamDep) -> Response:
     return _answer(*await down.call("GET", "/records"))
 
 
-@router.post("", response_model=Task, status_code=201)
+@router.post("", response_model=Task, status_code=201, openapi_extra=documented_body(TaskIn))
 async def add_task(user: Writer, task: NewTask, down: DownstreamDep) -> Response:
     return _answer(*await down.call("POST", "/records", write=True, body=task.model_dump()))
 
@@ -70,7 +70,7 @@ async def get_task(task_id: TaskId, down: DownstreamDep) -> Response:
     return _answer(*await down.call("GET", f"/records/{task_id}"))
 
 
-@router.patch("/{task_id}", response_model=Task)
+@router.patch("/{task_id}", response_model=Task, openapi_extra=documented_body(TaskPatch))
 async def change_task(task_id: TaskId, user: Writer, patch: TaskChanges, down: DownstreamDep) -> Response:
     body = patch.model_dump(exclude_none=True)
     return _answer(*await down.call("PATCH", f"/records/{task_id}", write=True, body=body))

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from zerotrust.bodies import json_body
+from zerotrust.bodies import documented_body, json_body
 from zerotrust.principal import Principal
 
 from ..auth import RecordsReader, RecordsWriter
@@ -173,7 +173,7 @@ async def list_records(principal: RecordsReader, db: DatabaseDep) -> list[Record
     return await db.run(_list, Owner.of(principal))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=documented_body(RecordCreate))
 async def create_record(principal: RecordsWriter, body: NewRecord, db: DatabaseDep) -> RecordOut:
     return await db.run(_create, Owner.of(principal), body.title)
 
@@ -186,7 +186,7 @@ async def get_record(record_id: str, principal: RecordsReader, db: DatabaseDep) 
     return found
 
 
-@router.patch("/{record_id}")
+@router.patch("/{record_id}", openapi_extra=documented_body(RecordPatch))
 async def update_record(record_id: str, principal: RecordsWriter, body: RecordChanges, db: DatabaseDep) -> RecordOut:
     changes = body.model_dump(exclude_unset=True)
     changed = await db.run(_update, Owner.of(principal), _checked_id(record_id), changes)
