@@ -1,0 +1,54 @@
+"""The api when what it depends on fails: clean answers with a correlation id, never a 500.
+
+downstream-api unreachable -> 503 with Retry-After; the user's grant revoked at the identity
+provider (on-behalf-of refused) -> 401 invalid_token, so the client signs the user in again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from devtools.testing import LiveEmulator, free_port
+
+from tests.conftest import LiveService
+from tests.contract.helpers import api_scope, sign_in, web_client
+
+pytestmark = [pytest.mark.live, pytest.mark.guidance("api-calls-api")]
+
+
+def _api(live: LiveEmulator, start_service: Callable[..., LiveService], downstream_url: str) -> LiveService:
+    env = {
+        **live.managed_identity_env("api"),
+        "API_AUTHORITY": live.authority(),
+        "API_DOWNSTREAM_URL": downstream_url,
+    }
+    return start_service("api", "API", env, emulator=live)
+
+
+def test_downstream_unreachable_is_a_503_with_a_correlation_id(
+    live: LiveEmulator, start_service: Callable[..., LiveService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = _api(live, start_service, f"https://localhost:{free_port()}")  # nothing listens there
+    token = sign_in(live, web_client(live, monkeypatch), "alice@contoso.test", [api_scope(live, "Tasks.Read")])
+    with api.http() as http:
+        r = http.get("/tasks", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "5"
+    body = r.json()
+    assert body["error"] == "temporarily_unavailable" and body["correlation_id"] == r.headers["x-correlation-id"]
+
+
+def test_a_revoked_grant_makes_the_api_ask_for_a_new_sign_in(
+    fresh_emulator: LiveEmulator, start_service: Callable[..., LiveService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = fresh_emulator
+    api = _api(emu, start_service, f"https://localhost:{free_port()}")
+    token = sign_in(emu, web_client(emu, monkeypatch), "alice@contoso.test", [api_scope(emu, "Tasks.Read")])
+    emu.admin("users/revoke-sessions", upn="alice@contoso.test")
+    with api.http() as http:
+        r = http.get("/tasks", headers={"Authorization": f"Bearer {token['access_token']}"})
+    # The access token itself is still valid (no CAE yet); the on-behalf-of exchange is what fails.
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith('Bearer realm="api", error="invalid_token"')
+    assert r.json()["correlation_id"] == r.headers["x-correlation-id"]
