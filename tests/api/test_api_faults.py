@@ -7,6 +7,7 @@ provider (on-behalf-of refused) -> 401 invalid_token, so the client signs the us
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from devtools.testing import LiveEmulator, free_port
@@ -52,3 +53,26 @@ def test_a_revoked_grant_makes_the_api_ask_for_a_new_sign_in(
     assert r.status_code == 401
     assert r.headers["www-authenticate"].startswith('Bearer realm="api", error="invalid_token"')
     assert r.json()["correlation_id"] == r.headers["x-correlation-id"]
+
+
+def test_downstream_refusing_the_apis_own_token_is_a_502_not_the_callers_fault(
+    live: LiveEmulator, start_service: Callable[..., LiveService], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A downstream-api that trusts some other caller: the api's on-behalf-of token is refused there.
+    downstream = start_service(
+        "downstream_api",
+        "DOWNSTREAM",
+        {
+            "DOWNSTREAM_AUTHORITY": live.authority(),
+            "DOWNSTREAM_ALLOWED_CLIENT_IDS": '["00000000-0000-0000-0000-000000000001"]',
+            "DOWNSTREAM_STATE_DIR": str(tmp_path / "downstream"),
+        },
+        emulator=live,
+    )
+    api = _api(live, start_service, downstream.base)
+    token = sign_in(live, web_client(live, monkeypatch), "alice@contoso.test", [api_scope(live, "Tasks.Read")])
+    with api.http() as http:
+        r = http.get("/tasks", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert r.status_code == 502
+    assert r.json()["error"] == "bad_gateway"
+    assert "www-authenticate" not in r.headers  # the caller's token was fine; nothing for them to fix
