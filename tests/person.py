@@ -12,7 +12,6 @@ from urllib.request import Request
 import httpx
 from devtools.signin import FormBrowser, parse_forms
 
-JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 ALICE_OID = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"
 
 

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.cli import main
 from devtools.scorecard import Row, render, token_from
 from zerotrust.attacks import ATTACKS
+from zerotrust.redact import JWT_SHAPE
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")
-JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 KEY = rsa.generate_private_key(65537, 2048)
 
 

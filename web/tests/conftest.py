@@ -391,3 +391,17 @@ def make_browser(settings: Settings, idp: FakeIdp, fake_api: FakeApi) -> Iterato
 @pytest.fixture
 def browser(make_browser: Callable[..., Browser]) -> Browser:
     return make_browser()
+
+
+@pytest.fixture
+def production_ok() -> dict[str, object]:
+    """A configuration production accepts, to vary one field at a time."""
+    return {
+        "environment": "production",
+        "authority": "https://login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
+        "instance_discovery": True,
+        "idp_origin": "https://login.microsoftonline.com",
+        "redirect_uri": "https://web.example.net/auth/callback",
+        "post_logout_redirect_uri": "https://web.example.net/",
+        "api_url": "https://api.internal.example.net",
+    }

@@ -14,19 +14,9 @@ from pydantic import ValidationError
 from web.routes import lab
 from web.settings import Settings
 from zerotrust.attacks import ATTACKS
+from zerotrust.redact import JWT_SHAPE
 
 pytestmark = pytest.mark.guidance("protect-api")
-
-JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-PRODUCTION_OK = {
-    "environment": "production",
-    "authority": "https://login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
-    "instance_discovery": True,
-    "idp_origin": "https://login.microsoftonline.com",
-    "redirect_uri": "https://web.example.net/auth/callback",
-    "post_logout_redirect_uri": "https://web.example.net/",
-    "api_url": "https://api.internal.example.net",
-}
 
 
 @pytest.fixture
@@ -47,10 +37,10 @@ def test_the_lab_is_off_by_default_and_then_404(browser: Any, fake_api: Any) -> 
     assert fake_api.calls == []
 
 
-def test_production_refuses_the_lab() -> None:
-    assert Settings(**PRODUCTION_OK).attack_lab is False  # type: ignore[arg-type]
+def test_production_refuses_the_lab(production_ok: dict[str, object]) -> None:
+    assert Settings(**production_ok).attack_lab is False  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="attack_lab"):
-        Settings(**PRODUCTION_OK, attack_lab=True)  # type: ignore[arg-type]
+        Settings(**production_ok, attack_lab=True)  # type: ignore[arg-type]
 
 
 def test_signed_out_the_lab_sends_the_person_to_sign_in(lab_browser: Any) -> None:

@@ -51,19 +51,8 @@ def test_azure_client_id_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().client_id == "11111111-1111-1111-1111-111111111111"
 
 
-PRODUCTION_OK = {
-    "environment": "production",
-    "authority": "https://login.microsoftonline.com/9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d",
-    "instance_discovery": True,
-    "idp_origin": "https://login.microsoftonline.com",
-    "redirect_uri": "https://web.example.net/auth/callback",
-    "post_logout_redirect_uri": "https://web.example.net/",
-    "api_url": "https://api.internal.example.net",
-}
-
-
-def test_a_sound_production_configuration_is_accepted() -> None:
-    s = Settings(**PRODUCTION_OK)  # type: ignore[arg-type]
+def test_a_sound_production_configuration_is_accepted(production_ok: dict[str, object]) -> None:
+    s = Settings(**production_ok)  # type: ignore[arg-type]
     assert "form-action 'self' https://login.microsoftonline.com" in s.csp
 
 
@@ -78,9 +67,11 @@ def test_a_sound_production_configuration_is_accepted() -> None:
         ({"end_session_endpoint": "http://login.example.net/logout"}, "end_session_endpoint"),
     ],
 )
-def test_unsafe_values_are_refused_in_production(change: dict[str, object], complaint: str) -> None:
+def test_unsafe_values_are_refused_in_production(
+    change: dict[str, object], complaint: str, production_ok: dict[str, object]
+) -> None:
     with pytest.raises(ValidationError, match=complaint):
-        Settings(**{**PRODUCTION_OK, **change})  # type: ignore[arg-type]
+        Settings(**{**production_ok, **change})  # type: ignore[arg-type]
 
 
 def test_local_http_redirect_is_fine_in_development_and_the_authority_is_always_https() -> None:

@@ -29,11 +29,11 @@ import certifi
 import httpx
 import jwt
 from zerotrust.attacks import ATTACKS, Attack, AttackContext, fire
+from zerotrust.redact import JWT_SHAPE as _JWT_SHAPE
 
 DEFAULT_USER = "alice@contoso.test"
 REQUEST_TIMEOUT = 10.0
 # Anything token-shaped is blanked from the output, whatever produced it (defence in depth).
-_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _ERROR_ATTRIBUTE = re.compile(r'\berror="([A-Za-z0-9_.-]{1,40})"')
 
 Verdict = Literal["PASS", "FAIL", "SKIP", "ERROR"]

@@ -8,7 +8,6 @@ never a token, and anything token-shaped in an answer is blanked before it is sh
 
 from __future__ import annotations
 
-import re
 import ssl
 import threading
 import time
@@ -21,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 from zerotrust.attacks import ATTACKS, Attack, AttackContext, fire
+from zerotrust.redact import JWT_SHAPE as _JWT_SHAPE
 
 from ..auth import Identity, IdentityProviderUnavailable
 from ..dependencies import api_token, clients, csrf_form, require_session
@@ -33,7 +33,6 @@ REALM = "api"
 TARGET_PATH = "/tasks"
 KEY_SET_TTL = 600.0
 MAX_CHALLENGE = 300
-_JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 SKIP_REASON = (
     "Needs a real token for another API. This web app holds none for downstream-api: only the api gets one, "
     "on behalf of you. zt scorecard fires it at downstream-api with your api token."
