@@ -30,9 +30,9 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from zerotrust.redact import JWT_SHAPE
 
 from tests.conftest import RunningStack
-from tests.person import JWT_SHAPE
 
 pytestmark = [pytest.mark.guidance("user-authentication")]
 

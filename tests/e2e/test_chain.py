@@ -10,9 +10,10 @@ import re
 from urllib.parse import urljoin
 
 import pytest
+from zerotrust.redact import JWT_SHAPE
 
 from tests.conftest import RunningStack
-from tests.person import JWT_SHAPE, Person
+from tests.person import Person
 
 pytestmark = [
     pytest.mark.guidance("user-authentication"),

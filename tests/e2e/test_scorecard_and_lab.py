@@ -11,10 +11,11 @@ import sys
 import pytest
 from devtools.paths import repo_root
 from zerotrust.attacks import ATTACKS
+from zerotrust.redact import JWT_SHAPE
 
 from tests.conftest import RunningStack
 from tests.e2e.test_chain import assert_no_token_reached_the_browser, csrf, sign_in
-from tests.person import JWT_SHAPE, Person
+from tests.person import Person
 
 pytestmark = pytest.mark.guidance("protect-api")
 

@@ -11,8 +11,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 from devtools.testing import LiveEmulator, free_port
+from zerotrust.redact import JWT_SHAPE
 
-from tests.person import ALICE_OID, JWT_SHAPE, Person
+from tests.person import ALICE_OID, Person
 
 pytestmark = pytest.mark.live
 
