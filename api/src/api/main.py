@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from zerotrust.docs import serve_docs
 from zerotrust.hops import hop_session
-from zerotrust.identity import federated_client_assertion
+from zerotrust.identity import client_credential
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import build_validator, protect_api, provider_http_client
 
@@ -30,7 +30,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             obo = OnBehalfOf(
                 settings.client_id,
                 settings.authority,
-                federated_client_assertion(settings.managed_identity_client_id),
+                client_credential(
+                    managed_identity_client_id=settings.managed_identity_client_id,
+                    certificate_file=settings.client_certificate_file,
+                ),
                 instance_discovery=settings.instance_discovery,
             )
             app.state.downstream = Downstream(session, obo, settings.downstream_app_id_uri)

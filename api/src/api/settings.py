@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from zerotrust.identity import certificate_credential
 
 HOME_TENANT = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
 API_APP_ID = "f6016428-a480-44ec-bc23-042b445465fc"
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
     downstream_app_id_uri: str = f"api://{DOWNSTREAM_APP_ID}"
     # A user-assigned managed identity's client id, in Azure; locally the identity header selects it.
     managed_identity_client_id: str | None = None
+    # The fallback where no managed identity exists: a PEM file with the private key and the
+    # certificate registered on the api's app registration (`zt certificate --app api`). Set this
+    # or rely on the managed identity, never both.
+    client_certificate_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8001
     tls_cert: Path | None = None
@@ -44,6 +49,22 @@ class Settings(BaseSettings):
 
     def downstream_scope(self, value: str) -> str:
         return f"{self.downstream_app_id_uri}/{value}"
+
+    @field_validator("client_certificate_file")
+    @classmethod
+    def _usable_certificate(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            certificate_credential(value)  # a wrong file stops the api now, with the reason
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Settings:
+        if self.client_certificate_file is not None and self.managed_identity_client_id:
+            raise ValueError(
+                "API_MANAGED_IDENTITY_CLIENT_ID and API_CLIENT_CERTIFICATE_FILE are both set: "
+                "choose one credential (the managed identity, or the certificate where none exists)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_in_production(self) -> Settings:

@@ -22,6 +22,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _token(args)
     if args.command == "scorecard":
         return _scorecard(args)
+    if args.command == "certificate":
+        return _certificate(args)
     parser.print_help(sys.stderr)
     return 2
 
@@ -54,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="scope to request; repeatable (default: the API's scopes from stack.json)",
     )
+
+    cert = sub.add_parser(
+        "certificate",
+        help="register a certificate credential for an app (the fallback where no managed identity exists)",
+    )
+    cert.add_argument("--app", required=True, choices=["web", "api", "daemon"])
 
     card = sub.add_parser(
         "scorecard",
@@ -91,6 +99,19 @@ def _run(args: argparse.Namespace) -> int:
         ca_bundle=tls.ca_bundle,
         ready_timeout=args.ready_timeout,
     )
+
+
+def _certificate(args: argparse.Namespace) -> int:
+    from devtools.credentials import create_certificate_credential
+
+    local = local_dir()
+    local.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pem = create_certificate_credential(local, args.app)
+    prefix = {"web": "WEB", "api": "API"}.get(args.app)
+    print(f"registered; private key and certificate in {pem} (owner-only, never commit it)")
+    if prefix:
+        print(f"use it instead of the managed identity: {prefix}_CLIENT_CERTIFICATE_FILE={pem}")
+    return 0
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 import msal
-from zerotrust.identity import federated_client_assertion
+from zerotrust.identity import client_credential
 
 from .session import Session, Sessions, SignedInUser
 from .settings import Settings
@@ -52,9 +52,16 @@ class Identity:  # zt: identity-iam-development-best-practices
         http_client: Any = None,
     ) -> None:
         self.settings = settings
-        # The managed identity's token is the client assertion; azure-identity caches and renews it.
-        assertion = client_assertion or federated_client_assertion(settings.managed_identity_client_id)
-        self._credential = {"client_assertion": assertion}
+        # The managed identity's token is the client assertion (azure-identity caches and renews
+        # it), or, where configured instead, the certificate. Never a secret.
+        self._credential = (
+            {"client_assertion": client_assertion}
+            if client_assertion
+            else client_credential(
+                managed_identity_client_id=settings.managed_identity_client_id,
+                certificate_file=settings.client_certificate_file,
+            )
+        )
         self._http_cache: dict[str, Any] = {}
         self._http_client = http_client
         self._discovery: dict[str, Any] | None = None

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from zerotrust.identity import certificate_credential
 
 _REPO = Path(__file__).resolve().parents[3]
 HOME_TENANT_ID = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -60,6 +61,10 @@ class Settings(BaseSettings):
     # Client id of the user-assigned managed identity whose token is the federated credential;
     # None uses the identity the platform provides (locally: IDENTITY_ENDPOINT/IDENTITY_HEADER).
     managed_identity_client_id: str | None = None
+    # The fallback where no managed identity exists: a PEM file with the private key and the
+    # certificate registered on the web's app registration (`zt certificate --app web` makes one
+    # under .local/). Set this or rely on the managed identity, never both.
+    client_certificate_file: Path | None = None
     redirect_uri: str = "http://localhost:8000/auth/callback"
     post_logout_redirect_uri: str = "http://localhost:8000/"
     # Users from any other tenant are refused after sign-in (checked on the ID token's tid and iss).
@@ -92,6 +97,13 @@ class Settings(BaseSettings):
             raise ValueError("the authority must be https (MSAL refuses anything else)")
         return value.rstrip("/")
 
+    @field_validator("client_certificate_file")
+    @classmethod
+    def _usable_certificate(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            certificate_credential(value)  # a wrong file stops the app now, with the reason
+        return value
+
     @field_validator("allowed_tenant_ids", "api_scopes")
     @classmethod
     def _not_empty(cls, value: list[str]) -> list[str]:
@@ -103,6 +115,11 @@ class Settings(BaseSettings):
     def _safe_for_environment(self) -> Settings:
         if self.session_idle_timeout > self.session_absolute_timeout:
             raise ValueError("session_idle_timeout must not exceed session_absolute_timeout")
+        if self.client_certificate_file is not None and self.managed_identity_client_id:
+            raise ValueError(
+                "WEB_MANAGED_IDENTITY_CLIENT_ID and WEB_CLIENT_CERTIFICATE_FILE are both set: "
+                "choose one credential (the managed identity, or the certificate where none exists)"
+            )
         if self.environment != "production":
             return self
         problems = []

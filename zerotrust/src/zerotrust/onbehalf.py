@@ -12,7 +12,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +43,16 @@ class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practi
         self,
         client_id: str,
         authority: str,
-        client_assertion: Callable[[], str],
+        credential: Callable[[], str] | Mapping[str, Any],
         *,
         instance_discovery: bool = True,
         client_capabilities: list[str] | None = None,
     ) -> None:
         self._client_id = client_id
         self._authority = authority
-        self._credential = {"client_assertion": client_assertion}
+        # MSAL's client_credential (zerotrust.identity.client_credential), or just the assertion
+        # callable of a federated credential.
+        self._credential = dict(credential) if isinstance(credential, Mapping) else {"client_assertion": credential}
         self._instance_discovery = instance_discovery
         self._capabilities = client_capabilities
         # Shared by every per-user MSAL app: discovery is fetched once per process, not per user.

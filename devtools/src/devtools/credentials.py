@@ -1,0 +1,56 @@
+"""Certificate credentials for local runs: the fallback where no managed identity exists.
+
+`zt certificate --app web` does locally what an administrator does in Entra ID: creates a key pair
+and a self-signed certificate, uploads the public half to the app registration (here: drops it
+where the emulator reads registered certificates, `.local/credentials/<app>/`), and hands the
+private half to the workload (`.local/<app>/client-certificate.pem`, owner-only; Key Vault in
+Azure). Nothing of it is committed: `.local/` is git-ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from devtools.files import write_private
+
+# Short-lived on purpose: a local fallback credential, renewed by running the command again.
+VALIDITY = dt.timedelta(days=30)
+APPS = ("web", "api", "daemon")
+
+
+def create_certificate_credential(local_dir: Path, app: str, validity: dt.timedelta = VALIDITY) -> Path:
+    """Register a new certificate for `app` and return the PEM file (key + certificate) for it."""
+    if app not in APPS:
+        raise ValueError(f"no certificate credential for {app!r}; one of: {', '.join(APPS)}")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Zero Trust sample {app} (local credential)")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    registered = local_dir / "credentials" / app
+    registered.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (registered / f"{cert.fingerprint(hashes.SHA256()).hex()[:16]}.crt").write_bytes(cert_pem)
+    private = local_dir / app
+    private.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pem = private / "client-certificate.pem"
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    write_private(pem, key_pem + cert_pem)
+    return pem
