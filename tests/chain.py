@@ -106,22 +106,26 @@ class Chain:
             return count
 
     def token_caches(self) -> list[dict[str, Any]]:
-        """Every MSAL cache in the web's session store, decrypted with the web's own key, as an
-        attacker holding both would see them: what the tests must then never find anywhere else."""
-        from web.session import Sealer
+        return web_token_caches(self.web_state)
 
-        sealer = Sealer(base64.b64decode((self.web_state / "session-key").read_bytes().strip()))
-        db = sqlite3.connect(self.web_state / "sessions.sqlite3")
-        try:
-            rows = db.execute("SELECT key, token_cache FROM sessions WHERE token_cache IS NOT NULL").fetchall()
-        finally:
-            db.close()
-        caches = []
-        for key, blob in rows:
-            raw = sealer.open(blob, f"{key}|token_cache")
-            assert raw is not None, "a token cache the web's own key does not open"
-            caches.append(json.loads(raw))
-        return caches
+
+def web_token_caches(state_dir: Path) -> list[dict[str, Any]]:
+    """Every MSAL cache in the web's session store, decrypted with the web's own key, as an attacker
+    holding both would see them: the values the tests must then never find anywhere else."""
+    from web.session import Sealer
+
+    sealer = Sealer(base64.b64decode((state_dir / "session-key").read_bytes().strip()))
+    db = sqlite3.connect(state_dir / "sessions.sqlite3")
+    try:
+        rows = db.execute("SELECT key, token_cache FROM sessions WHERE token_cache IS NOT NULL").fetchall()
+    finally:
+        db.close()
+    caches = []
+    for key, blob in rows:
+        raw = sealer.open(blob, f"{key}|token_cache")
+        assert raw is not None, "a token cache the web's own key does not open"
+        caches.append(json.loads(raw))
+    return caches
 
 
 def cache_secrets(caches: list[dict[str, Any]]) -> dict[str, list[str]]:

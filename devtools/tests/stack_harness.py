@@ -15,7 +15,7 @@ from devtools.stack import Service, run_stack
 FAKE_INFO = {
     "authority": "https://localhost:8443/contoso-tenant-id/v2.0",
     "demo_users": ["alice@contoso.test", "bob@contoso.test"],
-    "demo_password": "not-a-real-password",
+    "demo_password": "not-a-real-password",  # pragma: allowlist secret
 }
 
 

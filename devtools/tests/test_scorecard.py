@@ -186,7 +186,7 @@ def test_a_deployment_needs_the_authority_and_a_token(
 def test_a_token_that_is_not_an_access_token_is_refused_without_echoing_it(
     weak: WeakTarget, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    secret = "not-a-jwt-but-maybe-a-secret"
+    secret = "not-a-jwt-but-maybe-a-secret"  # pragma: allowlist secret
     assert main([*_scorecard(weak), "--token", secret]) == 2
     out, err = capsys.readouterr()
     assert "not a JWT" in err and secret not in out + err

@@ -117,7 +117,7 @@ def test_production_refuses_local_authority_sqlite_and_passwords() -> None:
         Settings(
             environment="production",
             authority=PRODUCTION_AUTHORITY,
-            database_url="postgresql+psycopg://u:secret@db.example.test/records",
+            database_url="postgresql+psycopg://u:secret@db.example.test/records",  # pragma: allowlist secret
         )
     with pytest.raises(ValidationError, match="points at this machine"):
         Settings(

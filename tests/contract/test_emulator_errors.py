@@ -241,7 +241,7 @@ def test_client_secret_is_refused(live: LiveEmulator) -> None:
         {
             "grant_type": "client_credentials",
             "client_id": live.app_id("daemon"),
-            "client_secret": "guessed-secret",
+            "client_secret": "guessed-secret",  # pragma: allowlist secret
             "scope": api_scope(live, ".default"),
         },
     )
@@ -258,7 +258,7 @@ def test_public_client_presenting_a_credential(live: LiveEmulator, credential: s
     if credential == "client_assertion":
         form.update(client_assertion=mi_token(live, "web"), client_assertion_type=ASSERTION_TYPE)
     else:
-        form["client_secret"] = "anything"
+        form["client_secret"] = "anything"  # pragma: allowlist secret
     assert_entra_error(post_token(live, form), 401, "invalid_client", 700025)
 
 

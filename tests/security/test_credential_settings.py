@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from api.settings import Settings as ApiSettings
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.credentials import create_certificate_credential
 from pydantic import ValidationError
 from web.settings import Settings as WebSettings
@@ -23,7 +25,7 @@ def test_the_default_is_the_managed_identity_as_a_federated_credential() -> None
 def test_a_certificate_file_gives_msal_the_key_and_the_certificate(tmp_path: Path) -> None:
     pem = create_certificate_credential(tmp_path, "web")
     credential = client_credential(managed_identity_client_id=None, certificate_file=pem)
-    assert credential["private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert isinstance(serialization.load_pem_private_key(credential["private_key"].encode(), None), rsa.RSAPrivateKey)
     assert credential["public_certificate"].startswith("-----BEGIN CERTIFICATE-----")
     # Registered where the identity provider looks, the private half kept apart.
     assert list((tmp_path / "credentials" / "web").glob("*.crt"))

@@ -22,13 +22,13 @@ ALICE = SignedInUser(
 )
 # Shaped like an MSAL cache holding real tokens (header.payload.signature, base64url JSON).
 FAKE_AT = (
-    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJhcGkiLCJvaWQiOiIzYjRjIn0."
-    "c2lnbmF0dXJlLW9mLXRoZS1pZGVudGl0eS1wcm92aWRlcg"
+    "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJhcGkiLCJvaWQiOiIzYjRjIn0."  # pragma: allowlist secret
+    "c2lnbmF0dXJlLW9mLXRoZS1pZGVudGl0eS1wcm92aWRlcg"  # pragma: allowlist secret
 )
 FAKE_CACHE = json.dumps(
     {
         "AccessToken": {"k": {"secret": FAKE_AT, "credential_type": "AccessToken"}},
-        "RefreshToken": {"r": {"secret": "0.AAAArefresh-token-value-long-enough"}},
+        "RefreshToken": {"r": {"secret": "0.AAAArefresh-token-value-long-enough"}},  # pragma: allowlist secret
         "IdToken": {"i": {"secret": FAKE_AT}},
     }
 )

@@ -376,8 +376,10 @@ class _Runner:
         if isinstance(users, list):
             lines.append(f"  {'demo users':<18} {', '.join(str(u) for u in users)}")
         if "demo_password" in info:
-            # Printed on purpose: it is a local-only password for local-only demo users.
-            lines.append(f"  {'demo password':<18} {info['demo_password']}")
+            # Where it is, not what it is: terminal output ends up in CI logs, screen shares and
+            # pasted bug reports, and the secret scan of captured logs (tests/security) finds it.
+            where = self.stack_file.parent / "emulator" / "demo-password"
+            lines.append(f"  {'demo password':<18} in {where} (and stack.json)")
         lines.append(f"  {'CA bundle':<18} {self.ca_bundle}")
         lines.append(f"  {'details':<18} {self.stack_file}")
         lines.append(f"zt: press Ctrl-C to stop (or: kill -TERM {os.getpid()}).")

@@ -1,0 +1,96 @@
+"""The secret scan behind tests/security/test_secrets.py (guidance: no secret anywhere).
+
+Three checks, each a plain function so a test can prove it finds what it must:
+
+- `scan_files`: detect-secrets (Yelp's scanner, its default plugins and filters) over files, plus a
+  check of our own for PEM private key blocks that no `pragma: allowlist secret` can silence: a
+  false positive can be allowlisted on its line after review, a private key never.
+- `tracked_credential_files`: paths git must never hold (`.local/`, key and certificate files).
+- `scan_text`: text the running stack produced (logs, pages): token shapes, private key blocks,
+  detect-secrets' line plugins, and the exact values of secrets known to the test (the demo
+  password, the refresh tokens in the web's cache, the auth code the browser carried...).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from detect_secrets import SecretsCollection
+from detect_secrets.settings import default_settings
+from zerotrust.redact import JWT_SHAPE
+
+PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+CREDENTIAL_SUFFIXES = {".pem", ".key", ".pfx", ".p12", ".jks", ".keystore"}
+# A line of log or page text is scanned up to this length (a pathological line stays cheap).
+MAX_LINE = 20_000
+
+
+@dataclass(frozen=True)
+class Finding:
+    where: str
+    line: int
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.where}:{self.line}: {self.kind}"
+
+
+def git_tracked(root: Path) -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=root, check=True, capture_output=True).stdout
+    return [p for p in out.decode().split("\0") if p]
+
+
+def scan_files(root: Path, paths: Iterable[str]) -> list[Finding]:
+    """detect-secrets and the private-key check over `paths` (relative to `root`)."""
+    paths = [p for p in paths if (root / p).is_file()]
+    collection = SecretsCollection(root=str(root))
+    with default_settings():
+        for path in paths:
+            collection.scan_file(path)
+    findings = [Finding(filename, secret.line_number or 0, secret.type) for filename, secret in collection]
+    for path in paths:
+        try:
+            text = (root / path).read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if PRIVATE_KEY_BLOCK.search(line):
+                findings.append(Finding(path, number, "PEM private key block"))
+    return sorted(set(findings), key=lambda f: (f.where, f.line, f.kind))
+
+
+def tracked_credential_files(paths: Iterable[str]) -> list[str]:
+    """Tracked paths under .local/ or named like key, certificate or keystore files."""
+    bad = []
+    for path in paths:
+        pure = PurePosixPath(path)
+        if ".local" in pure.parts or pure.suffix.lower() in CREDENTIAL_SUFFIXES:
+            bad.append(path)
+    return bad
+
+
+def scan_text(where: str, text: str, known: Mapping[str, Iterable[str]] | None = None) -> list[Finding]:
+    """Findings in text a service or page produced; `known` maps a kind to exact secret values."""
+    values = [(kind, v) for kind, vs in (known or {}).items() for v in vs if v]
+    findings = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line[:MAX_LINE]
+        if JWT_SHAPE.search(line):
+            findings.append(Finding(where, number, "JWT-shaped token"))
+        if PRIVATE_KEY_BLOCK.search(line):
+            findings.append(Finding(where, number, "PEM private key block"))
+        findings.extend(Finding(where, number, kind) for kind, value in values if value in line)
+    # detect-secrets scans files (its filters need the file's context): the text goes through a
+    # private temporary file, as a log file would.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "captured.log"
+        path.write_text(text)
+        findings.extend(
+            Finding(where, f.line, f"detect-secrets: {f.kind}") for f in scan_files(Path(folder), ["captured.log"])
+        )
+    return findings
