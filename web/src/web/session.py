@@ -268,7 +268,7 @@ class Sessions:
         await self.store.put(record)
         return session
 
-    async def end(self, session_id: str | None) -> None:
+    async def end(self, session_id: str | None) -> None:  # zt: token-management
         """Sign-out: the session and its token cache are gone from the store."""
         if session_id:
             await self.store.delete(record_key(session_id))

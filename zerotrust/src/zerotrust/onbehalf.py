@@ -38,7 +38,7 @@ class OboFailure(Exception):
         return f"{self.error}: {self.description.splitlines()[0] if self.description else ''}"
 
 
-class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practices
+class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practices, zt: token-management
     def __init__(
         self,
         client_id: str,

@@ -16,6 +16,8 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from .redact import install_log_redaction
+
 S = TypeVar("S")
 
 
@@ -54,6 +56,7 @@ def serve(
             if not path.is_file():
                 sys.exit(f"{service}: {path} does not exist or is not a file")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    install_log_redaction()
     # azure-identity logs every managed-identity request at INFO; only its warnings are worth a line.
     logging.getLogger("azure").setLevel(logging.WARNING)
     scheme = "https" if require_tls else "http"
