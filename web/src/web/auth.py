@@ -54,6 +54,7 @@ class Identity:  # zt: identity-iam-development-best-practices
         self.settings = settings
         # The managed identity's token is the client assertion (azure-identity caches and renews
         # it), or, where configured instead, the certificate. Never a secret.
+        # zt: identity-non-user-applications
         self._credential = (
             {"client_assertion": client_assertion}
             if client_assertion
