@@ -18,6 +18,7 @@ from devtools.testing import LiveEmulator
 from zerotrust.redact import JWT_SHAPE
 
 from tests.chain import Chain, start_chain
+from tests.contract.helpers import api_scope, sign_in, web_client
 from tests.person import ALICE_OID, Person
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
@@ -74,3 +75,27 @@ def test_a_certificate_the_registration_does_not_hold_signs_nobody_in(
     assert r.status_code == 400, r.text[:500]
     assert "AADSTS700027" in r.text
     assert alice.get(f"{chain.web.base}/tasks").status_code == 302
+
+
+def test_no_credential_at_all_is_a_clean_503_that_names_the_fix(
+    live: LiveEmulator, tmp_path: Path, chains: list[Chain], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No managed identity endpoint and no certificate: the default (the managed identity) can't work.
+    chain = start_chain(live, tmp_path, managed_identities=False)
+    chains.append(chain)
+    alice = Person()
+    r = alice.get(f"{chain.web.base}/auth/login?next=/tasks")
+    action, fields = alice.sign_in_at_emulator(r.headers["location"], live.password)
+    r = alice.post(action, fields)
+    assert r.status_code == 503 and "Sign-in is unavailable" in r.text
+    assert alice.get(f"{chain.web.base}/tasks").status_code == 302  # no session came of it
+
+    # The api, asked to call downstream-api on alice's behalf, can't authenticate either: a 503.
+    token = sign_in(live, web_client(live, monkeypatch), "alice@contoso.test", [api_scope(live, "Tasks.Read")])
+    with chain.api.http() as http:
+        r = http.get("/tasks", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable"
+    logs = chain.logs()
+    for name in ("web", "api"):
+        assert "CLIENT_CERTIFICATE_FILE" in logs[name], name  # the log line says what to configure
+        assert "Traceback" not in logs[name], name

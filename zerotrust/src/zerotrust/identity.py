@@ -15,12 +15,14 @@ on where it runs. A client secret is never an option.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import AzureError
 from azure.identity import ManagedIdentityCredential
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -28,9 +30,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"  # noqa: S105 - a scope, not a secret
 
+log = logging.getLogger(__name__)
+
 
 class CredentialConfigError(ValueError):
     """A credential setting that cannot work; the message says what to change."""
+
+
+class CredentialUnavailable(ConnectionError):
+    """The managed identity could not give a token: no identity endpoint here, or it is down.
+
+    An OSError on purpose: every caller already answers "a dependency can't be reached" for those
+    (a clean 503 that recovers by itself, never a 500), and this is that case.
+    """
 
 
 # zt: identity-non-user-applications, zt: identity-iam-development-best-practices
@@ -47,7 +59,17 @@ def federated_client_assertion(managed_identity_client_id: str | None = None) ->
     )
 
     def assertion() -> str:
-        token: str = credential.get_token(TOKEN_EXCHANGE_SCOPE).token
+        try:
+            token: str = credential.get_token(TOKEN_EXCHANGE_SCOPE).token
+        except AzureError as exc:
+            # Neither credential is usable: say which setting would fix it, once per failure.
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            log.warning(
+                "no managed identity token (%s); where no managed identity exists, configure "
+                "the certificate fallback (<SERVICE>_CLIENT_CERTIFICATE_FILE)",
+                reason,
+            )
+            raise CredentialUnavailable(f"managed identity unavailable: {reason}") from None
         return token
 
     return assertion
