@@ -1,0 +1,81 @@
+"""Single-tenant by default; a multi-tenant mode with an allowlist, where tenants never mix.
+
+carol is from fabrikam. Every tier checks `tid` against its allowlist and the issuer against that
+tenant's own issuer (zerotrust.validation), so a fabrikam token is refused until fabrikam is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from devtools.testing import LiveEmulator, start_emulator
+
+from tests.authz.chain import ALICE, CAROL, CONTOSO, FABRIKAM, Chain, start_chain
+from tests.conftest import LiveService
+
+pytestmark = pytest.mark.guidance("identity-supported-account-types")
+
+
+@pytest.mark.parametrize(("service", "path"), [("api", "/tasks"), ("downstream-api", "/records")])
+def test_carol_is_refused_by_both_apis_in_the_default_single_tenant_mode(chain: Chain, service: str, path: str) -> None:
+    r = chain.call(service, "GET", path, chain.user_token(service, CAROL))
+    assert r.status_code == 401
+    realm = chain.apis[service].realm
+    assert r.headers["www-authenticate"] == (
+        f'Bearer realm="{realm}", error="invalid_token", error_description="The token\'s tenant is not allowed."'
+    )
+
+
+@pytest.fixture(scope="module")
+def multi(
+    live: LiveEmulator,
+    start_service: Callable[..., LiveService],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Chain]:
+    """As `zt run --tenants contoso,fabrikam` sets it up: the registrations multi-tenant at the
+    identity provider, fabrikam on every tier's allowlist."""
+    local = tmp_path_factory.mktemp("multi-tenant")
+    (local / "tls").symlink_to(live.local_dir / "tls")
+    emulator = start_emulator(local, multi_tenant_apps="web,api,downstream-api")
+    try:
+        yield start_chain(emulator, start_service, local, tenants=[CONTOSO, FABRIKAM])
+    finally:
+        emulator.stop()
+
+
+def test_in_multi_tenant_mode_carol_uses_the_app_and_sees_only_her_tasks(multi: Chain) -> None:
+    carol, alice = multi.user_token("api", CAROL), multi.user_token("api", ALICE)
+    assert multi.call("api", "GET", "/tasks", carol).json() == []
+    hers = multi.call("api", "POST", "/tasks", carol, {"title": "fabrikam plan"})
+    assert hers.status_code == 201, hers.text
+    alices = multi.call("api", "POST", "/tasks", alice, {"title": "contoso plan"}).json()
+    assert [t["title"] for t in multi.call("api", "GET", "/tasks", carol).json()] == ["fabrikam plan"]
+    assert [t["title"] for t in multi.call("api", "GET", "/tasks", alice).json()] == ["contoso plan"]
+    # A contoso record id is 404 to her, at both tiers, as any unknown id would be.
+    assert multi.call("api", "GET", f"/tasks/{alices['id']}", carol).status_code == 404
+    down = multi.user_token("downstream-api", CAROL)
+    assert multi.call("downstream-api", "GET", f"/records/{alices['id']}", down).status_code == 404
+    assert multi.call("downstream-api", "DELETE", f"/records/{alices['id']}", down).status_code == 404
+    # Her own /me names her tenant at both tiers: the chain kept her identity.
+    me = multi.call("api", "GET", "/me", carol).json()
+    assert me["api"]["tenant_id"] == me["downstream_api"]["tenant_id"] == FABRIKAM
+
+
+def test_in_multi_tenant_mode_the_same_object_id_in_another_tenant_is_someone_else(multi: Chain) -> None:
+    alice = multi.user_token("downstream-api", ALICE)
+    record = multi.call("downstream-api", "POST", "/records", alice, {"title": "alice's in contoso"}).json()
+    # alice's oid, carol's tenant: a token only a forger or a colliding directory could hold.
+    twin = ALICE.__class__(**{**ALICE.__dict__, "tid": FABRIKAM})
+    other = multi.user_token("downstream-api", twin)
+    assert multi.call("downstream-api", "GET", f"/records/{record['id']}", other).status_code == 404
+    assert multi.call("downstream-api", "GET", "/records", other).json() == []
+
+
+def test_an_issuer_of_another_tenant_cannot_vouch_for_an_allowed_tid(multi: Chain) -> None:
+    # fabrikam is allowed, but its issuer may not speak for contoso.
+    token = multi.user_token("api", ALICE, iss=f"{multi.emulator.authority('fabrikam')}/v2.0")
+    r = multi.call("api", "GET", "/tasks", token)
+    assert r.status_code == 401
+    assert "The token's issuer is not trusted." in r.headers["www-authenticate"]
