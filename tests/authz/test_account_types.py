@@ -7,7 +7,6 @@ tenant's own issuer (zerotrust.validation), so a fabrikam token is refused until
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from devtools.testing import LiveEmulator, start_emulator

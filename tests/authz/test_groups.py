@@ -9,6 +9,7 @@ import http.server
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.guidance("configure-tokens-group-claims-app-roles")
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def _record(self) -> None:
         type(self).hits.append(f"{self.command} {self.path}")
@@ -50,7 +51,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def attacker() -> Iterator[tuple[str, list[str]]]:
     """A listener that records every request: where a forged _claim_sources points."""
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
     handler = type("Recorder", (_Recorder,), {"hits": hits})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -125,7 +126,9 @@ def test_dave_with_group_overage_shares_with_one_of_his_211_groups_and_sees_it(c
     # Membership came from the Graph stand-in, once, then from the short cache.
     assert _graph_requests(chain) == before + 1
     # alice isn't in project-137.
-    assert task not in {t["id"] for t in chain.call("api", "GET", "/tasks/shared", chain.user_token("api", ALICE)).json()}
+    assert task not in {
+        t["id"] for t in chain.call("api", "GET", "/tasks/shared", chain.user_token("api", ALICE)).json()
+    }
 
 
 def test_a_claim_source_pointing_elsewhere_is_never_fetched(

@@ -132,6 +132,7 @@ async def revoke_sessions(request: Request) -> Response:
     return _done(request, f"sessions revoked for {user.upn}")
 
 
+# zt: zero-trust-token-customization - names change, object ids don't.
 @router.post("/users/rename")
 async def rename(request: Request) -> Response:
     """Change a user's sign-in name (UPN, which the demo also uses as email) and display name, as an

@@ -161,6 +161,8 @@ def record_key(session_id: str) -> str:
 class SignedInUser:
     """Who signed in, from the ID token (display and account lookup only; no token kept here)."""
 
+    # zt: zero-trust-token-customization - known by oid + tid, immutable; name and username are
+    # shown, never used to find anyone's data (a rename changes nothing a user reaches).
     oid: str
     tid: str
     name: str | None
