@@ -18,10 +18,11 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
-from .onbehalf import OboFailure, OnBehalfOf
+from .onbehalf import OboFailure
 from .principal import Principal
 
 log = logging.getLogger("zerotrust.groups")
@@ -32,6 +33,12 @@ GRAPH_SCOPE = f"{GRAPH_RESOURCE}/User.Read"
 CACHE_TTL_SECONDS = 300.0
 MAX_CACHED_USERS = 10_000
 MAX_GROUPS = 11_000  # getMemberObjects' documented ceiling
+
+
+class OnBehalfTokens(Protocol):
+    """What the resolver needs of zerotrust.onbehalf.OnBehalfOf."""
+
+    async def token(self, principal: Principal, assertion: str, scopes: list[str]) -> str: ...
 
 
 class GroupsUnavailable(Exception):
@@ -48,7 +55,7 @@ class GroupResolver:
     def __init__(
         self,
         graph_url: str,
-        obo: OnBehalfOf,
+        obo: OnBehalfTokens,
         http: httpx.AsyncClient,
         *,
         scope: str = GRAPH_SCOPE,
