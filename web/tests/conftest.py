@@ -139,6 +139,9 @@ class FakeIdp:
             "aud": WEB_APP_ID,
             "sub": "pairwise-web",
             "login_hint": b64url(f"{user.tid}.{user.oid}".encode()),
+            # Optional claims the web app's registration asks for (infra/registrations.yaml).
+            "acct": 0,
+            "ctry": {"alice@contoso.test": "NL", "bob@contoso.test": "US"}.get(user.upn, "FR"),
         }
         if nonce is not None:
             id_claims["nonce"] = nonce

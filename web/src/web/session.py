@@ -168,6 +168,9 @@ class SignedInUser:
     name: str | None
     username: str | None
     login_hint: str | None = None
+    # Optional ID token claims (acct, ctry) the web app's registration asks for: display only.
+    account_type: str | None = None
+    country: str | None = None
 
     @property
     def home_account_id(self) -> str:
