@@ -216,6 +216,11 @@ class FakeApi:
         async def list_tasks() -> list[dict[str, Any]]:
             return list(self.tasks.values())
 
+        @app.get("/tasks/shared")
+        async def shared_tasks() -> list[dict[str, Any]]:
+            # As the api answers: tasks shared with one of the caller's groups, `mine` marking theirs.
+            return [{**t, "mine": True} for t in self.tasks.values() if t.get("shared_with_group")]
+
         @app.post("/tasks", status_code=201)
         async def add(request: Request) -> dict[str, Any]:
             body = await request.json()
