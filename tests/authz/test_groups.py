@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import httpx
 import pytest
-from devtools.testing import LiveEmulator
+from devtools.testing import LiveEmulator, free_port
 
 from tests.authz.chain import (
     ALICE,
@@ -158,3 +158,29 @@ def test_a_claim_source_pointing_elsewhere_is_never_fetched(
     assert hits == []
     # Graph asked once, by downstream-api on dave's behalf; the cache answered the rest.
     assert _graph_requests(chain) == before + 1
+
+
+def test_when_graph_cant_be_reached_overage_fails_closed_with_a_clear_503(
+    live: LiveEmulator, start_service: Callable[..., LiveService], tmp_path: Path
+) -> None:
+    """No membership known is not "member of nothing, carry on": the answer is a retryable 503."""
+    downstream = start_service(
+        "downstream_api",
+        "DOWNSTREAM",
+        {
+            **live.managed_identity_env("downstream-api"),
+            "DOWNSTREAM_AUTHORITY": live.authority(),
+            "DOWNSTREAM_STATE_DIR": str(tmp_path / "downstream"),
+            "DOWNSTREAM_GRAPH_URL": f"https://localhost:{free_port()}",  # nothing listens there
+        },
+    )
+    chain = Chain(live, downstream, downstream)  # only downstream-api is called here
+    dave = chain.user_token("downstream-api", DAVE)
+    r = chain.call("downstream-api", "GET", "/records/shared", dave)
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert r.json()["detail"] == "Your group memberships can't be read right now; try again shortly."
+    # A caller whose groups fit in the token needs no Graph.
+    assert (
+        chain.call("downstream-api", "GET", "/records/shared", chain.user_token("downstream-api", BOB)).status_code
+        == 200
+    )

@@ -138,3 +138,11 @@ def test_mass_assignment_is_422_and_changes_nothing(chain: Chain, route: Route, 
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "invalid_request"
     assert chain.call(route.service, "GET", list_path, alice).json() == before
+
+
+@pytest.mark.parametrize("service", ["api", "downstream-api"])
+def test_ids_are_random_uuid4_that_say_nothing(chain: Chain, service: str) -> None:
+    alice = chain.user_token(service, ALICE)
+    ids = [_create(chain, service, alice) for _ in range(3)]
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+    assert len({i[:8] for i in ids}) == 3  # no shared prefix from a clock or a counter
