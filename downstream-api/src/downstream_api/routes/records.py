@@ -210,12 +210,7 @@ def _shared_with(session: Session, caller: Owner, groups: frozenset[str]) -> lis
         .where(Record.tenant_id == caller.tenant_id, Record.shared_group_id.in_(sorted(groups)))
         .order_by(Record.created_at, Record.id)
     )
-    return [
-        SharedRecordOut(
-            **RecordOut.of(r).model_dump(), mine=r.owner_oid == caller.oid and r.tenant_id == caller.tenant_id
-        )
-        for r in rows
-    ]
+    return [SharedRecordOut(**RecordOut.of(r).model_dump(), mine=r.owner_oid == caller.oid) for r in rows]
 
 
 def _delete(session: Session, owner: Owner, record_id: str) -> bool:
@@ -260,7 +255,7 @@ async def share_record(
     # zt: configure-tokens-group-claims-app-roles - membership decided by this tier, from its own
     # token (groups claim) or from Graph on overage; a group list sent by the caller means nothing.
     if body.group_id is not None and body.group_id not in await groups.of(principal, token):
-        # Ownership first would tell a non-owner the record exists; the 404 below answers that.
+        # A non-owner hears 404 whatever the group, as for an unknown id: existence stays hidden.
         if await db.run(_get, Owner.of(principal), checked) is None:
             raise _not_found()
         raise HTTPException(status.HTTP_403_FORBIDDEN, "You can share only with a group you are a member of.")
