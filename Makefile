@@ -18,7 +18,7 @@ MEMBER_SRC := $(wildcard */src)
 .PHONY: help run test token scorecard lint .venv-ready
 
 help:
-	@echo "make run | test | token [USER=bob@contoso.test] | scorecard | lint"
+	@echo "make run [TENANTS=contoso,fabrikam] | test | token [USER=bob@contoso.test] | scorecard | lint"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 .venv-ready:
@@ -27,9 +27,11 @@ help:
 
 # PORT_OFFSET shifts every port, to run a second stack beside yours (tests use it).
 PORT_OFFSET ?= 0
+# TENANTS=contoso,fabrikam: multi-tenant mode (every tier's allowlist); empty: the home tenant only.
+TENANTS ?=
 
 run: .venv-ready
-	$(UV) run zt run --port-offset $(PORT_OFFSET)
+	$(UV) run zt run --port-offset $(PORT_OFFSET) $(if $(TENANTS),--tenants $(TENANTS))
 
 test: .venv-ready
 	$(UV) run pytest

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from devtools.paths import repo_root
-from devtools.stack import Ports, Service, default_services, run_stack
+from devtools.stack import Ports, Service, default_services, run_stack, tenant_ids
 from devtools.tls import DevTls, ensure_dev_tls
 
 HERE = Path(__file__).parent
@@ -335,3 +335,32 @@ def test_each_tier_gets_its_own_managed_identity_and_shifted_ports(tmp_path: Pat
     assert envs["web"]["WEB_API_URL"] == "https://localhost:18001"
     assert envs["web"]["WEB_REDIRECT_URI"] == "http://localhost:18000/auth/callback"
     assert envs["api"]["API_AUTHORITY"].startswith("https://localhost:18443/")
+
+
+@pytest.mark.guidance("identity-supported-account-types")
+def test_tenants_switch_every_tier_and_the_registrations_to_multi_tenant(tmp_path: Path, tls: DevTls) -> None:
+    local = tmp_path / "local"
+    (local / "emulator").mkdir(parents=True)
+    headers = {"web": "h-web", "api": "h-api", "downstream-api": "h-down", "daemon": "h-daemon"}
+    (local / "emulator" / "managed-identity-headers.json").write_text(json.dumps(headers))
+    contoso, fabrikam = tenant_ids(["fabrikam", "contoso"])  # the home tenant comes first
+
+    emulator, downstream, api, web = default_services(tls, local, repo_root(), tenants=[contoso, fabrikam])
+
+    envs = {s.name: dict(s.env() if callable(s.env) else s.env) for s in (emulator, downstream, api, web)}
+    assert envs["identity-emulator"]["EMULATOR_MULTI_TENANT_APPS"] == "web,api,downstream-api"
+    assert json.loads(envs["api"]["API_ALLOWED_TENANTS"]) == [contoso, fabrikam]
+    assert envs["downstream-api"]["DOWNSTREAM_EXTRA_TENANT_IDS"] == fabrikam
+    assert json.loads(envs["web"]["WEB_ALLOWED_TENANT_IDS"]) == [contoso, fabrikam]
+    assert envs["web"]["WEB_AUTHORITY"] == "https://localhost:8443/organizations"
+    # Every tier validating for itself still has its own (home) authority.
+    assert envs["api"]["API_AUTHORITY"] == f"https://localhost:8443/{contoso}"
+    assert envs["downstream-api"]["DOWNSTREAM_GRAPH_URL"] == "https://localhost:8443"
+
+
+def test_single_tenant_by_default_and_unknown_tenants_refused(tmp_path: Path, tls: DevTls) -> None:
+    assert tenant_ids([]) == []
+    with pytest.raises(ValueError, match="no demo tenant 'northwind'"):
+        tenant_ids(["contoso", "northwind"])
+    emulator, *_ = default_services(tls, tmp_path / "local", repo_root())
+    assert isinstance(emulator.env, dict) and "EMULATOR_MULTI_TENANT_APPS" not in emulator.env

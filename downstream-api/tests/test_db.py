@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import downstream_api.db
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from downstream_api.db import Base, make_engine, migrate
 from sqlalchemy import inspect
 
@@ -16,8 +19,12 @@ def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
     migrate(engine)  # a restart: already at head, nothing to do
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
-    assert {ix["name"] for ix in inspect(engine).get_indexes("records")} == {"ix_records_owner"}
+        config = Config()
+        config.set_main_option("script_location", str(Path(downstream_api.db.__file__).parent / "migrations"))
+        # One head: migrations added by parallel work must be chained, never left as branches.
+        (head,) = ScriptDirectory.from_config(config).get_heads()
+        assert MigrationContext.configure(connection).get_current_revision() == head
+    assert {ix["name"] for ix in inspect(engine).get_indexes("records")} == {"ix_records_owner", "ix_records_shared"}
     engine.dispose()
 
 

@@ -31,7 +31,7 @@ def test_crud_for_the_owner(client: TestClient, as_user: Headers) -> None:
     alice = as_user()
     assert client.get("/records", headers=alice).json() == []
     record = create(client, alice, "  Buy milk  ")
-    assert set(record) == {"id", "title", "done", "created_at"}
+    assert set(record) == {"id", "title", "done", "created_at", "shared_with_group"}
     assert UUID4.match(record["id"]) and record["title"] == "Buy milk" and record["done"] is False
     assert record["created_at"].endswith("Z")
     second = create(client, alice, "Call Bob")

@@ -139,6 +139,9 @@ class FakeIdp:
             "aud": WEB_APP_ID,
             "sub": "pairwise-web",
             "login_hint": b64url(f"{user.tid}.{user.oid}".encode()),
+            # Optional claims the web app's registration asks for (infra/registrations.yaml).
+            "acct": 0,
+            "ctry": {"alice@contoso.test": "NL", "bob@contoso.test": "US"}.get(user.upn, "FR"),
         }
         if nonce is not None:
             id_claims["nonce"] = nonce
@@ -212,6 +215,11 @@ class FakeApi:
         @app.get("/tasks")
         async def list_tasks() -> list[dict[str, Any]]:
             return list(self.tasks.values())
+
+        @app.get("/tasks/shared")
+        async def shared_tasks() -> list[dict[str, Any]]:
+            # As the api answers: tasks shared with one of the caller's groups, `mine` marking theirs.
+            return [{**t, "mine": True} for t in self.tasks.values() if t.get("shared_with_group")]
 
         @app.post("/tasks", status_code=201)
         async def add(request: Request) -> dict[str, Any]:

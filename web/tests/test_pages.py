@@ -189,6 +189,17 @@ def test_chain_shows_the_caller_at_each_tier(browser: Any) -> None:
         assert expected in r.text
 
 
+@pytest.mark.guidance("zero-trust-token-customization")
+def test_chain_shows_member_or_guest_and_country_from_the_id_tokens_optional_claims(browser: Any) -> None:
+    browser.sign_in("alice")
+    r = browser.get("/chain")
+    assert r.status_code == 200
+    row = r.text.split("Member or guest (acct)", 1)[1].split("</tr>", 1)[0]
+    assert "<td>member</td>" in row
+    country = r.text.split("Country (ctry)", 1)[1].split("</tr>", 1)[0]
+    assert "<td>NL</td>" in country
+
+
 def test_chain_when_downstream_is_unavailable(browser: Any, fake_api: Any) -> None:
     browser.sign_in("alice")
     fake_api.downstream_view = {"error": "temporarily_unavailable"}  # what the api passes on then

@@ -55,6 +55,8 @@ def test_the_api_schema_lists_the_scopes_each_operation_accepts() -> None:
         ("GET", "/tasks/{task_id}"): READ_TASKS,
         ("PATCH", "/tasks/{task_id}"): WRITE_TASKS,
         ("DELETE", "/tasks/{task_id}"): WRITE_TASKS,
+        ("GET", "/tasks/shared"): READ_TASKS,
+        ("PUT", "/tasks/{task_id}/share"): WRITE_TASKS,
         ("GET", "/me"): READ_TASKS,
     }
 
@@ -86,6 +88,8 @@ def test_downstream_api_serves_no_schema_but_still_documents_each_operation() ->
         ("GET", "/records/{record_id}"): READ_RECORDS,
         ("PATCH", "/records/{record_id}"): WRITE_RECORDS,
         ("DELETE", "/records/{record_id}"): WRITE_RECORDS,
+        ("GET", "/records/shared"): READ_RECORDS,
+        ("PUT", "/records/{record_id}/share"): WRITE_RECORDS,
     }
 
 

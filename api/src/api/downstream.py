@@ -77,12 +77,15 @@ class Hop:
             async with self.downstream.session.request(method, path, json=body, headers=headers) as response:
                 text = await response.text()
                 status = response.status
+                bearer_refusal = "WWW-Authenticate" in response.headers
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
             raise DownstreamError(
                 503, "temporarily_unavailable", "downstream-api can't be reached.", correlation_id
             ) from None
-        if status >= 500 or status in (401, 403):
+        # A 403 without a bearer challenge is downstream's decision about the user (e.g. sharing with
+        # a group they are not in): theirs to hear as is.
+        if status >= 500 or status == 401 or (status == 403 and bearer_refusal):
             # A 401/403 from downstream means this tier's token was wrong, not the caller's: 502.
             log.warning("downstream-api answered %s correlation_id=%s", status, correlation_id)
             raise DownstreamError(

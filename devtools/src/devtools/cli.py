@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from devtools.paths import local_dir, repo_root
-from devtools.stack import Ports, default_services, emulator_describe, run_stack
+from devtools.stack import Ports, default_services, emulator_describe, run_stack, tenant_ids
 from devtools.tls import ensure_dev_tls
 from devtools.token import TokenError, device_code_token, load_stack
 
@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         metavar="N",
         help="shift every port by N, to run a second stack beside yours (tests use this)",
+    )
+    run.add_argument(
+        "--tenants",
+        default="",
+        metavar="A,B",
+        help="demo tenants whose users may use the app (default: the home tenant only); more than one "
+        "switches the registrations to multi-tenant and sets every tier's allowlist",
     )
     run.add_argument(
         "--ready-timeout",
@@ -92,8 +99,13 @@ def _run(args: argparse.Namespace) -> int:
     local.mkdir(mode=0o700, parents=True, exist_ok=True)
     tls = ensure_dev_tls(local)
     ports = Ports().shifted(args.port_offset)
+    try:
+        tenants = tenant_ids([t for t in args.tenants.split(",") if t.strip()])
+    except ValueError as exc:
+        print(f"zt: {exc}", file=sys.stderr)
+        return 2
     return run_stack(
-        default_services(tls, local, repo_root(), ports),
+        default_services(tls, local, repo_root(), ports, tenants=tenants),
         stack_file=local / "stack.json",
         describe=emulator_describe(local / "emulator", ports),
         ca_bundle=tls.ca_bundle,

@@ -80,7 +80,34 @@ class Ports:
         return Ports(*(p + offset for p in (self.web, self.api, self.downstream, self.emulator, self.emulator_front)))
 
 
-def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports()) -> list[Service]:
+# zt: identity-supported-account-types - the registrations a multi-tenant run opens to other tenants.
+MULTI_TENANT_APPS = ("web", "api", "downstream-api")
+
+
+def tenant_ids(names: Sequence[str]) -> list[str]:
+    """Demo tenant names (or ids) to tenant ids, home tenant first; [] means the home tenant only."""
+    if not names:
+        return []
+    from identity_emulator.directory import load_directory
+    from identity_emulator.settings import EmulatorSettings
+
+    settings = EmulatorSettings()
+    directory = load_directory(settings.manifest, settings.directory)
+    found = []
+    for name in names:
+        tenant = directory.tenant(name.strip())
+        if tenant is None:
+            known = ", ".join(sorted(t.name for t in directory.tenants.values()))
+            raise ValueError(f"--tenants: no demo tenant {name.strip()!r} (known: {known})")
+        found.append(tenant.tenant_id)
+    home = directory.home_tenant_id
+    return [home, *dict.fromkeys(t for t in found if t != home)]
+
+
+def default_services(
+    tls: DevTls, local: Path, root: Path, ports: Ports = Ports(), *, tenants: Sequence[str] = ()
+) -> list[Service]:
+    """`tenants`: allowed tenant ids, home first (tenant_ids()); empty or one: single-tenant."""
     # Children inherit the developer's environment so PATH, proxies and locale behave as in a shell;
     # unbuffered output makes their logs appear as they happen rather than at exit.
     base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
@@ -94,6 +121,9 @@ def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports(
         "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
         "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
     }
+    multi = len(tenants) > 1
+    if multi:
+        emulator_env["EMULATOR_MULTI_TENANT_APPS"] = ",".join(MULTI_TENANT_APPS)
     emulator = f"https://localhost:{ports.emulator}"
     api, downstream = f"https://localhost:{ports.api}", f"https://localhost:{ports.downstream}"
     web = f"http://localhost:{ports.web}"
@@ -103,6 +133,8 @@ def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports(
             # Read once the emulator is up: it creates the identity headers at first start.
             headers = json.loads((local / "emulator" / "managed-identity-headers.json").read_text())
             authority = _home_authority(emulator)
+            if multi and prefix == "WEB":
+                authority = f"{emulator}/organizations"
             return {
                 **base,
                 # What Azure App Service / Container Apps set for the workload's managed identity.
@@ -128,14 +160,29 @@ def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports(
         Service(
             "downstream-api",
             _module("downstream_api"),
-            tier_env("downstream-api", "DOWNSTREAM", "downstream", port=str(ports.downstream)),
+            tier_env(
+                "downstream-api",
+                "DOWNSTREAM",
+                "downstream",
+                port=str(ports.downstream),
+                # Graph for group overage: the emulator stands in for https://graph.microsoft.com.
+                graph_url=emulator,
+                **({"extra_tenant_ids": ",".join(tenants[1:])} if multi else {}),
+            ),
             f"{downstream}/healthz",
             "downstream_api",
         ),
         Service(
             "api",
             _module("api"),
-            tier_env("api", "API", "api", port=str(ports.api), downstream_url=downstream),
+            tier_env(
+                "api",
+                "API",
+                "api",
+                port=str(ports.api),
+                downstream_url=downstream,
+                **({"allowed_tenants": json.dumps(list(tenants))} if multi else {}),
+            ),
             f"{api}/healthz",
             "api",
         ),
@@ -153,6 +200,8 @@ def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports(
                 idp_origin=f"http://localhost:{ports.emulator_front}",
                 # Against the local emulator only: the web app's Settings refuse it in production.
                 attack_lab="true",
+                # Multi-tenant: sign in at /organizations, then the allowlist decides (tid and issuer).
+                **({"allowed_tenant_ids": json.dumps(list(tenants))} if multi else {}),
             ),
             f"{web}/healthz",
             "web",

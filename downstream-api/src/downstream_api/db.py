@@ -48,8 +48,14 @@ class Record(Base):
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # zt: configure-tokens-group-claims-app-roles - the one group (object id, same tenant) the owner
+    # shared this record with, or None. Set only by the owner, only with a group they belong to.
+    shared_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True, default=None)
 
-    __table_args__ = (Index("ix_records_owner", "tenant_id", "owner_oid", "created_at"),)
+    __table_args__ = (
+        Index("ix_records_owner", "tenant_id", "owner_oid", "created_at"),
+        Index("ix_records_shared", "tenant_id", "shared_group_id"),
+    )
 
 
 def utc(value: dt.datetime) -> dt.datetime:

@@ -17,10 +17,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from zerotrust.correlation import correlation_id
+from zerotrust.groups import GroupResolver
+from zerotrust.identity import federated_client_assertion
+from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import build_validator, protect_api, provider_http_client
 
 from .auth import token_policy
 from .db import Database, make_engine, migrate
+from .groups import Groups
 from .routes import me, records
 from .settings import Settings
 
@@ -45,6 +49,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with provider_http_client() as provider_http:
             app.state.validator = build_validator(token_policy(settings), settings.authority, provider_http)
             app.state.database = Database(engine)
+            # On group overage only: Graph, on the user's behalf, as this API (its managed identity).
+            obo = OnBehalfOf(
+                settings.client_id,
+                settings.authority,
+                federated_client_assertion(settings.managed_identity_client_id),
+                instance_discovery=settings.instance_discovery,
+            )
+            app.state.groups = Groups(GroupResolver(settings.graph_url, obo, provider_http))
             yield
     finally:
         engine.dispose()

@@ -74,8 +74,17 @@ class Settings(BaseSettings):
     client_id: str = DOWNSTREAM_API_APP_ID
     # Calling applications (azp) allowed at all: only the api, which calls on-behalf-of its user.
     allowed_client_ids: Annotated[tuple[str, ...], NoDecode] = (API_APP_ID,)
+    # zt: identity-supported-account-types
     # Other tenants whose users may call (multi-tenant mode); empty: the authority's tenant only.
     extra_tenant_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    # -- calls made on the user's behalf (group overage: Microsoft Graph) -------------------------
+    # Where Graph is: https://graph.microsoft.com in Azure; `zt run` points it at the emulator.
+    # Configuration only: a URL inside a token (_claim_sources) is never used.
+    graph_url: str = "https://graph.microsoft.com"
+    # A user-assigned managed identity's client id, in Azure; locally the identity header selects it.
+    managed_identity_client_id: str | None = None
+    # MSAL's instance discovery asks Microsoft's cloud about the authority host; off for the emulator.
+    instance_discovery: bool = False
     # -- data -----------------------------------------------------------------------------------
     # Local state (the SQLite file by default); created owner-only (0700).
     state_dir: Path = DEFAULT_STATE_DIR
@@ -158,6 +167,9 @@ class Settings(BaseSettings):
             problems.append(
                 "DOWNSTREAM_AUTHORITY points at this machine (the identity emulator); use your Entra ID authority"
             )
+        graph = urlsplit(self.graph_url)
+        if graph.scheme != "https" or _is_local_host(graph.hostname or ""):
+            problems.append("DOWNSTREAM_GRAPH_URL must be Microsoft Graph over https (https://graph.microsoft.com)")
         url = make_url(self.database_url)
         if url.get_backend_name() == "sqlite":
             problems.append(

@@ -92,6 +92,7 @@ async def stats(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "token_requests": emu.store.token_requests,
+            "graph_requests": emu.graph_requests,
             "key_set_requests": emu.store.key_set_requests,
             "sessions": len(emu.store.sessions),
         },
@@ -129,6 +130,29 @@ async def revoke_sessions(request: Request) -> Response:
     emu.store.end_sessions(ref)
     emu.store.save()
     return _done(request, f"sessions revoked for {user.upn}")
+
+
+# zt: zero-trust-token-customization - names change, object ids don't.
+@router.post("/users/rename")
+async def rename(request: Request) -> Response:
+    """Change a user's sign-in name (UPN, which the demo also uses as email) and display name, as an
+    administrator does after a marriage or a domain move. Object id and tenant stay: what the user
+    can reach must not change (zt: zero-trust-token-customization). Kept until the emulator restarts."""
+    emu = emulator(request)
+    form = await read_form(request)
+    user = _user(emu, form)
+    tenant = emu.directory.tenants[user.tenant_id]
+    new_upn = form.get("new_upn", "").strip().lower()
+    local, at, domain = new_upn.partition("@")
+    if not local or not at or domain != tenant.domain or len(new_upn) > 100 or not new_upn.isprintable():
+        raise EntraError("invalid_request", 9002313)
+    if new_upn != user.upn and emu.directory.user(new_upn) is not None:
+        raise EntraError("invalid_request", 9002313)
+    display_name = form.get("display_name", "").strip()[:100] or user.display_name
+    del tenant.users[user.upn]
+    user.upn, user.display_name = new_upn, display_name
+    tenant.users[new_upn] = user
+    return _done(request, f"renamed to {new_upn}", upn=new_upn, display_name=display_name, object_id=user.object_id)
 
 
 @router.post("/users/disable")

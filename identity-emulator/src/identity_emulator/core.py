@@ -42,7 +42,11 @@ class Emulator:
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
         settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.directory: Directory = load_directory(settings.manifest, settings.directory)
+        self.directory: Directory = load_directory(
+            settings.manifest, settings.directory, frozenset(settings.multi_tenant_apps)
+        )
+        # Calls to the Graph stand-in (graph.py), for workshops and tests; not persisted.
+        self.graph_requests = 0
         self.keys = KeyStore(settings.state_dir / "signing-keys", settings.key_overlap_seconds)
         self.store = Store(settings.state_dir)
         self.issuer = TokenIssuer(settings, self.directory, self.keys)
@@ -56,6 +60,8 @@ class Emulator:
         for tenant in self.directory.tenants.values():
             for (client_id, resource_id), roles in tenant.admin_app_roles.items():
                 self.store.admin.admin_roles.setdefault((tenant.tenant_id, client_id, resource_id), set(roles))
+            for (client_id, resource_id), scopes in tenant.admin_scopes.items():
+                self.store.admin.admin_consent.setdefault((tenant.tenant_id, client_id, resource_id), set(scopes))
 
     def _secret_file(self, name: str, make: Any) -> str:
         path: Path = self.settings.state_dir / name

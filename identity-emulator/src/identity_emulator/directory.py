@@ -121,6 +121,8 @@ class Tenant:
     groups: dict[str, str]  # group object id -> display name
     # (client application_id, resource application_id) -> app roles the admin granted
     admin_app_roles: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # (client application_id, resource application_id) -> delegated scopes granted tenant-wide
+    admin_scopes: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -200,7 +202,11 @@ def _uuid(value: Any, where: str) -> str:
         raise DirectoryError(f"{where}: {value!r} is not a GUID") from None
 
 
-def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
+def load_directory(
+    manifest_path: Path, directory_path: Path, multi_tenant_apps: frozenset[str] = frozenset()
+) -> Directory:
+    """`multi_tenant_apps`: registrations whose sign-in audience is switched to AzureADMultipleOrgs
+    (zt run --tenants), as a Terraform variable would switch them in Entra."""
     manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
     demo = yaml.safe_load(directory_path.read_text(encoding="utf-8"))
 
@@ -208,7 +214,11 @@ def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
         name: ManagedIdentity(name, _uuid(spec["client_id"], f"mi {name}"), _uuid(spec["object_id"], f"mi {name}"))
         for name, spec in (manifest.get("managed_identities") or {}).items()
     }
-    raw_apps: dict[str, dict[str, Any]] = manifest["applications"]
+    # Microsoft's APIs (Graph) are resources in every tenant: loaded like registrations, never clients.
+    raw_apps: dict[str, dict[str, Any]] = {**manifest["applications"], **(manifest.get("microsoft_apis") or {})}
+    unknown = multi_tenant_apps - raw_apps.keys()
+    if unknown:
+        raise DirectoryError(f"multi-tenant apps: unknown application(s) {sorted(unknown)}")
     ids = {name: _uuid(_require(spec, "application_id", name), name) for name, spec in raw_apps.items()}
 
     def app_id(name: str, where: str) -> str:
@@ -238,7 +248,9 @@ def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
             display_name=spec.get("display_name", name),
             application_id=aid,
             client_type=spec.get("client_type", "confidential"),
-            sign_in_audience=spec.get("sign_in_audience", "AzureADMyOrg"),
+            sign_in_audience="AzureADMultipleOrgs"
+            if name in multi_tenant_apps
+            else spec.get("sign_in_audience", "AzureADMyOrg"),
             identifier_uri=uri.replace("{application_id}", aid) if uri else None,
             redirect_uris=tuple(spec.get("redirect_uris") or ()),
             post_logout_redirect_uris=tuple(spec.get("post_logout_redirect_uris") or ()),
@@ -304,11 +316,25 @@ def load_directory(manifest_path: Path, directory_path: Path) -> Directory:
                 app_roles=tuple(user_roles),
             )
         admin_roles = {}
+        admin_scopes = {}
         for c in tspec.get("admin_consents") or []:
             client, res = by_name[c["client"]], by_name[c["resource"]]
-            admin_roles[(client.application_id, res.application_id)] = frozenset(c.get("app_roles", []))
+            if c.get("app_roles"):
+                admin_roles[(client.application_id, res.application_id)] = frozenset(c["app_roles"])
+            if c.get("scopes"):
+                bad = set(c["scopes"]) - res.scopes.keys()
+                if bad:
+                    raise DirectoryError(f"{tname}: admin consent names unknown scopes {sorted(bad)} of {res.name}")
+                admin_scopes[(client.application_id, res.application_id)] = frozenset(c["scopes"])
         tenants[tid] = Tenant(
-            tname, tid, tspec.get("display_name", tname), tspec["domain"].lower(), users, group_names, admin_roles
+            tname,
+            tid,
+            tspec.get("display_name", tname),
+            tspec["domain"].lower(),
+            users,
+            group_names,
+            admin_roles,
+            admin_scopes,
         )
     home = next((t.tenant_id for t in tenants.values() if t.name == demo["home_tenant"]), None)
     if home is None:

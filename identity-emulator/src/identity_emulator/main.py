@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from . import admin, discovery, grants, managed_identity, pages
+from . import admin, discovery, grants, graph, managed_identity, pages
 from .core import Emulator
 from .errors import EntraError
 from .forms import MAX_FORM_BYTES
@@ -104,6 +104,7 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app.include_router(discovery.router)
     app.include_router(grants.router)
     app.include_router(managed_identity.router)
+    app.include_router(graph.router)
     app.include_router(admin.router)
     app.include_router(pages.router)
     return app

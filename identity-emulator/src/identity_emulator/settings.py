@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _REPO = Path(__file__).resolve().parents[3]
 
@@ -38,6 +39,9 @@ class EmulatorSettings(BaseSettings):
     directory: Path = _REPO / "identity-emulator" / "demo" / "directory.yaml"
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # zt: identity-supported-account-types - registrations (by name, comma-separated) whose sign-in
+    # audience is multi-tenant for this run: what `zt run --tenants a,b` switches, as Terraform would.
+    multi_tenant_apps: Annotated[tuple[str, ...], NoDecode] = ()
 
     access_token_lifetime: int = 3600
     id_token_lifetime: int = 3600
@@ -47,6 +51,13 @@ class EmulatorSettings(BaseSettings):
     device_code_interval: int = 1
     # How long a rotated-out signing key stays published, so tokens it signed keep validating.
     key_overlap_seconds: int = 24 * 3600
+
+    @field_validator("multi_tenant_apps", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
 
     @field_validator("host")
     @classmethod

@@ -160,12 +160,17 @@ class Identity:  # zt: identity-iam-development-best-practices
         if claims.get("iss") != issuer:
             raise SignInFailed("This sign-in could not be verified", "The ID token has an unexpected issuer.")
         name, username, hint = claims.get("name"), claims.get("preferred_username"), claims.get("login_hint")
+        # zt: zero-trust-token-customization - optional claims, shown on the chain page: acct says
+        # member (0) or guest (1) of the tenant, ctry the country. Shown, never decided on.
+        acct, ctry = claims.get("acct"), claims.get("ctry")
         return SignedInUser(
             oid=oid,
             tid=tid,
             name=name if isinstance(name, str) else None,
             username=username if isinstance(username, str) else None,
             login_hint=hint if isinstance(hint, str) else None,
+            account_type={0: "member", 1: "guest"}.get(acct) if isinstance(acct, int) else None,
+            country=ctry if isinstance(ctry, str) and len(ctry) <= 8 else None,
         )
 
     def end_session_url(self, user: SignedInUser | None) -> str:  # zt: user-authentication

@@ -22,6 +22,7 @@ from .auth import AccessTokens, Identity, IdentityProviderUnavailable, SignInFai
 from .dependencies import Clients, CsrfRejected, SignInRequired
 from .pages import error_page
 from .routes import auth, chain, lab, tasks, tour
+from .routes import shared as shared_tasks
 from .session import Sealer, Sessions, SqliteSessionStore
 from .settings import Settings
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, identity: Identity | None = 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (tour, auth, tasks, chain):
         app.include_router(module.router)
+    app.include_router(shared_tasks.router)
     # The attack lab exists only when turned on (locally, by zt run): otherwise /lab is a 404.
     app.state.attack_lab = settings.attack_lab
     if settings.attack_lab:

@@ -161,11 +161,16 @@ def record_key(session_id: str) -> str:
 class SignedInUser:
     """Who signed in, from the ID token (display and account lookup only; no token kept here)."""
 
+    # zt: zero-trust-token-customization - known by oid + tid, immutable; name and username are
+    # shown, never used to find anyone's data (a rename changes nothing a user reaches).
     oid: str
     tid: str
     name: str | None
     username: str | None
     login_hint: str | None = None
+    # Optional ID token claims (acct, ctry) the web app's registration asks for: display only.
+    account_type: str | None = None
+    country: str | None = None
 
     @property
     def home_account_id(self) -> str:

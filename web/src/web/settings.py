@@ -67,10 +67,14 @@ class Settings(BaseSettings):
     client_certificate_file: Path | None = None
     redirect_uri: str = "http://localhost:8000/auth/callback"
     post_logout_redirect_uri: str = "http://localhost:8000/"
-    # Users from any other tenant are refused after sign-in (checked on the ID token's tid and iss).
+    # zt: identity-supported-account-types - single-tenant by default; `zt run --tenants a,b` lists
+    # more (and signs in at /organizations). Users from any other tenant are refused after sign-in
+    # (checked on the ID token's tid and iss).
     allowed_tenant_ids: list[str] = Field(default_factory=lambda: [HOME_TENANT_ID])
 
     api_url: str = "https://localhost:8001"
+    # zt: developer-strategy-delegated-permission - the delegated scopes of the api, read apart from
+    # write: each api route names the narrowest one it accepts.
     api_scopes: list[str] = Field(
         default_factory=lambda: [
             f"api://{API_APP_ID}/Tasks.Read",

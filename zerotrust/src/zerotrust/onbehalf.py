@@ -74,14 +74,21 @@ class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practi
         self._results[key] = (token, expires_at)
         return token
 
-    def _app_for(self, user_key: str) -> msal.ConfidentialClientApplication:
+    def _authority_for(self, tenant_id: str) -> str:
+        # zt: identity-supported-account-types - on-behalf-of is asked of the user's own tenant:
+        # in multi-tenant mode a Fabrikam user's token is exchanged at Fabrikam's authority.
+        host = self._authority.rstrip("/").rsplit("/", 1)[0]
+        return f"{host}/{tenant_id}"
+
+    def _app_for(self, principal: Principal) -> msal.ConfidentialClientApplication:
+        user_key = principal.user_key
         with self._lock:
             app = self._apps.get(user_key)
             if app is None:
                 app = msal.ConfidentialClientApplication(
                     self._client_id,
                     client_credential=self._credential,
-                    authority=self._authority,
+                    authority=self._authority_for(principal.tid),
                     instance_discovery=self._instance_discovery,
                     http_cache=self._http_cache,
                     client_capabilities=self._capabilities,
@@ -95,7 +102,7 @@ class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practi
             return app
 
     def _acquire(self, principal: Principal, assertion: str, scopes: list[str]) -> tuple[str, float]:
-        app = self._app_for(principal.user_key)
+        app = self._app_for(principal)
         result: dict[str, Any] | None = None
         accounts = app.get_accounts()
         if accounts:

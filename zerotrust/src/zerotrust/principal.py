@@ -44,6 +44,10 @@ class Principal(BaseModel):
         "the URL in the token.",
     )
     exp: int = Field(description="Expiry (seconds since the epoch).")
+    # zt: zero-trust-token-customization - optional claims the api's registration asks for
+    # (infra/registrations.yaml optional_claims); shown, never used to decide anything.
+    acct: int | None = Field(None, description="Optional claim: 0 a member of the tenant, 1 a guest.")
+    ctry: str | None = Field(None, description="Optional claim: the user's country or region (two letters).")
 
     @property
     def is_app_only(self) -> bool:
@@ -78,6 +82,8 @@ class Principal(BaseModel):
             "name": self.name,
             "username": self.preferred_username,
             "client_capabilities": list(self.xms_cc),
+            "account_type": {0: "member", 1: "guest"}.get(self.acct) if self.acct is not None else None,
+            "country": self.ctry,
         }
 
     @classmethod

@@ -167,6 +167,7 @@ class TokenValidator:
         return self._check(claims)
 
     def _check(self, claims: dict[str, Any]) -> Principal:
+        # zt: identity-supported-account-types - the tenant allowlist, on tid and on its own issuer.
         tid = claims["tid"]
         expected_issuer = self.policy.issuers.get(tid) if isinstance(tid, str) else None
         if expected_issuer is None:

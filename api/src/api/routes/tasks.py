@@ -30,11 +30,23 @@ class TaskPatch(BaseModel):
     done: bool | None = None
 
 
+class TaskShare(BaseModel):
+    # zt: configure-tokens-group-claims-app-roles - the group to share with (null: stop sharing).
+    # Whether the caller is a member is decided downstream, where the record lives, from its own token.
+    model_config = ConfigDict(extra="forbid")
+    group_id: str | None = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 class Task(BaseModel):
     id: str
     title: str
     done: bool
     created_at: str
+    shared_with_group: str | None = None
+
+
+class SharedTask(Task):
+    mine: bool
 
 
 def downstream(request: Request, user: Reader, token: IncomingToken) -> Hop:
@@ -47,6 +59,7 @@ DownstreamDep = Annotated[Hop, Depends(downstream)]
 # Bodies are read only after the caller is authorized (and capped while they stream).
 NewTask = Annotated[TaskIn, Depends(json_body(TaskIn))]
 TaskChanges = Annotated[TaskPatch, Depends(json_body(TaskPatch))]
+ShareWith = Annotated[TaskShare, Depends(json_body(TaskShare))]
 
 
 def _answer(status: int, body: Any) -> Response:
@@ -63,6 +76,18 @@ async def list_tasks(down: DownstreamDep) -> Response:
 @router.post("", response_model=Task, status_code=201, openapi_extra=documented_body(TaskIn))
 async def add_task(user: Writer, task: NewTask, down: DownstreamDep) -> Response:
     return _answer(*await down.call("POST", "/records", write=True, body=task.model_dump()))
+
+
+@router.get("/shared", response_model=list[SharedTask])
+async def list_shared_tasks(down: DownstreamDep) -> Response:
+    """Tasks shared with any group you belong to (yours included), in your organization."""
+    return _answer(*await down.call("GET", "/records/shared"))
+
+
+@router.put("/{task_id}/share", response_model=Task, openapi_extra=documented_body(TaskShare))
+async def share_task(task_id: TaskId, user: Writer, share: ShareWith, down: DownstreamDep) -> Response:
+    """Share your task with one group you are a member of; `{"group_id": null}` stops sharing."""
+    return _answer(*await down.call("PUT", f"/records/{task_id}/share", write=True, body=share.model_dump()))
 
 
 @router.get("/{task_id}", response_model=Task)

@@ -22,10 +22,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, m
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from zerotrust.bodies import documented_body, json_body
+from zerotrust.dependencies import BearerToken
 from zerotrust.principal import Principal
 
 from ..auth import RecordsReader, RecordsWriter
 from ..db import TITLE_MAX, DatabaseDep, Record, utc
+from ..groups import CallerGroups
 
 router = APIRouter(prefix="/records", tags=["records"])
 
@@ -69,9 +71,27 @@ class RecordPatch(BaseModel):
         return self
 
 
+_GROUP_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _group_id(value: str | None) -> str | None:
+    if value is not None and not _GROUP_ID.match(value):
+        raise ValueError("must be a group's object id (a lowercase GUID)")
+    return value
+
+
+class RecordShare(BaseModel):
+    # Only the group: never an owner, a tenant or a list of users (extra="forbid").
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # null stops sharing; the key itself is required so an empty body can't unshare by accident.
+    group_id: Annotated[str | None, AfterValidator(_group_id)]
+
+
 # Read only after the permission check: the route lists the principal before the body.
 NewRecord = Annotated[RecordCreate, Depends(json_body(RecordCreate))]
 RecordChanges = Annotated[RecordPatch, Depends(json_body(RecordPatch))]
+ShareRequest = Annotated[RecordShare, Depends(json_body(RecordShare))]
 
 
 class RecordOut(BaseModel):
@@ -79,10 +99,22 @@ class RecordOut(BaseModel):
     title: str
     done: bool
     created_at: dt.datetime
+    shared_with_group: str | None = None
 
     @classmethod
     def of(cls, row: Record) -> RecordOut:
-        return cls(id=row.id, title=row.title, done=row.done, created_at=utc(row.created_at))
+        return cls(
+            id=row.id,
+            title=row.title,
+            done=row.done,
+            created_at=utc(row.created_at),
+            shared_with_group=row.shared_group_id,
+        )
+
+
+class SharedRecordOut(RecordOut):
+    # Whether the caller owns it; the owner's object id is not shown to the group.
+    mine: bool
 
 
 @dataclass(frozen=True)
@@ -158,6 +190,29 @@ def _update(session: Session, owner: Owner, record_id: str, changes: dict[str, A
     return RecordOut.of(row)
 
 
+def _share(session: Session, owner: Owner, record_id: str, group_id: str | None) -> RecordOut | None:
+    row = _owned(session, owner, record_id)
+    if row is None:
+        return None
+    row.shared_group_id = group_id
+    session.flush()
+    return RecordOut.of(row)
+
+
+def _shared_with(session: Session, caller: Owner, groups: frozenset[str]) -> list[SharedRecordOut]:
+    # zt: developer-strategy-authorization-best-practices
+    # The caller's tenant AND one of the caller's groups, in the query: a group id of another
+    # tenant never matches, whatever the caller claims to belong to.
+    if not groups:
+        return []
+    rows = session.scalars(
+        select(Record)
+        .where(Record.tenant_id == caller.tenant_id, Record.shared_group_id.in_(sorted(groups)))
+        .order_by(Record.created_at, Record.id)
+    )
+    return [SharedRecordOut(**RecordOut.of(r).model_dump(), mine=r.owner_oid == caller.oid) for r in rows]
+
+
 def _delete(session: Session, owner: Owner, record_id: str) -> bool:
     result = session.execute(
         delete(Record).where(Record.id == record_id, Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid)
@@ -176,6 +231,38 @@ async def list_records(principal: RecordsReader, db: DatabaseDep) -> list[Record
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=documented_body(RecordCreate))
 async def create_record(principal: RecordsWriter, body: NewRecord, db: DatabaseDep) -> RecordOut:
     return await db.run(_create, Owner.of(principal), body.title)
+
+
+@router.get("/shared")
+async def list_shared_records(
+    principal: RecordsReader, token: BearerToken, groups: CallerGroups, db: DatabaseDep
+) -> list[SharedRecordOut]:
+    """Records shared with any group the caller belongs to, in the caller's tenant."""
+    return await db.run(_shared_with, Owner.of(principal), await groups.of(principal, token))
+
+
+@router.put("/{record_id}/share", openapi_extra=documented_body(RecordShare))
+async def share_record(
+    record_id: str,
+    principal: RecordsWriter,
+    token: BearerToken,
+    groups: CallerGroups,
+    body: ShareRequest,
+    db: DatabaseDep,
+) -> RecordOut:
+    """Share one of the caller's records with a group the caller is a member of (null: stop sharing)."""
+    checked = _checked_id(record_id)
+    # zt: configure-tokens-group-claims-app-roles - membership decided by this tier, from its own
+    # token (groups claim) or from Graph on overage; a group list sent by the caller means nothing.
+    if body.group_id is not None and body.group_id not in await groups.of(principal, token):
+        # A non-owner hears 404 whatever the group, as for an unknown id: existence stays hidden.
+        if await db.run(_get, Owner.of(principal), checked) is None:
+            raise _not_found()
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "You can share only with a group you are a member of.")
+    shared = await db.run(_share, Owner.of(principal), checked, body.group_id)
+    if shared is None:
+        raise _not_found()
+    return shared
 
 
 @router.get("/{record_id}")

@@ -1,0 +1,84 @@
+"""A sliver of Microsoft Graph: the signed-in user's group memberships, for group overage.
+
+    POST /v1.0/me/getMemberObjects  {"securityEnabledOnly": true}  ->  {"value": ["<group id>", ...]}
+
+Served on the https back channel only to access tokens this emulator minted for Graph (aud is
+Graph's application id) that carry a delegated scope Graph documents for the call (User.Read is
+the least privileged for "memberships of the signed-in user"). APIs reach it at a configured Graph
+URL (https://graph.microsoft.com in Azure), never at a URL found in a token's _claim_sources.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from .forms import emulator, require_back_channel
+from .tokens import GRAPH_APP_ID
+
+router = APIRouter(prefix="/v1.0", tags=["graph"])
+
+# zt: configure-tokens-group-claims-app-roles - what Graph accepts for /me/getMemberObjects.
+MEMBERSHIP_SCOPES = frozenset({"User.Read", "User.Read.All", "Directory.Read.All", "GroupMember.Read.All"})
+MAX_BODY_BYTES = 4096
+
+
+def _graph_error(status: int, code: str, message: str) -> JSONResponse:
+    headers = {"Cache-Control": "no-store"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="", error="invalid_token"'
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _claims(request: Request) -> dict[str, Any] | JSONResponse:
+    emu = emulator(request)
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _graph_error(401, "InvalidAuthenticationToken", "Access token is empty.")
+    try:
+        kid = str(jwt.get_unverified_header(token.strip()).get("kid", ""))
+        key = emu.keys.public_key(kid)
+        if key is None:
+            raise jwt.InvalidTokenError("unknown kid")
+        claims: dict[str, Any] = jwt.decode(
+            token.strip(),
+            key,
+            algorithms=["RS256"],
+            audience=[GRAPH_APP_ID, "https://graph.microsoft.com"],
+            options={"require": ["exp", "iss", "tid", "aud"]},
+        )
+    except jwt.PyJWTError:
+        return _graph_error(401, "InvalidAuthenticationToken", "Access token validation failure.")
+    tid = str(claims["tid"])
+    if tid not in emu.directory.tenants or claims["iss"] != emu.issuer.issuer(tid):
+        return _graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer.")
+    if not set(str(claims.get("scp") or "").split()) & MEMBERSHIP_SCOPES or "oid" not in claims:
+        return _graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    return claims
+
+
+@router.post("/me/getMemberObjects")
+async def get_member_objects(request: Request) -> JSONResponse:
+    require_back_channel(request)
+    emu = emulator(request)
+    emu.graph_requests += 1
+    found = _claims(request)
+    if isinstance(found, JSONResponse):
+        return found
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return _graph_error(413, "Request_BadRequest", "The request body is too large.")
+    user = emu.directory.user_by_oid(str(found["tid"]), str(found["oid"]))
+    if user is None or (user.tenant_id, user.object_id) in emu.store.admin.disabled:
+        return _graph_error(404, "Request_ResourceNotFound", "The signed-in user no longer exists.")
+    # Every demo group is a security group, so securityEnabledOnly changes nothing here.
+    return JSONResponse(
+        {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)",
+            "value": list(user.groups),
+        },
+        headers={"Cache-Control": "no-store"},
+    )

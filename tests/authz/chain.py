@@ -1,0 +1,143 @@
+"""api and downstream-api running over HTTPS against an emulator, and tokens for its demo people.
+
+Tokens are signed with the emulator's own key (tests.security.tokens.Issuer) and shaped as the
+emulator issues them, groups claim or overage pointer included; everything past the first tier
+(on-behalf-of, Graph) is the real protocol against the emulator.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from devtools.testing import LiveEmulator
+
+from tests.conftest import LiveService
+from tests.security.tokens import Api, Issuer, apis_at, app_id, pairwise_subject
+
+CONTOSO = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
+FABRIKAM = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
+EVERYONE_AT_CONTOSO = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"
+ENGINEERING = "2a3b4c5d-6e7f-4081-9213-243546576879"
+
+
+def generated_group(n: int, tenant_id: str = CONTOSO) -> str:
+    """The object id of demo group project-<n> (identity-emulator/demo/directory.yaml: dave's)."""
+    return str(uuid.uuid5(uuid.UUID(tenant_id), f"group:project-{n}"))
+
+
+@dataclass(frozen=True)
+class Person:
+    upn: str
+    oid: str
+    tid: str
+    name: str
+    groups: tuple[str, ...] = ()
+    overage: bool = False
+
+
+ALICE = Person("alice@contoso.test", "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", CONTOSO, "Alice Adams",
+               (EVERYONE_AT_CONTOSO, ENGINEERING))  # fmt: skip
+BOB = Person("bob@contoso.test", "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b", CONTOSO, "Bob Brown", (EVERYONE_AT_CONTOSO,))
+DAVE = Person("dave@contoso.test", "5d6e7f80-91a2-43b4-85d6-e7f8091a2b3c", CONTOSO, "Dave Davis", overage=True)
+CAROL = Person("carol@fabrikam.test", "7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e", FABRIKAM, "Carol Clark",
+               ("6e7f8091-a2b3-44c5-96e7-f8091a2b3c4d",))  # fmt: skip
+
+
+@dataclass
+class Chain:
+    emulator: LiveEmulator
+    api: LiveService
+    downstream: LiveService
+
+    @property
+    def apis(self) -> dict[str, Api]:
+        return apis_at(self.api.base, self.downstream.base)
+
+    def user_token(
+        self,
+        service: str,
+        person: Person = ALICE,
+        scp: str | None = None,
+        claim_source: str | None = None,
+        **extra: Any,
+    ) -> str:
+        """A delegated token `person` would hold for `service` (api: from the CLI; downstream-api:
+        the api's on-behalf-of token), with scopes `scp` (default: the service's write scope)."""
+        api = self.apis[service]
+        issuer = Issuer(self.emulator)
+        tenant = next(name for name, tid in issuer.tenants.items() if tid == person.tid)
+        claims = issuer.claims(
+            api,
+            iss=issuer.issuer(tenant),
+            tid=person.tid,
+            oid=person.oid,
+            sub=pairwise_subject(person.oid, api.app_id),
+            name=person.name,
+            preferred_username=person.upn,
+            scp=scp if scp is not None else " ".join(api.write_scopes),
+            azp=app_id("cli") if service == "api" else app_id("api"),
+            azpacr="0" if service == "api" else "2",
+        )
+        if person.overage:
+            # As Entra sends it when the groups don't fit: a pointer this app must never follow.
+            endpoint = claim_source or f"https://graph.microsoft.com/v1.0/users/{person.oid}/getMemberObjects"
+            claims["_claim_names"] = {"groups": "src1"}
+            claims["_claim_sources"] = {"src1": {"endpoint": endpoint}}
+        else:
+            claims["groups"] = list(person.groups)
+        claims.update(extra)
+        return issuer.sign(claims)
+
+    def app_token(self, service: str, roles: list[str]) -> str:
+        """App-only (client credentials): no user, no scp; roles granted to the calling app."""
+        api = self.apis[service]
+        issuer = Issuer(self.emulator)
+        app_oid = str(uuid.uuid4())
+        claims = issuer.claims(api, idtyp="app", oid=app_oid, sub=app_oid, roles=roles, azp=api.caller, azpacr="2")
+        for absent in ("scp", "name", "preferred_username"):
+            claims.pop(absent, None)
+        return issuer.sign(claims)
+
+    def http(self, service: str) -> httpx.Client:
+        return (self.api if service == "api" else self.downstream).http()
+
+    def call(self, service: str, method: str, path: str, token: str | None, body: Any = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        with self.http(service) as http:
+            if body is None:
+                return http.request(method, path, headers=headers)
+            return http.request(method, path, headers=headers, json=body)
+
+
+def start_chain(
+    emulator: LiveEmulator, start: Callable[..., LiveService], state: Path, tenants: list[str] | None = None
+) -> Chain:
+    """downstream-api and api against `emulator`; `tenants`: every tier's allowlist (home first)."""
+    extra = (tenants or [])[1:]
+    downstream = start(
+        "downstream_api",
+        "DOWNSTREAM",
+        {
+            **emulator.managed_identity_env("downstream-api"),
+            "DOWNSTREAM_AUTHORITY": emulator.authority(),
+            "DOWNSTREAM_STATE_DIR": str(state / "downstream"),
+            "DOWNSTREAM_GRAPH_URL": emulator.base,
+            "DOWNSTREAM_EXTRA_TENANT_IDS": ",".join(extra),
+            "DOWNSTREAM_LOG_LEVEL": "warning",
+        },
+        emulator=emulator,
+    )
+    api_env = {
+        **emulator.managed_identity_env("api"),
+        "API_AUTHORITY": emulator.authority(),
+        "API_DOWNSTREAM_URL": downstream.base,
+    }
+    if tenants:
+        api_env["API_ALLOWED_TENANTS"] = "[" + ",".join(f'"{t}"' for t in tenants) + "]"
+    api = start("api", "API", api_env, emulator=emulator)
+    return Chain(emulator, api, downstream)

@@ -1,0 +1,47 @@
+"""Tasks shared with the signed-in user's groups (read-only here: only the owner changes a task).
+
+# zt: configure-tokens-group-claims-app-roles
+The web app holds no group list and decides nothing: it asks the api, which asks downstream-api,
+where membership comes from downstream-api's own token (groups claim) or, on overage, from Graph
+on the user's behalf. A person in 211 groups (dave) sees the same page as one in two.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+
+from .. import api_client
+from ..api_client import ApiError
+from ..dependencies import api_token, clients, require_session
+from ..pages import page
+from ..session import Session
+
+router = APIRouter(tags=["tasks"])
+
+
+class SharedTask(BaseModel):
+    title: str
+    done: bool
+    shared_with_group: str | None = None
+    mine: bool = False
+
+
+@router.get("/shared")
+async def shared_page(request: Request, session: Session = Depends(require_session)) -> Response:
+    # zt: developer-strategy-authorization-best-practices - what a person may see is decided by
+    # the tier that owns the data; this page only shows its answer.
+    token = await api_token(request, session)
+    answer: Any = await api_client.call(clients(request).api, "GET", "/tasks/shared", token)
+    try:
+        if not isinstance(answer, list):
+            raise ValueError("not a list")
+        tasks = [SharedTask.model_validate(item) for item in answer]
+    except (ValueError, ValidationError):
+        raise ApiError(
+            502, "The api answered unexpectedly", "The shared tasks were not in the expected shape."
+        ) from None
+    return page(request, "shared.html", tasks=tasks)
