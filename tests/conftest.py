@@ -156,6 +156,7 @@ def web_factory(tmp_path: Path, live: LiveEmulator) -> Iterator[Callable[..., Li
                 "WEB_PORT": str(port),
                 "WEB_AUTHORITY": live.authority(),
                 "WEB_IDP_ORIGIN": live.front,
+                "WEB_ADMIN_CONSENT_URL": f"{live.front}/admin",
                 "WEB_REDIRECT_URI": f"http://localhost:{port}/auth/callback",
                 "WEB_POST_LOGOUT_REDIRECT_URI": f"http://localhost:{port}/",
                 "WEB_STATE_DIR": str(tmp_path / f"web-{len(started)}"),

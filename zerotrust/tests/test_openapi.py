@@ -57,7 +57,10 @@ def test_the_api_schema_lists_the_scopes_each_operation_accepts() -> None:
         ("DELETE", "/tasks/{task_id}"): WRITE_TASKS,
         ("GET", "/me"): READ_TASKS,
         ("GET", "/org/tasks"): ("delegated", [["Tasks.Read.All"]]),
-        ("GET", "/admin/tasks/summary"): ("delegated", [["Tasks.Admin", "Tasks.Read"], ["Tasks.Admin", "Tasks.ReadWrite"]]),
+        ("GET", "/admin/tasks/summary"): (
+            "delegated",
+            [["Tasks.Admin", "Tasks.Read"], ["Tasks.Admin", "Tasks.ReadWrite"]],
+        ),
     }
 
 

@@ -199,6 +199,11 @@ class PendingSignIn:
     # The session this sign-in replaces, deleted when the new one starts (session rotation).
     replaces: str | None
     created_at: float
+    # zt: acquire-application-authorization-to-access-resources
+    # A write waiting for the person's consent, done once when they come back: kept here, server-side
+    # and sealed, taken with the flow in one step, so a replayed answer can't repeat it. With it, the
+    # user (oid, tid) who asked: the write is done for that user or not at all.
+    write: dict[str, Any] | None = None
 
 
 class Sessions:
@@ -286,7 +291,9 @@ class Sessions:
 
     # -- sign-ins in progress -------------------------------------------------------------------
 
-    async def begin_sign_in(self, flow: dict[str, Any], next_path: str, replaces: str | None) -> PendingSignIn:
+    async def begin_sign_in(
+        self, flow: dict[str, Any], next_path: str, replaces: str | None, *, write: dict[str, Any] | None = None
+    ) -> PendingSignIn:
         await self._maybe_purge()
         pending = PendingSignIn(
             secrets.token_urlsafe(32),
@@ -294,9 +301,10 @@ class Sessions:
             next_path,
             record_key(replaces) if replaces else None,
             self.clock(),
+            write,
         )
         key = record_key(pending.id)
-        data = {"kind": "sign_in", "flow": flow, "next": next_path, "replaces": pending.replaces}
+        data = {"kind": "sign_in", "flow": flow, "next": next_path, "replaces": pending.replaces, "write": write}
         await self.store.put(StoredRecord(key, pending.created_at, pending.created_at, self._seal(key, data)))
         return pending
 
@@ -310,7 +318,15 @@ class Sessions:
         data = self._unseal(record)
         if data is None or data.get("kind") != "sign_in" or self.clock() - record.created_at > SIGN_IN_TTL:
             return None
-        return PendingSignIn(sign_in_id, data["flow"], data["next"], data.get("replaces"), record.created_at)
+        write = data.get("write")
+        return PendingSignIn(
+            sign_in_id,
+            data["flow"],
+            data["next"],
+            data.get("replaces"),
+            record.created_at,
+            write if isinstance(write, dict) else None,
+        )
 
     async def _maybe_purge(self) -> None:
         now = self.clock()

@@ -122,7 +122,9 @@ def require_user_roles(scopes: tuple[str, ...], roles: tuple[str, ...]) -> Calla
     scope_check = require_scopes(*scopes)
 
     # A default, not Annotated: the annotation would be a string naming a local (postponed annotations).
-    async def check(principal: Principal = Depends(scope_check)) -> Principal:  # zt: configure-tokens-group-claims-app-roles
+    async def check(
+        principal: Principal = Depends(scope_check),
+    ) -> Principal:  # zt: configure-tokens-group-claims-app-roles
         # `roles` of a delegated token: the app roles an administrator assigned this user on this
         # API (Entra puts them there); never taken from groups or names, never from the request.
         if not set(principal.roles) & set(roles):

@@ -54,7 +54,9 @@ def insufficient_scope(*needed: str) -> BearerError:
 def missing_role(*needed: str) -> BearerError:
     # Still insufficient_scope (RFC 6750 has no other code for "valid token, not enough"), naming the role.
     return BearerError(
-        403, "insufficient_scope", "The signed-in user is not assigned an app role this operation needs.",
+        403,
+        "insufficient_scope",
+        "The signed-in user is not assigned an app role this operation needs.",
         scope=" ".join(needed),
     )
 

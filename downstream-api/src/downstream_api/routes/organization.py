@@ -72,5 +72,7 @@ async def organization_records(principal: OrgRecordsReader, db: DatabaseDep) -> 
 
 
 @router.get("/admin/records/summary")
-async def records_summary(principal: RecordsAdmin, db: DatabaseDep) -> Summary:  # zt: configure-tokens-group-claims-app-roles
+async def records_summary(
+    principal: RecordsAdmin, db: DatabaseDep
+) -> Summary:  # zt: configure-tokens-group-claims-app-roles
     return await db.run(_summary, principal.tid)
