@@ -248,3 +248,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     yield running
     running.process.send_signal(signal.SIGTERM)
     running.process.wait(30)
+
+
+@pytest.fixture(scope="session")
+def consent_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A second stack for tests that change consent (a user's, or an administrator's tenant-wide):
+    what a person is asked depends on what was granted before, so these tests don't share `stack`."""
+    running = start_stack(tmp_path_factory.mktemp("consent-stack"), STACK_PORT_OFFSET + 500)
+    yield running
+    running.process.send_signal(signal.SIGTERM)
+    running.process.wait(30)

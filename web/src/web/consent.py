@@ -29,11 +29,9 @@ Action = Literal["add", "complete", "delete"]
 
 @dataclass(frozen=True)
 class PendingWrite:
-    """One task write, as the person asked for it, and who asked."""
+    """One task write, as the person asked for it."""
 
     action: Action
-    oid: str
-    tid: str
     title: str | None = None
     task_id: str | None = None
 
@@ -45,14 +43,11 @@ class PendingWrite:
         """Checked again on the way back (defence in depth: it comes from our own sealed store)."""
         if not isinstance(data, dict):
             return None
-        action, oid, tid = data.get("action"), data.get("oid"), data.get("tid")
-        title, task_id = data.get("title"), data.get("task_id")
-        if not isinstance(oid, str) or not isinstance(tid, str):
-            return None
+        action, title, task_id = data.get("action"), data.get("title"), data.get("task_id")
         if action == "add" and isinstance(title, str) and 0 < len(title) <= MAX_TITLE and task_id is None:
-            return cls("add", oid, tid, title=title)
+            return cls("add", title=title)
         if action in ("complete", "delete") and isinstance(task_id, str) and _TASK_ID.match(task_id) and not title:
-            return cls(action, oid, tid, task_id=task_id)
+            return cls(action, task_id=task_id)
         return None
 
     @property
@@ -69,6 +64,29 @@ class PendingWrite:
             await api_client.complete_task(http, token, self.task_id)
         elif self.action == "delete" and self.task_id is not None:
             await api_client.delete_task(http, token, self.task_id)
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """More permission asked for by a signed-in person: who asked, and what waits for it."""
+
+    oid: str
+    tid: str
+    write: PendingWrite | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"oid": self.oid, "tid": self.tid, "write": self.write.to_dict() if self.write else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Incremental | None:
+        if not isinstance(data, dict) or not isinstance(data.get("oid"), str) or not isinstance(data.get("tid"), str):
+            return None
+        write = None
+        if data.get("write") is not None:
+            write = PendingWrite.from_dict(data["write"])
+            if write is None:
+                return None
+        return cls(data["oid"], data["tid"], write)
 
 
 class ConsentRequired(Exception):

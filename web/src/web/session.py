@@ -200,10 +200,10 @@ class PendingSignIn:
     replaces: str | None
     created_at: float
     # zt: acquire-application-authorization-to-access-resources
-    # A write waiting for the person's consent, done once when they come back: kept here, server-side
-    # and sealed, taken with the flow in one step, so a replayed answer can't repeat it. With it, the
-    # user (oid, tid) who asked: the write is done for that user or not at all.
-    write: dict[str, Any] | None = None
+    # More permission asked for by a signed-in person (incremental consent): who asked (oid, tid),
+    # and the write waiting for it, if any, done once when they come back. Kept here, server-side
+    # and sealed, taken with the flow in one step, so a replayed answer can't repeat it.
+    incremental: dict[str, Any] | None = None
 
 
 class Sessions:
@@ -292,7 +292,12 @@ class Sessions:
     # -- sign-ins in progress -------------------------------------------------------------------
 
     async def begin_sign_in(
-        self, flow: dict[str, Any], next_path: str, replaces: str | None, *, write: dict[str, Any] | None = None
+        self,
+        flow: dict[str, Any],
+        next_path: str,
+        replaces: str | None,
+        *,
+        incremental: dict[str, Any] | None = None,
     ) -> PendingSignIn:
         await self._maybe_purge()
         pending = PendingSignIn(
@@ -301,10 +306,16 @@ class Sessions:
             next_path,
             record_key(replaces) if replaces else None,
             self.clock(),
-            write,
+            incremental,
         )
         key = record_key(pending.id)
-        data = {"kind": "sign_in", "flow": flow, "next": next_path, "replaces": pending.replaces, "write": write}
+        data = {
+            "kind": "sign_in",
+            "flow": flow,
+            "next": next_path,
+            "replaces": pending.replaces,
+            "incremental": incremental,
+        }
         await self.store.put(StoredRecord(key, pending.created_at, pending.created_at, self._seal(key, data)))
         return pending
 
@@ -318,14 +329,14 @@ class Sessions:
         data = self._unseal(record)
         if data is None or data.get("kind") != "sign_in" or self.clock() - record.created_at > SIGN_IN_TTL:
             return None
-        write = data.get("write")
+        incremental = data.get("incremental")
         return PendingSignIn(
             sign_in_id,
             data["flow"],
             data["next"],
             data.get("replaces"),
             record.created_at,
-            write if isinstance(write, dict) else None,
+            incremental if isinstance(incremental, dict) else None,
         )
 
     async def _maybe_purge(self) -> None:

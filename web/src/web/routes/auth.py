@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from ..api_client import ApiError
 from ..auth import SignInFailed
-from ..consent import ConsentRequired, PendingWrite
-from ..dependencies import Clients, CsrfRejected, clients, optional_session
+from ..consent import ConsentRequired, Incremental, PendingWrite
+from ..dependencies import Clients, CsrfRejected, SignInRequired, clients, optional_session
 from ..pages import error_page, page
 from ..session import SIGN_IN_TTL, PendingSignIn, record_key
 from ..settings import Settings
@@ -70,13 +70,23 @@ async def ask_consent(request: Request, exc: Exception) -> Response:
     The write rides along in the pending sign-in record (server-side, sealed, used once)."""
     assert isinstance(exc, ConsentRequired)
     c = clients(request)
+    return await ask_for(request, c.settings.api_write_scopes, "/tasks", exc.write)
+
+
+async def ask_for(
+    request: Request, scopes: list[str], next_path: str, write: PendingWrite | None = None
+) -> Response:  # zt: acquire-application-authorization-to-access-resources
+    """An interactive request for `scopes`, by the signed-in person, coming back to `next_path`."""
+    c = clients(request)
     session = getattr(request.state, "session", None)
-    hint = session.user.username if session is not None else None
-    flow = await anyio.to_thread.run_sync(c.identity.start_sign_in, c.settings.api_write_scopes, hint)
+    if session is None:
+        raise SignInRequired(next_path)
+    flow = await anyio.to_thread.run_sync(c.identity.start_sign_in, scopes, session.user.username)
+    incremental = Incremental(session.user.oid, session.user.tid, write)
     pending = await c.sessions.begin_sign_in(
-        flow, "/tasks", request.cookies.get(c.settings.session_cookie), write=exc.write.to_dict()
+        flow, next_path, request.cookies.get(c.settings.session_cookie), incremental=incremental.to_dict()
     )
-    return _to_identity_provider(c, flow, pending, 303)
+    return _to_identity_provider(c, flow, pending, 303 if request.method == "POST" else 302)
 
 
 def _to_identity_provider(c: Clients, flow: dict[str, Any], pending: PendingSignIn, status: int) -> Response:
@@ -109,7 +119,7 @@ async def callback(request: Request) -> Response:  # zt: user-authentication
             "The sign-in this answer belongs to was not started in this browser, took too long, "
             "or has already been completed. Please start again.",
         )
-    if pending.write is not None:
+    if pending.incremental is not None:
         return await _finish_consent(request, c, pending, auth_response)
     user, token_cache = await anyio.to_thread.run_sync(c.identity.finish_sign_in, pending.flow, auth_response)
 
@@ -128,18 +138,19 @@ async def callback(request: Request) -> Response:  # zt: user-authentication
 async def _finish_consent(
     request: Request, c: Clients, pending: PendingSignIn, auth_response: dict[str, str]
 ) -> Response:  # zt: acquire-application-authorization-to-access-resources
-    """Back from the consent prompt: do the waiting write once, for the user who asked, then /tasks."""
-    write = PendingWrite.from_dict(pending.write)
+    """Back from the consent prompt: do the waiting write (if any) once, for the user who asked."""
+    asked = Incremental.from_dict(pending.incremental)
     try:
         user, token_cache = await anyio.to_thread.run_sync(c.identity.finish_sign_in, pending.flow, auth_response)
     except SignInFailed:
         if auth_response.get("error") in ("access_denied", "consent_required", "interaction_required"):
             # Refused at the prompt: the write is dropped with the flow, the session is untouched.
-            response: Response = RedirectResponse("/auth/declined", status_code=303)
+            declined = "/auth/declined" if asked is not None and asked.write is not None else pending.next
+            response: Response = RedirectResponse(declined, status_code=303)
             clear_cookie(response, c.settings, c.settings.sign_in_cookie)
             return response
         raise
-    if write is None or (user.oid, user.tid) != (write.oid, write.tid):
+    if asked is None or (user.oid, user.tid) != (asked.oid, asked.tid):
         raise SignInFailed(
             "Nothing was changed",
             "The permission was answered by a different account than the one that asked for it, "
@@ -153,11 +164,12 @@ async def _finish_consent(
     for key in replaced:
         c.tokens.forget(key)
     request.state.session = session
-    got = await c.tokens.acquire(session, c.settings.api_write_scopes)
     try:
-        if got is None or got.token is None:
-            raise ApiError(502, "No permission to write", "The write permission was granted but no token came with it.")
-        await write.perform(c.api, got.token)
+        if asked.write is not None:
+            got = await c.tokens.acquire(session, c.settings.api_write_scopes)
+            if got is None or got.token is None:
+                raise ApiError(502, "No permission to write", "Write was granted but no token came with it.")
+            await asked.write.perform(c.api, got.token)
         response = RedirectResponse(pending.next, status_code=303)
     except ApiError as err:
         response = error_page(request, err.status, err.title, err.detail, retry="/tasks")

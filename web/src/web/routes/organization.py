@@ -6,6 +6,11 @@ the whole tenant, the token service refuses with AADSTS90094 ("needs admin appro
 then says so, who can grant it and where, instead of sending the person to a prompt they can't
 pass. Each visit asks the token service again (force_refresh) rather than reusing a cached token,
 so that an administrator's revocation stops this view at the next visit.
+
+"Try again" after an administrator granted it is an interactive request (/organization/ask): MSAL
+answers a refresh that was just refused from its own cache for a minute (its throttling of
+requests that need the user), while the identity provider, which now has the consent, answers an
+interactive one at once without asking anything.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from .. import api_client
 from ..dependencies import FRESH_SESSION_SECONDS, SignInRequired, clients, require_session
 from ..pages import error_page, page
 from ..session import Session
+from .auth import ask_for
 
 router = APIRouter(tags=["organization"])
 
@@ -50,3 +56,10 @@ async def organization(request: Request, session: Session = Depends(require_sess
     tasks = await api_client.org_tasks(c.api, got.token)
     owners = sorted({t.owner for t in tasks})
     return page(request, "organization.html", tasks=tasks, owners=owners)
+
+
+@router.get("/organization/ask")
+async def ask(request: Request, session: Session = Depends(require_session)) -> Response:
+    """The identity provider, asked for Tasks.Read.All interactively: it issues it once an
+    administrator consented, or shows its own "needs admin approval" page with a way back."""
+    return await ask_for(request, clients(request).settings.api_org_scopes, "/organization")

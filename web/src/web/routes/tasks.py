@@ -24,8 +24,7 @@ TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 def _write(request: Request, action: Literal["add", "complete", "delete"], **what: str) -> PendingWrite:
     # zt: acquire-application-authorization-to-access-resources - writes ask for the write scope
     # (silently first; write_token raises ConsentRequired when the person must be asked).
-    session: Session = request.state.session
-    return PendingWrite(action, session.user.oid, session.user.tid, **what)
+    return PendingWrite(action, **what)
 
 
 @router.get("/tasks")
