@@ -89,3 +89,26 @@ def test_refusing_the_prompt_changes_nothing_and_asks_again_next_time(consent_st
     # Not remembered as consent: the next write asks again.
     r = bob.post(f"{stack.web}/tasks", {"csrf_token": csrf(tasks.text), "title": title})
     assert r.status_code == 303 and "/oauth2/v2.0/authorize" in r.headers["location"]
+
+
+def test_a_write_is_never_done_for_an_account_other_than_the_one_that_asked(consent_stack: RunningStack) -> None:
+    """alice's write waits for her consent; someone else answers the prompt in her browser (the
+    identity provider's session switched to dave): the web app drops the write, for both of them."""
+    stack, alice, title = consent_stack, Person(), "Not for dave (account switch)"
+    sign_in(alice, stack, "alice@contoso.test")
+    r = alice.post(f"{stack.web}/tasks", {"csrf_token": csrf(alice.get(f"{stack.web}/tasks").text), "title": title})
+    assert r.status_code == 303 and "/oauth2/v2.0/authorize" in r.headers["location"]
+
+    for cookie in list(alice.jar.jar):
+        if cookie.name == "emulator_session":  # a new sign-in at the identity provider, as dave
+            alice.jar.jar.clear(cookie.domain, cookie.path, cookie.name)
+    back = alice.pages.sign_in(r.headers["location"], "dave@contoso.test", stack.info["demo_password"])
+    forms, _ = parse_forms(back.text)
+    assert forms and forms[0].action.endswith("/auth/callback"), back.text[:300]
+    answer = alice.post(forms[0].action, forms[0].fields)
+
+    assert answer.status_code == 403 and "Nothing was changed" in answer.text
+    assert title not in alice.get(f"{stack.web}/tasks").text  # alice's session, untouched
+    dave = Person()
+    sign_in(dave, stack, "dave@contoso.test")
+    assert title not in dave.get(f"{stack.web}/tasks").text
