@@ -26,8 +26,15 @@ CAROL_OID = "7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e"
 TASK = "Plan the offsite (consent)"
 
 
-def _signed_in(browser: object, stack: RunningStack, user: str, step: str) -> Visitor:
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_screenshots() -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for prefix in ("consent-", "admin-consent-", "roles-"):
+        for old in ARTIFACTS.glob(f"{prefix}*.png"):
+            old.unlink()
+
+
+def _signed_in(browser: object, stack: RunningStack, user: str, step: str) -> Visitor:
     visitor = Visitor(browser, stack, user)  # type: ignore[arg-type]
     visitor.open_web_app()
     visitor.sign_in(step)
