@@ -156,6 +156,7 @@ def web_factory(tmp_path: Path, live: LiveEmulator) -> Iterator[Callable[..., Li
                 "WEB_PORT": str(port),
                 "WEB_AUTHORITY": live.authority(),
                 "WEB_IDP_ORIGIN": live.front,
+                "WEB_ADMIN_CONSENT_URL": f"{live.front}/admin",
                 "WEB_REDIRECT_URI": f"http://localhost:{port}/auth/callback",
                 "WEB_POST_LOGOUT_REDIRECT_URI": f"http://localhost:{port}/",
                 "WEB_STATE_DIR": str(tmp_path / f"web-{len(started)}"),
@@ -244,6 +245,16 @@ def start_stack(local: Path, port_offset: int = STACK_PORT_OFFSET, command: list
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.process.send_signal(signal.SIGTERM)
+    running.process.wait(30)
+
+
+@pytest.fixture(scope="session")
+def consent_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A second stack for tests that change consent (a user's, or an administrator's tenant-wide):
+    what a person is asked depends on what was granted before, so these tests don't share `stack`."""
+    running = start_stack(tmp_path_factory.mktemp("consent-stack"), STACK_PORT_OFFSET + 500)
     yield running
     running.process.send_signal(signal.SIGTERM)
     running.process.wait(30)

@@ -70,3 +70,21 @@ class Person:
         match = re.search(r'name="csrf_token" value="([^"]+)"', self.get(url).text)
         assert match, f"no sign-out form on {url}"
         return match.group(1)
+
+    def consent_if_asked(self, response: httpx.Response, *, accept: bool = True) -> httpx.Response:
+        """A write may first send the browser to the consent prompt (incremental consent): answer it
+        and return the web app's answer to what the identity provider posts back. Any other
+        response is returned as it is."""
+        location = response.headers.get("location", "")
+        if response.status_code != 303 or "/oauth2/v2.0/authorize" not in location:
+            return response
+        prompt = self.get(location)
+        assert prompt.status_code == 200, prompt.text[:500]
+        forms, _ = parse_forms(prompt.text)
+        assert forms and forms[0].action.endswith("/consent"), prompt.text[:500]
+        answer = self.post(
+            urljoin(location, forms[0].action), {**forms[0].fields, "decision": "accept" if accept else "decline"}
+        )
+        forms, _ = parse_forms(answer.text)
+        assert answer.status_code == 200 and forms, answer.text[:500]
+        return self.post(urljoin(str(answer.url), forms[0].action), forms[0].fields)

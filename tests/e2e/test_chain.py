@@ -57,7 +57,8 @@ def test_alice_adds_a_task_bob_does_not_see_it_and_no_token_reaches_the_browser(
     page = alice.get(f"{stack.web}/tasks")
     assert page.status_code == 200 and "Your tasks" in page.text
     title = "Water the plants (e2e)"
-    r = alice.post(f"{stack.web}/tasks", {"csrf_token": csrf(page.text), "title": title})
+    # The first write may ask alice for the write scope (incremental consent), once.
+    r = alice.consent_if_asked(alice.post(f"{stack.web}/tasks", {"csrf_token": csrf(page.text), "title": title}))
     assert r.status_code == 303
     assert title in alice.get(urljoin(stack.web, r.headers["location"])).text
     assert title in alice.get(f"{stack.web}/tasks").text  # reload: still there, kept downstream

@@ -34,7 +34,12 @@ def test_local_defaults_match_the_manifest() -> None:
     assert s.client_id == web.application_id
     assert s.redirect_uri in web.redirect_uris
     assert s.post_logout_redirect_uri in web.post_logout_redirect_uris
-    assert s.api_scopes == [f"{api.identifier_uri}/Tasks.Read", f"{api.identifier_uri}/Tasks.ReadWrite"]
+    # Incremental consent: read at sign-in, write when first needed, the admin-only scope apart.
+    assert s.api_scopes == [f"{api.identifier_uri}/Tasks.Read"]
+    assert s.api_write_scopes == [f"{api.identifier_uri}/Tasks.ReadWrite"]
+    assert s.api_org_scopes == [f"{api.identifier_uri}/Tasks.Read.All"]
+    assert api.scopes["Tasks.Read.All"].admin_consent_required
+    assert s.admin_consent_url == f"{emulator.front_base}/admin"
     assert s.allowed_tenant_ids == [directory.home_tenant_id]
     assert s.authority == f"{emulator.issuer_base}/{directory.home_tenant_id}"
     assert s.idp_origin == emulator.front_base

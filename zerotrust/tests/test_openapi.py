@@ -58,7 +58,17 @@ def test_the_api_schema_lists_the_scopes_each_operation_accepts() -> None:
         ("GET", "/tasks/shared"): READ_TASKS,
         ("PUT", "/tasks/{task_id}/share"): WRITE_TASKS,
         ("GET", "/me"): READ_TASKS,
+        ("GET", "/org/tasks"): ("delegated", [["Tasks.Read.All"]]),
+        ("GET", "/admin/tasks/summary"): (
+            "delegated",
+            [["Tasks.Admin", "Tasks.Read"], ["Tasks.Admin", "Tasks.ReadWrite"]],
+        ),
     }
+
+
+def test_an_admin_route_says_which_of_its_names_is_the_users_app_role() -> None:
+    get = create_api(ApiSettings()).openapi()["paths"]["/admin/tasks/summary"]["get"]
+    assert "`Tasks.Admin` is an app role the signed-in user must be assigned" in get["description"]
 
 
 def test_a_write_route_does_not_advertise_the_read_scope_its_downstream_hop_also_checks() -> None:
@@ -90,6 +100,11 @@ def test_downstream_api_serves_no_schema_but_still_documents_each_operation() ->
         ("DELETE", "/records/{record_id}"): WRITE_RECORDS,
         ("GET", "/records/shared"): READ_RECORDS,
         ("PUT", "/records/{record_id}/share"): WRITE_RECORDS,
+        ("GET", "/org/records"): ("delegated", [["Records.Read.All"]]),
+        ("GET", "/admin/records/summary"): (
+            "delegated",
+            [["Records.Admin", "Records.Read"], ["Records.Admin", "Records.ReadWrite"]],
+        ),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from zerotrust.dependencies import BearerToken, require_scopes
+from zerotrust.dependencies import BearerToken, require_scopes, require_user_roles
 from zerotrust.principal import Principal
 from zerotrust.validation import TokenPolicy
 
@@ -16,6 +16,13 @@ from .settings import Settings
 # Tasks.ReadWrite to write, delegated tokens only, from the calling apps in Settings.allowed_client_ids.
 READ = ("Tasks.Read", "Tasks.ReadWrite")
 WRITE = ("Tasks.ReadWrite",)
+# zt: permissions-require-admin-consent - everyone's tasks in the caller's tenant: a scope only an
+# administrator can grant (admin_consent_required in infra/registrations.yaml). Alone: Tasks.Read
+# does not widen to the organization, and Tasks.Read.All does not cover a user's own writes.
+ORG_READ = ("Tasks.Read.All",)
+# zt: configure-tokens-group-claims-app-roles - the admin views: a read scope (the app may act for
+# the user) AND the Tasks.Admin app role assigned to the user (the user may administer).
+ADMIN_ROLES = ("Tasks.Admin",)
 
 
 def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
@@ -27,5 +34,7 @@ def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
 # zt: developer-strategy-delegated-permission - read routes accept either scope, writes only ReadWrite.
 Reader = Annotated[Principal, Depends(require_scopes(*READ))]
 Writer = Annotated[Principal, Depends(require_scopes(*WRITE))]
+OrgReader = Annotated[Principal, Depends(require_scopes(*ORG_READ))]
+TasksAdmin = Annotated[Principal, Depends(require_user_roles(READ, ADMIN_ROLES))]
 # The caller's own token: the assertion for on-behalf-of, never forwarded downstream as is.
 IncomingToken = BearerToken

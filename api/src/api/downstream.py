@@ -52,14 +52,30 @@ class Hop:
     correlation_id: str
 
     async def call(
-        self, method: str, path: str, *, write: bool = False, body: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        write: bool = False,
+        body: dict[str, Any] | None = None,
+        scope_value: str | None = None,
     ) -> tuple[int, Any]:
         correlation_id = self.correlation_id
-        scope = f"{self.downstream.scope_base}/{'Records.ReadWrite' if write else 'Records.Read'}"
+        value = scope_value or ("Records.ReadWrite" if write else "Records.Read")
+        scope = f"{self.downstream.scope_base}/{value}"
         try:
             token = await self.downstream.obo.token(self.principal, self.assertion, [scope])
         except OboFailure as exc:
             log.warning("on-behalf-of failed (%s) correlation_id=%s", exc, correlation_id)
+            if {65001, 90094} & set(exc.error_codes):
+                # zt: permissions-require-admin-consent - the api itself lacks the grant for this
+                # downstream scope (admin consent withdrawn, or never given): nothing the user can fix.
+                raise DownstreamError(
+                    403,
+                    "consent_required",
+                    "An administrator has not granted the api this permission on downstream-api.",
+                    correlation_id,
+                ) from None
             if exc.error in ("invalid_grant", "interaction_required"):
                 raise DownstreamError(
                     401, "invalid_token", "Your sign-in is no longer valid; sign in again.", correlation_id

@@ -15,7 +15,7 @@ from zerotrust.service import build_validator, protect_api, provider_http_client
 
 from .auth import token_policy
 from .downstream import Downstream, DownstreamError
-from .routes import me, tasks
+from .routes import admin, me, organization, tasks
 from .settings import Settings
 
 
@@ -66,4 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     serve_docs(app)
     app.include_router(tasks.router)
     app.include_router(me.router)
+    app.include_router(organization.router)
+    app.include_router(admin.router)
     return app

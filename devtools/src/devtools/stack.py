@@ -198,6 +198,7 @@ def default_services(
                 redirect_uri=f"{web}/auth/callback",
                 post_logout_redirect_uri=f"{web}/",
                 idp_origin=f"http://localhost:{ports.emulator_front}",
+                admin_consent_url=f"http://localhost:{ports.emulator_front}/admin",
                 # Against the local emulator only: the web app's Settings refuse it in production.
                 attack_lab="true",
                 # Multi-tenant: sign in at /organizations, then the allowlist decides (tid and issuer).

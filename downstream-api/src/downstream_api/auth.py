@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from zerotrust.dependencies import require_scopes
+from zerotrust.dependencies import require_scopes, require_user_roles
 from zerotrust.principal import Principal
 from zerotrust.validation import TokenPolicy
 
@@ -23,6 +23,10 @@ from .settings import Settings
 # or Records.ReadWrite to read, Records.ReadWrite to write, delegated tokens from the api only.
 READ = ("Records.Read", "Records.ReadWrite")
 WRITE = ("Records.ReadWrite",)
+# zt: permissions-require-admin-consent - the tenant's records: a scope only an administrator grants.
+ORG_READ = ("Records.Read.All",)
+# zt: configure-tokens-group-claims-app-roles - admin summaries: a read scope AND the user's Records.Admin role.
+ADMIN_ROLES = ("Records.Admin",)
 
 
 def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
@@ -38,3 +42,5 @@ def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
 # A route's parameter type says which: deny by default, a test checks that every route but /healthz has one.
 RecordsReader = Annotated[Principal, Depends(require_scopes(*READ))]
 RecordsWriter = Annotated[Principal, Depends(require_scopes(*WRITE))]
+OrgRecordsReader = Annotated[Principal, Depends(require_scopes(*ORG_READ))]
+RecordsAdmin = Annotated[Principal, Depends(require_user_roles(READ, ADMIN_ROLES))]

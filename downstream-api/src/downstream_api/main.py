@@ -25,7 +25,7 @@ from zerotrust.service import build_validator, protect_api, provider_http_client
 from .auth import token_policy
 from .db import Database, make_engine, migrate
 from .groups import Groups
-from .routes import me, records
+from .routes import me, organization, records
 from .settings import Settings
 
 log = logging.getLogger("downstream_api")
@@ -101,4 +101,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(me.router)
     app.include_router(records.router)
+    app.include_router(organization.router)
     return app

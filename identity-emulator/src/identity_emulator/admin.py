@@ -207,8 +207,8 @@ async def grant_consent(request: Request) -> Response:
     key = _consent_target(emu, await read_form(request))
     client = emu.directory.applications[key[1]]
     resource = emu.directory.applications[key[2]]
-    scopes = set(resource.scopes)
-    emu.store.admin.admin_consent.setdefault(key, set()).update(scopes)
+    # zt: permissions-require-admin-consent - admin-only scopes included, for everyone in the tenant.
+    scopes = emu.grant_admin_consent(key[0], client, resource)
     wanted_roles = {
         r
         for r in client.required_roles.get(resource.application_id, ())
@@ -222,6 +222,9 @@ async def grant_consent(request: Request) -> Response:
 
 @router.post("/consent/revoke")
 async def revoke_consent(request: Request) -> Response:
+    """Removes this client's grants on this resource in the tenant (admin and users' alike), as
+    deleting its oauth2PermissionGrants does: the next token request for them is refused. Access
+    tokens already issued stay valid until they expire, as in Entra ID."""
     emu = emulator(request)
     tid, cid, rid = _consent_target(emu, await read_form(request))
     admin = emu.store.admin

@@ -163,8 +163,37 @@ class Emulator:
         if client.application_id in res.known_client_ids:
             for downstream_id, needed in res.required_scopes.items():
                 down = (user.tenant_id, user.object_id, res.application_id, downstream_id)
-                self.store.admin.user_consent.setdefault(down, set()).update(needed)
+                # zt: permissions-require-admin-consent - a user's consent never carries an
+                # admin-only scope along, not even downstream; only an administrator's does.
+                downstream = self.directory.applications[downstream_id]
+                own = {s for s in needed if s in downstream.scopes and not downstream.scopes[s].admin_consent_required}
+                self.store.admin.user_consent.setdefault(down, set()).update(own)
         self.store.save()
+
+    def granted_scopes(self, user: User, client: Application, res: Application) -> frozenset[str]:
+        """Everything this user may already get for `client` on `res`: pre-authorized, their own
+        consent, and the tenant's admin consent (for the consent page: what is already granted)."""
+        granted = set(res.pre_authorized.get(client.application_id, frozenset()))
+        granted |= self.store.admin.user_consent.get(
+            (user.tenant_id, user.object_id, client.application_id, res.application_id), set()
+        )
+        granted |= self.store.admin.admin_consent.get(
+            (user.tenant_id, client.application_id, res.application_id), set()
+        )
+        return frozenset(granted)
+
+    def grant_admin_consent(self, tenant_id: str, client: Application, res: Application) -> set[str]:
+        """Tenant-wide admin consent of `client` on `res`, and (combined consent) of `res` on what it
+        needs downstream when `client` is one of its known clients. Returns the scopes granted on `res`."""
+        scopes = set(res.scopes)
+        self.store.admin.admin_consent.setdefault((tenant_id, client.application_id, res.application_id), set()).update(
+            scopes
+        )
+        if client.application_id in res.known_client_ids:
+            for downstream_id, needed in res.required_scopes.items():
+                key = (tenant_id, res.application_id, downstream_id)
+                self.store.admin.admin_consent.setdefault(key, set()).update(needed)
+        return scopes
 
     # -- client authentication -------------------------------------------------------------------
 

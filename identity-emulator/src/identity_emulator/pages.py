@@ -236,6 +236,8 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
             )
         assert req.resource is not None
         shown = consent.missing_user or frozenset(req.scopes)
+        # zt: identity - what is asked now, with descriptions; what was granted before, apart.
+        before = emu.granted_scopes(user, app, req.resource) - shown
         return page(
             request,
             "consent.html",
@@ -245,6 +247,7 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
             user=user,
             resource=req.resource,
             scopes=[req.resource.scopes[s] for s in sorted(shown)],
+            granted=[req.resource.scopes[s] for s in sorted(before) if s in req.resource.scopes],
         )
     return _finish(emu, request, txn, user, session)
 

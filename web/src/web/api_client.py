@@ -135,3 +135,40 @@ async def me(http: aiohttp.ClientSession, token: str) -> Me:
         return Me.model_validate(answer)
     except ValidationError:
         raise ApiError(502, "The api answered unexpectedly", "/me was not in the expected shape.") from None
+
+
+class OrgTask(Task):
+    owner: str
+
+
+class OwnerCount(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    owner: str
+    tasks: int
+    done: int
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    owners: list[OwnerCount]
+
+
+async def org_tasks(http: aiohttp.ClientSession, token: str) -> list[OrgTask]:  # zt: permissions-require-admin-consent
+    answer = await call(http, "GET", "/org/tasks", token)
+    try:
+        if not isinstance(answer, list):
+            raise ValueError("not a list")
+        return [OrgTask.model_validate(item) for item in answer]
+    except (ValueError, ValidationError):
+        raise ApiError(502, "The api answered unexpectedly", "The organization's tasks were not as expected.") from None
+
+
+async def admin_summary(http: aiohttp.ClientSession, token: str) -> Summary:
+    answer = await call(http, "GET", "/admin/tasks/summary", token)
+    try:
+        return Summary.model_validate(answer)
+    except ValidationError:
+        raise ApiError(502, "The api answered unexpectedly", "The summary was not in the expected shape.") from None

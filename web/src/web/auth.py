@@ -96,15 +96,19 @@ class Identity:  # zt: identity-iam-development-best-practices
             self._discovery = doc
         return self._discovery
 
-    def start_sign_in(self) -> dict[str, Any]:  # zt: user-authentication
+    def start_sign_in(
+        self, scopes: list[str] | None = None, login_hint: str | None = None
+    ) -> dict[str, Any]:  # zt: user-authentication
         """MSAL makes state, nonce and the PKCE (S256) verifier; the flow stays server-side.
 
         form_post: the code comes back in a POST body, never in a URL, a log line or a Referer.
+        `scopes`: the sign-in's (read only) unless more is asked for later (incremental consent).
         """
         flow: dict[str, Any] = self.app().initiate_auth_code_flow(
-            self.settings.api_scopes,
+            scopes or self.settings.api_scopes,
             redirect_uri=self.settings.redirect_uri,
             response_mode="form_post",
+            login_hint=login_hint,
         )
         return flow
 
@@ -191,6 +195,29 @@ class Identity:  # zt: identity-iam-development-best-practices
         return f"{endpoint}?{urlencode(params)}"
 
 
+@dataclass(frozen=True)
+class Acquired:
+    """What a silent acquisition gave: a token, or the token service's refusal (never shown raw)."""
+
+    token: str | None
+    error: str | None = None
+    error_codes: tuple[int, ...] = ()
+
+    @property
+    def needs_admin_approval(self) -> bool:  # zt: permissions-require-admin-consent
+        # AADSTS90094: only an administrator can grant what was asked (admin_consent_required).
+        return 90094 in self.error_codes
+
+
+@dataclass(frozen=True)
+class HeldToken:
+    """One access token in the user's cache, as MSAL recorded it: the scopes the token service said
+    it granted (its `scope` answer), and until when. Read from the cache entry, never from the token."""
+
+    scopes: tuple[str, ...]
+    expires_on: int
+
+
 @dataclass
 class _Entry:
     app: msal.ConfidentialClientApplication
@@ -222,24 +249,60 @@ class AccessTokens:  # zt: token-management
         self._entries: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
 
     async def for_api(self, session: Session) -> str | None:
-        """A token for the api's scopes, or None if the user must sign in (again)."""
+        """A token for the api's read scopes, or None if the user must sign in (again)."""
+        got = await self.acquire(session, self.identity.settings.api_scopes)
+        if got is None or got.token is None:
+            # No usable token and no usable refresh token (expired, revoked, consent withdrawn).
+            self.forget(session.key)
+            return None
+        return got.token
+
+    async def acquire(
+        self, session: Session, scopes: list[str], *, force_refresh: bool = False
+    ) -> Acquired | None:  # zt: acquire-application-authorization-to-access-resources
+        """Silently: from the cache, else with the refresh token. None when there is no cache or
+        account to try (sign in); otherwise the token, or why the token service refused it.
+
+        force_refresh skips a cached access token and asks the token service again, which checks
+        the grant again: for views whose permission an administrator may withdraw at any time."""
         entry = await self._entry(session)
         if entry is None or entry.account is None:
             return None
         try:
             result = await anyio.to_thread.run_sync(
-                entry.app.acquire_token_silent, self.identity.settings.api_scopes, entry.account
+                lambda: entry.app.acquire_token_silent_with_error(scopes, entry.account, force_refresh=force_refresh)
             )
         except OSError:
             raise IdentityProviderUnavailable("token endpoint") from None
-        if not result or "access_token" not in result:
-            # No usable token and no usable refresh token (expired, revoked, consent withdrawn).
-            self.forget(session.key)
-            return None
         if entry.cache.has_state_changed:
             await self.sessions.save_token_cache(session, entry.cache.serialize())
-        token: str = result["access_token"]
-        return token
+        if result and "access_token" in result:
+            return Acquired(str(result["access_token"]))
+        if not result:
+            return Acquired(None, "no_token")
+        codes = result.get("error_codes")
+        return Acquired(
+            None,
+            str(result.get("error", "unknown"))[:100],
+            tuple(c for c in codes if isinstance(c, int)) if isinstance(codes, list) else (),
+        )
+
+    async def held(self, session: Session) -> list[HeldToken]:  # zt: identity
+        """The access tokens this user's cache holds for them: what the app was granted, per token."""
+        entry = await self._entry(session)
+        if entry is None or entry.account is None:
+            return []
+        found = entry.cache.search(
+            msal.TokenCache.CredentialType.ACCESS_TOKEN,
+            query={"home_account_id": entry.account["home_account_id"]},
+        )
+        now = time.time()
+        held = [
+            HeldToken(tuple(sorted(str(e.get("target", "")).split())), int(e.get("expires_on", 0)))
+            for e in found
+            if int(e.get("expires_on", 0)) > now
+        ]
+        return sorted(held, key=lambda h: h.scopes)
 
     def forget(self, key: str) -> None:
         self._entries.pop(key, None)

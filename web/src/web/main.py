@@ -19,9 +19,10 @@ from zerotrust.hops import hop_session
 
 from .api_client import ApiError
 from .auth import AccessTokens, Identity, IdentityProviderUnavailable, SignInFailed
+from .consent import ConsentRequired
 from .dependencies import Clients, CsrfRejected, SignInRequired
 from .pages import error_page
-from .routes import auth, chain, lab, tasks, tour
+from .routes import admin, auth, chain, lab, organization, permissions, tasks, tour
 from .routes import shared as shared_tasks
 from .session import Sealer, Sessions, SqliteSessionStore
 from .settings import Settings
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None, *, identity: Identity | None = 
         return {"status": "ok"}
 
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (tour, auth, tasks, chain):
+    for module in (tour, auth, tasks, chain, organization, admin, permissions):
         app.include_router(module.router)
     app.include_router(shared_tasks.router)
     # The attack lab exists only when turned on (locally, by zt run): otherwise /lab is a 404.
@@ -116,6 +117,8 @@ def _cross_site(request: Request, settings: Settings) -> bool:
 
 
 def _exception_pages(app: FastAPI, settings: Settings) -> None:
+    app.add_exception_handler(ConsentRequired, auth.ask_consent)
+
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInRequired)

@@ -204,6 +204,11 @@ class PendingSignIn:
     # The session this sign-in replaces, deleted when the new one starts (session rotation).
     replaces: str | None
     created_at: float
+    # zt: acquire-application-authorization-to-access-resources
+    # More permission asked for by a signed-in person (incremental consent): who asked (oid, tid),
+    # and the write waiting for it, if any, done once when they come back. Kept here, server-side
+    # and sealed, taken with the flow in one step, so a replayed answer can't repeat it.
+    incremental: dict[str, Any] | None = None
 
 
 class Sessions:
@@ -291,7 +296,14 @@ class Sessions:
 
     # -- sign-ins in progress -------------------------------------------------------------------
 
-    async def begin_sign_in(self, flow: dict[str, Any], next_path: str, replaces: str | None) -> PendingSignIn:
+    async def begin_sign_in(
+        self,
+        flow: dict[str, Any],
+        next_path: str,
+        replaces: str | None,
+        *,
+        incremental: dict[str, Any] | None = None,
+    ) -> PendingSignIn:
         await self._maybe_purge()
         pending = PendingSignIn(
             secrets.token_urlsafe(32),
@@ -299,9 +311,16 @@ class Sessions:
             next_path,
             record_key(replaces) if replaces else None,
             self.clock(),
+            incremental,
         )
         key = record_key(pending.id)
-        data = {"kind": "sign_in", "flow": flow, "next": next_path, "replaces": pending.replaces}
+        data = {
+            "kind": "sign_in",
+            "flow": flow,
+            "next": next_path,
+            "replaces": pending.replaces,
+            "incremental": incremental,
+        }
         await self.store.put(StoredRecord(key, pending.created_at, pending.created_at, self._seal(key, data)))
         return pending
 
@@ -315,7 +334,15 @@ class Sessions:
         data = self._unseal(record)
         if data is None or data.get("kind") != "sign_in" or self.clock() - record.created_at > SIGN_IN_TTL:
             return None
-        return PendingSignIn(sign_in_id, data["flow"], data["next"], data.get("replaces"), record.created_at)
+        incremental = data.get("incremental")
+        return PendingSignIn(
+            sign_in_id,
+            data["flow"],
+            data["next"],
+            data.get("replaces"),
+            record.created_at,
+            incremental if isinstance(incremental, dict) else None,
+        )
 
     async def _maybe_purge(self) -> None:
         now = self.clock()

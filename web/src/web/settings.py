@@ -73,14 +73,18 @@ class Settings(BaseSettings):
     allowed_tenant_ids: list[str] = Field(default_factory=lambda: [HOME_TENANT_ID])
 
     api_url: str = "https://localhost:8001"
-    # zt: developer-strategy-delegated-permission - the delegated scopes of the api, read apart from
-    # write: each api route names the narrowest one it accepts.
-    api_scopes: list[str] = Field(
-        default_factory=lambda: [
-            f"api://{API_APP_ID}/Tasks.Read",
-            f"api://{API_APP_ID}/Tasks.ReadWrite",
-        ]
-    )
+    # zt: acquire-application-authorization-to-access-resources
+    # zt: developer-strategy-delegated-permission - read apart from write: each api route names the
+    # narrowest scope it accepts, and the web asks for each only when it needs it.
+    # Asked for at sign-in and used for every read: read only. Write is asked for the first time the
+    # person writes (incremental consent); the organization view's scope only when it is opened.
+    api_scopes: list[str] = Field(default_factory=lambda: [f"api://{API_APP_ID}/Tasks.Read"])
+    api_write_scopes: list[str] = Field(default_factory=lambda: [f"api://{API_APP_ID}/Tasks.ReadWrite"])
+    # zt: permissions-require-admin-consent - needs a tenant administrator's consent.
+    api_org_scopes: list[str] = Field(default_factory=lambda: [f"api://{API_APP_ID}/Tasks.Read.All"])
+    # Where a person is sent to ask for that consent: the emulator's admin view locally; in Azure,
+    # the app's "Permissions" blade in the Entra admin center (or the tenant's admin consent workflow).
+    admin_consent_url: str = "http://localhost:8444/admin"
     api_timeout_seconds: float = 10.0
 
     # Server-side sessions and the encrypted token caches (SQLite file and its key live here).
@@ -108,7 +112,7 @@ class Settings(BaseSettings):
             certificate_credential(value)  # a wrong file stops the app now, with the reason
         return value
 
-    @field_validator("allowed_tenant_ids", "api_scopes")
+    @field_validator("allowed_tenant_ids", "api_scopes", "api_write_scopes", "api_org_scopes")
     @classmethod
     def _not_empty(cls, value: list[str]) -> list[str]:
         if not value:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .errors import insufficient_scope, invalid_request, missing_credentials
+from .errors import insufficient_scope, invalid_request, missing_credentials, missing_role
 from .principal import Principal
 from .validation import TokenValidator
 
@@ -68,10 +68,12 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 @dataclass(frozen=True)
 class Permission:
     """What one permission check accepts: a token of this type holding at least one of `any_of`
-    (scopes for delegated tokens, app roles for app-only tokens)."""
+    (scopes for delegated tokens, app roles for app-only tokens; with `user_roles`, app roles
+    assigned to the signed-in user of a delegated token)."""
 
     token_type: Literal["delegated", "app-only"]
     any_of: tuple[str, ...]
+    user_roles: bool = False
 
 
 # Each check made by require_scopes/require_app_roles, and what it accepts (read by openapi.py and
@@ -108,4 +110,26 @@ def require_app_roles(*any_of: str) -> Callable[[Principal], Awaitable[Principal
         return principal
 
     _PERMISSIONS[check] = Permission("app-only", any_of)
+    return check
+
+
+def require_user_roles(scopes: tuple[str, ...], roles: tuple[str, ...]) -> Callable[[Principal], Awaitable[Principal]]:
+    """A delegated token holding one of `scopes`, for a user assigned one of the app roles `roles`.
+
+    Both are needed: the scope says the calling app may act for the user here, the role says the
+    user may do this at all. A role alone (no scope) would let any app the user signs in to use it.
+    """
+    scope_check = require_scopes(*scopes)
+
+    # A default, not Annotated: the annotation would be a string naming a local (postponed annotations).
+    async def check(
+        principal: Principal = Depends(scope_check),
+    ) -> Principal:  # zt: configure-tokens-group-claims-app-roles
+        # `roles` of a delegated token: the app roles an administrator assigned this user on this
+        # API (Entra puts them there); never taken from groups or names, never from the request.
+        if not set(principal.roles) & set(roles):
+            raise missing_role(*roles)
+        return principal
+
+    _PERMISSIONS[check] = Permission("delegated", roles, user_roles=True)
     return check

@@ -51,6 +51,16 @@ def insufficient_scope(*needed: str) -> BearerError:
     return BearerError(403, "insufficient_scope", "The token does not grant this operation.", scope=" ".join(needed))
 
 
+def missing_role(*needed: str) -> BearerError:
+    # Still insufficient_scope (RFC 6750 has no other code for "valid token, not enough"), naming the role.
+    return BearerError(
+        403,
+        "insufficient_scope",
+        "The signed-in user is not assigned an app role this operation needs.",
+        scope=" ".join(needed),
+    )
+
+
 def invalid_request(description: str) -> BearerError:
     return BearerError(400, "invalid_request", description)
 

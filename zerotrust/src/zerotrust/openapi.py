@@ -106,6 +106,13 @@ def add_permissions(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
             operation["security"] = [{BEARER_SCHEME.scheme_name: list(names)} for names in alternatives]
             operation[TYPE_EXTENSION] = token_type
             needs = describe(token_type, alternatives)
+            user_roles = sorted({name for p in permissions if p.user_roles for name in p.any_of})
+            if user_roles:
+                needs += (
+                    " Of these, "
+                    + " or ".join(f"`{r}`" for r in user_roles)
+                    + (" is an app role the signed-in user must be assigned.")
+                )
             operation["description"] = (
                 f"{operation['description']}\n\n{needs}" if operation.get("description") else needs
             )

@@ -37,7 +37,8 @@ def unguarded_routes(routes: list[BaseRoute], public: Iterable[str] = ("/healthz
         validated = current_principal in calls
         # Security scheme objects (the documented bearer scheme) are callables without a __qualname__.
         permission = any(
-            getattr(c, "__qualname__", "").startswith(("require_scopes.", "require_app_roles.")) for c in calls
+            getattr(c, "__qualname__", "").startswith(("require_scopes.", "require_app_roles.", "require_user_roles."))
+            for c in calls
         )
         if not (validated and permission):
             problems.append(f"{sorted(route.methods or ())} {route.path}")

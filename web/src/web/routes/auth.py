@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from ..api_client import ApiError
 from ..auth import SignInFailed
-from ..dependencies import CsrfRejected, clients, optional_session
-from ..session import SIGN_IN_TTL, record_key
+from ..consent import ConsentRequired, Incremental, PendingWrite
+from ..dependencies import Clients, CsrfRejected, SignInRequired, clients, optional_session
+from ..pages import error_page, page
+from ..session import SIGN_IN_TTL, PendingSignIn, record_key
 from ..settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -55,7 +60,37 @@ async def login(request: Request, next: str | None = None) -> Response:  # zt: u
     c = clients(request)
     flow = await anyio.to_thread.run_sync(c.identity.start_sign_in)
     pending = await c.sessions.begin_sign_in(flow, safe_next(next), request.cookies.get(c.settings.session_cookie))
-    response = RedirectResponse(flow["auth_uri"], status_code=302)
+    return _to_identity_provider(c, flow, pending, 302)
+
+
+async def ask_consent(request: Request, exc: Exception) -> Response:
+    """ConsentRequired, raised by a write: to the identity provider for the write scope alone.
+
+    # zt: acquire-application-authorization-to-access-resources
+    The write rides along in the pending sign-in record (server-side, sealed, used once)."""
+    assert isinstance(exc, ConsentRequired)
+    c = clients(request)
+    return await ask_for(request, c.settings.api_write_scopes, "/tasks", exc.write)
+
+
+async def ask_for(
+    request: Request, scopes: list[str], next_path: str, write: PendingWrite | None = None
+) -> Response:  # zt: acquire-application-authorization-to-access-resources
+    """An interactive request for `scopes`, by the signed-in person, coming back to `next_path`."""
+    c = clients(request)
+    session = getattr(request.state, "session", None)
+    if session is None:
+        raise SignInRequired(next_path)
+    flow = await anyio.to_thread.run_sync(c.identity.start_sign_in, scopes, session.user.username)
+    incremental = Incremental(session.user.oid, session.user.tid, write)
+    pending = await c.sessions.begin_sign_in(
+        flow, next_path, request.cookies.get(c.settings.session_cookie), incremental=incremental.to_dict()
+    )
+    return _to_identity_provider(c, flow, pending, 303 if request.method == "POST" else 302)
+
+
+def _to_identity_provider(c: Clients, flow: dict[str, Any], pending: PendingSignIn, status: int) -> Response:
+    response = RedirectResponse(flow["auth_uri"], status_code=status)
     # Names the pending sign-in, nothing more; it must reach the callback even when the identity
     # provider posts there from another site.
     response.set_cookie(
@@ -84,6 +119,8 @@ async def callback(request: Request) -> Response:  # zt: user-authentication
             "The sign-in this answer belongs to was not started in this browser, took too long, "
             "or has already been completed. Please start again.",
         )
+    if pending.incremental is not None:
+        return await _finish_consent(request, c, pending, auth_response)
     user, token_cache = await anyio.to_thread.run_sync(c.identity.finish_sign_in, pending.flow, auth_response)
 
     # Session rotation: a new id at every sign-in; whatever session this browser had is deleted.
@@ -96,6 +133,57 @@ async def callback(request: Request) -> Response:  # zt: user-authentication
     set_session_cookie(response, c.settings, session.id)
     clear_cookie(response, c.settings, c.settings.sign_in_cookie)
     return response
+
+
+async def _finish_consent(
+    request: Request, c: Clients, pending: PendingSignIn, auth_response: dict[str, str]
+) -> Response:  # zt: acquire-application-authorization-to-access-resources
+    """Back from the consent prompt: do the waiting write (if any) once, for the user who asked."""
+    asked = Incremental.from_dict(pending.incremental)
+    try:
+        user, token_cache = await anyio.to_thread.run_sync(c.identity.finish_sign_in, pending.flow, auth_response)
+    except SignInFailed:
+        if auth_response.get("error") in ("access_denied", "consent_required", "interaction_required"):
+            # Refused at the prompt: the write is dropped with the flow, the session is untouched.
+            declined = "/auth/declined" if asked is not None and asked.write is not None else pending.next
+            response: Response = RedirectResponse(declined, status_code=303)
+            clear_cookie(response, c.settings, c.settings.sign_in_cookie)
+            return response
+        raise
+    if asked is None or (user.oid, user.tid) != (asked.oid, asked.tid):
+        raise SignInFailed(
+            "Nothing was changed",
+            "The permission was answered by a different account than the one that asked for it, "
+            "so the waiting change was dropped. Sign in again with your own account.",
+            status=403,
+        )
+    # A new session id (rotation, as at every sign-in), holding the tokens that now include write.
+    current = request.cookies.get(c.settings.session_cookie)
+    replaced = [k for k in (pending.replaces, record_key(current) if current else None) if k]
+    session = await c.sessions.start(user, token_cache, replaces=replaced)
+    for key in replaced:
+        c.tokens.forget(key)
+    request.state.session = session
+    try:
+        if asked.write is not None:
+            got = await c.tokens.acquire(session, c.settings.api_write_scopes)
+            if got is None or got.token is None:
+                raise ApiError(502, "No permission to write", "Write was granted but no token came with it.")
+            await asked.write.perform(c.api, got.token)
+        response = RedirectResponse(pending.next, status_code=303)
+    except ApiError as err:
+        response = error_page(request, err.status, err.title, err.detail, retry="/tasks")
+    set_session_cookie(response, c.settings, session.id)
+    clear_cookie(response, c.settings, c.settings.sign_in_cookie)
+    return response
+
+
+@router.get("/declined")
+async def declined(request: Request) -> Response:  # zt: acquire-application-authorization-to-access-resources
+    """After the person refused a permission: nothing was changed, and they can carry on reading."""
+    await optional_session(request)
+    scopes = [s.rsplit("/", 1)[-1] for s in clients(request).settings.api_write_scopes]
+    return page(request, "consent_declined.html", 403, scopes=scopes)
 
 
 @router.post("/logout")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from .. import api_client
+from ..consent import PendingWrite, write_token
 from ..dependencies import api_token, clients, csrf_form, require_session
 from ..pages import error_page, page
 from ..session import Session
@@ -18,6 +19,12 @@ router = APIRouter(tags=["tasks"])
 MAX_TITLE = 200
 # Ids go into the api's URL: letters, digits, - and _ only, so no path can be smuggled in.
 TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+def _write(request: Request, action: Literal["add", "complete", "delete"], **what: str) -> PendingWrite:
+    # zt: acquire-application-authorization-to-access-resources - writes ask for the write scope
+    # (silently first; write_token raises ConsentRequired when the person must be asked).
+    return PendingWrite(action, **what)
 
 
 @router.get("/tasks")
@@ -39,20 +46,20 @@ async def add_task(request: Request, form: FormData = Depends(csrf_form)) -> Res
             f"A task needs a title of 1 to {MAX_TITLE} characters.",
             retry="/tasks",
         )
-    token = await api_token(request, request.state.session)
-    await api_client.add_task(clients(request).api, token, title)
+    write = _write(request, "add", title=title)
+    await write.perform(clients(request).api, await write_token(request, request.state.session, write))
     return RedirectResponse("/tasks", status_code=303)
 
 
 @router.post("/tasks/{task_id}/complete")
 async def complete_task(request: Request, task_id: TaskId, form: FormData = Depends(csrf_form)) -> Response:
-    token = await api_token(request, request.state.session)
-    await api_client.complete_task(clients(request).api, token, task_id)
+    write = _write(request, "complete", task_id=task_id)
+    await write.perform(clients(request).api, await write_token(request, request.state.session, write))
     return RedirectResponse("/tasks", status_code=303)
 
 
 @router.post("/tasks/{task_id}/delete")
 async def delete_task(request: Request, task_id: TaskId, form: FormData = Depends(csrf_form)) -> Response:
-    token = await api_token(request, request.state.session)
-    await api_client.delete_task(clients(request).api, token, task_id)
+    write = _write(request, "delete", task_id=task_id)
+    await write.perform(clients(request).api, await write_token(request, request.state.session, write))
     return RedirectResponse("/tasks", status_code=303)

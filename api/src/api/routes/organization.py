@@ -1,0 +1,45 @@
+"""Everyone's tasks in the caller's organization: a delegated permission that needs admin consent.
+
+# zt: permissions-require-admin-consent
+`Tasks.Read.All` is marked admin_consent_required in infra/registrations.yaml: no user can grant it
+to the web app for themselves, only a tenant administrator, for everyone in the tenant. The api
+asks downstream-api on the user's behalf for `Records.Read.All`, also admin-only (granted along
+with the web's consent: the web app is a known client of the api, combined consent). The tenant is
+the token's `tid`, never a parameter: an organization view of another tenant can't be asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from zerotrust.correlation import correlation_id
+
+from ..auth import IncomingToken, OrgReader
+from ..downstream import Downstream, Hop
+
+router = APIRouter(prefix="/org", tags=["organization"])
+
+
+class OrgTask(BaseModel):
+    id: str
+    title: str
+    done: bool
+    created_at: str
+    owner: str  # the owner's object id; names come from the directory, never from stored data
+
+
+def org_downstream(request: Request, user: OrgReader, token: IncomingToken) -> Hop:
+    client: Downstream = request.app.state.downstream
+    return client.on_behalf_of(user, token, correlation_id(request))
+
+
+OrgDownstream = Annotated[Hop, Depends(org_downstream)]
+
+
+@router.get("/tasks", response_model=list[OrgTask])
+async def organization_tasks(down: OrgDownstream) -> Response:
+    status, body = await down.call("GET", "/org/records", scope_value="Records.Read.All")
+    return JSONResponse(body, status_code=status)

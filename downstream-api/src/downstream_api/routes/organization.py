@@ -1,0 +1,78 @@
+"""Tenant-wide reads: every record of the caller's tenant, and per-owner counts for admins.
+
+The tenant is the validated token's `tid`, in the WHERE clause of every query: there is no
+parameter that names a tenant, so another tenant's rows can't be asked for, however the token's
+scopes or roles were obtained.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from ..auth import OrgRecordsReader, RecordsAdmin
+from ..db import DatabaseDep, Record, utc
+
+router = APIRouter(tags=["organization"])
+
+# A tenant-wide read is capped: an organization page, not an export.
+ORG_LIMIT = 500
+
+
+class OrgRecordOut(BaseModel):
+    id: str
+    title: str
+    done: bool
+    created_at: dt.datetime
+    owner: str
+
+
+class OwnerCount(BaseModel):
+    owner: str
+    tasks: int
+    done: int
+
+
+class Summary(BaseModel):
+    tenant_id: str
+    owners: list[OwnerCount]
+
+
+def _org_records(session: Session, tenant_id: str) -> list[OrgRecordOut]:
+    # zt: permissions-require-admin-consent - the caller's tenant only, whatever else the token holds.
+    rows = session.scalars(
+        select(Record).where(Record.tenant_id == tenant_id).order_by(Record.created_at, Record.id).limit(ORG_LIMIT)
+    )
+    return [
+        OrgRecordOut(id=r.id, title=r.title, done=r.done, created_at=utc(r.created_at), owner=r.owner_oid) for r in rows
+    ]
+
+
+def _summary(session: Session, tenant_id: str) -> Summary:
+    done = func.sum(case((Record.done.is_(True), 1), else_=0))
+    rows = session.execute(
+        select(Record.owner_oid, func.count(), done)
+        .where(Record.tenant_id == tenant_id)
+        .group_by(Record.owner_oid)
+        .order_by(Record.owner_oid)
+    )
+    return Summary(
+        tenant_id=tenant_id,
+        owners=[OwnerCount(owner=owner, tasks=int(total), done=int(finished or 0)) for owner, total, finished in rows],
+    )
+
+
+@router.get("/org/records")
+async def organization_records(principal: OrgRecordsReader, db: DatabaseDep) -> list[OrgRecordOut]:
+    return await db.run(_org_records, principal.tid)
+
+
+@router.get("/admin/records/summary")
+async def records_summary(
+    principal: RecordsAdmin, db: DatabaseDep
+) -> Summary:  # zt: configure-tokens-group-claims-app-roles
+    return await db.run(_summary, principal.tid)

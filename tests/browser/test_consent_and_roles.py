@@ -1,0 +1,179 @@
+"""Consent and the admin role in a real browser (Debian's Chromium through Playwright), on a stack of
+its own (consent_stack: these tests change what was granted).
+
+- alice's first write shows the consent prompt, for the write scope alone, and then succeeds;
+  the Permissions page shows what she granted.
+- The organization view before tenant-wide admin consent ("needs admin approval", saying who can
+  grant it and where), after an administrator grants it in the emulator's admin view, and after
+  they revoke it.
+- bob (assigned Tasks.Admin) sees the admin view; alice gets a clear 403 page.
+
+Every response is scanned for tokens as in test_sign_in.py; screenshots in test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_sign_in import ARTIFACTS, Visitor, chromium
+from tests.conftest import RunningStack
+
+CAROL_OID = "7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e"
+TASK = "Plan the offsite (consent)"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_screenshots() -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for prefix in ("consent-", "admin-consent-", "roles-"):
+        for old in ARTIFACTS.glob(f"{prefix}*.png"):
+            old.unlink()
+
+
+def _signed_in(browser: object, stack: RunningStack, user: str, step: str) -> Visitor:
+    visitor = Visitor(browser, stack, user)  # type: ignore[arg-type]
+    visitor.open_web_app()
+    visitor.sign_in(step)
+    visitor.finish_sign_in(step)
+    return visitor
+
+
+def _nav(page: Page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+
+
+@pytest.mark.guidance("acquire-application-authorization-to-access-resources")
+@pytest.mark.guidance("identity")
+def test_alices_first_write_asks_for_write_then_succeeds(consent_stack: RunningStack) -> None:
+    with chromium() as browser:
+        alice = _signed_in(browser, consent_stack, "alice@contoso.test", "consent-01-alice")
+        page = alice.page
+        _nav(page, "Tasks")
+        expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
+        page.get_by_label("New task").fill(TASK)
+        page.get_by_role("button", name="Add").click()
+
+        # The emulator's consent page, for the write scope alone; read was granted at sign-in.
+        expect(page.get_by_role("heading", name="Permissions requested")).to_be_visible()
+        asked = page.locator("ul.scopes").first
+        expect(asked).to_contain_text("Tasks.ReadWrite")
+        expect(asked).to_contain_text("Read, create, change and delete your tasks.")
+        expect(asked.locator("li")).to_have_count(1)
+        expect(page.locator("ul.scopes.granted")).to_contain_text("Tasks.Read")
+        assert page.url.startswith(consent_stack.info["emulator_front_channel"])
+        alice.shot("consent-02-alice-asked-for-write")
+        page.get_by_role("button", name="Accept").click()
+
+        # Back at the app, the write done (once), on the task list.
+        expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
+        task = page.locator("ul.tasks li").filter(has_text=TASK)
+        expect(task).to_have_count(1)
+        alice.shot("consent-03-alice-write-done")
+
+        # The next write asks nothing.
+        task.get_by_role("button", name="Complete").click()
+        expect(task).to_have_class(re.compile(r"\bdone\b"))
+        assert page.url == f"{consent_stack.web}/tasks"
+
+        # What she granted, as the app holds it.
+        _nav(page, "Permissions")
+        expect(page.get_by_role("heading", name="What you granted this app")).to_be_visible()
+        rows = page.locator("table.permissions tbody tr")
+        expect(rows.filter(has_text="Tasks.ReadWrite")).to_contain_text("yes")
+        expect(rows.filter(has_text="Tasks.Read.All")).to_contain_text("no")
+        expect(page.locator("ul.held")).to_contain_text("Tasks.ReadWrite")
+        alice.shot("consent-04-alice-permissions")
+        alice.assert_nothing_leaked()
+        alice.close()
+
+
+def _consent_in_admin_view(page: Page, stack: RunningStack, button: str) -> None:
+    page.goto(stack.info["emulator_admin"])
+    page.get_by_label("Tenant").select_option("contoso")
+    page.get_by_label("Client app").select_option("web")
+    page.get_by_label("Resource").select_option("api")
+    page.get_by_role("button", name=button).click()
+    expect(page).to_have_url(re.compile(r"/admin\?done="))
+
+
+@pytest.mark.guidance("permissions-require-admin-consent")
+def test_organization_view_before_and_after_admin_consent_and_after_revocation(
+    consent_stack: RunningStack,
+) -> None:
+    stack = consent_stack
+    # Start from no tenant-wide consent, whatever ran before on this stack.
+    target = {"tenant": "contoso", "client": "web", "resource": "api"}
+    with httpx.Client(headers={"Accept": "application/json"}, timeout=10) as admin:
+        assert admin.post(f"{stack.info['emulator_front_channel']}/admin/consent/revoke", data=target).is_success
+
+    with chromium() as browser:
+        bob = _signed_in(browser, stack, "bob@contoso.test", "admin-consent-01-bob")
+        page = bob.page
+        _nav(page, "Organization")
+        needs = page.get_by_role("heading", name="Needs admin approval")
+        expect(needs).to_be_visible()
+        main = page.get_by_role("main")
+        expect(main).to_contain_text("Tasks.Read.All")
+        expect(main).to_contain_text("Global Administrator")  # who can grant it
+        expect(page.get_by_role("link", name="admin view")).to_have_attribute("href", stack.info["emulator_admin"])
+        bob.shot("admin-consent-02-needs-approval")
+
+        # An administrator grants it for the whole tenant, in the emulator's admin view.
+        page.get_by_role("link", name="admin view").click()
+        _consent_in_admin_view(page, stack, "Grant tenant-wide admin consent")
+        expect(page.locator("table").filter(has_text="admin (tenant-wide)")).to_contain_text("Tasks.Read.All")
+        bob.shot("admin-consent-03-granted")
+
+        page.goto(f"{stack.web}/organization")
+        expect(needs.or_(page.get_by_role("heading", name="Your organization's tasks"))).to_be_visible()
+        if needs.is_visible():
+            page.get_by_role("link", name="Try again").click()  # interactive: granted without a prompt
+        expect(page.get_by_role("heading", name="Your organization's tasks")).to_be_visible()
+        expect(main).to_contain_text("Only your tenant's tasks")
+        expect(main).not_to_contain_text(CAROL_OID)
+        bob.shot("admin-consent-04-organization")
+
+        # Revoked: the next visit asks the token service again, which refuses.
+        _consent_in_admin_view(page, stack, "Revoke consent")
+        bob.shot("admin-consent-05-revoked")
+        page.goto(f"{stack.web}/organization")
+        expect(needs).to_be_visible()
+        bob.shot("admin-consent-06-needs-approval-again")
+
+        # Asking interactively now shows the identity provider's own page, with a way back.
+        page.get_by_role("link", name="Try again").click()
+        expect(page.get_by_role("heading", name="Need admin approval")).to_be_visible()
+        expect(page.get_by_role("main")).to_contain_text("AADSTS90094")
+        bob.shot("admin-consent-07-emulator-needs-approval")
+        page.get_by_role("link", name="Return to the application without granting consent").click()
+        expect(needs).to_be_visible()
+        bob.assert_nothing_leaked()
+        bob.close()
+
+
+@pytest.mark.guidance("configure-tokens-group-claims-app-roles")
+def test_bob_sees_the_admin_view_alice_does_not(consent_stack: RunningStack) -> None:
+    with chromium() as browser:
+        bob = _signed_in(browser, consent_stack, "bob@contoso.test", "roles-01-bob")
+        _nav(bob.page, "Admin")
+        expect(bob.page.get_by_role("heading", name="Admin: tasks per person")).to_be_visible()
+        expect(bob.page.get_by_role("main")).to_contain_text(consent_stack.info["tenants"]["contoso"])
+        expect(bob.page.get_by_role("main")).not_to_contain_text(CAROL_OID)
+        bob.shot("roles-02-bob-admin-view")
+        bob.assert_nothing_leaked()
+        bob.close()
+
+        alice = _signed_in(browser, consent_stack, "alice@contoso.test", "roles-03-alice")
+        _nav(alice.page, "Admin")
+        expect(alice.page.get_by_role("heading", name="Admins only")).to_be_visible()
+        expect(alice.page.get_by_role("main")).to_contain_text(
+            "This view needs the Tasks.Admin role, assigned by an administrator."
+        )
+        expect(alice.page.get_by_role("main")).to_contain_text("HTTP 403")
+        alice.shot("roles-04-alice-refused")
+        alice.assert_nothing_leaked()
+        alice.close()

@@ -1,0 +1,111 @@
+"""Incremental consent: sign-in asks for read only; the first write asks for write, then does it.
+
+# zt: acquire-application-authorization-to-access-resources
+A write first tries MSAL silently (cached token, else the refresh token) for the write scope. A
+person who already consented gets it with no page at all. Otherwise the token service answers
+that consent is missing, and only then is the person sent to the identity provider, asking for
+that one scope: its consent page lists just what is new. The write waits server-side, sealed in
+the pending sign-in record (never in a URL or the browser), and is done once when the person
+comes back, for the same user, or not at all if they refuse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import aiohttp
+from fastapi import Request
+
+from . import api_client
+from .dependencies import SignInRequired, clients
+from .session import Session
+
+MAX_TITLE = 200
+_TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
+Action = Literal["add", "complete", "delete"]
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """One task write, as the person asked for it."""
+
+    action: Action
+    title: str | None = None
+    task_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> PendingWrite | None:
+        """Checked again on the way back (defence in depth: it comes from our own sealed store)."""
+        if not isinstance(data, dict):
+            return None
+        action, title, task_id = data.get("action"), data.get("title"), data.get("task_id")
+        if action == "add" and isinstance(title, str) and 0 < len(title) <= MAX_TITLE and task_id is None:
+            return cls("add", title=title)
+        if action in ("complete", "delete") and isinstance(task_id, str) and _TASK_ID.match(task_id) and not title:
+            return cls(action, task_id=task_id)
+        return None
+
+    @property
+    def what(self) -> str:
+        """For the pages: what was (not) done."""
+        if self.action == "add":
+            return f"adding the task “{self.title}”"
+        return f"{'completing' if self.action == 'complete' else 'deleting'} a task"
+
+    async def perform(self, http: aiohttp.ClientSession, token: str) -> None:
+        if self.action == "add" and self.title is not None:
+            await api_client.add_task(http, token, self.title)
+        elif self.action == "complete" and self.task_id is not None:
+            await api_client.complete_task(http, token, self.task_id)
+        elif self.action == "delete" and self.task_id is not None:
+            await api_client.delete_task(http, token, self.task_id)
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """More permission asked for by a signed-in person: who asked, and what waits for it."""
+
+    oid: str
+    tid: str
+    write: PendingWrite | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"oid": self.oid, "tid": self.tid, "write": self.write.to_dict() if self.write else None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Incremental | None:
+        if not isinstance(data, dict) or not isinstance(data.get("oid"), str) or not isinstance(data.get("tid"), str):
+            return None
+        write = None
+        if data.get("write") is not None:
+            write = PendingWrite.from_dict(data["write"])
+            if write is None:
+                return None
+        return cls(data["oid"], data["tid"], write)
+
+
+class ConsentRequired(Exception):
+    """The write scope could not be had silently: ask the person, then do `write`."""
+
+    def __init__(self, write: PendingWrite) -> None:
+        super().__init__(write.action)
+        self.write = write
+
+
+async def write_token(request: Request, session: Session, write: PendingWrite) -> str:
+    """A token with the write scope, silently if at all possible; else ConsentRequired."""
+    c = clients(request)
+    got = await c.tokens.acquire(session, c.settings.api_write_scopes)
+    if got is None:
+        # No token cache at all (it expired with the session store): a plain sign-in first.
+        raise SignInRequired("/tasks")
+    if got.token is None:
+        # consent_required (AADSTS65001) or any other refusal of the refresh token: the
+        # interactive request fixes both, asking only for what is missing.
+        raise ConsentRequired(write)
+    return got.token

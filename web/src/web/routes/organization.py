@@ -1,0 +1,65 @@
+"""Everyone's tasks in the person's organization: a permission only an administrator can grant.
+
+# zt: permissions-require-admin-consent
+The page asks MSAL, silently, for Tasks.Read.All. Until a tenant administrator has consented for
+the whole tenant, the token service refuses with AADSTS90094 ("needs admin approval"): the page
+then says so, who can grant it and where, instead of sending the person to a prompt they can't
+pass. Each visit asks the token service again (force_refresh) rather than reusing a cached token,
+so that an administrator's revocation stops this view at the next visit.
+
+"Try again" after an administrator granted it is an interactive request (/organization/ask): MSAL
+answers a refresh that was just refused from its own cache for a minute (its throttling of
+requests that need the user), while the identity provider, which now has the consent, answers an
+interactive one at once without asking anything.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from .. import api_client
+from ..dependencies import FRESH_SESSION_SECONDS, SignInRequired, clients, require_session
+from ..pages import error_page, page
+from ..session import Session
+from .auth import ask_for
+
+router = APIRouter(tags=["organization"])
+
+
+@router.get("/organization")
+async def organization(request: Request, session: Session = Depends(require_session)) -> Response:
+    c = clients(request)
+    got = await c.tokens.acquire(session, c.settings.api_org_scopes, force_refresh=True)
+    if got is None:
+        raise SignInRequired("/organization")
+    if got.token is None:
+        if got.needs_admin_approval:
+            return page(
+                request,
+                "needs_admin_approval.html",
+                403,
+                scopes=[s.rsplit("/", 1)[-1] for s in c.settings.api_org_scopes],
+                admin_consent_url=c.settings.admin_consent_url,
+                client_id=c.settings.client_id,
+            )
+        if time.time() - session.created_at < FRESH_SESSION_SECONDS:
+            return error_page(
+                request,
+                502,
+                "No access to your organization's tasks",
+                f"The identity provider refused the permission ({got.error}). Try again later.",
+            )
+        raise SignInRequired("/organization")
+    tasks = await api_client.org_tasks(c.api, got.token)
+    owners = sorted({t.owner for t in tasks})
+    return page(request, "organization.html", tasks=tasks, owners=owners)
+
+
+@router.get("/organization/ask")
+async def ask(request: Request, session: Session = Depends(require_session)) -> Response:
+    """The identity provider, asked for Tasks.Read.All interactively: it issues it once an
+    administrator consented, or shows its own "needs admin approval" page with a way back."""
+    return await ask_for(request, clients(request).settings.api_org_scopes, "/organization")
