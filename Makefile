@@ -27,9 +27,11 @@ help:
 
 # PORT_OFFSET shifts every port, to run a second stack beside yours (tests use it).
 PORT_OFFSET ?= 0
+# downstream-api's database: sqlite (default) or postgres (a private cluster admitting only tokens).
+DB ?= sqlite
 
 run: .venv-ready
-	$(UV) run zt run --port-offset $(PORT_OFFSET)
+	$(UV) run zt run --port-offset $(PORT_OFFSET) --db $(DB)
 
 test: .venv-ready
 	$(UV) run pytest

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from devtools.paths import local_dir, repo_root
-from devtools.stack import Ports, default_services, emulator_describe, run_stack
+from devtools.postgres import PostgresMissing
+from devtools.stack import Describe, Ports, database_url, default_services, emulator_describe, run_stack
 from devtools.tls import ensure_dev_tls
 from devtools.token import TokenError, device_code_token, load_stack
 
@@ -44,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
         default=30.0,
         metavar="SECONDS",
         help="how long to wait for every service's /healthz (default: %(default)s)",
+    )
+
+    run.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="downstream-api's database: a SQLite file (default) or a private PostgreSQL 15 cluster that "
+        "admits only managed-identity tokens (see docs/postgres.md)",
     )
 
     token = sub.add_parser("token", help="print an access token for a demo user (device code flow)")
@@ -84,13 +93,29 @@ def _run(args: argparse.Namespace) -> int:
     local.mkdir(mode=0o700, parents=True, exist_ok=True)
     tls = ensure_dev_tls(local)
     ports = Ports().shifted(args.port_offset)
+    try:
+        services = default_services(tls, local, repo_root(), ports, db=args.db)
+    except PostgresMissing as exc:
+        print(f"zt run: {exc}", file=sys.stderr)
+        return 1
+    describe = emulator_describe(local / "emulator", ports)
+    if args.db == "postgres":
+        describe = _with_database(describe, database_url(ports))
     return run_stack(
-        default_services(tls, local, repo_root(), ports),
+        services,
         stack_file=local / "stack.json",
-        describe=emulator_describe(local / "emulator", ports),
+        describe=describe,
         ca_bundle=tls.ca_bundle,
         ready_timeout=args.ready_timeout,
     )
+
+
+def _with_database(describe: Describe, url: str) -> Describe:
+    def described() -> Mapping[str, object]:
+        # downstream-api's role and no password: the token is the credential (docs/postgres.md).
+        return {**describe(), "database": url}
+
+    return described
 
 
 def _token(args: argparse.Namespace) -> int:

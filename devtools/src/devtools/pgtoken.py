@@ -248,7 +248,9 @@ class TokenResponder:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.pgtoken", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--authority", required=True, help="the home tenant's authority, e.g. https://localhost:8443/<tid>")
+    parser.add_argument(
+        "--authority", required=True, help="the home tenant's authority, e.g. https://localhost:8443/<tid>"
+    )
     parser.add_argument("--manifest", type=Path, required=True, help="infra/registrations.yaml (role -> object id)")
     parser.add_argument("--ca-bundle", type=Path, help="CA certificates for the key set's https (the dev CA)")
     args = parser.parse_args(argv)

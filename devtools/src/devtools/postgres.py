@@ -117,7 +117,8 @@ class Cluster:
         return (
             "# Written by devtools.postgres; rewritten at every start.\n"
             f"local all {SUPERUSER} trust\n"
-            f'host all all 127.0.0.1/32 ldap ldapserver=127.0.0.1 ldapport={self.ldap_port} ldapprefix="" ldapsuffix=""\n'
+            "host all all 127.0.0.1/32 ldap ldapserver=127.0.0.1 "
+            f'ldapport={self.ldap_port} ldapprefix="" ldapsuffix=""\n'
         )
 
     def server_argv(self) -> list[str]:
