@@ -93,7 +93,7 @@ def make_engine(
 def engine_for(settings: Settings) -> Engine:
     """The engine as configured: for PostgreSQL, authenticated by this service's managed identity."""
     credential = None
-    if make_url(settings.database_url).get_backend_name() == "postgresql":
+    if make_url(settings.database_url).get_backend_name() == "postgresql" and settings.database_token_auth:
         from azure.identity import ManagedIdentityCredential
 
         # zt: identity-non-user-applications

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # Client id of the user-assigned managed identity to use; empty: the one the platform provides.
     managed_identity_client_id: str = ""
+    # PostgreSQL: each connection's password is the managed identity's token. Off only for a
+    # connection the operating system authenticates (a unix socket, in tests); refused in production.
+    database_token_auth: bool = True
 
     # -- serving (python -m downstream_api) -----------------------------------------------------
     host: str = "127.0.0.1"
@@ -197,6 +200,10 @@ class Settings(BaseSettings):
             problems.append(
                 "DOWNSTREAM_DATABASE_URL holds a password; the database credential is the "
                 "managed identity's token, never a stored secret"
+            )
+        if not self.database_token_auth:
+            problems.append(
+                "DOWNSTREAM_DATABASE_TOKEN_AUTH is off; the database credential is the managed identity's token"
             )
         if url.get_backend_name() == "postgresql" and self.database_pool_recycle_seconds > MAX_POOL_RECYCLE_SECONDS:
             problems.append(
