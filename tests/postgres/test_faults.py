@@ -115,9 +115,7 @@ def test_identity_endpoint_down_is_a_quick_clean_503_and_recovers_without_a_rest
                 assert time.monotonic() < deadline, "the expired token was never found missing"
                 time.sleep(0.5)
             assert_clean_503(*timed_get(http))
-            restarted = start_emulator(
-                emulator.local_dir, ports=ports, managed_identity_token_lifetime=str(lifetime)
-            )
+            restarted = start_emulator(emulator.local_dir, ports=ports, managed_identity_token_lifetime=str(lifetime))
             try:
                 wait_for_200(http)
                 assert downstream.process.poll() is None
