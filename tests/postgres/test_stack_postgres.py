@@ -31,6 +31,8 @@ OFFSET = STACK_PORT_OFFSET + 500
 def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     local = tmp_path_factory.mktemp("pgstack")
     command = [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(OFFSET), "--db", "postgres"]
+    # Within start_stack's own 90 s, so the runner gives up first and stops what it started.
+    command += ["--ready-timeout", "80"]
     running = start_stack(local, OFFSET, command)
     yield running
     running.process.send_signal(signal.SIGTERM)

@@ -42,9 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--ready-timeout",
         type=float,
-        default=30.0,
+        default=None,
         metavar="SECONDS",
-        help="how long to wait for every service's /healthz (default: %(default)s)",
+        help="how long to wait for every service's /healthz (default: 30, or 90 with --db postgres, "
+        "whose first start creates the cluster and runs the migration)",
     )
 
     run.add_argument(
@@ -106,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
         stack_file=local / "stack.json",
         describe=describe,
         ca_bundle=tls.ca_bundle,
-        ready_timeout=args.ready_timeout,
+        ready_timeout=args.ready_timeout or (90.0 if args.db == "postgres" else 30.0),
     )
 
 
