@@ -260,12 +260,33 @@ def test_unexpected_errors_are_500_without_a_trace(
     assert "req-12345678" in caplog.text and "disk on fire" in caplog.text
 
 
-def test_database_unavailable_is_503(client: TestClient, as_user: Headers, monkeypatch: pytest.MonkeyPatch) -> None:
-    from downstream_api.db import Database
+def _operational() -> Exception:
     from sqlalchemy.exc import OperationalError
 
+    return OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+
+def _interface() -> Exception:
+    from sqlalchemy.exc import InterfaceError
+
+    return InterfaceError("SELECT 1", {}, Exception("connection already closed"))
+
+
+def _no_token() -> Exception:
+    # What azure-postgresql-auth raises when the managed identity's token cannot be had.
+    from azure_postgresql_auth.errors import EntraConnectionValueError
+
+    return EntraConnectionValueError("Could not retrieve Entra credentials")
+
+
+@pytest.mark.parametrize("failure", [_operational, _interface, _no_token], ids=["refused", "closed", "no-token"])
+def test_database_unavailable_is_503(
+    client: TestClient, as_user: Headers, monkeypatch: pytest.MonkeyPatch, failure: Callable[[], Exception]
+) -> None:
+    from downstream_api.db import Database
+
     async def down(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        raise failure()
 
     monkeypatch.setattr(Database, "run", down)
     r = client.get("/records", headers={**as_user(), "X-Correlation-Id": "<script>"})
