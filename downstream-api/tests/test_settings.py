@@ -131,7 +131,9 @@ def test_production_refuses_local_authority_sqlite_and_passwords() -> None:
 
 
 def test_production_accepts_entra_and_postgres_with_token_auth() -> None:
-    s = Settings(environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES)
+    s = Settings(
+        environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES, migrate_on_start=False
+    )
     assert s.authority_host == "https://login.microsoftonline.com"
     assert s.tenant_id == "11111111-2222-4333-8444-555555555555"
 
@@ -148,5 +150,8 @@ def test_production_keeps_the_database_credential_a_token_and_connections_younge
     message = str(refused.value)
     assert "DOWNSTREAM_DATABASE_TOKEN_AUTH is off" in message
     assert "DOWNSTREAM_DATABASE_POOL_RECYCLE_SECONDS exceeds an hour" in message
-    s = Settings(environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES)
+    assert "DOWNSTREAM_MIGRATE_ON_START is on" in message
+    s = Settings(
+        environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES, migrate_on_start=False
+    )
     assert s.database_token_auth and s.database_pool_recycle_seconds < 3600

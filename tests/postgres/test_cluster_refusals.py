@@ -101,12 +101,14 @@ def test_another_identitys_token_is_refused_for_downstream_apis_role(pg: PgStack
 def test_downstream_api_may_only_read_and_write_rows(pg: PgStack) -> None:
     with pg.connect("downstream-api", pg.token("downstream-api")) as conn:
         assert conn.execute("SELECT count(*) FROM records").fetchone() is not None
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
         for statement in (
             "CREATE TABLE stolen (x int)",
             "DROP TABLE records",
             "ALTER TABLE records ADD COLUMN x int",
             "TRUNCATE records",
             "CREATE ROLE intruder LOGIN",
+            "UPDATE alembic_version SET version_num = 'faked'",
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)

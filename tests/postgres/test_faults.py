@@ -7,6 +7,7 @@ only the data tier can be the cause.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -126,3 +127,25 @@ def test_identity_endpoint_down_is_a_quick_clean_503_and_recovers_without_a_rest
     log = downstream.log_path.read_text(errors="replace")
     # The cause logged is the missing token (azure-postgresql-auth's error), not the database.
     assert "Traceback" not in log and "database unavailable" in log and "EntraConnectionValueError" in log
+
+
+def test_a_migration_that_cannot_reach_the_database_fails_clearly(pg: PgStack) -> None:
+    from devtools.stack import run_migration
+    from devtools.testing import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOWNSTREAM_")}
+    dead = pg.cluster.url("database-admin").replace(f":{pg.cluster.port}/", f":{free_port()}/")
+    with pytest.raises(RuntimeError) as failed:
+        run_migration(
+            {
+                **env,
+                **pg.emulator.managed_identity_env("database-admin"),
+                "DOWNSTREAM_AUTHORITY": pg.emulator.authority(),
+                "DOWNSTREAM_DATABASE_URL": dead,
+                "DOWNSTREAM_DATABASE_CONNECT_TIMEOUT_SECONDS": "2",
+            },
+            timeout=60,
+        )
+    message = str(failed.value)
+    assert "the schema migration failed (exit 1)" in message and "could not migrate" in message
+    assert "Connection refused" in message and "Traceback" not in message

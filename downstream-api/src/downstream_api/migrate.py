@@ -12,6 +12,7 @@ import logging
 import sys
 
 from azure_postgresql_auth.errors import AzurePgEntraError
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from zerotrust.serve import load_settings
 
@@ -19,12 +20,33 @@ from .db import engine_for, migrate
 from .settings import Settings
 
 
+def _lock_version_table(engine: Engine) -> None:
+    """The schema's version is the admin's: whoever got row rights through the admin's default
+    privileges may read it, never change it (a service that could would fake or block migrations)."""
+    if engine.dialect.name != "postgresql":
+        return
+    quote = engine.dialect.identifier_preparer.quote
+    with engine.begin() as connection:
+        grantees = connection.execute(
+            text(
+                "SELECT DISTINCT grantee FROM information_schema.role_table_grants "
+                "WHERE table_name = 'alembic_version' AND grantee <> current_user AND privilege_type <> 'SELECT'"
+            )
+        ).scalars()
+        for grantee in list(grantees):
+            connection.execute(
+                text(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {quote(grantee)}")
+            )
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    settings = load_settings(Settings, "downstream_api.migrate", "DOWNSTREAM")
+    # This is the migration itself: the service's own start-up migration setting does not apply.
+    settings = load_settings(lambda: Settings(migrate_on_start=False), "downstream_api.migrate", "DOWNSTREAM")
     engine = engine_for(settings)
     try:
         migrate(engine)
+        _lock_version_table(engine)
     except (DBAPIError, AzurePgEntraError) as exc:
         # The cause, not a trace: which database and why (no credential is ever in the URL).
         cause = exc.__cause__ or exc

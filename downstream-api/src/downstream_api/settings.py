@@ -201,6 +201,11 @@ class Settings(BaseSettings):
                 "DOWNSTREAM_DATABASE_URL holds a password; the database credential is the "
                 "managed identity's token, never a stored secret"
             )
+        if self.migrate_on_start:
+            problems.append(
+                "DOWNSTREAM_MIGRATE_ON_START is on; the schema is migrated beforehand under the database's "
+                "admin identity (python -m downstream_api.migrate), this service's identity only reads and writes rows"
+            )
         if not self.database_token_auth:
             problems.append(
                 "DOWNSTREAM_DATABASE_TOKEN_AUTH is off; the database credential is the managed identity's token"
