@@ -29,9 +29,11 @@ help:
 PORT_OFFSET ?= 0
 # TENANTS=contoso,fabrikam: multi-tenant mode (every tier's allowlist); empty: the home tenant only.
 TENANTS ?=
+# downstream-api's database: sqlite (default) or postgres (a private cluster admitting only tokens).
+DB ?= sqlite
 
 run: .venv-ready
-	$(UV) run zt run --port-offset $(PORT_OFFSET) $(if $(TENANTS),--tenants $(TENANTS))
+	$(UV) run zt run --port-offset $(PORT_OFFSET) --db $(DB) $(if $(TENANTS),--tenants $(TENANTS))
 
 test: .venv-ready
 	$(UV) run pytest

@@ -31,3 +31,14 @@ def test_local_dir_defaults_to_dot_local_and_honours_override(tmp_path: Path, mo
     assert local_dir() == repo_root() / ".local"
     monkeypatch.setenv("ZT_LOCAL_DIR", str(tmp_path))
     assert local_dir() == tmp_path.resolve()
+
+
+def test_run_with_postgres_missing_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ZT_LOCAL_DIR", str(tmp_path / "local"))
+    monkeypatch.setenv("ZT_POSTGRES_BIN", str(tmp_path / "no-postgres-here"))
+    assert main(["run", "--db", "postgres", "--port-offset", "11900"]) == 1
+    err = capsys.readouterr().err
+    assert "zt run: PostgreSQL 15 is not installed" in err and "apt-get install postgresql-15" in err
+    assert not (tmp_path / "local" / "stack.json").exists()

@@ -364,3 +364,66 @@ def test_single_tenant_by_default_and_unknown_tenants_refused(tmp_path: Path, tl
         tenant_ids(["contoso", "northwind"])
     emulator, *_ = default_services(tls, tmp_path / "local", repo_root())
     assert isinstance(emulator.env, dict) and "EMULATOR_MULTI_TENANT_APPS" not in emulator.env
+
+
+def test_a_failing_preparation_stops_the_stack_before_the_service_starts(tmp_path: Path, tls: DevTls) -> None:
+    port = _free_port()
+    pid_file = tmp_path / "never.pid"
+
+    def migrate() -> None:
+        raise RuntimeError("the schema migration failed (exit 1):\nrole refused")
+
+    service = Service(
+        "downstream-api",
+        _fake(port, "--pid-file", pid_file),
+        dict(os.environ),
+        f"http://localhost:{port}/healthz",
+        prepare=migrate,
+    )
+    code, output = _run_in_process([service], tmp_path, tls)
+
+    assert code == 1
+    assert "could not prepare downstream-api: the schema migration failed (exit 1):\nrole refused" in output
+    assert not pid_file.exists()
+
+
+def test_a_services_own_readiness_check_replaces_the_health_url(tmp_path: Path, tls: DevTls) -> None:
+    port = _free_port()
+    checks: list[int] = []
+
+    def ready() -> bool:
+        checks.append(1)
+        return False
+
+    # The fake answers 200 on /healthz, but the service's own check (PostgreSQL: bootstrapped) decides.
+    service = Service("postgres", _fake(port), dict(os.environ), f"http://localhost:{port}/healthz", ready=ready)
+    code, output = _run_in_process([service], tmp_path, tls, ready_timeout=2.0)
+
+    assert len(checks) > 1
+    assert code == 1 and "timed out waiting for postgres" in output
+
+
+def test_postgres_runs_between_the_emulator_and_downstream_api_with_no_password(tmp_path: Path, tls: DevTls) -> None:
+    from devtools.postgres import DEFAULT_BIN
+
+    if not (DEFAULT_BIN / "postgres").exists():
+        pytest.fail(f"PostgreSQL 15 is not installed ({DEFAULT_BIN}); apt-get install postgresql-15")
+    local = tmp_path / "local"
+    (local / "emulator").mkdir(parents=True)
+    headers = {"web": "h-web", "api": "h-api", "downstream-api": "h-down", "database-admin": "h-admin"}
+    (local / "emulator" / "managed-identity-headers.json").write_text(json.dumps(headers))
+
+    services = default_services(tls, local, repo_root(), Ports().shifted(10000), db="postgres")
+
+    names = [s.name for s in services]
+    assert names == ["identity-emulator", "pgtoken", "postgres", "downstream-api", "api", "web"]
+    pgtoken, postgres, downstream = services[1:4]
+    assert pgtoken.ports == (18389,) and postgres.ports == (18432,)
+    assert pgtoken.ready is not None and postgres.ready is not None
+    assert "--authority" in pgtoken.argv and str(local / "postgres") in postgres.argv
+    env = dict(downstream.env() if callable(downstream.env) else downstream.env)
+    assert env["DOWNSTREAM_DATABASE_URL"] == "postgresql+psycopg://downstream-api@127.0.0.1:18432/records"
+    assert env["DOWNSTREAM_MIGRATE_ON_START"] == "false" and env["IDENTITY_HEADER"] == "h-down"
+    assert downstream.prepare is not None
+    # SQLite stays the default: no database services, no migration step.
+    assert [s.name for s in default_services(tls, local, repo_root())][1] == "downstream-api"

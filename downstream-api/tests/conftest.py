@@ -2,7 +2,13 @@
 
 The fake provider answers the discovery document and the key set through httpx.MockTransport, so
 the real KeySet (discovery, caching, refresh) and the real TokenValidator do the checking; only
-the network is simulated. Each test gets its own SQLite file.
+the network is simulated. Each test gets its own database: a SQLite file, or for the data tests
+(marked `both_backends`) also a fresh database in a private PostgreSQL 15 cluster (devtools.postgres).
+PostgreSQL missing is an error, never a skip: `make test` must prove the data tier on both.
+
+Here the PostgreSQL tests connect as the bootstrap superuser over the cluster's owner-only unix
+socket: they check what the data tier does with rows. How the cluster admits only tokens, and the
+least privilege of downstream-api's role, are tested over TCP in tests/postgres.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from devtools.postgres import SUPERUSER, Cluster
+from devtools.testing import free_port
 from downstream_api.main import create_app
 from downstream_api.settings import API_APP_ID, DOWNSTREAM_API_APP_ID, HOME_TENANT_ID, Settings
 from fastapi.testclient import TestClient
@@ -111,21 +119,54 @@ def provider(signing_key: rsa.RSAPrivateKey) -> FakeProvider:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(authority=AUTHORITY, state_dir=tmp_path / "downstream")
+def backend(request: pytest.FixtureRequest) -> str:
+    """sqlite unless a test is parametrized with `both_backends`."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+both_backends = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    # No LDAP responder: nothing logs in over TCP here, only the superuser over the socket.
+    cluster = Cluster(tmp_path_factory.mktemp("pg") / "postgres", free_port(), free_port()).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'downstream' / 'records.db'}"
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with cluster.superuser() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://{SUPERUSER}@/{name}?host={cluster.socket_dir}&port={cluster.port}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        authority=AUTHORITY, state_dir=tmp_path / "downstream", database_url=database_url, database_token_auth=False
+    )
 
 
 AppFactory = Callable[..., TestClient]
 
 
 @pytest.fixture
-def make_client(provider: FakeProvider, tmp_path: Path) -> Iterator[AppFactory]:
+def make_client(provider: FakeProvider, tmp_path: Path, database_url: str) -> Iterator[AppFactory]:
     """Start an app (lifespan and all) whose key set talks to `provider`; extra kwargs go to Settings."""
     clients: list[TestClient] = []
 
     def start(**settings: Any) -> TestClient:
         settings.setdefault("authority", AUTHORITY)
         settings.setdefault("state_dir", tmp_path / "downstream")
+        settings.setdefault("database_url", database_url)
+        # The superuser over the owner-only socket (see the module docstring); SQLite ignores it.
+        settings.setdefault("database_token_auth", False)
         app = create_app(Settings(**settings))
         client = TestClient(app, raise_server_exceptions=False, base_url="https://testserver")
         client.__enter__()

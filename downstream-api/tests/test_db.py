@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import downstream_api.db
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
@@ -13,8 +14,9 @@ from downstream_api.db import Base, make_engine, migrate
 from sqlalchemy import inspect
 
 
-def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'records.db'}")
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    engine = make_engine(database_url)
     migrate(engine)
     migrate(engine)  # a restart: already at head, nothing to do
     with engine.connect() as connection:

@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 ALICE = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"
 BOB = "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"
 OTHER_TENANT_ID = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
+# The data tests run against SQLite and PostgreSQL (see conftest.py).
+both_backends = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 Headers = Callable[..., dict[str, str]]
 
@@ -27,6 +29,7 @@ def create(client: TestClient, headers: dict[str, str], title: str = "Buy milk")
     return record
 
 
+@both_backends
 def test_crud_for_the_owner(client: TestClient, as_user: Headers) -> None:
     alice = as_user()
     assert client.get("/records", headers=alice).json() == []
@@ -51,6 +54,7 @@ def test_crud_for_the_owner(client: TestClient, as_user: Headers) -> None:
     assert [r["id"] for r in client.get("/records", headers=alice).json()] == [second["id"]]
 
 
+@both_backends
 def test_another_user_gets_404_for_everything_and_changes_nothing(client: TestClient, as_user: Headers) -> None:
     alice, bob = as_user(), as_user(BOB, preferred_username="bob@contoso.test", name="Bob Brown")
     record = create(client, alice)
@@ -66,6 +70,7 @@ def test_another_user_gets_404_for_everything_and_changes_nothing(client: TestCl
     assert client.get(url, headers=alice).json() == record
 
 
+@both_backends
 def test_same_object_id_in_another_tenant_is_someone_else(
     make_client: Callable[..., TestClient], as_user: Headers
 ) -> None:
@@ -78,6 +83,7 @@ def test_same_object_id_in_another_tenant_is_someone_else(
     assert client.get("/records", headers=twin).json() == []
 
 
+@both_backends
 def test_records_follow_the_object_id_not_the_username(client: TestClient, as_user: Headers) -> None:
     # zt: zero-trust-token-customization - a rename keeps access; a reused name gets none.
     record = create(client, as_user())
@@ -87,6 +93,7 @@ def test_records_follow_the_object_id_not_the_username(client: TestClient, as_us
     assert client.get(f"/records/{record['id']}", headers=impostor).status_code == 404
 
 
+@both_backends
 @pytest.mark.parametrize(
     "record_id",
     [
@@ -111,6 +118,7 @@ def test_malformed_ids_are_404(client: TestClient, as_user: Headers, record_id: 
         assert r.status_code == 404, (method, r.text)
 
 
+@both_backends
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -135,6 +143,7 @@ def test_create_refuses_fields_a_caller_may_not_set(
     assert client.get("/records", headers=as_user()).json() == []
 
 
+@both_backends
 @pytest.mark.parametrize(
     "body",
     [
@@ -159,6 +168,7 @@ def test_patch_refuses_bad_and_forbidden_fields(client: TestClient, as_user: Hea
     assert client.get(f"/records/{record['id']}", headers=as_user()).json() == record
 
 
+@both_backends
 @pytest.mark.parametrize(
     "title", ["", "   ", "x" * 201, "a\x00b", "line\nbreak", "tab\there", "\ud800", 7, None, ["x"]]
 )
@@ -172,17 +182,20 @@ def test_create_refuses_bad_titles(client: TestClient, as_user: Headers, title: 
     assert r.status_code == 422, r.text
 
 
+@both_backends
 def test_title_limits(client: TestClient, as_user: Headers) -> None:
     assert create(client, as_user(), "x" * 200)["title"] == "x" * 200
     assert create(client, as_user(), "  " + "y" * 200 + "  ")["title"] == "y" * 200  # stripped first
     assert create(client, as_user(), "Ünïcödé ✓ 記録")["title"] == "Ünïcödé ✓ 記録"
 
 
+@both_backends
 def test_validation_errors_do_not_echo_the_input(client: TestClient, as_user: Headers) -> None:
     r = client.post("/records", headers=as_user(), json={"title": "<script>secret</script>" * 20})
     assert r.status_code == 422 and "secret" not in r.text
 
 
+@both_backends
 def test_bodies_must_be_json_and_small(client: TestClient, as_user: Headers) -> None:
     r = client.post("/records", headers=as_user(), content=b"title=x")
     assert r.status_code == 415
@@ -213,6 +226,7 @@ def test_bodies_must_be_json_and_small(client: TestClient, as_user: Headers) -> 
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
 
 
+@both_backends
 def test_data_survives_a_restart(make_client: Callable[..., TestClient], as_user: Headers) -> None:
     first = make_client()
     record = create(first, as_user())
@@ -246,12 +260,33 @@ def test_unexpected_errors_are_500_without_a_trace(
     assert "req-12345678" in caplog.text and "disk on fire" in caplog.text
 
 
-def test_database_unavailable_is_503(client: TestClient, as_user: Headers, monkeypatch: pytest.MonkeyPatch) -> None:
-    from downstream_api.db import Database
+def _operational() -> Exception:
     from sqlalchemy.exc import OperationalError
 
+    return OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+
+def _interface() -> Exception:
+    from sqlalchemy.exc import InterfaceError
+
+    return InterfaceError("SELECT 1", {}, Exception("connection already closed"))
+
+
+def _no_token() -> Exception:
+    # What azure-postgresql-auth raises when the managed identity's token cannot be had.
+    from azure_postgresql_auth.errors import EntraConnectionValueError
+
+    return EntraConnectionValueError("Could not retrieve Entra credentials")
+
+
+@pytest.mark.parametrize("failure", [_operational, _interface, _no_token], ids=["refused", "closed", "no-token"])
+def test_database_unavailable_is_503(
+    client: TestClient, as_user: Headers, monkeypatch: pytest.MonkeyPatch, failure: Callable[[], Exception]
+) -> None:
+    from downstream_api.db import Database
+
     async def down(*args: Any, **kwargs: Any) -> Any:
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        raise failure()
 
     monkeypatch.setattr(Database, "run", down)
     r = client.get("/records", headers={**as_user(), "X-Correlation-Id": "<script>"})

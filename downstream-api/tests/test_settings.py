@@ -100,6 +100,9 @@ def test_authority_must_be_https_and_tenant_specific(authority: str) -> None:
         ("database_url", "sqlite://"),
         ("database_url", "sqlite:///:memory:"),
         ("database_url", "not a url"),
+        ("database_pool_recycle_seconds", 0),
+        ("database_connect_timeout_seconds", -1),
+        ("managed_identity_client_id", "downstream-api"),
     ],
 )
 def test_malformed_values_are_refused(field: str, value: object) -> None:
@@ -128,6 +131,27 @@ def test_production_refuses_local_authority_sqlite_and_passwords() -> None:
 
 
 def test_production_accepts_entra_and_postgres_with_token_auth() -> None:
-    s = Settings(environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES)
+    s = Settings(
+        environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES, migrate_on_start=False
+    )
     assert s.authority_host == "https://login.microsoftonline.com"
     assert s.tenant_id == "11111111-2222-4333-8444-555555555555"
+
+
+def test_production_keeps_the_database_credential_a_token_and_connections_younger_than_it() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(
+            environment="production",
+            authority=PRODUCTION_AUTHORITY,
+            database_url=POSTGRES,
+            database_token_auth=False,
+            database_pool_recycle_seconds=7200,
+        )
+    message = str(refused.value)
+    assert "DOWNSTREAM_DATABASE_TOKEN_AUTH is off" in message
+    assert "DOWNSTREAM_DATABASE_POOL_RECYCLE_SECONDS exceeds an hour" in message
+    assert "DOWNSTREAM_MIGRATE_ON_START is on" in message
+    s = Settings(
+        environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES, migrate_on_start=False
+    )
+    assert s.database_token_auth and s.database_pool_recycle_seconds < 3600

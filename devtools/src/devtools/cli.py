@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from devtools.paths import local_dir, repo_root
-from devtools.stack import Ports, default_services, emulator_describe, run_stack, tenant_ids
+from devtools.postgres import PostgresMissing
+from devtools.stack import Describe, Ports, database_url, default_services, emulator_describe, run_stack, tenant_ids
 from devtools.tls import ensure_dev_tls
 from devtools.token import TokenError, device_code_token, load_stack
 
@@ -50,9 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--ready-timeout",
         type=float,
-        default=30.0,
+        default=None,
         metavar="SECONDS",
-        help="how long to wait for every service's /healthz (default: %(default)s)",
+        help="how long to wait for every service's /healthz (default: 30, or 90 with --db postgres, "
+        "whose first start creates the cluster and runs the migration)",
+    )
+
+    run.add_argument(
+        "--db",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="downstream-api's database: a SQLite file (default) or a private PostgreSQL 15 cluster that "
+        "admits only managed-identity tokens (see docs/postgres.md)",
     )
 
     token = sub.add_parser("token", help="print an access token for a demo user (device code flow)")
@@ -104,12 +114,20 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"zt: {exc}", file=sys.stderr)
         return 2
+    try:
+        services = default_services(tls, local, repo_root(), ports, tenants=tenants, db=args.db)
+    except PostgresMissing as exc:
+        print(f"zt run: {exc}", file=sys.stderr)
+        return 1
+    describe = emulator_describe(local / "emulator", ports)
+    if args.db == "postgres":
+        describe = _with_database(describe, database_url(ports))
     return run_stack(
-        default_services(tls, local, repo_root(), ports, tenants=tenants),
+        services,
         stack_file=local / "stack.json",
-        describe=emulator_describe(local / "emulator", ports),
+        describe=describe,
         ca_bundle=tls.ca_bundle,
-        ready_timeout=args.ready_timeout,
+        ready_timeout=args.ready_timeout or (90.0 if args.db == "postgres" else 60.0),
     )
 
 
@@ -124,6 +142,14 @@ def _certificate(args: argparse.Namespace) -> int:
     if prefix:
         print(f"use it instead of the managed identity: {prefix}_CLIENT_CERTIFICATE_FILE={pem}")
     return 0
+
+
+def _with_database(describe: Describe, url: str) -> Describe:
+    def described() -> Mapping[str, object]:
+        # downstream-api's role and no password: the token is the credential (docs/postgres.md).
+        return {**describe(), "database": url}
+
+    return described
 
 
 def _token(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -50,6 +51,12 @@ class Service:
     stack_key: str | None = None
     # Ports it listens on besides the health URL's, so a clash is refused up front, not found mid-start.
     extra_ports: tuple[int, ...] = ()
+    # For what has no /healthz (PostgreSQL, the LDAP responder; health_url is then tcp://host:port):
+    # True once it is ready.
+    ready: Callable[[], bool] | None = None
+    # Run just before the service starts, once what it depends on is up (the schema migration);
+    # an exception stops the stack with its message.
+    prepare: Callable[[], None] | None = None
 
     @property
     def base_url(self) -> str:
@@ -75,9 +82,12 @@ class Ports:
     downstream: int = 8002
     emulator: int = 8443
     emulator_front: int = 8444
+    # With --db postgres: the private cluster and the LDAP token responder it asks.
+    postgres: int = 8432
+    pgtoken: int = 8389
 
     def shifted(self, offset: int) -> Ports:
-        return Ports(*(p + offset for p in (self.web, self.api, self.downstream, self.emulator, self.emulator_front)))
+        return Ports(**{f.name: getattr(self, f.name) + offset for f in dataclasses.fields(self)})
 
 
 # zt: identity-supported-account-types - the registrations a multi-tenant run opens to other tenants.
@@ -105,9 +115,16 @@ def tenant_ids(names: Sequence[str]) -> list[str]:
 
 
 def default_services(
-    tls: DevTls, local: Path, root: Path, ports: Ports = Ports(), *, tenants: Sequence[str] = ()
+    tls: DevTls,
+    local: Path,
+    root: Path,
+    ports: Ports = Ports(),
+    *,
+    tenants: Sequence[str] = (),
+    db: str = "sqlite",
 ) -> list[Service]:
-    """`tenants`: allowed tenant ids, home first (tenant_ids()); empty or one: single-tenant."""
+    """`tenants`: allowed tenant ids, home first (tenant_ids()); empty or one: single-tenant.
+    `db`: sqlite, or postgres (a private cluster that admits only managed-identity tokens)."""
     # Children inherit the developer's environment so PATH, proxies and locale behave as in a shell;
     # unbuffered output makes their logs appear as they happen rather than at exit.
     base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
@@ -149,6 +166,23 @@ def default_services(
 
         return env
 
+    database: list[Service] = []
+    downstream_settings = {
+        "port": str(ports.downstream),
+        # Graph for group overage: the emulator stands in for https://graph.microsoft.com.
+        "graph_url": emulator,
+        **({"extra_tenant_ids": ",".join(tenants[1:])} if multi else {}),
+    }
+    prepare = None
+    if db == "postgres":
+        database = postgres_services(tls, local, root, ports, _home_authority(emulator))
+        downstream_settings.update(database_url=database_url(ports), migrate_on_start="false")
+
+        def prepare() -> None:
+            # The schema is the admin identity's business, done before the service starts.
+            admin = {**tier_env("database-admin", "DOWNSTREAM", "downstream")(), **_admin_database_env(ports)}
+            run_migration(admin)
+
     return [
         Service(
             "identity-emulator",
@@ -157,20 +191,14 @@ def default_services(
             f"{emulator}/healthz",
             extra_ports=(ports.emulator_front,),
         ),
+        *database,
         Service(
             "downstream-api",
             _module("downstream_api"),
-            tier_env(
-                "downstream-api",
-                "DOWNSTREAM",
-                "downstream",
-                port=str(ports.downstream),
-                # Graph for group overage: the emulator stands in for https://graph.microsoft.com.
-                graph_url=emulator,
-                **({"extra_tenant_ids": ",".join(tenants[1:])} if multi else {}),
-            ),
+            tier_env("downstream-api", "DOWNSTREAM", "downstream", **downstream_settings),
             f"{downstream}/healthz",
             "downstream_api",
+            prepare=prepare,
         ),
         Service(
             "api",
@@ -208,6 +236,81 @@ def default_services(
             "web",
         ),
     ]
+
+
+def database_url(ports: Ports, role: str = "downstream-api") -> str:
+    """The SQLAlchemy URL of the local cluster for `role`: no password, the token is the credential."""
+    return f"postgresql+psycopg://{role}@127.0.0.1:{ports.postgres}/records"
+
+
+def _admin_database_env(ports: Ports) -> dict[str, str]:
+    return {"DOWNSTREAM_DATABASE_URL": database_url(ports, "database-admin")}
+
+
+def postgres_services(tls: DevTls, local: Path, root: Path, ports: Ports, authority: str) -> list[Service]:
+    """The LDAP token responder, then the cluster that asks it (devtools.pgtoken, devtools.postgres)."""
+    from devtools.postgres import READY_FILE, postgres_bin
+
+    postgres_bin()  # a clear message now if PostgreSQL is not installed, not a dead child later
+    base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
+    root_dir = local / "postgres"
+    return [
+        Service(
+            "pgtoken",
+            (
+                *_module("devtools.pgtoken"),
+                "--port",
+                str(ports.pgtoken),
+                "--authority",
+                authority,
+                "--manifest",
+                str(root / "infra" / "registrations.yaml"),
+                "--ca-bundle",
+                str(tls.ca_bundle),
+            ),
+            base,
+            f"tcp://127.0.0.1:{ports.pgtoken}",
+            ready=lambda: _accepts(ports.pgtoken),
+        ),
+        Service(
+            "postgres",
+            (
+                *_module("devtools.postgres"),
+                "--root",
+                str(root_dir),
+                "--port",
+                str(ports.postgres),
+                "--ldap-port",
+                str(ports.pgtoken),
+            ),
+            base,
+            f"tcp://127.0.0.1:{ports.postgres}",
+            ready=lambda: (root_dir / READY_FILE).exists() and _accepts(ports.postgres),
+        ),
+    ]
+
+
+def run_migration(env: Mapping[str, str], timeout: float = 120) -> None:
+    """`python -m downstream_api.migrate` with `env` (the admin identity); raises with its output."""
+    try:
+        done = subprocess.run(  # noqa: S603 - argv is ours
+            list(_module("downstream_api.migrate")),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"the schema migration did not finish within {timeout:g} s") from exc
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).decode(errors="replace").strip()[-3000:]
+        raise RuntimeError(f"the schema migration failed (exit {done.returncode}):\n{output}")
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(HEALTH_REQUEST_TIMEOUT)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _home_authority(emulator: str) -> str:
@@ -346,6 +449,11 @@ class _Runner:
             self.log(f"zt: received {signal.Signals(self.stop_signal).name}")
 
     def _start(self, service: Service) -> None:
+        if service.prepare is not None:
+            try:
+                service.prepare()
+            except Exception as exc:
+                raise _StackFailed(f"could not prepare {service.name}: {exc}") from exc
         try:
             proc = subprocess.Popen(  # noqa: S603 - argv comes from our own service list, never a shell
                 list(service.argv),
@@ -386,7 +494,8 @@ class _Runner:
                             f"{child.service.name} {_describe_exit(child.proc)} before it became healthy"
                             + self._tail_text(child)
                         )
-                    if _healthy(client, child.service.health_url):
+                    ready = child.service.ready
+                    if ready() if ready is not None else _healthy(client, child.service.health_url):
                         pending.remove(child)
                         self.log(f"zt: {child.service.name} is healthy at {child.service.health_url}")
                 if not pending:

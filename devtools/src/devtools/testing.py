@@ -102,13 +102,16 @@ class LiveEmulator:
         stop_process(self.process)
 
 
-def start_emulator(local_dir: Path, **settings: str) -> LiveEmulator:
-    """Start `python -m identity_emulator` and return once it answers /healthz over https."""
+def start_emulator(local_dir: Path, *, ports: tuple[int, int] | None = None, **settings: str) -> LiveEmulator:
+    """Start `python -m identity_emulator` and return once it answers /healthz over https.
+
+    `ports` (back channel, front channel) restarts an emulator where it was, on the same state.
+    """
     from identity_emulator.settings import EmulatorSettings
     from identity_emulator.stack import stack_info
 
     tls = ensure_dev_tls(local_dir)
-    port, front = free_port(), free_port()
+    port, front = ports or (free_port(), free_port())
     root = repo_root()
     env = {
         **os.environ,

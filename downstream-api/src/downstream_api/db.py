@@ -13,20 +13,21 @@ import datetime as dt
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio.to_thread
+from azure.core.credentials import TokenCredential
+from azure_postgresql_auth.sqlalchemy import enable_entra_authentication
 from fastapi import Depends, Request
 from sqlalchemy import Boolean, DateTime, Engine, Index, String, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+if TYPE_CHECKING:
+    from .settings import Settings
+
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# Gives the database's credential each time a connection is opened (PostgreSQL: a fresh Entra
-# token from the managed identity, so a pooled engine never holds an expired password).
-PasswordProvider = Callable[[], str]
 
 TITLE_MAX = 200
 
@@ -63,25 +64,62 @@ def utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def make_engine(database_url: str, *, password_provider: PasswordProvider | None = None) -> Engine:
+def make_engine(
+    database_url: str,
+    *,
+    credential: TokenCredential | None = None,
+    pool_recycle: int = 1800,
+    connect_timeout: int = 5,
+) -> Engine:
     """An engine whose credential comes from configuration.
 
     SQLite: the credential is file access; the folder is created owner-only (0700) and the file
-    0600. PostgreSQL (a later issue): pass `password_provider` (e.g. a managed-identity token
-    getter); it is called for every new connection, never stored in the URL.
+    0600. PostgreSQL: `credential` (the managed identity) gives the password of every new
+    connection, an Entra token for Azure Database for PostgreSQL; never stored in the URL.
     """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url.database or "")
-    engine = create_engine(url, pool_pre_ping=True)
-    if password_provider is not None:
-        provider = password_provider
-
-        @event.listens_for(engine, "do_connect")
-        def _fresh_password(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
-            cparams["password"] = provider()
-
+    connect_args: dict[str, Any] = {"connect_timeout": connect_timeout}
+    if credential is not None:
+        connect_args["credential"] = credential
+    # zt: identity-non-user-applications
+    # Microsoft's azure-postgresql-auth hooks SQLAlchemy's do_connect: for each new pooled
+    # connection it asks the credential for a token for https://ossrdbms-aad.database.windows.net
+    # and passes it as the password (azure-identity caches the token and renews it before expiry),
+    # so no connection is ever opened with a stale token, and none is kept past pool_recycle
+    # (well under the token's lifetime). pool_pre_ping drops connections the server closed (restart,
+    # failover) instead of failing the request that picks them up.
+    engine = create_engine(url, pool_pre_ping=True, pool_recycle=pool_recycle, connect_args=connect_args)
+    if credential is not None:
+        enable_entra_authentication(engine)
     return engine
+
+
+def engine_for(settings: Settings) -> Engine:
+    """The engine as configured: for PostgreSQL, authenticated by this service's managed identity."""
+    credential = None
+    if make_url(settings.database_url).get_backend_name() == "postgresql" and settings.database_token_auth:
+        from azure.identity import ManagedIdentityCredential
+
+        # zt: identity-non-user-applications
+        # The workload's own identity, from the platform (IDENTITY_ENDPOINT/IDENTITY_HEADER on App
+        # Service and Container Apps; the emulator locally): no secret anywhere. One retry with a
+        # short timeout: an unreachable identity endpoint must give a quick 503, not a request that
+        # hangs through azure-core's default backoff; the next request tries again.
+        credential = ManagedIdentityCredential(
+            client_id=settings.managed_identity_client_id or None,
+            retry_total=1,
+            retry_backoff_factor=0.2,
+            connection_timeout=settings.database_connect_timeout_seconds,
+            read_timeout=settings.database_connect_timeout_seconds,
+        )
+    return make_engine(
+        settings.database_url,
+        credential=credential,
+        pool_recycle=settings.database_pool_recycle_seconds,
+        connect_timeout=settings.database_connect_timeout_seconds,
+    )
 
 
 def _sqlite_engine(database: str) -> Engine:

@@ -13,9 +13,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
+from azure_postgresql_auth.errors import AzurePgEntraError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from zerotrust.correlation import correlation_id
 from zerotrust.groups import GroupResolver
 from zerotrust.identity import federated_client_assertion
@@ -23,7 +24,7 @@ from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import build_validator, protect_api, provider_http_client
 
 from .auth import token_policy
-from .db import Database, make_engine, migrate
+from .db import Database, engine_for, migrate
 from .groups import Groups
 from .routes import me, organization, records
 from .settings import Settings
@@ -39,11 +40,11 @@ RETRY_AFTER_SECONDS = "5"
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The clients this process holds for its lifetime: the identity provider's and the database's."""
     settings: Settings = app.state.settings
-    # password_provider stays None until the PostgreSQL-with-managed-identity issue wires one in.
-    engine = make_engine(settings.database_url, password_provider=None)
+    engine = engine_for(settings)
     try:
-        # Off the event loop: opening a connection may fetch a token (PostgreSQL) or touch the disk.
-        await anyio.to_thread.run_sync(migrate, engine)
+        if settings.migrate_on_start:
+            # Off the event loop: opening a connection may fetch a token (PostgreSQL) or touch the disk.
+            await anyio.to_thread.run_sync(migrate, engine)
         # Discovery and keys over one client: TLS context built once, honouring SSL_CERT_FILE (the
         # local dev CA), nothing taken from the environment; the keys are fetched on first need.
         async with provider_http_client() as provider_http:
@@ -97,7 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # RFC 6750 errors with realm="downstream-api", 503 when the identity provider can't be reached
     # and no key is cached, /healthz, security headers: set up as in every API tier.
     protect_api(app, realm=REALM)  # zt: protect-api
-    app.add_exception_handler(OperationalError, database_unavailable)
+    # The database refused or did not answer (OperationalError, InterfaceError), or this service's
+    # managed identity could not get its database token (AzurePgEntraError): a 503 the caller may
+    # retry, and the pool reconnects by itself once both are back.
+    for unavailable in (OperationalError, InterfaceError, AzurePgEntraError):
+        app.add_exception_handler(unavailable, database_unavailable)
 
     app.include_router(me.router)
     app.include_router(records.router)

@@ -37,6 +37,9 @@ API_APP_ID = "f6016428-a480-44ec-bc23-042b445465fc"
 
 DEFAULT_STATE_DIR = _REPO / ".local" / "downstream"
 
+# Entra access tokens live at least 60 minutes: recycle pooled connections well before.
+MAX_POOL_RECYCLE_SECONDS = 3600
+
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -88,9 +91,24 @@ class Settings(BaseSettings):
     # -- data -----------------------------------------------------------------------------------
     # Local state (the SQLite file by default); created owner-only (0700).
     state_dir: Path = DEFAULT_STATE_DIR
-    # Default: sqlite:///<state_dir>/records.db. For PostgreSQL give no password: the credential is
-    # supplied per connection (db.make_engine's password_provider).
+    # Default: sqlite:///<state_dir>/records.db. For PostgreSQL (postgresql+psycopg://<role>@host/db)
+    # give no password: the credential is the managed identity's token, fetched per new connection.
     database_url: str = ""
+    # PostgreSQL: pooled connections are closed and reopened (with a fresh token) after this long.
+    # Entra tokens live 60-90 minutes; the server checks the token only when a connection opens, so
+    # this bounds how long a session outlives the identity's token (and a revoked identity).
+    database_pool_recycle_seconds: int = 1800
+    # Fail fast when the database does not answer: a request gets a 503, not a hung worker.
+    database_connect_timeout_seconds: int = 5
+    # Run the schema migrations at startup (SQLite, local runs). With PostgreSQL the migrations run
+    # beforehand under the admin identity (python -m downstream_api.migrate); this identity may only
+    # read and write rows, so it must not try.
+    migrate_on_start: bool = True
+    # Client id of the user-assigned managed identity to use; empty: the one the platform provides.
+    managed_identity_client_id: str = ""
+    # PostgreSQL: each connection's password is the managed identity's token. Off only for a
+    # connection the operating system authenticates (a unix socket, in tests); refused in production.
+    database_token_auth: bool = True
 
     # -- serving (python -m downstream_api) -----------------------------------------------------
     host: str = "127.0.0.1"
@@ -125,6 +143,20 @@ class Settings(BaseSettings):
         for item in value:
             if not _GUID.match(item):
                 raise ValueError(f"{item[:60]!r} is not a lowercase GUID")
+        return value
+
+    @field_validator("database_pool_recycle_seconds", "database_connect_timeout_seconds")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @field_validator("managed_identity_client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        if value and not _GUID.match(value):
+            raise ValueError("must be the managed identity's client id (a lowercase GUID) or empty")
         return value
 
     @field_validator("allowed_client_ids")
@@ -180,6 +212,20 @@ class Settings(BaseSettings):
             problems.append(
                 "DOWNSTREAM_DATABASE_URL holds a password; the database credential is the "
                 "managed identity's token, never a stored secret"
+            )
+        if self.migrate_on_start:
+            problems.append(
+                "DOWNSTREAM_MIGRATE_ON_START is on; the schema is migrated beforehand under the database's "
+                "admin identity (python -m downstream_api.migrate), this service's identity only reads and writes rows"
+            )
+        if not self.database_token_auth:
+            problems.append(
+                "DOWNSTREAM_DATABASE_TOKEN_AUTH is off; the database credential is the managed identity's token"
+            )
+        if url.get_backend_name() == "postgresql" and self.database_pool_recycle_seconds > MAX_POOL_RECYCLE_SECONDS:
+            problems.append(
+                "DOWNSTREAM_DATABASE_POOL_RECYCLE_SECONDS exceeds an hour; keep connections younger than "
+                "the managed identity's token"
             )
         if problems:
             raise ValueError("refused in production: " + "; ".join(problems))

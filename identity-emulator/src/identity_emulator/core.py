@@ -57,6 +57,11 @@ class Emulator:
                 lambda: json.dumps({name: secrets.token_urlsafe(24) for name in self.directory.managed_identities}),
             )
         )
+        missing = [n for n in self.directory.managed_identities if n not in self.identity_headers]
+        if missing:
+            # An identity added to the manifest after the state was created gets its header too.
+            self.identity_headers.update({n: secrets.token_urlsafe(24) for n in missing})
+            (self.settings.state_dir / "managed-identity-headers.json").write_text(json.dumps(self.identity_headers))
         for tenant in self.directory.tenants.values():
             for (client_id, resource_id), roles in tenant.admin_app_roles.items():
                 self.store.admin.admin_roles.setdefault((tenant.tenant_id, client_id, resource_id), set(roles))

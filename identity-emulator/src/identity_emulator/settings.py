@@ -44,6 +44,9 @@ class EmulatorSettings(BaseSettings):
     multi_tenant_apps: Annotated[tuple[str, ...], NoDecode] = ()
 
     access_token_lifetime: int = 3600
+    # Managed-identity tokens (App Service's endpoint); tests shorten it, e.g. to make database
+    # tokens expire within a test run while connections are recycled.
+    managed_identity_token_lifetime: int = 3600
     id_token_lifetime: int = 3600
     refresh_token_lifetime: int = 24 * 3600
     code_lifetime: int = 120

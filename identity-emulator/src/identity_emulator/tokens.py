@@ -178,7 +178,7 @@ class TokenIssuer:
 
     def managed_identity_token(self, mi: ManagedIdentity, audience: str, roles: list[str]) -> tuple[str, int]:
         home = self.directory.home_tenant_id
-        claims = self._base(home, audience, self.settings.access_token_lifetime)
+        claims = self._base(home, audience, self.settings.managed_identity_token_lifetime)
         claims.update(
             {
                 "azp": mi.client_id,

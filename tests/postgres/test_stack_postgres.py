@@ -1,0 +1,71 @@
+"""`zt run --db postgres` (what `make run DB=postgres` runs): web -> api -> downstream-api -> PostgreSQL.
+
+alice adds a task in the browser's place; the row lands in the private cluster, written by
+downstream-api's role with its managed identity's token, and stack.json names the database without
+any credential.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from devtools.postgres import DATABASE, SUPERUSER
+from sqlalchemy.engine import make_url
+
+from tests.conftest import STACK_PORT_OFFSET, RunningStack, start_stack
+from tests.e2e.test_chain import csrf, sign_in
+from tests.person import Person
+
+pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
+
+# Beside the session's SQLite stack, which uses STACK_PORT_OFFSET itself.
+OFFSET = STACK_PORT_OFFSET + 500
+
+
+@pytest.fixture(scope="module")
+def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    local = tmp_path_factory.mktemp("pgstack")
+    command = [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(OFFSET), "--db", "postgres"]
+    # Within start_stack's own 90 s, so the runner gives up first and stops what it started.
+    command += ["--ready-timeout", "80"]
+    running = start_stack(local, OFFSET, command)
+    yield running
+    running.process.send_signal(signal.SIGTERM)
+    running.process.wait(30)
+
+
+def superuser(local: Path, port: int) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(
+        host=str(local / "postgres" / "socket"), port=port, user=SUPERUSER, dbname=DATABASE, autocommit=True
+    )
+
+
+def test_stack_json_names_the_database_with_downstream_apis_role_and_no_password(pg_stack: RunningStack) -> None:
+    url = make_url(pg_stack.info["database"])
+    assert url.drivername == "postgresql+psycopg" and url.username == "downstream-api"
+    assert url.password is None and url.host == "127.0.0.1" and url.database == DATABASE
+
+
+def test_a_task_added_in_the_web_app_is_a_row_in_postgresql(pg_stack: RunningStack) -> None:
+    alice = Person()
+    sign_in(alice, pg_stack, "alice@contoso.test")
+    page = alice.get(f"{pg_stack.web}/tasks")
+    assert page.status_code == 200
+    title = "Stored in PostgreSQL (e2e)"
+    assert alice.post(f"{pg_stack.web}/tasks", {"csrf_token": csrf(page.text), "title": title}).status_code == 303
+    assert title in alice.get(f"{pg_stack.web}/tasks").text
+
+    port = make_url(pg_stack.info["database"]).port
+    assert port is not None
+    with superuser(pg_stack.local_dir, port) as conn:
+        assert conn.execute("SELECT count(*) FROM records WHERE title = %s", (title,)).fetchone() == (1,)
+        # downstream-api logged in as its own role (with its token), and the schema is the admin's.
+        sessions = conn.execute("SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = %s", (DATABASE,))
+        assert ("downstream-api",) in sessions.fetchall()
+        owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'records'").fetchone()
+        assert owner == ("database-admin",)
