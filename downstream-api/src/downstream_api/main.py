@@ -54,7 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             obo = OnBehalfOf(
                 settings.client_id,
                 settings.authority,
-                federated_client_assertion(settings.managed_identity_client_id),
+                federated_client_assertion(settings.managed_identity_client_id or None),
                 instance_discovery=settings.instance_discovery,
             )
             app.state.groups = Groups(GroupResolver(settings.graph_url, obo, provider_http))

@@ -84,8 +84,6 @@ class Settings(BaseSettings):
     # Where Graph is: https://graph.microsoft.com in Azure; `zt run` points it at the emulator.
     # Configuration only: a URL inside a token (_claim_sources) is never used.
     graph_url: str = "https://graph.microsoft.com"
-    # A user-assigned managed identity's client id, in Azure; locally the identity header selects it.
-    managed_identity_client_id: str | None = None
     # MSAL's instance discovery asks Microsoft's cloud about the authority host; off for the emulator.
     instance_discovery: bool = False
     # -- data -----------------------------------------------------------------------------------
@@ -104,7 +102,8 @@ class Settings(BaseSettings):
     # beforehand under the admin identity (python -m downstream_api.migrate); this identity may only
     # read and write rows, so it must not try.
     migrate_on_start: bool = True
-    # Client id of the user-assigned managed identity to use; empty: the one the platform provides.
+    # Client id of the user-assigned managed identity (database token and the federated credential
+    # for Graph); empty: the one the platform provides (locally the identity header selects it).
     managed_identity_client_id: str = ""
     # PostgreSQL: each connection's password is the managed identity's token. Off only for a
     # connection the operating system authenticates (a unix socket, in tests); refused in production.
