@@ -22,7 +22,15 @@ def served_paths(app: FastAPI) -> set[str]:
 
 def test_every_route_but_healthz_requires_a_token_and_a_permission() -> None:
     app = create_app()
-    assert served_paths(app) == {"/healthz", "/me", "/records", "/records/{record_id}"}
+    assert served_paths(app) == {
+        "/healthz",
+        "/me",
+        "/records",
+        "/records/{record_id}",
+        "/reports/tenant",
+        "/users",
+        "/users/{user_id}",
+    }
     assert unguarded(app.routes) == []
 
 

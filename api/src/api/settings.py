@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     downstream_app_id_uri: str = f"api://{DOWNSTREAM_APP_ID}"
     # A user-assigned managed identity's client id, in Azure; locally the identity header selects it.
     managed_identity_client_id: str | None = None
+    # zt: overprivileged-permissions - one JSON line per authorized request (zerotrust.audit);
+    # unset: no audit file. `zt run` sets it under .local/audit/.
+    audit_log: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8001
     tls_cert: Path | None = None

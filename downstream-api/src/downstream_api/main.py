@@ -16,12 +16,13 @@ import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from zerotrust.audit import audit_requests
 from zerotrust.correlation import correlation_id
 from zerotrust.service import build_validator, protect_api, provider_http_client
 
 from .auth import token_policy
 from .db import Database, make_engine, migrate
-from .routes import me, records
+from .routes import me, records, reports, users
 from .settings import Settings
 
 log = logging.getLogger("downstream_api")
@@ -87,6 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protect_api(app, realm=REALM)  # zt: protect-api
     app.add_exception_handler(OperationalError, database_unavailable)
 
+    audit_requests(app, REALM, settings.audit_log)  # zt: overprivileged-permissions
     app.include_router(me.router)
     app.include_router(records.router)
+    app.include_router(reports.router)
+    app.include_router(users.router)
     return app

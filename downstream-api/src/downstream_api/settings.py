@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # Default: sqlite:///<state_dir>/records.db. For PostgreSQL give no password: the credential is
     # supplied per connection (db.make_engine's password_provider).
     database_url: str = ""
+    # zt: overprivileged-permissions - one JSON line per authorized request (zerotrust.audit);
+    # unset: no audit file. `zt run` sets it under .local/audit/.
+    audit_log: Path | None = None
 
     # -- serving (python -m downstream_api) -----------------------------------------------------
     host: str = "127.0.0.1"
