@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from zerotrust.dependencies import BearerToken, require_scopes
+from zerotrust.dependencies import BearerToken, require_app_roles, require_scopes
 from zerotrust.principal import Principal
 from zerotrust.validation import TokenPolicy
 
@@ -27,5 +27,9 @@ def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
 # zt: developer-strategy-delegated-permission - read routes accept either scope, writes only ReadWrite.
 Reader = Annotated[Principal, Depends(require_scopes(*READ))]
 Writer = Annotated[Principal, Depends(require_scopes(*WRITE))]
+# zt: developer-strategy-application-permissions - app-only routes: a daemon's tenant report and
+# the provisioning client's SCIM routes. A user's token is refused there (403), theirs everywhere else.
+Reporter = Annotated[Principal, Depends(require_app_roles("Tasks.Report.All"))]
+Provisioner = Annotated[Principal, Depends(require_app_roles("Users.Provision"))]
 # The caller's own token: the assertion for on-behalf-of, never forwarded downstream as is.
 IncomingToken = BearerToken

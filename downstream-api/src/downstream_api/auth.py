@@ -72,7 +72,7 @@ def _active(check: Callable[..., Awaitable[Principal]]) -> Callable[..., Awaitab
 
     # A default rather than Annotated: the annotation would name `check`, a local that postponed
     # annotations can't resolve.
-    async def active(db: DatabaseDep, principal: Principal = Depends(check)) -> Principal:  # noqa: B008
+    async def active(db: DatabaseDep, principal: Principal = Depends(check)) -> Principal:
         if await db.run(_deactivated, principal.tid, principal.oid):
             raise HTTPException(403, {"error": "account_deactivated", "error_description": DEACTIVATED})
         return principal

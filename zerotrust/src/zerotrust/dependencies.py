@@ -101,7 +101,9 @@ def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] 
 def require_scopes(*any_of: str) -> Callable[..., Awaitable[Principal]]:
     """A delegated (user) token holding at least one of these scopes."""
 
-    async def check(request: Request, principal: CurrentPrincipal) -> Principal:  # zt: developer-strategy-delegated-permission
+    async def check(
+        request: Request, principal: CurrentPrincipal
+    ) -> Principal:  # zt: developer-strategy-delegated-permission
         if principal.is_app_only or not (principal.scopes & set(any_of)):
             raise insufficient_scope(*any_of)
         _record_use(request, any_of, principal.scopes)
@@ -114,7 +116,9 @@ def require_scopes(*any_of: str) -> Callable[..., Awaitable[Principal]]:
 def require_app_roles(*any_of: str) -> Callable[..., Awaitable[Principal]]:
     """An app-only token (no user) granted at least one of these app roles."""
 
-    async def check(request: Request, principal: CurrentPrincipal) -> Principal:  # zt: developer-strategy-application-permissions
+    async def check(
+        request: Request, principal: CurrentPrincipal
+    ) -> Principal:  # zt: developer-strategy-application-permissions
         # A user's token is refused here even if the user was assigned a role of the same name:
         # app-only routes act for a whole tenant, which no signed-in user's request may do.
         if not principal.is_app_only or not (set(principal.roles) & set(any_of)):

@@ -121,10 +121,12 @@ def _create(session: Session, tenant_id: str, body: UserCreate) -> UserOut | Non
     return UserOut.of(row)
 
 
-def _find(session: Session, tenant_id: str, user_name: str | None) -> list[UserOut]:
+def _find(session: Session, tenant_id: str, user_name: str | None, object_id: str | None) -> list[UserOut]:
     query = select(ProvisionedUser).where(ProvisionedUser.tenant_id == tenant_id)
     if user_name is not None:
         query = query.where(ProvisionedUser.user_name == user_name)
+    if object_id is not None:
+        query = query.where(ProvisionedUser.object_id == object_id)
     return [UserOut.of(r) for r in session.scalars(query.order_by(ProvisionedUser.created_at, ProvisionedUser.id))]
 
 
@@ -167,8 +169,9 @@ async def find_users(
     principal: UsersManager,
     db: DatabaseDep,
     user_name: Annotated[str | None, Query(min_length=1, max_length=USER_NAME_MAX)] = None,
+    object_id: Annotated[str | None, Query(pattern=_ID.pattern)] = None,
 ) -> list[UserOut]:
-    return await db.run(_find, principal.tid, user_name)
+    return await db.run(_find, principal.tid, user_name, object_id)
 
 
 @router.get("/{user_id}")
@@ -182,7 +185,7 @@ async def get_user(user_id: str, principal: UsersManager, db: DatabaseDep) -> Us
 @router.patch("/{user_id}", openapi_extra=documented_body(UserChange))
 async def change_user(user_id: str, principal: UsersManager, body: UserChanges, db: DatabaseDep) -> UserOut:
     changes = body.model_dump(exclude_unset=True)
-    if changes.get("user_name", "") is None or "active" in changes and changes["active"] is None:
+    if changes.get("user_name", "") is None or ("active" in changes and changes["active"] is None):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "user_name and active may be left out, not null.")
     changed = await db.run(_change, principal.tid, _checked(user_id), changes)
     if changed is None:
