@@ -128,14 +128,28 @@ def default_services(tls: DevTls, local: Path, root: Path, ports: Ports = Ports(
         Service(
             "downstream-api",
             _module("downstream_api"),
-            tier_env("downstream-api", "DOWNSTREAM", "downstream", port=str(ports.downstream)),
+            tier_env(
+                "downstream-api",
+                "DOWNSTREAM",
+                "downstream",
+                port=str(ports.downstream),
+                # zt: overprivileged-permissions - read by `zt permissions-report`.
+                audit_log=str(local / "audit" / "downstream-api.jsonl"),
+            ),
             f"{downstream}/healthz",
             "downstream_api",
         ),
         Service(
             "api",
             _module("api"),
-            tier_env("api", "API", "api", port=str(ports.api), downstream_url=downstream),
+            tier_env(
+                "api",
+                "API",
+                "api",
+                port=str(ports.api),
+                downstream_url=downstream,
+                audit_log=str(local / "audit" / "api.jsonl"),
+            ),
             f"{api}/healthz",
             "api",
         ),
