@@ -77,8 +77,17 @@ def _served(app: FastAPI) -> dict[tuple[str, str], Any]:
 
 
 APIS = {
-    "api": (lambda: create_api(ApiSettings()), lambda: ApiSettings().allowed_client_ids),
-    "downstream-api": (create_downstream, lambda: DownstreamSettings().allowed_client_ids),
+    "api": (
+        lambda: create_api(ApiSettings()),
+        lambda: {"delegated": ApiSettings().allowed_client_ids, "app-only": ApiSettings().app_only_client_ids},
+    ),
+    "downstream-api": (
+        create_downstream,
+        lambda: {
+            "delegated": DownstreamSettings().allowed_client_ids,
+            "app-only": DownstreamSettings().app_only_client_ids,
+        },
+    ),
 }
 
 
@@ -100,10 +109,10 @@ def test_each_row_accepts_what_the_routes_checks_accept(api: str) -> None:
 
 
 @pytest.mark.parametrize("api", list(APIS))
-def test_calling_apps_are_the_apis_allowlist(api: str) -> None:
-    allowlist = {_app_name(client_id) for client_id in APIS[api][1]()}
+def test_calling_apps_are_the_apis_allowlist_for_that_token_type(api: str) -> None:
+    allowlists = {kind: {_app_name(client_id) for client_id in ids} for kind, ids in APIS[api][1]().items()}
     for row in _table(api):
-        assert {name.strip() for name in row["Calling apps"].split(",")} == allowlist, row["Route"]
+        assert {name.strip() for name in row["Calling apps"].split(",")} == allowlists[row["Token"]], row["Route"]
 
 
 @pytest.mark.parametrize("api", list(APIS))

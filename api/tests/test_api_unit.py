@@ -37,7 +37,8 @@ def test_defaults_match_the_registration_manifest() -> None:
     s = Settings()
     assert s.client_id == APPS["api"]["application_id"]
     # Users come through the web app and the CLI; the daemon and the provisioning client app-only.
-    assert set(s.allowed_client_ids) == {APPS[n]["application_id"] for n in ("web", "cli", "daemon", "provisioner")}
+    assert set(s.allowed_client_ids) == {APPS["web"]["application_id"], APPS["cli"]["application_id"]}
+    assert set(s.app_only_client_ids) == {APPS["daemon"]["application_id"], APPS["provisioner"]["application_id"]}
     assert s.downstream_app_id_uri == f"api://{APPS['downstream-api']['application_id']}"
 
 

@@ -26,7 +26,7 @@ from devtools.paths import repo_root
 from devtools.token import device_code_token
 
 from tests.conftest import STACK_PORT_OFFSET, RunningStack, start_stack
-from tests.security.tokens import apis, app_id, build_app_only_token
+from tests.security.tokens import apis, app_id, build_access_token, build_app_only_token
 
 APP_ONLY = pytest.mark.guidance("developer-strategy-application-permissions")
 PROVISIONING = pytest.mark.guidance("identity-standards-based-development-methodologies")
@@ -211,8 +211,15 @@ def test_another_tenants_app_only_token_opens_nothing(own: RunningStack, http: h
 def test_an_app_only_token_from_a_client_the_api_does_not_allow_is_refused(
     own: RunningStack, http: httpx.Client
 ) -> None:
-    token = build_app_only_token(own, apis(own)["api"], ["Tasks.Report.All"], azp=str(uuid.uuid4()))
-    r = http.get("/reports/tenant", headers=bearer(token))
+    # An unknown client, and the web app: a user-facing app is allowed delegated tokens only.
+    for client in (str(uuid.uuid4()), app_id("web")):
+        token = build_app_only_token(own, apis(own)["api"], ["Tasks.Report.All"], azp=client)
+        r = http.get("/reports/tenant", headers=bearer(token))
+        assert r.status_code == 401
+        assert 'error="invalid_token"' in r.headers["www-authenticate"]
+    # And the daemon is allowed app-only tokens only: a user's token obtained by it is refused.
+    delegated = build_access_token(own, apis(own)["api"], azp=app_id("daemon"))
+    r = http.get("/tasks", headers=bearer(delegated))
     assert r.status_code == 401
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
 
@@ -405,3 +412,38 @@ def test_permissions_report_flags_the_write_scope_until_a_write_uses_it(
     assert both.returncode == 0
     cli = _block(both.stdout, "cli")
     assert "UNUSED" not in cli and "api/Tasks.ReadWrite" in cli.split("used:")[1]
+
+
+# -- downstream-api's app-only routes, called directly --------------------------------------
+
+
+@APP_ONLY
+@pytest.mark.parametrize(
+    ("method", "path", "role"),
+    [
+        ("GET", "/reports/tenant", "Records.Report.All"),
+        ("GET", "/users", "Users.Manage"),
+        ("POST", "/users", "Users.Manage"),
+        ("GET", f"/users/{uuid.uuid4()}", "Users.Manage"),
+        ("PATCH", f"/users/{uuid.uuid4()}", "Users.Manage"),
+        ("DELETE", f"/users/{uuid.uuid4()}", "Users.Manage"),
+    ],
+)
+def test_downstream_app_only_routes_take_the_apis_app_token_with_that_role_only(
+    own: RunningStack, method: str, path: str, role: str
+) -> None:
+    downstream = apis(own)["downstream-api"]
+    api_sp = "972293a9-cd80-4a39-8f79-c549415936c5"
+    other = "Users.Manage" if role == "Records.Report.All" else "Records.Report.All"
+    right = build_app_only_token(own, downstream, [role], oid=api_sp, sub=api_sp)
+    wrong_role = build_app_only_token(own, downstream, [other], oid=api_sp, sub=api_sp)
+    users_token = build_access_token(own, downstream, scp="Records.ReadWrite", roles=[role])
+    tls = ssl.create_default_context(cafile=own.info["ca_bundle"])
+    with httpx.Client(base_url=own.info["downstream_api"], verify=tls, timeout=10, trust_env=False) as client:
+        for token in (wrong_role, users_token):
+            r = client.request(method, path, headers=bearer(token), json={})
+            assert r.status_code == 403, r.text
+            assert r.headers["www-authenticate"] == insufficient("downstream-api", role)
+        r = client.request(method, path, headers=bearer(right), json={})
+    # Past the permission check: an answer about the request itself, never an auth refusal.
+    assert r.status_code in {"GET": (200, 404), "POST": (422,), "PATCH": (404,), "DELETE": (404,)}[method], r.text

@@ -20,7 +20,11 @@ WRITE = ("Tasks.ReadWrite",)
 
 def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
     return TokenPolicy.for_authority(
-        settings.authority, settings.client_id, settings.allowed_tenants, settings.allowed_client_ids
+        settings.authority,
+        settings.client_id,
+        settings.allowed_tenants,
+        settings.allowed_client_ids,
+        settings.app_only_client_ids,
     )
 
 

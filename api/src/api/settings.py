@@ -29,10 +29,11 @@ class Settings(BaseSettings):
     instance_discovery: bool = False
     client_id: str = API_APP_ID
     allowed_tenants: list[str] = [HOME_TENANT]
-    # Who may call this API at all (azp): the web app and the CLI for users; the daemon and the
-    # provisioning client app-only (their routes refuse user tokens, the user routes theirs).
-    # Nobody else, whatever the token says.
-    allowed_client_ids: list[str] = [WEB_APP_ID, CLI_APP_ID, DAEMON_APP_ID, PROVISIONER_APP_ID]
+    # Who may call this API at all (azp), whatever the token says: the web app and the CLI with a
+    # user's (delegated) token; the daemon and the provisioning client with app-only tokens. Each
+    # list holds for its token type only, and the routes check the type again (403).
+    allowed_client_ids: list[str] = [WEB_APP_ID, CLI_APP_ID]
+    app_only_client_ids: list[str] = [DAEMON_APP_ID, PROVISIONER_APP_ID]
     downstream_url: str = "https://localhost:8002"
     downstream_app_id_uri: str = f"api://{DOWNSTREAM_APP_ID}"
     # A user-assigned managed identity's client id, in Azure; locally the identity header selects it.

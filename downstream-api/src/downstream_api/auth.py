@@ -35,6 +35,7 @@ def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
         audience=settings.client_id,
         allowed_tenants=list(settings.allowed_tenant_ids),
         allowed_client_ids=list(settings.allowed_client_ids),
+        app_only_client_ids=list(settings.app_only_client_ids),
     )
 
 

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     client_id: str = DOWNSTREAM_API_APP_ID
     # Calling applications (azp) allowed at all: only the api, which calls on-behalf-of its user.
     allowed_client_ids: Annotated[tuple[str, ...], NoDecode] = (API_APP_ID,)
+    # zt: developer-strategy-application-permissions - calling applications allowed app-only
+    # tokens: the api again, as itself, for its app-only routes (tenant report, provisioning).
+    app_only_client_ids: Annotated[tuple[str, ...], NoDecode] = (API_APP_ID,)
     # Other tenants whose users may call (multi-tenant mode); empty: the authority's tenant only.
     extra_tenant_ids: Annotated[tuple[str, ...], NoDecode] = ()
     # -- data -----------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ class Settings(BaseSettings):
             data = {**data, "database_url": f"sqlite:///{state_dir / 'records.db'}"}
         return data
 
-    @field_validator("allowed_client_ids", "extra_tenant_ids", mode="before")
+    @field_validator("allowed_client_ids", "app_only_client_ids", "extra_tenant_ids", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return _ids(value)
@@ -113,7 +116,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an application id (a lowercase GUID)")
         return value
 
-    @field_validator("allowed_client_ids", "extra_tenant_ids")
+    @field_validator("allowed_client_ids", "app_only_client_ids", "extra_tenant_ids")
     @classmethod
     def _guids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:

@@ -65,7 +65,7 @@ def entry(
 
 
 class AuditMiddleware:
-    """Writes the audit line once the response has started, from what the permission checks left in
+    """Writes the audit line as the response starts, from what the permission checks left in
     request.state (zerotrust.dependencies records the principal and the permissions used)."""
 
     def __init__(self, app: ASGIApp, service: str, audit: AuditLog) -> None:
@@ -77,17 +77,11 @@ class AuditMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 500
+        written = False
 
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, capture)
-        finally:
+        def write(status: int) -> None:
+            nonlocal written
+            written = True
             state = scope.get("state") or {}
             principal = state.get("principal")
             used = state.get("permissions_used")
@@ -98,6 +92,18 @@ class AuditMiddleware:
                 except OSError as exc:
                     # Losing an audit line must be visible, but must not fail the caller's request.
                     log.error("could not write the audit log %s: %s", self.audit.path, exc)
+
+        async def audited(message: Message) -> None:
+            # Written before the response leaves: once a caller has its answer, the line is there.
+            if message["type"] == "http.response.start" and not written:
+                write(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, audited)
+        finally:
+            if not written:
+                write(500)  # the app raised before answering; the 500 goes out from further up
 
 
 def audit_requests(app: FastAPI, service: str, path: Path | None) -> None:
