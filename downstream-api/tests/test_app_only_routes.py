@@ -181,3 +181,17 @@ def test_deleting_a_user_deletes_their_records_and_nobody_elses(
     assert client.get(f"/users/{alice['id']}", headers=manage).status_code == 404
     assert client.get("/records", headers=as_user()).json() == []
     assert [r["id"] for r in client.get("/records", headers=as_user(BOB)).json()] == [bobs]
+
+
+def test_app_only_tokens_are_taken_from_the_app_only_callers_only(make_client: AppFactory, mint: Mint) -> None:
+    app_only = {"scp": None, "idtyp": "app", "roles": ["Records.Report.All"], "oid": API_SP, "sub": API_SP}
+    web_app = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
+    # By default the api is the only caller of either kind.
+    client = make_client()
+    assert client.get("/reports/tenant", headers=bearer(mint(**app_only))).status_code == 200
+    refused = client.get("/reports/tenant", headers=bearer(mint(**app_only, azp=web_app)))
+    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+    # A deployment that lets the api call with users' tokens only refuses its app-only token.
+    users_only = make_client(app_only_client_ids=(web_app,))
+    assert users_only.get("/reports/tenant", headers=bearer(mint(**app_only))).status_code == 401
+    assert users_only.get("/records", headers=bearer(mint())).status_code == 200
