@@ -15,10 +15,10 @@ USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.tes
 MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test token scorecard lint .venv-ready
+.PHONY: help run test token scorecard report provision permissions-report lint .venv-ready
 
 help:
-	@echo "make run [TENANTS=contoso,fabrikam] | test | token [USER=bob@contoso.test] | scorecard | lint"
+	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | lint"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 .venv-ready:
@@ -45,6 +45,19 @@ token: .venv-ready
 # to point it at a deployment); prints a PASS/FAIL table and fails if any attack got through.
 scorecard: .venv-ready
 	$(UV) run zt scorecard
+
+# The daemon (client credentials, its managed identity, no secret) prints the api's tenant report.
+report: .venv-ready
+	$(UV) run zt daemon
+
+# The provisioning service's SCIM calls, e.g. `make provision ACTION=deactivate USER=alice@contoso.test`.
+ACTION ?= show
+provision: .venv-ready
+	$(UV) run zt provision $(ACTION) $(USER_UPN)
+
+# Granted vs used permissions per client (audit logs of the running stack); unused ones flagged.
+permissions-report: .venv-ready
+	$(UV) run zt permissions-report
 
 lint: .venv-ready
 	$(UV) run ruff check .

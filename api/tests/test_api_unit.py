@@ -36,7 +36,9 @@ def test_the_check_catches_an_open_route() -> None:
 def test_defaults_match_the_registration_manifest() -> None:
     s = Settings()
     assert s.client_id == APPS["api"]["application_id"]
+    # Users come through the web app and the CLI; the daemon and the provisioning client app-only.
     assert set(s.allowed_client_ids) == {APPS["web"]["application_id"], APPS["cli"]["application_id"]}
+    assert set(s.app_only_client_ids) == {APPS["daemon"]["application_id"], APPS["provisioner"]["application_id"]}
     assert s.downstream_app_id_uri == f"api://{APPS['downstream-api']['application_id']}"
 
 
@@ -73,3 +75,26 @@ def test_docs_are_served_from_this_host_with_no_inline_script() -> None:
     # Only the listed files: nothing else of the package (or the disk) is reachable.
     assert client.get("/docs/assets/index.html").status_code == 404
     assert client.get("/docs/assets/..%2F__init__.py").status_code == 404
+
+
+@pytest.mark.guidance("developer-strategy-application-permissions")
+def test_the_apis_own_app_only_token_is_never_used_for_a_users_request() -> None:
+    from api.downstream import AppHop, Downstream
+    from zerotrust.principal import Principal
+
+    claims = {
+        "tid": "t",
+        "oid": "o",
+        "sub": "s",
+        "aud": "a",
+        "iss": "i",
+        "azp": APPS["web"]["application_id"],
+        "ver": "2.0",
+        "exp": 0,
+    }
+    user = Principal.from_claims({**claims, "scp": "Tasks.Read", "idtyp": "user"})
+    daemon = Principal.from_claims({**claims, "roles": ["Tasks.Report.All"], "idtyp": "app"})
+    down = Downstream(session=None, obo=None, scope_base="api://x")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="on-behalf-of"):
+        down.as_app(user, "cid")
+    assert isinstance(down.as_app(daemon, "cid"), AppHop)

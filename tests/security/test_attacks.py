@@ -301,7 +301,8 @@ CASES: list[Case] = [
     ),
     forbidden("app-only-without-idtyp", lambda s, a: build_app_only_token(s, a, ["Tasks.Report.All"], idtyp=None)),
     forbidden(
-        "idtyp-app-with-scopes", lambda s, a: build_access_token_with_scopes(s, a, a.read_scopes[0], idtyp="app")
+        "idtyp-app-with-scopes",
+        lambda s, a: build_access_token_with_scopes(s, a, a.read_scopes[0], idtyp="app", azp=a.app_caller),
     ),
     forbidden("no-scp-claim", lambda s, a: build_access_token_with_scopes(s, a, None)),
     forbidden("empty-scp", lambda s, a: build_access_token_with_scopes(s, a, "")),

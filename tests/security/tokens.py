@@ -73,6 +73,7 @@ class Api:
     read_scopes: tuple[str, ...]
     write_scopes: tuple[str, ...]
     caller: str  # a calling application (azp) this API allows
+    app_caller: str  # a calling application this API allows app-only tokens from
     foreign_scopes: str  # the other API's scopes: valid somewhere, meaningless here
 
     @property
@@ -99,6 +100,7 @@ def apis_at(api_base: str, downstream_base: str) -> dict[str, Api]:
             ("Tasks.Read", "Tasks.ReadWrite"),
             ("Tasks.ReadWrite",),
             caller=app_id("web"),
+            app_caller=app_id("daemon"),
             foreign_scopes="Records.Read Records.ReadWrite",
         ),
         "downstream-api": Api(
@@ -110,6 +112,7 @@ def apis_at(api_base: str, downstream_base: str) -> dict[str, Api]:
             ("Records.Read", "Records.ReadWrite"),
             ("Records.ReadWrite",),
             caller=app_id("api"),
+            app_caller=app_id("api"),
             foreign_scopes="Tasks.Read Tasks.ReadWrite",
         ),
     }
@@ -257,9 +260,19 @@ def build_access_token_from_client(stack: HasIdentityProvider, api: Api, client_
 
 
 def build_app_only_token(stack: HasIdentityProvider, api: Api, roles: list[str], **overrides: Any) -> str:
-    """Client credentials: no user, no scp; the app's object id as oid and sub; roles granted to it."""
+    """Client credentials: no user, no scp; the app's object id as oid and sub; roles granted to it.
+    From a client the API takes app-only tokens from (`api.app_caller`), unless `azp` says otherwise."""
     app_oid = str(uuid.uuid4())
-    claims = {"scp": None, "roles": roles, "idtyp": "app", "oid": app_oid, "sub": app_oid, **overrides}
+    claims = {
+        "scp": None,
+        "roles": roles,
+        "idtyp": "app",
+        "oid": app_oid,
+        "sub": app_oid,
+        "azp": api.app_caller,
+        "azpacr": "2",
+        **overrides,
+    }
     issuers = Issuer(stack)
     base = issuers.claims(api, **claims)
     for absent in ("scp", "idtyp", "name", "preferred_username"):

@@ -47,6 +47,23 @@ READ_RECORDS = ("delegated", [["Records.Read"], ["Records.ReadWrite"]])
 WRITE_RECORDS = ("delegated", [["Records.ReadWrite"]])
 
 
+SCIM_ROUTES = [
+    ("POST", "/scim/v2/Users"),
+    ("GET", "/scim/v2/Users"),
+    ("GET", "/scim/v2/Users/{user_id}"),
+    ("PUT", "/scim/v2/Users/{user_id}"),
+    ("PATCH", "/scim/v2/Users/{user_id}"),
+    ("DELETE", "/scim/v2/Users/{user_id}"),
+]
+USERS_ROUTES = [
+    ("POST", "/users"),
+    ("GET", "/users"),
+    ("GET", "/users/{user_id}"),
+    ("PATCH", "/users/{user_id}"),
+    ("DELETE", "/users/{user_id}"),
+]
+
+
 def test_the_api_schema_lists_the_scopes_each_operation_accepts() -> None:
     schema = create_api(ApiSettings()).openapi()
     assert _accepts(schema) == {
@@ -63,6 +80,8 @@ def test_the_api_schema_lists_the_scopes_each_operation_accepts() -> None:
             "delegated",
             [["Tasks.Admin", "Tasks.Read"], ["Tasks.Admin", "Tasks.ReadWrite"]],
         ),
+        ("GET", "/reports/tenant"): ("app-only", [["Tasks.Report.All"]]),
+        **{route: ("app-only", [["Users.Provision"]]) for route in SCIM_ROUTES},
     }
 
 
@@ -105,6 +124,8 @@ def test_downstream_api_serves_no_schema_but_still_documents_each_operation() ->
             "delegated",
             [["Records.Admin", "Records.Read"], ["Records.Admin", "Records.ReadWrite"]],
         ),
+        ("GET", "/reports/tenant"): ("app-only", [["Records.Report.All"]]),
+        **{route: ("app-only", [["Users.Manage"]]) for route in USERS_ROUTES},
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from zerotrust.dependencies import BearerToken, require_scopes, require_user_roles
+from zerotrust.dependencies import BearerToken, require_app_roles, require_scopes, require_user_roles
 from zerotrust.principal import Principal
 from zerotrust.validation import TokenPolicy
 
@@ -27,7 +27,11 @@ ADMIN_ROLES = ("Tasks.Admin",)
 
 def token_policy(settings: Settings) -> TokenPolicy:  # zt: protect-api
     return TokenPolicy.for_authority(
-        settings.authority, settings.client_id, settings.allowed_tenants, settings.allowed_client_ids
+        settings.authority,
+        settings.client_id,
+        settings.allowed_tenants,
+        settings.allowed_client_ids,
+        settings.app_only_client_ids,
     )
 
 
@@ -36,5 +40,9 @@ Reader = Annotated[Principal, Depends(require_scopes(*READ))]
 Writer = Annotated[Principal, Depends(require_scopes(*WRITE))]
 OrgReader = Annotated[Principal, Depends(require_scopes(*ORG_READ))]
 TasksAdmin = Annotated[Principal, Depends(require_user_roles(READ, ADMIN_ROLES))]
+# zt: developer-strategy-application-permissions - app-only routes: a daemon's tenant report and
+# the provisioning client's SCIM routes. A user's token is refused there (403), theirs everywhere else.
+Reporter = Annotated[Principal, Depends(require_app_roles("Tasks.Report.All"))]
+Provisioner = Annotated[Principal, Depends(require_app_roles("Users.Provision"))]
 # The caller's own token: the assertion for on-behalf-of, never forwarded downstream as is.
 IncomingToken = BearerToken

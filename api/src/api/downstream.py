@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from zerotrust.apponly import AppOnlyClient, AppOnlyFailure
 from zerotrust.onbehalf import OboFailure, OnBehalfOf
 from zerotrust.principal import Principal
 
@@ -28,18 +29,83 @@ class DownstreamError(Exception):
     description: str
     correlation_id: str
 
+    # zt: identity-standards-based-development-methodologies - downstream-api refuses a user the
+    # provisioning service deactivated with 403 account_deactivated: that is about the caller, not
+    # this tier's token, so it is passed on as it is (every other 401/403 from downstream is a 502).
+    DEACTIVATED = "account_deactivated"
+
     def body(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description, "correlation_id": self.correlation_id}
 
 
+def _deactivated(text: str) -> bool:
+    try:
+        detail = json.loads(text).get("detail")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, dict) and detail.get("error") == DownstreamError.DEACTIVATED
+
+
 class Downstream:  # zt: api-calls-api
-    def __init__(self, session: aiohttp.ClientSession, obo: OnBehalfOf, scope_base: str) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        obo: OnBehalfOf,
+        scope_base: str,
+        app_only: AppOnlyClient | None = None,
+    ) -> None:
         self.session = session
         self.obo = obo
         self.scope_base = scope_base
+        self.app_only = app_only
 
     def on_behalf_of(self, principal: Principal, assertion: str, correlation_id: str) -> Hop:
         return Hop(self, principal, assertion, correlation_id)
+
+    def as_app(self, caller: Principal, correlation_id: str) -> AppHop:
+        """The api as itself, for an app-only caller's request; refused for a user's (see AppHop)."""
+        return AppHop(self, caller, correlation_id)
+
+    async def send(
+        self, method: str, path: str, token: str, correlation_id: str, body: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}", "X-Correlation-Id": correlation_id}
+        try:
+            async with self.session.request(method, path, json=body, headers=headers) as response:
+                text = await response.text()
+                status = response.status
+                bearer_refusal = "WWW-Authenticate" in response.headers
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
+            raise DownstreamError(
+                503, "temporarily_unavailable", "downstream-api can't be reached.", correlation_id
+            ) from None
+        if status == 403 and _deactivated(text):
+            raise DownstreamError(
+                403,
+                DownstreamError.DEACTIVATED,
+                "This account has been deactivated by your organization's provisioning service; "
+                "ask your administrator to reactivate it.",
+                correlation_id,
+            )
+        # A 403 without a bearer challenge is downstream's decision about the user (e.g. sharing with
+        # a group they are not in): theirs to hear as is.
+        if status >= 500 or status == 401 or (status == 403 and bearer_refusal):
+            # A 401/403 challenge from downstream means this tier's token was wrong, not the caller's: 502.
+            log.warning("downstream-api answered %s correlation_id=%s", status, correlation_id)
+            raise DownstreamError(
+                502 if status < 500 else 503,
+                "bad_gateway" if status < 500 else "temporarily_unavailable",
+                "downstream-api could not serve the request.",
+                correlation_id,
+            )
+        try:
+            answer = json.loads(text) if text else None
+        except ValueError:
+            raise DownstreamError(
+                502, "bad_gateway", "downstream-api sent an unreadable answer.", correlation_id
+            ) from None
+        return status, answer
 
 
 @dataclass
@@ -88,31 +154,43 @@ class Hop:
             raise DownstreamError(
                 503, "temporarily_unavailable", "The token service can't be reached.", correlation_id
             ) from None
-        headers = {"Authorization": f"Bearer {token}", "X-Correlation-Id": correlation_id}
-        try:
-            async with self.downstream.session.request(method, path, json=body, headers=headers) as response:
-                text = await response.text()
-                status = response.status
-                bearer_refusal = "WWW-Authenticate" in response.headers
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
+        return await self.downstream.send(method, path, token, correlation_id, body)
+
+
+@dataclass
+class AppHop:
+    """One app-only request's calls to downstream-api, with the api's own token (client credentials).
+
+    # zt: developer-strategy-application-permissions
+    Only for app-only callers (the daemon, the provisioning service): built for a user's request
+    it refuses, so a user's call can never reach downstream-api with the application's rights. The
+    token is asked for in the caller's tenant, so downstream-api's tenant filter is the caller's.
+    """
+
+    downstream: Downstream
+    caller: Principal
+    correlation_id: str
+
+    def __post_init__(self) -> None:
+        if not self.caller.is_app_only:
+            raise RuntimeError("app-only calls downstream are for app-only callers; a user's request goes on-behalf-of")
+
+    async def call(self, method: str, path: str, *, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        client = self.downstream.app_only
+        if client is None:
             raise DownstreamError(
-                503, "temporarily_unavailable", "downstream-api can't be reached.", correlation_id
-            ) from None
-        # A 403 without a bearer challenge is downstream's decision about the user (e.g. sharing with
-        # a group they are not in): theirs to hear as is.
-        if status >= 500 or status == 401 or (status == 403 and bearer_refusal):
-            # A 401/403 from downstream means this tier's token was wrong, not the caller's: 502.
-            log.warning("downstream-api answered %s correlation_id=%s", status, correlation_id)
-            raise DownstreamError(
-                502 if status < 500 else 503,
-                "bad_gateway" if status < 500 else "temporarily_unavailable",
-                "downstream-api could not serve the request.",
-                correlation_id,
+                503, "temporarily_unavailable", "App-only calls are not configured.", self.correlation_id
             )
         try:
-            return status, json.loads(text) if text else None
-        except ValueError:
+            token = await client.token(self.caller.tid, f"{self.downstream.scope_base}/.default")
+        except AppOnlyFailure as exc:
+            log.warning("client credentials failed (%s) correlation_id=%s", exc, self.correlation_id)
             raise DownstreamError(
-                502, "bad_gateway", "downstream-api sent an unreadable answer.", correlation_id
+                503, "temporarily_unavailable", "The token service refused or failed.", self.correlation_id
             ) from None
+        except (OSError, ValueError) as exc:
+            log.warning("token service unreachable: %r correlation_id=%s", exc, self.correlation_id)
+            raise DownstreamError(
+                503, "temporarily_unavailable", "The token service can't be reached.", self.correlation_id
+            ) from None
+        return await self.downstream.send(method, path, token, self.correlation_id, body)

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from zerotrust.apponly import AppOnlyClient
+from zerotrust.audit import audit_requests
 from zerotrust.docs import serve_docs
 from zerotrust.hops import hop_session
 from zerotrust.identity import client_credential
@@ -15,7 +17,7 @@ from zerotrust.service import build_validator, protect_api, provider_http_client
 
 from .auth import token_policy
 from .downstream import Downstream, DownstreamError
-from .routes import admin, me, organization, tasks
+from .routes import admin, me, organization, reports, scim, tasks
 from .settings import Settings
 
 
@@ -27,16 +29,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Clients live as long as the process: keep-alive and TLS contexts are built once.
         async with provider_http_client() as provider_http, hop_session(settings.downstream_url) as session:
             app.state.validator = build_validator(token_policy(settings), settings.authority, provider_http)
+            # The managed identity as a federated credential, or the certificate where none exists.
+            credential = client_credential(
+                managed_identity_client_id=settings.managed_identity_client_id,
+                certificate_file=settings.client_certificate_file,
+            )
             obo = OnBehalfOf(
                 settings.client_id,
                 settings.authority,
-                client_credential(
-                    managed_identity_client_id=settings.managed_identity_client_id,
-                    certificate_file=settings.client_certificate_file,
-                ),
+                credential,
                 instance_discovery=settings.instance_discovery,
             )
-            app.state.downstream = Downstream(session, obo, settings.downstream_app_id_uri)
+            # zt: developer-strategy-application-permissions - for the app-only routes only.
+            app_only = AppOnlyClient(
+                settings.client_id, settings.authority_host, credential, instance_discovery=settings.instance_discovery
+            )
+            app.state.downstream = Downstream(session, obo, settings.downstream_app_id_uri, app_only)
             yield
 
     app = FastAPI(
@@ -63,9 +71,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers["Retry-After"] = "5"
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
+    app.add_exception_handler(scim.ScimError, scim.scim_error_handler)
+
     serve_docs(app)
+    audit_requests(app, "api", settings.audit_log)  # zt: overprivileged-permissions
     app.include_router(tasks.router)
     app.include_router(me.router)
     app.include_router(organization.router)
     app.include_router(admin.router)
+    app.include_router(reports.router)
+    app.include_router(scim.router)
     return app

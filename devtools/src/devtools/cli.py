@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from devtools.paths import local_dir, repo_root
 from devtools.postgres import PostgresMissing
@@ -25,6 +27,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _scorecard(args)
     if args.command == "certificate":
         return _certificate(args)
+    if args.command == "daemon":
+        return _daemon(args)
+    if args.command == "provision":
+        return _provision(args)
+    if args.command == "permissions-report":
+        return _permissions_report(args)
     parser.print_help(sys.stderr)
     return 2
 
@@ -100,7 +108,86 @@ def _parser() -> argparse.ArgumentParser:
         "--user",
         help="local stack only: the demo user whose token is used (default: alice@contoso.test)",
     )
+
+    sub.add_parser(
+        "daemon",
+        help="run the daemon once: the tenant report from the api, app-only (client credentials)",
+        description="The daemon app gets an app-only token for the api (client credentials, its managed identity "
+        "as federated credential, app role Tasks.Report.All) and prints GET /reports/tenant of the local stack.",
+    )
+
+    prov = sub.add_parser(
+        "provision",
+        help="play the provisioning service: SCIM 2.0 calls to the api for a demo user",
+        description="The provisioner app (app role Users.Provision, its managed identity as federated credential) "
+        "calls the api's SCIM 2.0 Users endpoint for a demo user of the local stack. A deactivated user's "
+        "requests are refused until they are activated again; deleting a user deletes their tasks.",
+    )
+    prov.add_argument("action", choices=["create", "show", "deactivate", "activate", "delete"])
+    prov.add_argument("user", help="a demo user, e.g. alice@contoso.test")
+
+    perms = sub.add_parser(
+        "permissions-report",
+        help="granted vs used permissions per client; flags the unused (--strict: exit 1 if any)",
+        description="Compares what each client is granted (infra/registrations.yaml, and admin consents of the demo "
+        "directory) with what the APIs' audit logs show it used (.local/audit/*.jsonl), and flags what is unused.",
+    )
+    perms.add_argument("--manifest", type=Path, help="registrations (default: infra/registrations.yaml)")
+    perms.add_argument("--directory", type=Path, help="admin consents (default: identity-emulator/demo/directory.yaml)")
+    perms.add_argument(
+        "--audit", type=Path, action="append", help="an audit log file or folder (default: .local/audit; repeatable)"
+    )
+    perms.add_argument("--strict", action="store_true", help="exit 1 when a granted permission is unused")
     return parser
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    from devtools.workloads import tenant_report
+
+    try:
+        report = tenant_report(load_stack(local_dir() / "stack.json"), local_dir())
+    except TokenError as exc:
+        print(f"zt daemon: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from devtools.workloads import provision
+
+    try:
+        status, body = provision(load_stack(local_dir() / "stack.json"), local_dir(), args.action, args.user)
+    except TokenError as exc:
+        print(f"zt provision: {exc}", file=sys.stderr)
+        return 1
+    print(f"HTTP {status}", file=sys.stderr)
+    if body is not None:
+        print(json.dumps(body, indent=2))
+    return 0 if status < 400 else 1
+
+
+def _permissions_report(args: argparse.Namespace) -> int:
+    from devtools.permissions import load, render, report
+
+    root = repo_root()
+    manifest_path = args.manifest or root / "infra" / "registrations.yaml"
+    directory = args.directory or root / "identity-emulator" / "demo" / "directory.yaml"
+    logs = args.audit or [local_dir() / "audit"]
+    missing = [str(p) for p in logs if not p.exists()]
+    if missing:
+        print(
+            f"zt permissions-report: no audit log at {', '.join(missing)}; run the stack (`make run`) and use it first",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        manifest, demo = load(manifest_path, directory)
+    except (OSError, ValueError) as exc:
+        print(f"zt permissions-report: {exc}", file=sys.stderr)
+        return 2
+    unused = render(report(manifest, demo, logs), sys.stdout)
+    return 1 if unused and args.strict else 0
 
 
 def _run(args: argparse.Namespace) -> int:

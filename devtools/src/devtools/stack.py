@@ -171,6 +171,8 @@ def default_services(
         "port": str(ports.downstream),
         # Graph for group overage: the emulator stands in for https://graph.microsoft.com.
         "graph_url": emulator,
+        # zt: overprivileged-permissions - read by `zt permissions-report`.
+        "audit_log": str(local / "audit" / "downstream-api.jsonl"),
         **({"extra_tenant_ids": ",".join(tenants[1:])} if multi else {}),
     }
     prepare = None
@@ -210,6 +212,7 @@ def default_services(
                 port=str(ports.api),
                 downstream_url=downstream,
                 **({"allowed_tenants": json.dumps(list(tenants))} if multi else {}),
+                audit_log=str(local / "audit" / "api.jsonl"),
             ),
             f"{api}/healthz",
             "api",

@@ -19,7 +19,7 @@ import anyio.to_thread
 from azure.core.credentials import TokenCredential
 from azure_postgresql_auth.sqlalchemy import enable_entra_authentication
 from fastapi import Depends, Request
-from sqlalchemy import Boolean, DateTime, Engine, Index, String, create_engine, event
+from sqlalchemy import Boolean, DateTime, Engine, Index, String, UniqueConstraint, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -30,6 +30,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 TITLE_MAX = 200
+USER_NAME_MAX = 256
+DISPLAY_NAME_MAX = 256
 
 
 class Base(DeclarativeBase):
@@ -56,6 +58,31 @@ class Record(Base):
     __table_args__ = (
         Index("ix_records_owner", "tenant_id", "owner_oid", "created_at"),
         Index("ix_records_shared", "tenant_id", "shared_group_id"),
+    )
+
+
+class ProvisionedUser(Base):
+    """A user as the provisioning service (SCIM) declared them for one tenant.
+
+    # zt: identity-standards-based-development-methodologies
+    Keyed on the tenant id + the user's Entra object id (SCIM externalId), never on userName or
+    e-mail, which change and can be reassigned. `id` is this service's own random SCIM id.
+    """
+
+    __tablename__ = "provisioned_users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(36))
+    object_id: Mapped[str] = mapped_column(String(36))
+    user_name: Mapped[str] = mapped_column(String(USER_NAME_MAX))
+    display_name: Mapped[str | None] = mapped_column(String(DISPLAY_NAME_MAX), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "object_id", name="uq_provisioned_users_tenant_object"),
+        Index("ix_provisioned_users_name", "tenant_id", "user_name"),
     )
 
 

@@ -17,6 +17,7 @@ from azure_postgresql_auth.errors import AzurePgEntraError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from zerotrust.audit import audit_requests
 from zerotrust.correlation import correlation_id
 from zerotrust.groups import GroupResolver
 from zerotrust.identity import federated_client_assertion
@@ -26,7 +27,7 @@ from zerotrust.service import build_validator, protect_api, provider_http_client
 from .auth import token_policy
 from .db import Database, engine_for, migrate
 from .groups import Groups
-from .routes import me, organization, records
+from .routes import me, organization, records, reports, users
 from .settings import Settings
 
 log = logging.getLogger("downstream_api")
@@ -104,7 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for unavailable in (OperationalError, InterfaceError, AzurePgEntraError):
         app.add_exception_handler(unavailable, database_unavailable)
 
+    audit_requests(app, REALM, settings.audit_log)  # zt: overprivileged-permissions
     app.include_router(me.router)
     app.include_router(records.router)
     app.include_router(organization.router)
+    app.include_router(reports.router)
+    app.include_router(users.router)
     return app

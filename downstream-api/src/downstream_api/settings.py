@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     client_id: str = DOWNSTREAM_API_APP_ID
     # Calling applications (azp) allowed at all: only the api, which calls on-behalf-of its user.
     allowed_client_ids: Annotated[tuple[str, ...], NoDecode] = (API_APP_ID,)
+    # zt: developer-strategy-application-permissions - calling applications allowed app-only
+    # tokens: the api again, as itself, for its app-only routes (tenant report, provisioning).
+    app_only_client_ids: Annotated[tuple[str, ...], NoDecode] = (API_APP_ID,)
     # zt: identity-supported-account-types
     # Other tenants whose users may call (multi-tenant mode); empty: the authority's tenant only.
     extra_tenant_ids: Annotated[tuple[str, ...], NoDecode] = ()
@@ -108,6 +111,9 @@ class Settings(BaseSettings):
     # PostgreSQL: each connection's password is the managed identity's token. Off only for a
     # connection the operating system authenticates (a unix socket, in tests); refused in production.
     database_token_auth: bool = True
+    # zt: overprivileged-permissions - one JSON line per authorized request (zerotrust.audit);
+    # unset: no audit file. `zt run` sets it under .local/audit/.
+    audit_log: Path | None = None
 
     # -- serving (python -m downstream_api) -----------------------------------------------------
     host: str = "127.0.0.1"
@@ -124,7 +130,7 @@ class Settings(BaseSettings):
             data = {**data, "database_url": f"sqlite:///{state_dir / 'records.db'}"}
         return data
 
-    @field_validator("allowed_client_ids", "extra_tenant_ids", mode="before")
+    @field_validator("allowed_client_ids", "app_only_client_ids", "extra_tenant_ids", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return _ids(value)
@@ -136,7 +142,7 @@ class Settings(BaseSettings):
             raise ValueError("must be an application id (a lowercase GUID)")
         return value
 
-    @field_validator("allowed_client_ids", "extra_tenant_ids")
+    @field_validator("allowed_client_ids", "app_only_client_ids", "extra_tenant_ids")
     @classmethod
     def _guids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:

@@ -104,6 +104,8 @@ class Identity:  # zt: identity-iam-development-best-practices
         form_post: the code comes back in a POST body, never in a URL, a log line or a Referer.
         `scopes`: the sign-in's (read only) unless more is asked for later (incremental consent).
         """
+        # zt: identity-standards-based-development-methodologies - OpenID Connect sign-in with the
+        # OAuth 2.0 authorization code grant and PKCE (RFC 7636), all by MSAL: nothing proprietary.
         flow: dict[str, Any] = self.app().initiate_auth_code_flow(
             scopes or self.settings.api_scopes,
             redirect_uri=self.settings.redirect_uri,
@@ -250,6 +252,9 @@ class AccessTokens:  # zt: token-management
 
     async def for_api(self, session: Session) -> str | None:
         """A token for the api's read scopes, or None if the user must sign in (again)."""
+        # zt: developer-strategy-application-permissions - a user is present, so the web app calls
+        # the api with the user's delegated token only; it holds no app role on the api and never
+        # uses client credentials for it (that is for the daemon, with no user).
         got = await self.acquire(session, self.identity.settings.api_scopes)
         if got is None or got.token is None:
             # No usable token and no usable refresh token (expired, revoked, consent withdrawn).

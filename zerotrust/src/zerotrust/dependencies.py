@@ -89,24 +89,43 @@ def permission_of(call: Callable[..., Any]) -> Permission | None:
         return None
 
 
-def require_scopes(*any_of: str) -> Callable[[Principal], Awaitable[Principal]]:
+def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] | set[str]) -> None:
+    # zt: overprivileged-permissions - the permission that let this request through, for the audit
+    # log: the first one held, in the order the route lists them (least privileged first), so a
+    # token holding read and write that only ever reads shows its write permission as unused.
+    used = next(name for name in any_of if name in held)
+    satisfied: list[str] = getattr(request.state, "permissions_used", [])
+    if used not in satisfied:
+        satisfied.append(used)
+    request.state.permissions_used = satisfied
+
+
+def require_scopes(*any_of: str) -> Callable[..., Awaitable[Principal]]:
     """A delegated (user) token holding at least one of these scopes."""
 
-    async def check(principal: CurrentPrincipal) -> Principal:  # zt: developer-strategy-delegated-permission
+    async def check(
+        request: Request, principal: CurrentPrincipal
+    ) -> Principal:  # zt: developer-strategy-delegated-permission
         if principal.is_app_only or not (principal.scopes & set(any_of)):
             raise insufficient_scope(*any_of)
+        _record_use(request, any_of, principal.scopes)
         return principal
 
     _PERMISSIONS[check] = Permission("delegated", any_of)
     return check
 
 
-def require_app_roles(*any_of: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require_app_roles(*any_of: str) -> Callable[..., Awaitable[Principal]]:
     """An app-only token (no user) granted at least one of these app roles."""
 
-    async def check(principal: CurrentPrincipal) -> Principal:  # zt: developer-strategy-application-permissions
+    async def check(
+        request: Request, principal: CurrentPrincipal
+    ) -> Principal:  # zt: developer-strategy-application-permissions
+        # A user's token is refused here even if the user was assigned a role of the same name:
+        # app-only routes act for a whole tenant, which no signed-in user's request may do.
         if not principal.is_app_only or not (set(principal.roles) & set(any_of)):
             raise insufficient_scope(*any_of)
+        _record_use(request, any_of, set(principal.roles))
         return principal
 
     _PERMISSIONS[check] = Permission("app-only", any_of)

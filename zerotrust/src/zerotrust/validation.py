@@ -117,14 +117,34 @@ class TokenPolicy:
     audience: str  # this API's application id
     issuers: dict[str, str]  # allowed tenant id -> its exact v2.0 issuer
     allowed_client_ids: frozenset[str]  # azp allowlist: who may call this API at all
+    # zt: developer-strategy-application-permissions - when set, the allowlist for app-only tokens,
+    # and allowed_client_ids is for delegated ones only: a daemon's registration that somehow got a
+    # user's token is still refused, and so is a user-facing app's app-only token.
+    app_only_client_ids: frozenset[str] | None = None
 
     @classmethod
     def for_authority(
-        cls, authority: str, audience: str, allowed_tenants: list[str], allowed_client_ids: list[str]
+        cls,
+        authority: str,
+        audience: str,
+        allowed_tenants: list[str],
+        allowed_client_ids: list[str],
+        app_only_client_ids: list[str] | None = None,
     ) -> TokenPolicy:
         """Entra's v2.0 issuer is `<authority host>/<tenant id>/v2.0`, one per allowed tenant."""
         host = authority.rstrip("/").rsplit("/", 1)[0]
-        return cls(audience, {t: f"{host}/{t}/v2.0" for t in allowed_tenants}, frozenset(allowed_client_ids))
+        return cls(
+            audience,
+            {t: f"{host}/{t}/v2.0" for t in allowed_tenants},
+            frozenset(allowed_client_ids),
+            None if app_only_client_ids is None else frozenset(app_only_client_ids),
+        )
+
+    def callers(self, app_only: bool) -> frozenset[str]:
+        """The calling applications (azp) accepted for this token type."""
+        if app_only and self.app_only_client_ids is not None:
+            return self.app_only_client_ids
+        return self.allowed_client_ids
 
 
 class TokenValidator:
@@ -177,12 +197,13 @@ class TokenValidator:
             raise invalid_token("The token's issuer is not trusted.")
         if claims["ver"] != "2.0":
             raise invalid_token("Only v2.0 access tokens are accepted.")
-        if claims["azp"] not in self.policy.allowed_client_ids:
-            raise invalid_token("The calling application is not allowed.")
         try:
-            return Principal.from_claims(claims)
+            principal = Principal.from_claims(claims)
         except ValueError:
             raise invalid_token() from None
+        if principal.azp not in self.policy.callers(principal.is_app_only):
+            raise invalid_token("The calling application is not allowed.")
+        return principal
 
 
 __all__ = ["BearerError", "KeySet", "ProviderUnavailable", "TokenPolicy", "TokenValidator"]

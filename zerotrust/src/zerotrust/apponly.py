@@ -1,0 +1,85 @@
+"""App-only tokens: a service calling another as itself (client credentials), with no user.
+
+# zt: developer-strategy-application-permissions
+Only for routes that are themselves app-only (a daemon's tenant report, the provisioning
+service's SCIM calls): a request made for a signed-in user always goes on-behalf-of that user
+(zerotrust.onbehalf), so the next tier sees who the user is and never more than the user may do.
+Using this client on a user's behalf would turn the user's request into the application's,
+with every record of the tenant in reach: that is the confused deputy this split prevents.
+
+The credential is the workload's managed identity, used as a federated credential (no secret).
+The token is asked for in the tenant the caller belongs to (`tenant_id`), so the next tier, which
+filters by the token's `tid`, can only ever answer about that tenant. MSAL caches app tokens in
+its own token cache and renews them before expiry; calls run in a worker thread (MSAL is sync).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import msal
+
+
+@dataclass(frozen=True)
+class AppOnlyFailure(Exception):
+    error: str
+    description: str
+
+    def __str__(self) -> str:
+        return f"{self.error}: {self.description.splitlines()[0] if self.description else ''}"
+
+
+class AppOnlyClient:
+    def __init__(
+        self,
+        client_id: str,
+        authority_host: str,
+        credential: Callable[[], str] | Mapping[str, Any],
+        *,
+        instance_discovery: bool = True,
+    ) -> None:
+        """`authority_host`: the authority without the tenant, e.g. https://login.microsoftonline.com."""
+        self._client_id = client_id
+        self._authority_host = authority_host.rstrip("/")
+        # MSAL's client_credential (zerotrust.identity.client_credential: the federated managed
+        # identity, or the certificate fallback), or just the assertion callable.
+        self._credential = dict(credential) if isinstance(credential, Mapping) else {"client_assertion": credential}
+        self._instance_discovery = instance_discovery
+        self._http_cache: dict[Any, Any] = {}
+        self._apps: dict[str, msal.ConfidentialClientApplication] = {}
+        self._lock = threading.Lock()
+        self.token_endpoint_calls = 0
+
+    async def token(self, tenant_id: str, scope: str) -> str:
+        """A token for `scope` (a resource's `/.default`) in `tenant_id`, from MSAL's cache when it can."""
+        return await anyio.to_thread.run_sync(self._acquire, tenant_id, scope)
+
+    def _app_for(self, tenant_id: str) -> msal.ConfidentialClientApplication:
+        with self._lock:
+            app = self._apps.get(tenant_id)
+            if app is None:
+                app = msal.ConfidentialClientApplication(
+                    self._client_id,
+                    client_credential=self._credential,
+                    authority=f"{self._authority_host}/{tenant_id}",
+                    instance_discovery=self._instance_discovery,
+                    http_cache=self._http_cache,
+                    token_cache=msal.TokenCache(),
+                )
+                self._apps[tenant_id] = app
+            return app
+
+    def _acquire(self, tenant_id: str, scope: str) -> str:
+        result: dict[str, Any] = self._app_for(tenant_id).acquire_token_for_client([scope])
+        if "access_token" not in result:
+            raise AppOnlyFailure(str(result.get("error", "unknown")), str(result.get("error_description", "")))
+        if result.get("token_source") == "identity_provider":
+            self.token_endpoint_calls += 1
+        return str(result["access_token"])
+
+
+__all__ = ["AppOnlyClient", "AppOnlyFailure"]
