@@ -7,6 +7,7 @@ emulator issues them, groups claim or overage pointer included; everything past 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,12 +94,25 @@ class Chain:
         claims.update(extra)
         return issuer.sign(claims)
 
-    def app_token(self, service: str, roles: list[str]) -> str:
-        """App-only (client credentials): no user, no scp; roles granted to the calling app."""
+    def app_token(self, service: str, roles: list[str], tid: str = CONTOSO) -> str:
+        """App-only (client credentials) from a client `service` takes app-only tokens from (the
+        daemon at the api, the api downstream): no user, no scp; roles granted to the calling app.
+        Each call is another app instance (a new oid), as two service principals would be."""
         api = self.apis[service]
         issuer = Issuer(self.emulator)
+        tenant = next(name for name, t in issuer.tenants.items() if t == tid)
         app_oid = str(uuid.uuid4())
-        claims = issuer.claims(api, idtyp="app", oid=app_oid, sub=app_oid, roles=roles, azp=api.caller, azpacr="2")
+        claims = issuer.claims(
+            api,
+            iss=issuer.issuer(tenant),
+            tid=tid,
+            idtyp="app",
+            oid=app_oid,
+            sub=app_oid,
+            roles=roles,
+            azp=api.app_caller,
+            azpacr="2",
+        )
         for absent in ("scp", "name", "preferred_username"):
             claims.pop(absent, None)
         return issuer.sign(claims)
@@ -106,12 +120,21 @@ class Chain:
     def http(self, service: str) -> httpx.Client:
         return (self.api if service == "api" else self.downstream).http()
 
-    def call(self, service: str, method: str, path: str, token: str | None, body: Any = None) -> httpx.Response:
+    def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        token: str | None,
+        body: Any = None,
+        media_type: str = "application/json",
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         with self.http(service) as http:
             if body is None:
                 return http.request(method, path, headers=headers)
-            return http.request(method, path, headers=headers, json=body)
+            headers |= {"Content-Type": media_type, "Accept": media_type}
+            return http.request(method, path, headers=headers, content=json.dumps(body).encode())
 
 
 def start_chain(

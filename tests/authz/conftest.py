@@ -1,11 +1,11 @@
-"""One api + downstream-api chain against the session's emulator, shared by the authorization tests."""
+"""One api + downstream-api chain, on an emulator of its own, shared by the authorization tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
-from devtools.testing import LiveEmulator
+from devtools.testing import LiveEmulator, start_emulator
 
 from tests.authz.chain import Chain, start_chain
 from tests.conftest import LiveService
@@ -14,5 +14,15 @@ from tests.conftest import LiveService
 @pytest.fixture(scope="session")
 def chain(
     live: LiveEmulator, start_service: Callable[..., LiveService], tmp_path_factory: pytest.TempPathFactory
-) -> Chain:
-    return start_chain(live, start_service, tmp_path_factory.mktemp("authz-chain"))
+) -> Iterator[Chain]:
+    """Its own emulator, because contoso's administrator has consented tenant-wide to the web app
+    on the api here (combined consent: the api's Records.Read.All downstream too), as a tenant
+    using the organization view has; the session's emulator keeps showing "Need admin approval"."""
+    local = tmp_path_factory.mktemp("authz-chain")
+    (local / "tls").symlink_to(live.local_dir / "tls")  # the session's dev CA, trusted process-wide
+    emulator = start_emulator(local)
+    try:
+        emulator.admin("consent/grant", tenant="contoso", client="web", resource="api")
+        yield start_chain(emulator, start_service, local)
+    finally:
+        emulator.stop()
