@@ -57,7 +57,9 @@ def test_a_task_added_in_the_web_app_is_a_row_in_postgresql(pg_stack: RunningSta
     page = alice.get(f"{pg_stack.web}/tasks")
     assert page.status_code == 200
     title = "Stored in PostgreSQL (e2e)"
-    assert alice.post(f"{pg_stack.web}/tasks", {"csrf_token": csrf(page.text), "title": title}).status_code == 303
+    # The first write asks alice for the write scope (incremental consent), once.
+    r = alice.consent_if_asked(alice.post(f"{pg_stack.web}/tasks", {"csrf_token": csrf(page.text), "title": title}))
+    assert r.status_code == 303
     assert title in alice.get(f"{pg_stack.web}/tasks").text
 
     port = make_url(pg_stack.info["database"]).port
