@@ -24,10 +24,11 @@ VALIDITY = dt.timedelta(days=30)
 APPS = ("web", "api", "daemon")
 
 
-def create_certificate_credential(local_dir: Path, app: str, validity: dt.timedelta = VALIDITY) -> Path:
-    """Register a new certificate for `app` and return the PEM file (key + certificate) for it."""
-    if app not in APPS:
-        raise ValueError(f"no certificate credential for {app!r}; one of: {', '.join(APPS)}")
+def register_certificate(
+    local_dir: Path, app: str, validity: dt.timedelta = VALIDITY
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A new key pair for `app`, its self-signed certificate registered where the emulator reads
+    registered certificates (as an administrator uploads a .cer); the private half is returned."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Zero Trust sample {app} (local credential)")])
     now = dt.datetime.now(dt.UTC)
@@ -42,15 +43,23 @@ def create_certificate_credential(local_dir: Path, app: str, validity: dt.timede
         .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     registered = local_dir / "credentials" / app
     registered.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     (registered / f"{cert.fingerprint(hashes.SHA256()).hex()[:16]}.crt").write_bytes(cert_pem)
+    return key, cert
+
+
+def create_certificate_credential(local_dir: Path, app: str, validity: dt.timedelta = VALIDITY) -> Path:
+    """Register a new certificate for `app` and return the PEM file (key + certificate) for it."""
+    if app not in APPS:
+        raise ValueError(f"no certificate credential for {app!r}; one of: {', '.join(APPS)}")
+    key, cert = register_certificate(local_dir, app, validity)
     private = local_dir / app
     private.mkdir(mode=0o700, parents=True, exist_ok=True)
     pem = private / "client-certificate.pem"
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    write_private(pem, key_pem + cert_pem)
+    write_private(pem, key_pem + cert.public_bytes(serialization.Encoding.PEM))
     return pem

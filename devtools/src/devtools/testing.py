@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from devtools import credentials
 from devtools.paths import repo_root
 from devtools.tls import DevTls, ca_env, ensure_dev_tls
 
@@ -161,24 +160,6 @@ def wait_healthy(
 
 
 def register_certificate(local_dir: Path, app: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    """A certificate credential for `app`: the public half dropped where the emulator looks for
-    registered certificates (as an admin uploads a .cer), the private half returned to the caller."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{app} test credential")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    folder = local_dir / "credentials" / app
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{cert.fingerprint(hashes.SHA256()).hex()[:16]}.crt").write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-    )
-    return key, cert
+    """A certificate credential for `app`, valid for a day: the public half registered where the
+    emulator looks (devtools.credentials), the private half returned to the test."""
+    return credentials.register_certificate(local_dir, app, dt.timedelta(days=1))
