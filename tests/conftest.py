@@ -211,6 +211,14 @@ class RunningStack:
 
 # Away from a developer's own `make run`; ZT_TEST_PORT_OFFSET lets two test runs share a machine.
 STACK_PORT_OFFSET = int(os.environ.get("ZT_TEST_PORT_OFFSET", "10000"))
+# Every other stack a test run starts, beside the session's, in one place so no two share ports
+# (a stack uses its offset + 8000, 8001, 8002, 8443, 8444, and + 5432, 8389 with PostgreSQL).
+APP_ONLY_STACK_OFFSET = STACK_PORT_OFFSET + 100
+CONSENT_STACK_OFFSET = STACK_PORT_OFFSET + 500
+POSTGRES_STACK_OFFSET = STACK_PORT_OFFSET + 700
+# start_stack waits this long for stack.json: longer than `zt run --ready-timeout` (60 s, 90 s with
+# PostgreSQL), so the runner gives up first, says why, and stops what it started.
+STACK_START_SECONDS = 150
 
 
 def start_stack(local: Path, port_offset: int = STACK_PORT_OFFSET, command: list[str] | None = None) -> RunningStack:
@@ -233,7 +241,7 @@ def start_stack(local: Path, port_offset: int = STACK_PORT_OFFSET, command: list
             start_new_session=True,
         )
     stack_file = local / "stack.json"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + STACK_START_SECONDS
     while not stack_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
@@ -254,7 +262,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 def consent_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A second stack for tests that change consent (a user's, or an administrator's tenant-wide):
     what a person is asked depends on what was granted before, so these tests don't share `stack`."""
-    running = start_stack(tmp_path_factory.mktemp("consent-stack"), STACK_PORT_OFFSET + 500)
+    running = start_stack(tmp_path_factory.mktemp("consent-stack"), CONSENT_STACK_OFFSET)
     yield running
     running.process.send_signal(signal.SIGTERM)
     running.process.wait(30)

@@ -25,7 +25,7 @@ import requests
 from devtools.paths import repo_root
 from devtools.token import device_code_token
 
-from tests.conftest import STACK_PORT_OFFSET, RunningStack, start_stack
+from tests.conftest import APP_ONLY_STACK_OFFSET, RunningStack, start_stack
 from tests.security.tokens import apis, app_id, build_access_token, build_app_only_token
 
 APP_ONLY = pytest.mark.guidance("developer-strategy-application-permissions")
@@ -42,8 +42,7 @@ DAVE_OID = "5d6e7f80-91a2-43b4-85d6-e7f8091a2b3c"
 
 @pytest.fixture(scope="module")
 def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    # Beside the session's stack (STACK_PORT_OFFSET), never on its ports.
-    offset = STACK_PORT_OFFSET + 100
+    offset = APP_ONLY_STACK_OFFSET
     command = [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(offset), "--ready-timeout", "120"]
     running = start_stack(tmp_path_factory.mktemp("app-only"), offset, command)
     yield running

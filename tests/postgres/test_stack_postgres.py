@@ -17,22 +17,21 @@ import pytest
 from devtools.postgres import DATABASE, SUPERUSER
 from sqlalchemy.engine import make_url
 
-from tests.conftest import STACK_PORT_OFFSET, RunningStack, start_stack
+from tests.conftest import POSTGRES_STACK_OFFSET, RunningStack, start_stack
 from tests.e2e.test_chain import csrf, sign_in
 from tests.person import Person
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
 
-# Beside the session's SQLite stack, which uses STACK_PORT_OFFSET itself.
-OFFSET = STACK_PORT_OFFSET + 500
+OFFSET = POSTGRES_STACK_OFFSET
 
 
 @pytest.fixture(scope="module")
 def pg_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     local = tmp_path_factory.mktemp("pgstack")
     command = [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(OFFSET), "--db", "postgres"]
-    # Within start_stack's own 90 s, so the runner gives up first and stops what it started.
-    command += ["--ready-timeout", "80"]
+    # Within start_stack's own wait, so the runner gives up first and stops what it started.
+    command += ["--ready-timeout", "120"]
     running = start_stack(local, OFFSET, command)
     yield running
     running.process.send_signal(signal.SIGTERM)
