@@ -164,6 +164,9 @@ def _provision(args: argparse.Namespace) -> int:
     print(f"HTTP {status}", file=sys.stderr)
     if body is not None:
         print(json.dumps(body, indent=2))
+    elif args.action == "show":
+        # Not an error: provisioning only adds the power to cut someone off; the directory decides.
+        print(f"{args.user} is not provisioned in this app (nothing refuses them; `create` provisions them)")
     return 0 if status < 400 else 1
 
 
