@@ -138,39 +138,50 @@ def start_service(live: LiveEmulator, tmp_path_factory: pytest.TempPathFactory) 
         service.stop()
 
 
+def start_web(emulator: LiveEmulator, folder: Path, **settings: str) -> LiveService:
+    """`python -m web` on a free port, signing in at `emulator` with its managed identity; `settings`
+    are more WEB_ settings (api_url=..., authority=...); its state and log go in `folder` unless
+    state_dir says otherwise. The registered redirect URI is
+    http://localhost:8000/...; like Entra, the emulator ignores the port of http loopback redirect
+    URIs, so any free port works."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEB_")}
+    env.update(
+        {
+            **ca_env(emulator.tls),
+            **emulator.managed_identity_env("web"),
+            "PYTHONUNBUFFERED": "1",
+            "WEB_PORT": str(port),
+            "WEB_AUTHORITY": emulator.authority(),
+            "WEB_IDP_ORIGIN": emulator.front,
+            "WEB_ADMIN_CONSENT_URL": f"{emulator.front}/admin",
+            "WEB_REDIRECT_URI": f"http://localhost:{port}/auth/callback",
+            "WEB_POST_LOGOUT_REDIRECT_URI": f"http://localhost:{port}/",
+            "WEB_STATE_DIR": str(folder),
+            **{f"WEB_{k.upper()}": v for k, v in settings.items()},
+        }
+    )
+    log_path = folder.with_suffix(".log")
+    with log_path.open("wb") as log:
+        argv = [sys.executable, "-m", "web"]
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root())
+    web = LiveService("web", proc, f"http://localhost:{port}", log_path, emulator.tls.ca_bundle)
+    try:
+        wait_healthy(proc, f"{web.base}/healthz", emulator.tls.ca_bundle, log_path, "web")
+    except BaseException:
+        web.stop()
+        raise
+    return web
+
+
 @pytest.fixture
 def web_factory(tmp_path: Path, live: LiveEmulator) -> Iterator[Callable[..., LiveService]]:
-    """`web_factory(api_url=..., **other WEB_ settings)`: `python -m web` on a free port, signing in at
-    `live` with its managed identity. The registered redirect URI is http://localhost:8000/...; like
-    Entra, the emulator ignores the port of http loopback redirect URIs, so any free port works."""
+    """`web_factory(api_url=..., **other WEB_ settings)`: start_web against the session's emulator."""
     started: list[LiveService] = []
 
     def start(**settings: str) -> LiveService:
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WEB_")}
-        env.update(
-            {
-                **ca_env(live.tls),
-                **live.managed_identity_env("web"),
-                "PYTHONUNBUFFERED": "1",
-                "WEB_PORT": str(port),
-                "WEB_AUTHORITY": live.authority(),
-                "WEB_IDP_ORIGIN": live.front,
-                "WEB_ADMIN_CONSENT_URL": f"{live.front}/admin",
-                "WEB_REDIRECT_URI": f"http://localhost:{port}/auth/callback",
-                "WEB_POST_LOGOUT_REDIRECT_URI": f"http://localhost:{port}/",
-                "WEB_STATE_DIR": str(tmp_path / f"web-{len(started)}"),
-                **{f"WEB_{k.upper()}": v for k, v in settings.items()},
-            }
-        )
-        log_path = tmp_path / f"web-{len(started)}.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "web"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root()
-            )
-        web = LiveService("web", proc, f"http://localhost:{port}", log_path, live.tls.ca_bundle)
+        web = start_web(live, tmp_path / f"web-{len(started)}", **settings)
         started.append(web)
-        wait_healthy(proc, f"{web.base}/healthz", live.tls.ca_bundle, log_path, "web")
         return web
 
     yield start

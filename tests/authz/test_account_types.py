@@ -7,20 +7,15 @@ tenant's own issuer (zerotrust.validation), so a fabrikam token is refused until
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from devtools.paths import repo_root
-from devtools.testing import LiveEmulator, free_port, start_emulator, wait_healthy
-from devtools.tls import ca_env
+from devtools.testing import LiveEmulator, start_emulator
 
 from tests.authz.chain import ALICE, CAROL, CONTOSO, FABRIKAM, Chain, start_chain
-from tests.conftest import LiveService
+from tests.conftest import LiveService, start_web
 from tests.person import Person
 
 pytestmark = pytest.mark.guidance("identity-supported-account-types")
@@ -96,32 +91,15 @@ def web_at(tmp_path: Path) -> Iterator[Callable[..., LiveService]]:
     started: list[LiveService] = []
 
     def start(emulator: LiveEmulator, api_url: str, tenants: list[str]) -> LiveService:
-        port = free_port()
         authority = emulator.authority() if len(tenants) == 1 else f"{emulator.base}/organizations"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WEB_")}
-        env.update(
-            {
-                **ca_env(emulator.tls),
-                **emulator.managed_identity_env("web"),
-                "PYTHONUNBUFFERED": "1",
-                "WEB_PORT": str(port),
-                "WEB_AUTHORITY": authority,
-                "WEB_IDP_ORIGIN": emulator.front,
-                "WEB_API_URL": api_url,
-                "WEB_ALLOWED_TENANT_IDS": json.dumps(tenants),
-                "WEB_REDIRECT_URI": f"http://localhost:{port}/auth/callback",
-                "WEB_POST_LOGOUT_REDIRECT_URI": f"http://localhost:{port}/",
-                "WEB_STATE_DIR": str(tmp_path / f"web-{len(started)}"),
-            }
+        web = start_web(
+            emulator,
+            tmp_path / f"web-{len(started)}",
+            authority=authority,
+            api_url=api_url,
+            allowed_tenant_ids=json.dumps(tenants),
         )
-        log_path = tmp_path / f"web-{len(started)}.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "web"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root()
-            )
-        web = LiveService("web", proc, f"http://localhost:{port}", log_path, emulator.tls.ca_bundle)
         started.append(web)
-        wait_healthy(proc, f"{web.base}/healthz", emulator.tls.ca_bundle, log_path, "web")
         return web
 
     yield start
