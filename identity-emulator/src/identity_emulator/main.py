@@ -126,7 +126,6 @@ async def serve(settings: EmulatorSettings) -> None:
         )
     app = create_app(settings)
 
-    # Idle keep-alive connections from clients must not hold a shutdown (Ctrl-C) for long.
     def config(port: int, certfile: str | None = None, keyfile: str | None = None) -> uvicorn.Config:
         # Idle keep-alive connections from clients must not hold a shutdown (Ctrl-C) for long.
         return uvicorn.Config(
@@ -138,6 +137,9 @@ async def serve(settings: EmulatorSettings) -> None:
             proxy_headers=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            # Longer than MSAL's and azure-identity's pooled connections sit idle between token requests
+            # in a busy run, so a client never reuses a connection this server is closing that moment.
+            timeout_keep_alive=75,
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,
         )

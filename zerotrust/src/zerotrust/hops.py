@@ -11,6 +11,10 @@ import ssl
 
 import aiohttp
 
+# Shorter than the server's (zerotrust.serve.SERVER_KEEP_ALIVE_SECONDS), so this side always lets an
+# idle connection go first and never sends a request into one the server is closing.
+HOP_KEEP_ALIVE_SECONDS = 30.0
+
 
 def tls_context() -> ssl.SSLContext:
     # The default context honours SSL_CERT_FILE, which is how the local dev CA is trusted; in
@@ -19,7 +23,7 @@ def tls_context() -> ssl.SSLContext:
 
 
 def hop_session(base_url: str, *, timeout_seconds: float = 10.0, limit: int = 100) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(ssl=tls_context(), limit=limit, keepalive_timeout=30)
+    connector = aiohttp.TCPConnector(ssl=tls_context(), limit=limit, keepalive_timeout=HOP_KEEP_ALIVE_SECONDS)
     return aiohttp.ClientSession(
         base_url=base_url,
         connector=connector,
