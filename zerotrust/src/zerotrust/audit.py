@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +32,30 @@ log = logging.getLogger("zerotrust.audit")
 
 
 class AuditLog:
-    """Appends JSON lines to `path` (created owner-only); one write per line, so lines never interleave."""
+    """Appends JSON lines to `path` (created owner-only); one write per line, so lines never interleave.
+
+    One descriptor for the life of the process: a line costs a single write(2) on the event loop, not an
+    open and a close as well. O_APPEND puts every line at the current end, so a rotation that copies and
+    truncates the file in place (logrotate's copytruncate) keeps working without a restart.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._fd: int | None = None
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._fd = fd
+            weakref.finalize(self, os.close, fd)
+        return self._fd
 
     def write(self, entry: dict[str, Any]) -> None:
         line = (json.dumps(entry, separators=(",", ":"), sort_keys=True) + "\n").encode()
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
+            os.write(self._descriptor(), line)
 
 
 def entry(
