@@ -11,8 +11,6 @@ accept only the fields a caller may set (extra="forbid"): owner, tenant and id c
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -28,25 +26,14 @@ from zerotrust.principal import Principal
 from ..auth import RecordsReader, RecordsWriter
 from ..db import TITLE_MAX, DatabaseDep, Record, utc
 from ..groups import CallerGroups
+from .checks import OBJECT_ID, RANDOM_ID, checked_id, not_found, printable
 
 router = APIRouter(prefix="/records", tags=["records"])
-
-# Ids are minted here as canonical lowercase uuid4 strings; anything else can't name a record.
-_RECORD_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-
-
-def _printable(value: str) -> str:
-    # Control characters and lone surrogates (valid in JSON, invalid in UTF-8) have no place in
-    # a one-line title; PostgreSQL would refuse NUL and the database must not be the one to say so.
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
-        raise ValueError("must not contain control characters")
-    return value
-
 
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
-    AfterValidator(_printable),
+    AfterValidator(printable),
 ]
 
 
@@ -71,11 +58,8 @@ class RecordPatch(BaseModel):
         return self
 
 
-_GROUP_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
 def _group_id(value: str | None) -> str | None:
-    if value is not None and not _GROUP_ID.match(value):
+    if value is not None and not OBJECT_ID.match(value):
         raise ValueError("must be a group's object id (a lowercase GUID)")
     return value
 
@@ -127,16 +111,6 @@ class Owner:
         # zt: zero-trust-token-customization
         # tid + oid from the validated token; preferred_username/email are for display only.
         return cls(principal.tid, principal.oid)
-
-
-def _not_found() -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, "No such record.")
-
-
-def _checked_id(record_id: str) -> str:
-    if not _RECORD_ID.match(record_id):
-        raise _not_found()
-    return record_id
 
 
 # -- units of work (run in a worker thread by Database.run) ------------------------------------
@@ -251,39 +225,39 @@ async def share_record(
     db: DatabaseDep,
 ) -> RecordOut:
     """Share one of the caller's records with a group the caller is a member of (null: stop sharing)."""
-    checked = _checked_id(record_id)
+    checked = checked_id(record_id, RANDOM_ID, "record")
     # zt: configure-tokens-group-claims-app-roles - membership decided by this tier, from its own
     # token (groups claim) or from Graph on overage; a group list sent by the caller means nothing.
     if body.group_id is not None and body.group_id not in await groups.of(principal, token):
         # A non-owner hears 404 whatever the group, as for an unknown id: existence stays hidden.
         if await db.run(_get, Owner.of(principal), checked) is None:
-            raise _not_found()
+            raise not_found("record")
         raise HTTPException(status.HTTP_403_FORBIDDEN, "You can share only with a group you are a member of.")
     shared = await db.run(_share, Owner.of(principal), checked, body.group_id)
     if shared is None:
-        raise _not_found()
+        raise not_found("record")
     return shared
 
 
 @router.get("/{record_id}")
 async def get_record(record_id: str, principal: RecordsReader, db: DatabaseDep) -> RecordOut:
-    found = await db.run(_get, Owner.of(principal), _checked_id(record_id))
+    found = await db.run(_get, Owner.of(principal), checked_id(record_id, RANDOM_ID, "record"))
     if found is None:
-        raise _not_found()
+        raise not_found("record")
     return found
 
 
 @router.patch("/{record_id}", openapi_extra=documented_body(RecordPatch))
 async def update_record(record_id: str, principal: RecordsWriter, body: RecordChanges, db: DatabaseDep) -> RecordOut:
     changes = body.model_dump(exclude_unset=True)
-    changed = await db.run(_update, Owner.of(principal), _checked_id(record_id), changes)
+    changed = await db.run(_update, Owner.of(principal), checked_id(record_id, RANDOM_ID, "record"), changes)
     if changed is None:
-        raise _not_found()
+        raise not_found("record")
     return changed
 
 
 @router.delete("/{record_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_record(record_id: str, principal: RecordsWriter, db: DatabaseDep) -> Response:
-    if not await db.run(_delete, Owner.of(principal), _checked_id(record_id)):
-        raise _not_found()
+    if not await db.run(_delete, Owner.of(principal), checked_id(record_id, RANDOM_ID, "record")):
+        raise not_found("record")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

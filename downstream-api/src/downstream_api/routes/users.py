@@ -13,7 +13,6 @@ to a user's data:
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from typing import Annotated, Any
 
@@ -25,15 +24,14 @@ from zerotrust.bodies import documented_body, json_body
 
 from ..auth import UsersManager
 from ..db import DISPLAY_NAME_MAX, USER_NAME_MAX, DatabaseDep, ProvisionedUser, Record, utc
-from .records import _printable
+from .checks import OBJECT_ID, checked_id, not_found, printable
 
 router = APIRouter(prefix="/users", tags=["provisioning"])
 
-_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-UserName = Annotated[str, StringConstraints(min_length=1, max_length=USER_NAME_MAX), AfterValidator(_printable)]
-DisplayName = Annotated[str, StringConstraints(max_length=DISPLAY_NAME_MAX), AfterValidator(_printable)]
-ObjectId = Annotated[str, StringConstraints(pattern=_ID.pattern)]
+UserName = Annotated[str, StringConstraints(min_length=1, max_length=USER_NAME_MAX), AfterValidator(printable)]
+DisplayName = Annotated[str, StringConstraints(max_length=DISPLAY_NAME_MAX), AfterValidator(printable)]
+ObjectId = Annotated[str, StringConstraints(pattern=OBJECT_ID.pattern)]
 
 
 class UserCreate(BaseModel):
@@ -79,16 +77,6 @@ class UserOut(BaseModel):
 
 NewUser = Annotated[UserCreate, Depends(json_body(UserCreate))]
 UserChanges = Annotated[UserChange, Depends(json_body(UserChange))]
-
-
-def _not_found() -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, "No such user.")
-
-
-def _checked(user_id: str) -> str:
-    if not _ID.match(user_id):
-        raise _not_found()
-    return user_id
 
 
 def _in_tenant(session: Session, tenant_id: str, user_id: str) -> ProvisionedUser | None:
@@ -169,16 +157,16 @@ async def find_users(
     principal: UsersManager,
     db: DatabaseDep,
     user_name: Annotated[str | None, Query(min_length=1, max_length=USER_NAME_MAX)] = None,
-    object_id: Annotated[str | None, Query(pattern=_ID.pattern)] = None,
+    object_id: Annotated[str | None, Query(pattern=OBJECT_ID.pattern)] = None,
 ) -> list[UserOut]:
     return await db.run(_find, principal.tid, user_name, object_id)
 
 
 @router.get("/{user_id}")
 async def get_user(user_id: str, principal: UsersManager, db: DatabaseDep) -> UserOut:
-    found = await db.run(_get, principal.tid, _checked(user_id))
+    found = await db.run(_get, principal.tid, checked_id(user_id, OBJECT_ID, "user"))
     if found is None:
-        raise _not_found()
+        raise not_found("user")
     return found
 
 
@@ -187,14 +175,14 @@ async def change_user(user_id: str, principal: UsersManager, body: UserChanges, 
     changes = body.model_dump(exclude_unset=True)
     if changes.get("user_name", "") is None or ("active" in changes and changes["active"] is None):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "user_name and active may be left out, not null.")
-    changed = await db.run(_change, principal.tid, _checked(user_id), changes)
+    changed = await db.run(_change, principal.tid, checked_id(user_id, OBJECT_ID, "user"), changes)
     if changed is None:
-        raise _not_found()
+        raise not_found("user")
     return changed
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_user(user_id: str, principal: UsersManager, db: DatabaseDep) -> Response:
-    if not await db.run(_delete, principal.tid, _checked(user_id)):
-        raise _not_found()
+    if not await db.run(_delete, principal.tid, checked_id(user_id, OBJECT_ID, "user")):
+        raise not_found("user")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
