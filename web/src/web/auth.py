@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import anyio.to_thread
 import msal
-from zerotrust.identity import client_credential
+from zerotrust.identity import ConfidentialApps, client_credential
 
 from .session import Session, Sessions, SignedInUser
 from .settings import Settings
@@ -55,7 +55,7 @@ class Identity:  # zt: identity-iam-development-best-practices
         # The managed identity's token is the client assertion (azure-identity caches and renews
         # it), or, where configured instead, the certificate. Never a secret.
         # zt: identity-non-user-applications
-        self._credential = (
+        credential = (
             {"client_assertion": client_assertion}
             if client_assertion
             else client_credential(
@@ -63,21 +63,19 @@ class Identity:  # zt: identity-iam-development-best-practices
                 certificate_file=settings.client_certificate_file,
             )
         )
-        self._http_cache: dict[str, Any] = {}
-        self._http_client = http_client
+        host, self._tenant = settings.authority.rstrip("/").rsplit("/", 1)
+        self._msal = ConfidentialApps(
+            settings.client_id,
+            host,
+            credential,
+            instance_discovery=settings.instance_discovery,
+            http_client=http_client,
+        )
         self._discovery: dict[str, Any] | None = None
 
     def app(self, cache: msal.SerializableTokenCache | None = None) -> msal.ConfidentialClientApplication:
         try:
-            return msal.ConfidentialClientApplication(
-                self.settings.client_id,
-                client_credential=self._credential,
-                authority=self.settings.authority,
-                instance_discovery=self.settings.instance_discovery,
-                token_cache=cache,
-                http_cache=self._http_cache,
-                http_client=self._http_client,
-            )
+            return self._msal.new(self._tenant, cache)
         except (OSError, ValueError) as exc:
             raise IdentityProviderUnavailable(str(type(exc).__name__)) from None
 

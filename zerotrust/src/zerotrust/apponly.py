@@ -23,6 +23,8 @@ from typing import Any
 import anyio.to_thread
 import msal
 
+from .identity import ConfidentialApps
+
 
 @dataclass(frozen=True)
 class AppOnlyFailure(Exception):
@@ -43,13 +45,7 @@ class AppOnlyClient:
         instance_discovery: bool = True,
     ) -> None:
         """`authority_host`: the authority without the tenant, e.g. https://login.microsoftonline.com."""
-        self._client_id = client_id
-        self._authority_host = authority_host.rstrip("/")
-        # MSAL's client_credential (zerotrust.identity.client_credential: the federated managed
-        # identity, or the certificate fallback), or just the assertion callable.
-        self._credential = dict(credential) if isinstance(credential, Mapping) else {"client_assertion": credential}
-        self._instance_discovery = instance_discovery
-        self._http_cache: dict[Any, Any] = {}
+        self._msal = ConfidentialApps(client_id, authority_host, credential, instance_discovery=instance_discovery)
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
         self._lock = threading.Lock()
         self.token_endpoint_calls = 0
@@ -62,14 +58,7 @@ class AppOnlyClient:
         with self._lock:
             app = self._apps.get(tenant_id)
             if app is None:
-                app = msal.ConfidentialClientApplication(
-                    self._client_id,
-                    client_credential=self._credential,
-                    authority=f"{self._authority_host}/{tenant_id}",
-                    instance_discovery=self._instance_discovery,
-                    http_cache=self._http_cache,
-                    token_cache=msal.TokenCache(),
-                )
+                app = self._msal.new(tenant_id)
                 self._apps[tenant_id] = app
             return app
 

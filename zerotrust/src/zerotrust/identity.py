@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msal
 from azure.core.exceptions import AzureError
 from azure.identity import ManagedIdentityCredential
 from cryptography import x509
@@ -138,3 +139,46 @@ def client_credential(
     if certificate_file is not None:
         return certificate_credential(certificate_file)
     return {"client_assertion": federated_client_assertion(managed_identity_client_id)}
+
+
+class ConfidentialApps:
+    """MSAL confidential client applications for one client id and credential, one per tenant or per user.
+
+    All of them share one HTTP cache, so the authority's discovery documents are fetched once per process
+    rather than once per app; each gets a token cache of its own, so one tenant's or user's tokens can
+    never be returned for another.
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        authority_host: str,
+        credential: Callable[[], str] | Mapping[str, Any],
+        *,
+        instance_discovery: bool = True,
+        client_capabilities: list[str] | None = None,
+        http_client: Any = None,
+    ) -> None:
+        """`authority_host`: the authority without the tenant, e.g. https://login.microsoftonline.com.
+        `credential`: MSAL's client_credential (see client_credential), or just the assertion callable.
+        `http_client`: MSAL's http client, when not its own (tests hand in one that fails on cue)."""
+        self.client_id = client_id
+        self.authority_host = authority_host.rstrip("/")
+        self._credential = dict(credential) if isinstance(credential, Mapping) else {"client_assertion": credential}
+        self._instance_discovery = instance_discovery
+        self._capabilities = client_capabilities
+        self._http_client = http_client
+        self._http_cache: dict[Any, Any] = {}
+
+    def new(self, tenant: str, token_cache: msal.TokenCache | None = None) -> msal.ConfidentialClientApplication:
+        """An app at `tenant` (a tenant id, or `organizations`) with `token_cache` (default: a new, empty one)."""
+        return msal.ConfidentialClientApplication(
+            self.client_id,
+            client_credential=self._credential,
+            authority=f"{self.authority_host}/{tenant}",
+            instance_discovery=self._instance_discovery,
+            http_cache=self._http_cache,
+            client_capabilities=self._capabilities,
+            http_client=self._http_client,
+            token_cache=token_cache if token_cache is not None else msal.TokenCache(),
+        )

@@ -19,6 +19,7 @@ from typing import Any
 import anyio.to_thread
 import msal
 
+from .identity import ConfidentialApps
 from .principal import Principal
 
 # Renew this long before expiry so a token never expires between this tier and the next.
@@ -48,15 +49,15 @@ class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practi
         instance_discovery: bool = True,
         client_capabilities: list[str] | None = None,
     ) -> None:
-        self._client_id = client_id
-        self._authority = authority
-        # MSAL's client_credential (zerotrust.identity.client_credential), or just the assertion
-        # callable of a federated credential.
-        self._credential = dict(credential) if isinstance(credential, Mapping) else {"client_assertion": credential}
-        self._instance_discovery = instance_discovery
-        self._capabilities = client_capabilities
-        # Shared by every per-user MSAL app: discovery is fetched once per process, not per user.
-        self._http_cache: dict[Any, Any] = {}
+        # Only the host of `authority` is kept: each user's app is made at that user's own tenant.
+        host = authority.rstrip("/").rsplit("/", 1)[0]
+        self._msal = ConfidentialApps(
+            client_id,
+            host,
+            credential,
+            instance_discovery=instance_discovery,
+            client_capabilities=client_capabilities,
+        )
         self._apps: OrderedDict[str, msal.ConfidentialClientApplication] = OrderedDict()
         self._results: dict[tuple[str, tuple[str, ...]], tuple[str, float]] = {}
         self._lock = threading.Lock()
@@ -74,26 +75,14 @@ class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practi
         self._results[key] = (token, expires_at)
         return token
 
-    def _authority_for(self, tenant_id: str) -> str:
-        # zt: identity-supported-account-types - on-behalf-of is asked of the user's own tenant:
-        # in multi-tenant mode a Fabrikam user's token is exchanged at Fabrikam's authority.
-        host = self._authority.rstrip("/").rsplit("/", 1)[0]
-        return f"{host}/{tenant_id}"
-
     def _app_for(self, principal: Principal) -> msal.ConfidentialClientApplication:
         user_key = principal.user_key
         with self._lock:
             app = self._apps.get(user_key)
             if app is None:
-                app = msal.ConfidentialClientApplication(
-                    self._client_id,
-                    client_credential=self._credential,
-                    authority=self._authority_for(principal.tid),
-                    instance_discovery=self._instance_discovery,
-                    http_cache=self._http_cache,
-                    client_capabilities=self._capabilities,
-                    token_cache=msal.TokenCache(),
-                )
+                # zt: identity-supported-account-types - on-behalf-of is asked of the user's own tenant:
+                # in multi-tenant mode a Fabrikam user's token is exchanged at Fabrikam's authority.
+                app = self._msal.new(principal.tid)
                 self._apps[user_key] = app
                 if len(self._apps) > MAX_USERS:
                     self._apps.popitem(last=False)
