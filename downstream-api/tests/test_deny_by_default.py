@@ -25,6 +25,7 @@ def test_every_route_but_healthz_requires_a_token_and_a_permission() -> None:
     assert served_paths(app) == {
         "/healthz",
         "/me",
+        "/me/groups",
         "/records",
         "/records/shared",
         "/records/{record_id}",

@@ -196,6 +196,7 @@ SCIM_RENAME = {"schemas": [SCIM_PATCH], "Operations": [{"op": "replace", "path":
 ROUTES = [
     # -- api ----------------------------------------------------------------------------------
     Route("api", "GET", "/me", TASKS_READ, wrong=("Tasks.Read.All",)),
+    Route("api", "GET", "/me/groups", TASKS_READ, wrong=("Tasks.Read.All",)),
     Route("api", "GET", "/tasks", TASKS_READ, wrong=("Tasks.Read.All",)),
     Route("api", "POST", "/tasks", TASKS_WRITE, body={"title": "matrix"}, ok=201, wrong=("Tasks.Read",)),
     Route("api", "GET", "/tasks/shared", TASKS_READ, wrong=("Tasks.Read.All",)),
@@ -278,6 +279,7 @@ ROUTES = [
     ),
     # -- downstream-api -----------------------------------------------------------------------
     Route("downstream-api", "GET", "/me", RECORDS_READ, wrong=("Tasks.ReadWrite",)),
+    Route("downstream-api", "GET", "/me/groups", RECORDS_READ, wrong=("Tasks.ReadWrite",)),
     Route("downstream-api", "GET", "/records", RECORDS_READ, wrong=("Tasks.ReadWrite",)),
     Route(
         "downstream-api", "POST", "/records", RECORDS_WRITE, body={"title": "matrix"}, ok=201, wrong=("Records.Read",)

@@ -131,6 +131,21 @@ def test_dave_with_group_overage_shares_with_one_of_his_211_groups_and_sees_it(c
     }
 
 
+def test_me_groups_lists_the_groups_downstream_resolves_and_sharing_takes_any_of_them(chain: Chain) -> None:
+    alice, bob, dave = (chain.user_token("api", user) for user in (ALICE, BOB, DAVE))
+    alices = chain.call("api", "GET", "/me/groups", alice).json()["groups"]
+    bobs = chain.call("api", "GET", "/me/groups", bob).json()["groups"]
+    assert {EVERYONE_AT_CONTOSO, ENGINEERING} <= set(alices)
+    assert EVERYONE_AT_CONTOSO in bobs and ENGINEERING not in bobs
+    # dave's token has no groups claim (overage): the list comes from Graph, all 211 of them.
+    daves = chain.call("api", "GET", "/me/groups", dave).json()["groups"]
+    assert len(daves) == 211 and generated_group(137) in daves
+    # What the list offers is exactly what sharing accepts.
+    task = _task(chain, bob, "for everyone bob can share with")
+    for group in bobs:
+        assert chain.call("api", "PUT", f"/tasks/{task}/share", bob, {"group_id": group}).status_code == 200
+
+
 def test_a_claim_source_pointing_elsewhere_is_never_fetched(
     live: LiveEmulator,
     start_service: Callable[..., LiveService],

@@ -186,12 +186,14 @@ class FakeApi:
     calls: list[tuple[str, str, str | None, Any]] = field(default_factory=list)
     fail_with: int | None = None
     downstream_view: dict[str, Any] | None = None  # replaces downstream-api's part of /me
+    groups: list[str] = field(default_factory=list)  # what /me/groups answers
 
     def reset(self) -> None:
         self.tasks.clear()
         self.calls.clear()
         self.fail_with = None
         self.downstream_view = None
+        self.groups = []
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -239,6 +241,27 @@ class FakeApi:
                 return JSONResponse({"error": "not found"}, status_code=404)
             self.tasks[task_id].update(await request.json())
             return JSONResponse(self.tasks[task_id])
+
+        @app.get("/tasks/{task_id}")
+        async def one(task_id: str) -> Response:
+            if task_id not in self.tasks:
+                return JSONResponse({"error": "not found"}, status_code=404)
+            return JSONResponse(self.tasks[task_id])
+
+        @app.put("/tasks/{task_id}/share")
+        async def share(task_id: str, request: Request) -> Response:
+            # As the api answers: 404 for a task that isn't yours, 403 for a group you are not in.
+            if task_id not in self.tasks:
+                return JSONResponse({"error": "not found"}, status_code=404)
+            group = (await request.json())["group_id"]
+            if group is not None and group not in self.groups:
+                return JSONResponse({"detail": "You can share only with a group you are a member of."}, 403)
+            self.tasks[task_id]["shared_with_group"] = group
+            return JSONResponse(self.tasks[task_id])
+
+        @app.get("/me/groups")
+        async def my_groups() -> dict[str, list[str]]:
+            return {"groups": self.groups}
 
         @app.delete("/tasks/{task_id}", status_code=204)
         async def delete(task_id: str) -> Response:

@@ -23,6 +23,8 @@ OID, TID = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", "9c8a1e2b-3d4f-4a5b-8c6d-7e8f
         PendingWrite("add", title="Water the plants"),
         PendingWrite("complete", task_id="abc-1"),
         PendingWrite("delete", task_id="x_2"),
+        PendingWrite("share", task_id="abc-1", group_id="2a3b4c5d-6e7f-4081-9213-243546576879"),
+        PendingWrite("unshare", task_id="abc-1"),
     ],
 )
 def test_a_write_survives_the_round_trip(write: PendingWrite) -> None:
@@ -41,6 +43,10 @@ def test_a_write_survives_the_round_trip(write: PendingWrite) -> None:
         {"action": "delete", "task_id": "abc", "title": "extra"},
         {"action": "delete"},
         {"action": "share", "task_id": "abc"},
+        {"action": "share", "task_id": "abc", "group_id": "everyone"},
+        {"action": "share", "task_id": "abc", "group_id": ["2a3b4c5d-6e7f-4081-9213-243546576879"]},
+        {"action": "unshare", "task_id": "abc", "group_id": "2a3b4c5d-6e7f-4081-9213-243546576879"},
+        {"action": "complete", "task_id": "abc", "group_id": "2a3b4c5d-6e7f-4081-9213-243546576879"},
         {"action": "add", "title": 5},
         "add",
     ],

@@ -75,6 +75,7 @@ def test_the_api_schema_lists_the_scopes_each_operation_accepts() -> None:
         ("GET", "/tasks/shared"): READ_TASKS,
         ("PUT", "/tasks/{task_id}/share"): WRITE_TASKS,
         ("GET", "/me"): READ_TASKS,
+        ("GET", "/me/groups"): READ_TASKS,
         ("GET", "/org/tasks"): ("delegated", [["Tasks.Read.All"]]),
         ("GET", "/admin/tasks/summary"): (
             "delegated",
@@ -112,6 +113,7 @@ def test_downstream_api_serves_no_schema_but_still_documents_each_operation() ->
     assert app.openapi_url is None
     assert _accepts(app.openapi()) == {
         ("GET", "/me"): READ_RECORDS,
+        ("GET", "/me/groups"): READ_RECORDS,
         ("GET", "/records"): READ_RECORDS,
         ("POST", "/records"): WRITE_RECORDS,
         ("GET", "/records/{record_id}"): READ_RECORDS,

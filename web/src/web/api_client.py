@@ -30,6 +30,7 @@ class Task(BaseModel):
     title: str
     done: bool
     created_at: str | None = None
+    shared_with_group: str | None = None
 
     @property
     def path_id(self) -> str:
@@ -127,6 +128,26 @@ async def complete_task(http: aiohttp.ClientSession, token: str, task_id: str) -
 
 async def delete_task(http: aiohttp.ClientSession, token: str, task_id: str) -> None:
     await call(http, "DELETE", f"/tasks/{quote(task_id, safe='')}", token)
+
+
+async def get_task(http: aiohttp.ClientSession, token: str, task_id: str) -> Task:
+    answer = await call(http, "GET", f"/tasks/{quote(task_id, safe='')}", token)
+    try:
+        return Task.model_validate(answer)
+    except ValidationError:
+        raise ApiError(502, "The api answered unexpectedly", "The task was not in the expected shape.") from None
+
+
+async def share_task(http: aiohttp.ClientSession, token: str, task_id: str, group_id: str | None) -> None:
+    await call(http, "PUT", f"/tasks/{quote(task_id, safe='')}/share", token, {"group_id": group_id})
+
+
+async def my_groups(http: aiohttp.ClientSession, token: str) -> list[str]:
+    answer = await call(http, "GET", "/me/groups", token)
+    groups = answer.get("groups") if isinstance(answer, dict) else None
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise ApiError(502, "The api answered unexpectedly", "Your groups were not in the expected shape.")
+    return groups
 
 
 async def me(http: aiohttp.ClientSession, token: str) -> Me:

@@ -24,7 +24,8 @@ from .session import Session
 
 MAX_TITLE = 200
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
-Action = Literal["add", "complete", "delete"]
+GROUP_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+Action = Literal["add", "complete", "delete", "share", "unshare"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class PendingWrite:
     action: Action
     title: str | None = None
     task_id: str | None = None
+    group_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,10 +46,19 @@ class PendingWrite:
         if not isinstance(data, dict):
             return None
         action, title, task_id = data.get("action"), data.get("title"), data.get("task_id")
+        group_id = data.get("group_id")
+        if group_id is not None and (
+            action != "share" or not isinstance(group_id, str) or not GROUP_ID.match(group_id)
+        ):
+            return None
         if action == "add" and isinstance(title, str) and 0 < len(title) <= MAX_TITLE and task_id is None:
             return cls("add", title=title)
-        if action in ("complete", "delete") and isinstance(task_id, str) and _TASK_ID.match(task_id) and not title:
+        if title or not isinstance(task_id, str) or not _TASK_ID.match(task_id):
+            return None
+        if action in ("complete", "delete", "unshare"):
             return cls(action, task_id=task_id)
+        if action == "share" and group_id is not None:
+            return cls("share", task_id=task_id, group_id=group_id)
         return None
 
     @property
@@ -55,7 +66,8 @@ class PendingWrite:
         """For the pages: what was (not) done."""
         if self.action == "add":
             return f"adding the task “{self.title}”"
-        return f"{'completing' if self.action == 'complete' else 'deleting'} a task"
+        verbs = {"complete": "completing", "delete": "deleting", "share": "sharing", "unshare": "no longer sharing"}
+        return f"{verbs[self.action]} a task"
 
     async def perform(self, http: aiohttp.ClientSession, token: str) -> None:
         if self.action == "add" and self.title is not None:
@@ -64,6 +76,10 @@ class PendingWrite:
             await api_client.complete_task(http, token, self.task_id)
         elif self.action == "delete" and self.task_id is not None:
             await api_client.delete_task(http, token, self.task_id)
+        elif self.action == "share" and self.task_id is not None and self.group_id is not None:
+            await api_client.share_task(http, token, self.task_id, self.group_id)
+        elif self.action == "unshare" and self.task_id is not None:
+            await api_client.share_task(http, token, self.task_id, None)
 
 
 @dataclass(frozen=True)

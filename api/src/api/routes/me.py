@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from ..auth import Reader
 from ..downstream import DownstreamError
@@ -20,3 +22,15 @@ async def me(user: Reader, down: DownstreamDep) -> dict[str, Any]:  # zt: api-ca
     except DownstreamError as exc:
         downstream_view = exc.body()
     return {"api": user.view(), "downstream_api": downstream_view}
+
+
+class MyGroups(BaseModel):
+    groups: list[str]
+
+
+@router.get("/me/groups", response_model=MyGroups)
+async def my_groups(user: Reader, down: DownstreamDep) -> Response:
+    """The groups you can share a task with, as downstream-api (which keeps the tasks and decides who may
+    see a shared one) resolves them. Object ids only."""
+    status, body = await down.call("GET", "/me/groups")
+    return JSONResponse(body, status_code=status)

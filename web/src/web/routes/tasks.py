@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from .. import api_client
-from ..consent import PendingWrite, write_token
+from ..consent import GROUP_ID, PendingWrite, write_token
 from ..dependencies import api_token, clients, csrf_form, require_session
 from ..pages import error_page, page
 from ..session import Session
@@ -21,7 +21,9 @@ MAX_TITLE = 200
 TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
-def _write(request: Request, action: Literal["add", "complete", "delete"], **what: str) -> PendingWrite:
+def _write(
+    request: Request, action: Literal["add", "complete", "delete", "share", "unshare"], **what: str
+) -> PendingWrite:
     # zt: acquire-application-authorization-to-access-resources - writes ask for the write scope
     # (silently first; write_token raises ConsentRequired when the person must be asked).
     return PendingWrite(action, **what)
@@ -61,5 +63,35 @@ async def complete_task(request: Request, task_id: TaskId, form: FormData = Depe
 @router.post("/tasks/{task_id}/delete")
 async def delete_task(request: Request, task_id: TaskId, form: FormData = Depends(csrf_form)) -> Response:
     write = _write(request, "delete", task_id=task_id)
+    await write.perform(clients(request).api, await write_token(request, request.state.session, write))
+    return RedirectResponse("/tasks", status_code=303)
+
+
+@router.get("/tasks/{task_id}/share")
+async def share_page(request: Request, task_id: TaskId, session: Session = Depends(require_session)) -> Response:
+    # zt: configure-tokens-group-claims-app-roles - the groups offered are the ones downstream-api
+    # resolves for you (and will accept): the web app keeps no group list of its own.
+    token = await api_token(request, session)
+    api = clients(request).api
+    task = await api_client.get_task(api, token, task_id)
+    groups = await api_client.my_groups(api, token)
+    return page(request, "share.html", task=task, groups=groups)
+
+
+@router.post("/tasks/{task_id}/share")
+async def share_task(request: Request, task_id: TaskId, form: FormData = Depends(csrf_form)) -> Response:
+    group = form.get("group_id")
+    if group == "":
+        write = _write(request, "unshare", task_id=task_id)
+    elif isinstance(group, str) and GROUP_ID.match(group):
+        write = _write(request, "share", task_id=task_id, group_id=group)
+    else:
+        return error_page(
+            request,
+            400,
+            "That group can't be used",
+            "Choose one of your groups from the list, or stop sharing.",
+            retry=f"/tasks/{task_id}/share",
+        )
     await write.perform(clients(request).api, await write_token(request, request.state.session, write))
     return RedirectResponse("/tasks", status_code=303)
