@@ -121,10 +121,11 @@ def test_provisioned_users_are_keyed_on_tenant_and_object_id_and_never_cross_ten
     assert client.get(f"/users/{alice['id']}", headers=fabrikam).status_code == 404
     assert client.patch(f"/users/{alice['id']}", json={"active": False}, headers=fabrikam).status_code == 404
     assert client.delete(f"/users/{alice['id']}", headers=fabrikam).status_code == 404
-    assert [u["id"] for u in client.get("/users", headers=contoso).json()] == [alice["id"]]
+    assert [u["id"] for u in client.get("/users", headers=contoso).json()["users"]] == [alice["id"]]
     found = client.get("/users", params={"user_name": "alice@contoso.test"}, headers=contoso).json()
-    assert [u["id"] for u in found] == [alice["id"]]
-    assert client.get("/users", params={"object_id": ALICE}, headers=fabrikam).json()[0]["id"] == carol_like["id"]
+    assert found["total"] == 1 and [u["id"] for u in found["users"]] == [alice["id"]]
+    by_oid = client.get("/users", params={"object_id": ALICE}, headers=fabrikam).json()
+    assert by_oid["users"][0]["id"] == carol_like["id"]
 
 
 @pytest.mark.parametrize(
@@ -143,7 +144,27 @@ def test_a_user_body_may_not_assign_tenant_id_or_roles(
 ) -> None:
     r = client.post("/users", json=body, headers=as_app("Users.Manage"))
     assert r.status_code == 422
-    assert client.get("/users", headers=as_app("Users.Manage")).json() == []
+    assert client.get("/users", headers=as_app("Users.Manage")).json() == {"total": 0, "users": []}
+
+
+def test_users_are_listed_a_page_at_a_time_in_a_stable_order(
+    client: TestClient, as_app: Callable[..., dict[str, str]]
+) -> None:
+    contoso = as_app("Users.Manage")
+    made = [_provision(client, contoso, str(uuid.uuid4()), user_name=f"user{n}")["id"] for n in range(5)]
+    pages = [client.get("/users", params={"offset": o, "limit": 2}, headers=contoso).json() for o in (0, 2, 4)]
+    assert [p["total"] for p in pages] == [5, 5, 5]
+    assert [u["id"] for p in pages for u in p["users"]] == made
+    assert client.get("/users", params={"limit": 0}, headers=contoso).json() == {"total": 5, "users": []}
+    assert client.get("/users", params={"offset": 9}, headers=contoso).json() == {"total": 5, "users": []}
+
+
+@pytest.mark.parametrize("params", [{"limit": 101}, {"limit": -1}, {"offset": -1}, {"offset": "x"}])
+def test_a_page_too_large_or_a_bad_offset_is_a_clear_422(
+    client: TestClient, as_app: Callable[..., dict[str, str]], params: dict[str, Any]
+) -> None:
+    r = client.get("/users", params=params, headers=as_app("Users.Manage"))
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
 
 
 def test_a_deactivated_user_is_refused_keeps_their_data_and_gets_it_back_when_reactivated(

@@ -36,6 +36,7 @@ SCIM = "application/scim+json"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ALICE_OID = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"
 DAVE_OID = "5d6e7f80-91a2-43b4-85d6-e7f8091a2b3c"
 
@@ -340,6 +341,39 @@ def test_scim_errors_are_scim_shaped(http: httpx.Client, provisioner: str) -> No
     plain = bearer(provisioner, **{"Content-Type": "text/plain"})
     _scim_error(http.post("/scim/v2/Users", content=b"{}", headers=plain), 415, None)
     assert http.delete(path, headers=bearer(provisioner)).status_code == 204
+
+
+@PROVISIONING
+def test_scim_lists_users_a_page_at_a_time(http: httpx.Client, provisioner: str) -> None:
+    made = []
+    for n in range(3):
+        body = _user(str(uuid.uuid4()), f"paged-{n}@contoso.test")
+        made.append(http.post("/scim/v2/Users", json=body, headers=scim(provisioner)).json()["id"])
+
+    def page(**params: Any) -> dict[str, Any]:
+        r = http.get("/scim/v2/Users", params=params, headers=scim(provisioner))
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        assert body["schemas"] == [LIST] and body["itemsPerPage"] == len(body["Resources"])
+        return body
+
+    total = page(count=0)["totalResults"]
+    assert total >= 3 and page(count=0)["Resources"] == []
+    seen: list[str] = []
+    for start in range(1, total + 1, 2):  # RFC 7644 3.4.2.4: 1-based startIndex, count per page
+        body = page(startIndex=start, count=2)
+        assert body["startIndex"] == start and body["totalResults"] == total and len(body["Resources"]) <= 2
+        seen += [u["id"] for u in body["Resources"]]
+    assert len(seen) == len(set(seen)) == total and set(made) <= set(seen)
+    assert page(startIndex=total + 1)["Resources"] == []
+    # Out-of-range values are read as the RFC says; the page is never larger than the server's cap.
+    assert page(startIndex=-5, count=1)["startIndex"] == 1
+    assert page(count=-3)["Resources"] == []
+    assert page(count=100_000)["itemsPerPage"] <= 100
+    for params in ({"startIndex": "first"}, {"count": "1.5"}):
+        _scim_error(http.get("/scim/v2/Users", params=params, headers=scim(provisioner)), 400, "invalidValue")
+    for user_id in made:
+        assert http.delete(f"/scim/v2/Users/{user_id}", headers=bearer(provisioner)).status_code == 204
 
 
 # -- the audit log and the permissions report -------------------------------------------------

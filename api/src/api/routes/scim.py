@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -235,14 +235,46 @@ async def create_user(caller: Provisioner, request: Request, body: Body, down: S
     return _answer(resource, 201, {"Location": resource["meta"]["location"]})
 
 
+# downstream-api answers at most this many users per request; a client asking for more gets this many
+# and pages on (RFC 7644 3.4.2.4 lets a service provider return fewer than `count`).
+MAX_PAGE = 100
+
+
+def _whole_number(name: str, raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ScimError(400, f"{name} must be a whole number.", "invalidValue") from None
+
+
+def _list(start_index: int, total: int, resources: list[dict[str, Any]]) -> Response:
+    return _answer(
+        {
+            "schemas": [LIST_SCHEMA],
+            "totalResults": total,
+            "startIndex": start_index,
+            "itemsPerPage": len(resources),
+            "Resources": resources,
+        }
+    )
+
+
 @router.get("/Users")
 async def list_users(
     caller: Provisioner,
     request: Request,
     down: ScimDownstream,
     filter: Annotated[str | None, Query(max_length=300)] = None,
+    start_index: Annotated[str | None, Query(alias="startIndex", max_length=12)] = None,
+    count: Annotated[str | None, Query(max_length=12)] = None,
 ) -> Response:
-    path = "/users"
+    """Users of the caller's tenant, a page at a time: `startIndex` (1-based) and `count` (at most 100)."""
+    # RFC 7644 3.4.2.4: a startIndex below 1 means 1, a negative count means 0 (totalResults only).
+    first = max(1, _whole_number("startIndex", start_index, 1))
+    wanted = min(MAX_PAGE, max(0, _whole_number("count", count, MAX_PAGE)))
+    query = {"offset": str(min(first - 1, 2**31 - 1)), "limit": str(wanted)}
     if filter is not None:
         match = _FILTER.match(filter)
         if match is None:
@@ -250,23 +282,12 @@ async def list_users(
         attribute, value = match.group(1).lower(), re.sub(r"\\(.)", r"\1", match.group(2))
         if attribute == "externalid":
             if not _GUID.match(value):
-                return _answer(
-                    {"schemas": [LIST_SCHEMA], "totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []}
-                )
-            path += f"?object_id={quote(value)}"
+                return _list(first, 0, [])
+            query["object_id"] = value
         else:
-            path += f"?user_name={quote(value, safe='')}"
-    _, users = await _call(down, "GET", path)
-    resources = [_resource(request, u) for u in users]
-    return _answer(
-        {
-            "schemas": [LIST_SCHEMA],
-            "totalResults": len(resources),
-            "startIndex": 1,
-            "itemsPerPage": len(resources),
-            "Resources": resources,
-        }
-    )
+            query["user_name"] = value
+    _, page = await _call(down, "GET", f"/users?{urlencode(query)}")
+    return _list(first, int(page["total"]), [_resource(request, u) for u in page["users"]])
 
 
 @router.get("/Users/{user_id}")

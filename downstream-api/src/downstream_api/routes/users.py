@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from zerotrust.bodies import documented_body, json_body
 
@@ -109,13 +109,27 @@ def _create(session: Session, tenant_id: str, body: UserCreate) -> UserOut | Non
     return UserOut.of(row)
 
 
-def _find(session: Session, tenant_id: str, user_name: str | None, object_id: str | None) -> list[UserOut]:
+class UserPage(BaseModel):
+    total: int  # every match, of which `users` is the page asked for
+    users: list[UserOut]
+
+
+# A listing is never unbounded: a tenant's whole directory in one answer would be a denial of service.
+MAX_PAGE = 100
+
+
+def _find(
+    session: Session, tenant_id: str, user_name: str | None, object_id: str | None, offset: int, limit: int
+) -> UserPage:
     query = select(ProvisionedUser).where(ProvisionedUser.tenant_id == tenant_id)
     if user_name is not None:
         query = query.where(ProvisionedUser.user_name == user_name)
     if object_id is not None:
         query = query.where(ProvisionedUser.object_id == object_id)
-    return [UserOut.of(r) for r in session.scalars(query.order_by(ProvisionedUser.created_at, ProvisionedUser.id))]
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # A stable order, so consecutive pages neither repeat nor skip a user.
+    page = query.order_by(ProvisionedUser.created_at, ProvisionedUser.id).offset(offset).limit(limit)
+    return UserPage(total=total, users=[UserOut.of(r) for r in session.scalars(page)])
 
 
 def _get(session: Session, tenant_id: str, user_id: str) -> UserOut | None:
@@ -158,8 +172,11 @@ async def find_users(
     db: DatabaseDep,
     user_name: Annotated[str | None, Query(min_length=1, max_length=USER_NAME_MAX)] = None,
     object_id: Annotated[str | None, Query(pattern=OBJECT_ID.pattern)] = None,
-) -> list[UserOut]:
-    return await db.run(_find, principal.tid, user_name, object_id)
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=0, le=MAX_PAGE)] = MAX_PAGE,
+) -> UserPage:
+    """The tenant's provisioned users, `limit` (at most 100) from `offset`, and how many match in all."""
+    return await db.run(_find, principal.tid, user_name, object_id, offset, limit)
 
 
 @router.get("/{user_id}")
