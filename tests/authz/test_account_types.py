@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from devtools.testing import LiveEmulator, start_emulator
+from playwright.sync_api import expect
 
 from tests.authz.chain import ALICE, CAROL, CONTOSO, FABRIKAM, Chain, start_chain
+from tests.browser.test_sign_in import Visitor, chromium
 from tests.conftest import LiveService, start_web
 from tests.person import Person
 
@@ -136,3 +139,47 @@ def test_at_the_web_carol_is_refused_with_a_clear_403_unless_her_tenant_is_allow
     tasks = person.get(f"{organizations.base}/tasks")
     assert tasks.status_code == 200, tasks.text[:500]
     assert "Carol Clark" in tasks.text and "contoso secret" not in tasks.text
+
+
+@dataclass(frozen=True)
+class _Site:
+    """What a browser Visitor needs to know of a deployment: the web app and the emulator's front door."""
+
+    web: str
+    info: dict[str, str]
+
+
+def test_in_chromium_carol_signs_in_at_organizations_only_where_fabrikam_is_allowed(
+    multi: Chain, web_at: Callable[..., LiveService]
+) -> None:
+    organizations = web_at(multi.emulator, multi.api.base, [CONTOSO, FABRIKAM])
+    refused_web = web_at(multi.emulator, multi.api.base, [CONTOSO, "00000000-0000-4000-8000-00000000000b"])
+    multi.call("api", "POST", "/tasks", multi.user_token("api", ALICE), {"title": "contoso only (browser)"})
+    info = {"emulator_front_channel": multi.emulator.front, "demo_password": multi.emulator.password}
+    with chromium() as browser:
+        refused = Visitor(browser, _Site(refused_web.base, info), "carol@fabrikam.test")  # type: ignore[arg-type]
+        refused.open_web_app()
+        refused.sign_in("tenants-01-carol-not-allowed")
+        # The identity provider signs her in (and asks her consent, the first time); the web app's own
+        # allowlist is what refuses her tenant.
+        refusal = refused.page.get_by_role("heading", name="Your organization is not allowed to use this app")
+        accept = refused.page.get_by_role("button", name="Accept")
+        expect(accept.or_(refusal)).to_be_visible()
+        if accept.is_visible():
+            accept.click()
+        expect(refusal).to_be_visible()
+        expect(refused.page.locator("main")).to_contain_text(FABRIKAM)
+        assert not refused.has_session()
+        refused.shot("tenants-02-carol-refused")
+
+        carol = Visitor(browser, _Site(organizations.base, info), "carol@fabrikam.test")  # type: ignore[arg-type]
+        carol.open_web_app()
+        carol.sign_in("tenants-03-carol")
+        carol.finish_sign_in("tenants-04-carol")
+        carol.page.get_by_role("navigation", name="Main").get_by_role("link", name="Tasks", exact=True).click()
+        expect(carol.page.get_by_role("heading", name="Your tasks")).to_be_visible()
+        expect(carol.page.locator("main")).not_to_contain_text("contoso only (browser)")
+        carol.shot("tenants-05-carol-sees-only-fabrikam")
+        for visitor in (refused, carol):
+            visitor.assert_nothing_leaked()
+            visitor.close()
