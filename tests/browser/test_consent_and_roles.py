@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_sign_in import ARTIFACTS, Visitor, chromium
+from tests.browser.visitor import ARTIFACTS, chromium, nav, signed_in
 from tests.conftest import RunningStack
 
 CAROL_OID = "7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e"
@@ -34,25 +34,13 @@ def _fresh_screenshots() -> None:
             old.unlink()
 
 
-def _signed_in(browser: object, stack: RunningStack, user: str, step: str) -> Visitor:
-    visitor = Visitor(browser, stack, user)  # type: ignore[arg-type]
-    visitor.open_web_app()
-    visitor.sign_in(step)
-    visitor.finish_sign_in(step)
-    return visitor
-
-
-def _nav(page: Page, name: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
-
-
 @pytest.mark.guidance("acquire-application-authorization-to-access-resources")
 @pytest.mark.guidance("identity")
 def test_alices_first_write_asks_for_write_then_succeeds(consent_stack: RunningStack) -> None:
     with chromium() as browser:
-        alice = _signed_in(browser, consent_stack, "alice@contoso.test", "consent-01-alice")
+        alice = signed_in(browser, consent_stack, "alice@contoso.test", "consent-01-alice")
         page = alice.page
-        _nav(page, "Tasks")
+        nav(page, "Tasks")
         expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
         page.get_by_label("New task").fill(TASK)
         page.get_by_role("button", name="Add").click()
@@ -80,7 +68,7 @@ def test_alices_first_write_asks_for_write_then_succeeds(consent_stack: RunningS
         assert page.url == f"{consent_stack.web}/tasks"
 
         # What she granted, as the app holds it.
-        _nav(page, "Permissions")
+        nav(page, "Permissions")
         expect(page.get_by_role("heading", name="What you granted this app")).to_be_visible()
         rows = page.locator("table.permissions tbody tr")
         expect(rows.filter(has_text="Tasks.ReadWrite")).to_contain_text("yes")
@@ -111,9 +99,9 @@ def test_organization_view_before_and_after_admin_consent_and_after_revocation(
         assert admin.post(f"{stack.info['emulator_front_channel']}/admin/consent/revoke", data=target).is_success
 
     with chromium() as browser:
-        bob = _signed_in(browser, stack, "bob@contoso.test", "admin-consent-01-bob")
+        bob = signed_in(browser, stack, "bob@contoso.test", "admin-consent-01-bob")
         page = bob.page
-        _nav(page, "Organization")
+        nav(page, "Organization")
         needs = page.get_by_role("heading", name="Needs admin approval")
         expect(needs).to_be_visible()
         main = page.get_by_role("main")
@@ -158,8 +146,8 @@ def test_organization_view_before_and_after_admin_consent_and_after_revocation(
 @pytest.mark.guidance("configure-tokens-group-claims-app-roles")
 def test_bob_sees_the_admin_view_alice_does_not(consent_stack: RunningStack) -> None:
     with chromium() as browser:
-        bob = _signed_in(browser, consent_stack, "bob@contoso.test", "roles-01-bob")
-        _nav(bob.page, "Admin")
+        bob = signed_in(browser, consent_stack, "bob@contoso.test", "roles-01-bob")
+        nav(bob.page, "Admin")
         expect(bob.page.get_by_role("heading", name="Admin: tasks per person")).to_be_visible()
         expect(bob.page.get_by_role("main")).to_contain_text(consent_stack.info["tenants"]["contoso"])
         expect(bob.page.get_by_role("main")).not_to_contain_text(CAROL_OID)
@@ -167,8 +155,8 @@ def test_bob_sees_the_admin_view_alice_does_not(consent_stack: RunningStack) -> 
         bob.assert_nothing_leaked()
         bob.close()
 
-        alice = _signed_in(browser, consent_stack, "alice@contoso.test", "roles-03-alice")
-        _nav(alice.page, "Admin")
+        alice = signed_in(browser, consent_stack, "alice@contoso.test", "roles-03-alice")
+        nav(alice.page, "Admin")
         expect(alice.page.get_by_role("heading", name="Admins only")).to_be_visible()
         expect(alice.page.get_by_role("main")).to_contain_text(
             "This view needs the Tasks.Admin role, assigned by an administrator."

@@ -8,10 +8,10 @@ is gone from bob's page. Every response is scanned for tokens as in test_sign_in
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from tests.authz.chain import ENGINEERING, EVERYONE_AT_CONTOSO
-from tests.browser.test_sign_in import ARTIFACTS, Visitor, chromium
+from tests.browser.visitor import ARTIFACTS, accept_if_asked, chromium, nav, signed_in
 from tests.conftest import RunningStack
 
 pytestmark = pytest.mark.guidance("configure-tokens-group-claims-app-roles")
@@ -26,36 +26,15 @@ def _fresh_screenshots() -> None:
         old.unlink()
 
 
-def _signed_in(browser: object, stack: RunningStack, user: str, step: str) -> Visitor:
-    visitor = Visitor(browser, stack, user)  # type: ignore[arg-type]
-    visitor.open_web_app()
-    visitor.sign_in(step)
-    visitor.finish_sign_in(step)
-    return visitor
-
-
-def _nav(page: Page, name: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
-
-
-def _accept_if_asked(visitor: Visitor, until: object, step: str) -> None:
-    """A write asks for the write scope the first time (incremental consent) unless it was given already."""
-    accept = visitor.page.get_by_role("button", name="Accept")
-    expect(accept.or_(until)).to_be_visible()  # type: ignore[arg-type]
-    if accept.is_visible():
-        visitor.shot(step)
-        accept.click()
-
-
 def test_alice_shares_a_task_with_a_group_bob_sees_it_until_she_stops(stack: RunningStack) -> None:
     with chromium() as browser:
-        alice = _signed_in(browser, stack, "alice@contoso.test", "sharing-01-alice")
+        alice = signed_in(browser, stack, "alice@contoso.test", "sharing-01-alice")
         page = alice.page
-        _nav(page, "Tasks")
+        nav(page, "Tasks")
         page.get_by_label("New task").fill(TASK)
         page.get_by_role("button", name="Add").click()
         task = page.locator("ul.tasks li").filter(has_text=TASK)
-        _accept_if_asked(alice, task, "sharing-02-alice-consent-to-write")
+        accept_if_asked(alice, task, "sharing-02-alice-consent-to-write")
         expect(task).to_have_count(1)
 
         task.get_by_role("link", name="Share…").click()
@@ -71,15 +50,15 @@ def test_alice_shares_a_task_with_a_group_bob_sees_it_until_she_stops(stack: Run
         expect(task).to_contain_text(f"shared with group {EVERYONE_AT_CONTOSO}")
         alice.shot("sharing-04-alice-task-shared")
 
-        bob = _signed_in(browser, stack, "bob@contoso.test", "sharing-05-bob")
-        _nav(bob.page, "Shared with me")
+        bob = signed_in(browser, stack, "bob@contoso.test", "sharing-05-bob")
+        nav(bob.page, "Shared with me")
         expect(bob.page.get_by_role("heading", name="Shared with your groups")).to_be_visible()
         shared = bob.page.locator("ul.tasks li").filter(has_text=TASK)
         expect(shared).to_have_count(1)
         expect(shared).to_contain_text(EVERYONE_AT_CONTOSO)
         expect(shared.get_by_role("button")).to_have_count(0)  # read-only for the group
         bob.shot("sharing-06-bob-sees-it")
-        _nav(bob.page, "Tasks")
+        nav(bob.page, "Tasks")
         expect(bob.page.locator("ul.tasks li").filter(has_text=TASK)).to_have_count(0)  # not his
 
         task.get_by_role("link", name="Share…").click()
@@ -87,7 +66,7 @@ def test_alice_shares_a_task_with_a_group_bob_sees_it_until_she_stops(stack: Run
         expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
         expect(task).not_to_contain_text("shared with group")
 
-        _nav(bob.page, "Shared with me")
+        nav(bob.page, "Shared with me")
         expect(bob.page.get_by_role("heading", name="Shared with your groups")).to_be_visible()
         expect(bob.page.locator("ul.tasks li").filter(has_text=TASK)).to_have_count(0)
         bob.shot("sharing-07-bob-no-longer-sees-it")

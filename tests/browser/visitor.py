@@ -1,0 +1,215 @@
+"""A person in a real browser: Debian's headless Chromium driven by Playwright, and what every browser
+test checks along the way (no token in anything the browser received, opaque HttpOnly cookies, no
+Content Security Policy violation, no page error), with a screenshot of each step in
+test-artifacts/browser/.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from devtools.paths import repo_root
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Error,
+    Locator,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
+from zerotrust.redact import JWT_SHAPE
+
+from tests.conftest import RunningStack
+
+CHROMIUM = Path("/usr/bin/chromium")
+# Root, no network, no display: the sandbox needs user namespaces root doesn't get here, and nothing
+# may try to reach Google's services in the background.
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = repo_root() / "test-artifacts" / "browser"
+SCANNED_BODIES = ("text/html", "application/json", "javascript", "css")
+WEB_COOKIES = {"__Host-session", "__Host-signin"}
+# Cookies are scoped by host, not port: the emulator's own SSO cookie, set on localhost:<front port>, is
+# also among the browser's cookies for localhost:<web port>. On Azure the identity provider is
+# another host (login.microsoftonline.com) and the web app never sees it.
+EMULATOR_COOKIE = "emulator_session"
+CSP_MESSAGE = re.compile(r"Content Security Policy|Refused to (load|execute|apply|send|frame|connect)", re.I)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: run .ci/run (it installs it), or `apt-get install chromium`", pytrace=False
+        )
+    with sync_playwright() as playwright:
+        try:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        except Error as exc:
+            pytest.fail(
+                f"{CHROMIUM} did not start ({exc.message.splitlines()[0]}): reinstall it with .ci/run "
+                "or `apt-get install chromium`",
+                pytrace=False,
+            )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Visitor:
+    """One person with a browser context of their own; keeps everything the browser received."""
+
+    def __init__(self, browser: Browser, stack: RunningStack, user: str) -> None:
+        self.stack, self.user = stack, user
+        self.context: BrowserContext = browser.new_context(viewport={"width": 1200, "height": 800})
+        self.context.set_default_timeout(15_000)
+        self.page: Page = self.context.new_page()
+        self.received: list[tuple[str, str]] = []  # (where, text) for the token scan
+        self.unreadable: list[str] = []
+        self.csp_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.expected_bodies: set[str] = set()  # URLs of responses whose body must be scanned
+        self.bodies: set[str] = set()  # URLs whose body was scanned
+        self.page.on("response", self._keep)
+        self.cdp = self.context.new_cdp_session(self.page)
+        self.cdp.on("Fetch.requestPaused", self._paused)
+        self.cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Response"}]})
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+
+    def _keep(self, response: Response) -> None:
+        where = f"{response.request.method} {response.url} ({response.status})"
+        self.received.append((f"{where} url", response.url))
+        if response.request.post_data:
+            self.received.append((f"{where} request body", response.request.post_data))
+        for header in response.headers_array():
+            self.received.append((f"{where} header {header['name']}", header["value"]))
+        if self._scanned(response.status, response.headers.get("content-type", "")):
+            self.expected_bodies.add(response.url)
+
+    @staticmethod
+    def _scanned(status: int, content_type: str) -> bool:
+        return not 300 <= status < 400 and any(t in content_type for t in SCANNED_BODIES)
+
+    def _paused(self, event: dict[str, Any]) -> None:
+        """Each response, held by the browser until its body is read: a page that moves on at once (the
+        form_post page submits itself) would otherwise take its body, and its script's, with it."""
+        request_id = event["requestId"]
+        try:
+            status = event.get("responseStatusCode") or 0
+            headers = {h["name"].lower(): h["value"] for h in event.get("responseHeaders", [])}
+            if self._scanned(status, headers.get("content-type", "")):
+                got = self.cdp.send("Fetch.getResponseBody", {"requestId": request_id})
+                body = base64.b64decode(got["body"]).decode(errors="replace") if got["base64Encoded"] else got["body"]
+                url = event["request"]["url"]
+                self.received.append((f"{event['request']['method']} {url} ({status}) body", body))
+                self.bodies.add(url)
+        except Error as exc:
+            self.unreadable.append(f"{event['request']['url']}: {exc.message}")
+        finally:
+            self.cdp.send("Fetch.continueRequest", {"requestId": request_id})
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if CSP_MESSAGE.search(message.text):
+            self.csp_errors.append(f"{message.type} at {self.page.url}: {message.text}")
+
+    def shot(self, step: str) -> None:
+        self.page.screenshot(path=ARTIFACTS / f"{step}.png", full_page=True)
+        self.assert_cookies_opaque()
+
+    def assert_cookies_opaque(self) -> None:
+        cookies = self.context.cookies(self.stack.web)
+        assert {c["name"] for c in cookies} <= WEB_COOKIES | {EMULATOR_COOKIE}, cookies
+        for cookie in cookies:
+            assert cookie["httpOnly"], f"{cookie['name']} is readable by scripts"
+            assert not JWT_SHAPE.search(cookie["value"]), f"token-shaped value in cookie {cookie['name']}"
+            if cookie["name"] in WEB_COOKIES:
+                assert cookie["secure"] and cookie["path"] == "/", cookie
+
+    def has_session(self) -> bool:
+        return any(c["name"] == "__Host-session" for c in self.context.cookies(self.stack.web))
+
+    def open_web_app(self) -> None:
+        self.page.goto(f"{self.stack.web}/")
+        expect(self.page.get_by_role("heading", level=1)).to_have_text("Develop using Zero Trust principles, live")
+        expect(self.page.locator("header.top")).to_have_css("display", "flex")  # web.css loaded
+
+    def sign_in(self, step: str) -> None:
+        """From the web app's header, through the emulator's login page (and consent, if asked)."""
+        self.page.get_by_role("banner").get_by_role("link", name="Sign in").click()
+        expect(self.page).to_have_url(re.compile("^" + re.escape(self.stack.info["emulator_front_channel"])))
+        expect(self.page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(self.page.locator(".banner")).to_have_css("background-color", "rgb(255, 244, 206)")  # emulator.css
+        self.page.get_by_label("Email or username").fill(self.user)
+        self.page.get_by_label("Password").fill(self.stack.info["demo_password"])
+        self.shot(f"{step}-emulator-sign-in")
+        self.page.get_by_role("button", name="Sign in").click()
+
+    def finish_sign_in(self, step: str) -> None:
+        """Accept consent if the emulator asks for it; end up signed in at the web app."""
+        accept = self.page.get_by_role("button", name="Accept")
+        signed_in = self.page.get_by_role("banner").get_by_text("Signed in as")
+        expect(accept.or_(signed_in)).to_be_visible()
+        if accept.is_visible():
+            expect(self.page.get_by_role("heading", name="Permissions requested")).to_be_visible()
+            self.shot(f"{step}-consent")
+            accept.click()
+        expect(signed_in).to_be_visible()
+        expect(self.page.get_by_role("banner")).to_contain_text(self.user)
+        assert self.page.url.startswith(self.stack.web), self.page.url
+        assert self.has_session()
+
+    def assert_nothing_leaked(self) -> None:
+        assert self.received, "no response was recorded"
+        assert not self.unreadable, self.unreadable
+        assert self.expected_bodies <= self.bodies, f"bodies not scanned: {self.expected_bodies - self.bodies}"
+        for where, text in self.received:
+            assert not JWT_SHAPE.search(text), f"token-shaped string in {where}"
+        self.assert_cookies_opaque()
+        assert not self.csp_errors, self.csp_errors
+        assert not self.page_errors, self.page_errors
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def signed_in(browser: Browser, stack: RunningStack, user: str, step: str) -> Visitor:
+    """A new visitor, signed in at the web app (consenting if asked)."""
+    visitor = Visitor(browser, stack, user)
+    visitor.open_web_app()
+    visitor.sign_in(step)
+    visitor.finish_sign_in(step)
+    return visitor
+
+
+def nav(page: Page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+
+
+def accept_if_asked(visitor: Visitor, until: Locator, step: str) -> None:
+    """Consent when the identity provider asks (a first write asks for the write scope, a first sign-in
+    for read), then expect `until`; a visitor who consented before goes straight there."""
+    accept = visitor.page.get_by_role("button", name="Accept")
+    expect(accept.or_(until)).to_be_visible()
+    if accept.is_visible():
+        visitor.shot(step)
+        accept.click()
+    expect(until).to_be_visible()
