@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -268,3 +269,42 @@ def test_oversized_forms_are_refused_before_reading(browser: Any) -> None:
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 413
+
+
+def _chunks(total: int, prefix: bytes = b"title=") -> Iterator[bytes]:
+    # A generator body goes out chunked: no Content-Length for the app to check up front.
+    yield prefix
+    for _ in range(total // 4096):
+        yield b"x" * 4096
+
+
+@pytest.mark.parametrize("path", ["/tasks", "/auth/callback", "/auth/logout"])
+def test_a_chunked_form_is_capped_while_it_streams(browser: Any, fake_api: Any, path: str) -> None:
+    browser.sign_in("alice")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = browser.post(path, content=_chunks(1024 * 1024), headers=form)
+    assert r.status_code == 413 and "Too much data" in r.text
+    assert "content-length" not in r.request.headers
+    assert [c for c in fake_api.calls if c[0] != "GET"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"&".join(b"f%d=1" % n for n in range(50)), "application/x-www-form-urlencoded", 400),
+        (b"title=\xff\xfe", "application/x-www-form-urlencoded", 400),
+        (b'{"title": "json"}', "application/json", 415),
+        (
+            b"--b\r\nContent-Disposition: form-data; name=title\r\n\r\nx\r\n--b--",
+            "multipart/form-data; boundary=b",
+            415,
+        ),
+    ],
+)
+def test_forms_that_are_not_this_apps_own_are_refused_plainly(
+    browser: Any, fake_api: Any, body: bytes, content_type: str, status: int
+) -> None:
+    browser.sign_in("alice")
+    r = browser.post("/tasks", content=body, headers={"Content-Type": content_type})
+    assert r.status_code == status and "Traceback" not in r.text
+    assert [c for c in fake_api.calls if c[0] != "GET"] == []

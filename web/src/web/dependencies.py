@@ -10,6 +10,7 @@ from fastapi import Request
 from starlette.datastructures import FormData
 
 from .auth import AccessTokens, Identity, SignInFailed
+from .forms import read_form
 from .session import Session, Sessions
 from .settings import Settings
 
@@ -68,7 +69,7 @@ async def require_session(request: Request) -> Session:
 async def csrf_form(request: Request) -> FormData:
     """The posted form of a signed-in user, after its synchronizer token matched the session's."""
     session = await require_session(request)
-    form = await request.form()
+    form = await read_form(request)
     token = form.get("csrf_token")
     if not session.csrf_ok(token if isinstance(token, str) else None):
         raise CsrfRejected()

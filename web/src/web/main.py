@@ -21,6 +21,7 @@ from .api_client import ApiError
 from .auth import AccessTokens, Identity, IdentityProviderUnavailable, SignInFailed
 from .consent import ConsentRequired
 from .dependencies import Clients, CsrfRejected, SignInRequired
+from .forms import TOO_LARGE, FormRefused, declared_too_large
 from .pages import error_page
 from .routes import admin, auth, chain, lab, organization, permissions, tasks, tour
 from .routes import shared as shared_tasks
@@ -29,8 +30,6 @@ from .settings import Settings
 
 log = logging.getLogger("web")
 
-# Forms here are a title or a button: anything bigger is refused before it is read.
-MAX_BODY_BYTES = 16 * 1024
 # The identity provider's answer is a cross-site form post by design; state protects it instead.
 CALLBACK_PATH = "/auth/callback"
 
@@ -69,9 +68,8 @@ def create_app(settings: Settings | None = None, *, identity: Identity | None = 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            length = request.headers.get("content-length")
-            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-                return error_page(request, 413, "Too much data", "That form was larger than this app accepts.")
+            if declared_too_large(request):
+                return error_page(request, TOO_LARGE.status, TOO_LARGE.title, TOO_LARGE.detail)
             if request.url.path != CALLBACK_PATH and _cross_site(request, settings):
                 return error_page(
                     request,
@@ -153,6 +151,11 @@ def _exception_pages(app: FastAPI, settings: Settings) -> None:
             exc.detail,
             retry=request.url.path if request.method == "GET" else None,
         )
+
+    @app.exception_handler(FormRefused)
+    async def form_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, FormRefused)
+        return error_page(request, exc.status, exc.title, exc.detail)
 
     @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, exc: Exception) -> Response:

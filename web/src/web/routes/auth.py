@@ -12,6 +12,7 @@ from ..api_client import ApiError
 from ..auth import SignInFailed
 from ..consent import ConsentRequired, Incremental, PendingWrite
 from ..dependencies import Clients, CsrfRejected, SignInRequired, clients, optional_session
+from ..forms import read_form
 from ..pages import error_page, page
 from ..session import SIGN_IN_TTL, PendingSignIn, record_key
 from ..settings import Settings
@@ -110,7 +111,7 @@ async def callback(request: Request) -> Response:  # zt: user-authentication
     """The identity provider's answer. No CSRF token here: MSAL checks `state` against the flow this
     browser started, and the flow is used once (a replayed answer finds nothing)."""
     c = clients(request)
-    params = await request.form() if request.method == "POST" else request.query_params
+    params = await read_form(request) if request.method == "POST" else request.query_params
     auth_response = {k: v for k in AUTH_RESPONSE_FIELDS if isinstance(v := params.get(k), str)}
     pending = await c.sessions.take_sign_in(request.cookies.get(c.settings.sign_in_cookie))
     if pending is None:
@@ -192,7 +193,7 @@ async def logout(request: Request) -> Response:  # zt: user-authentication
     provider, which sends the browser back to the registered post-logout URI."""
     c = clients(request)
     session = await optional_session(request)
-    form = await request.form()
+    form = await read_form(request)
     if session is None:
         response = RedirectResponse("/", status_code=303)
     else:
