@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from web.main import create_app
+from web.settings import Settings
 from web.tour import load_tour
 from zerotrust.redact import JWT_SHAPE
 
@@ -239,6 +243,15 @@ def test_every_response_has_the_security_headers(browser: Any) -> None:
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["cache-control"] == "no-store", path
         assert "strict-transport-security" not in r.headers  # http://localhost; production sets it
+
+
+def test_production_tells_browsers_to_use_https_only(production_ok: dict[str, object], tmp_path: Path) -> None:
+    # No identity provider is reached for these pages: the settings alone decide the header.
+    settings = Settings(**production_ok, state_dir=tmp_path)  # type: ignore[arg-type]
+    with TestClient(create_app(settings), base_url="https://web.example.net") as client:
+        for path in ("/healthz", "/nowhere", "/static/web.css"):
+            r = client.get(path)
+            assert r.headers["strict-transport-security"] == "max-age=31536000; includeSubDomains", path
 
 
 def test_no_inline_script_or_style_in_any_page(browser: Any) -> None:

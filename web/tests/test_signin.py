@@ -108,6 +108,21 @@ def test_missing_or_mismatched_state_is_refused(browser: Any, state: str | None)
     assert browser.session_id is None
 
 
+@pytest.mark.parametrize("nonce", ["another-sign-ins-nonce", None], ids=["other", "missing"])
+def test_an_id_token_without_this_sign_ins_nonce_is_refused(browser: Any, nonce: str | None) -> None:
+    # The identity provider (or whoever stands in for it) answers with an ID token minted for another
+    # sign-in, or with no nonce at all: a replayed or injected ID token.
+    auth_uri = browser.start_sign_in()
+    code, state = browser.issue_code(auth_uri)
+    assert browser.idp.codes[code]["nonce"] == _query(auth_uri)["nonce"]
+    browser.idp.codes[code]["nonce"] = nonce
+    r = browser.post("/auth/callback", data={"code": code, "state": state})
+    assert r.status_code == 400
+    assert "This sign-in could not be verified" in r.text and "(nonce)" in r.text
+    assert browser.idp.code_redemptions == 1  # redeemed, then refused on the ID token's nonce
+    assert browser.session_id is None
+
+
 def test_idp_error_shows_a_clear_page_not_a_500(browser: Any) -> None:
     auth_uri = browser.start_sign_in()
     state = _query(auth_uri)["state"]
