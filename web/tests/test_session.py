@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,34 @@ def test_expired_records_are_purged(sessions: Any, clock: Clock) -> None:
     clock.now += 8 * 3600 + 1
     _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
     assert _run(sessions.store.get(stale.key)) is None
+
+
+# -- the same timeouts, as a person meets them over HTTP ----------------------------------------
+
+
+def _shift_clock(browser: Any, seconds: float) -> None:
+    """The session store's clock, `seconds` past the real one (the same offset however often it is set)."""
+    sessions = browser.http.app.state.clients.sessions
+    sessions.clock = lambda: time.time() + seconds
+
+
+def test_an_idle_session_sends_the_person_to_sign_in_again(browser: Any, fake_api: Any) -> None:
+    browser.sign_in("alice")
+    assert browser.get("/tasks").status_code == 200
+    _shift_clock(browser, browser.settings.session_idle_timeout + 1)
+    r = browser.get("/tasks")
+    assert r.status_code == 302 and r.headers["location"] == "/auth/login?next=%2Ftasks"
+    # Only the first visit reached the api; the expired session was turned away before any call.
+    assert [(c[0], c[1]) for c in fake_api.calls].count(("GET", "/tasks")) == 1
+
+
+def test_a_session_past_its_absolute_lifetime_ends_however_active(browser: Any) -> None:
+    browser.sign_in("alice")
+    step = browser.settings.session_idle_timeout - 60
+    elapsed = 0
+    while elapsed + step < browser.settings.session_absolute_timeout:
+        elapsed += step
+        _shift_clock(browser, elapsed)
+        assert browser.get("/tasks").status_code == 200, elapsed  # active all along
+    _shift_clock(browser, browser.settings.session_absolute_timeout + 1)
+    assert browser.get("/tasks").status_code == 302
