@@ -9,7 +9,9 @@ A planted secret proves the scanner finds what it must.
 The running stack: sign-in, tasks, the identity chain (/me at every tier), sign-out and the device
 code flow (`zt token`), then every service's captured output and every page the browser got are
 scanned for token shapes, private keys, and the exact secret values of this run (the demo password,
-the managed-identity headers, the auth code, the tokens in the web's own cache).
+the managed-identity headers, the auth code, the tokens in the web's own cache). So is the process
+environment of every service: configuration only, and each service's own managed-identity header
+(as Azure gives every app one), never another's.
 """
 
 from __future__ import annotations
@@ -123,7 +125,8 @@ def test_no_secret_in_any_log_line_or_page_of_the_running_stack(stack: RunningSt
     r = alice.post(action, fields)
     assert r.status_code == 303, r.text[:300]
     page = alice.get(f"{web}/tasks")
-    r = alice.post(f"{web}/tasks", {"csrf_token": csrf(page.text), "title": "Scan the logs"})
+    # The first write may ask alice for the write scope (incremental consent), once.
+    r = alice.consent_if_asked(alice.post(f"{web}/tasks", {"csrf_token": csrf(page.text), "title": "Scan the logs"}))
     assert r.status_code == 303
     assert "Scan the logs" in alice.get(urljoin(web, r.headers["location"])).text
     assert alice.get(f"{web}/chain").status_code == 200  # /me at the api and at downstream-api
@@ -168,4 +171,40 @@ def test_no_secret_in_any_log_line_or_page_of_the_running_stack(stack: RunningSt
                 for f in scan_text(str(response.url), shown, known)
                 if not (f.kind.startswith("detect-secrets") and 'name="csrf_token"' in shown.splitlines()[f.line - 1])
             ]
+    # The services' own environments: configuration only. Each holds its own managed-identity header, as
+    # Azure hands one to every app (the one secret an environment is for), and no other service's.
+    by_service = json.loads((local / "emulator" / "managed-identity-headers.json").read_text())
+    in_environment = {kind: values for kind, values in known.items() if kind != "managed-identity header"}
+    services = 0
+    for pid in _descendants(stack.process.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # gone meanwhile
+        module = command[command.index(b"-m") + 1].decode() if b"-m" in command else ""
+        own = by_service.get(module.replace("_", "-"))
+        held = {value for _, _, value in (v.partition("=") for v in environ) if value in by_service.values()}
+        assert held <= {own}, f"{module or pid} holds another identity's managed-identity header"
+        services += own is not None
+        lines = [v for v in environ if not v.startswith("IDENTITY_HEADER=")]
+        findings += scan_text(f"environment of {module or pid}", "\n".join(lines), in_environment)
+    assert services == 3  # web, api and downstream-api were all looked at
     assert not findings, "\n".join(map(str, findings))
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+            parents[int(stat_file.parent.name)] = int(stat_file.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    assert len(found) >= 4, f"expected the stack's services under pid {root}, found {found}"
+    return found
