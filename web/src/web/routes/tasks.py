@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from .. import api_client
-from ..consent import GROUP_ID, PendingWrite, write_token
+from ..consent import GROUP_ID, Action, PendingWrite, write_token
 from ..dependencies import api_token, clients, csrf_form, require_session
 from ..pages import error_page, page
 from ..session import Session
@@ -21,9 +21,7 @@ MAX_TITLE = 200
 TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
-def _write(
-    request: Request, action: Literal["add", "complete", "delete", "share", "unshare"], **what: str
-) -> PendingWrite:
+def _write(request: Request, action: Action, **what: str) -> PendingWrite:
     # zt: acquire-application-authorization-to-access-resources - writes ask for the write scope
     # (silently first; write_token raises ConsentRequired when the person must be asked).
     return PendingWrite(action, **what)
