@@ -15,10 +15,10 @@ USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.tes
 MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test token scorecard report provision permissions-report lint .venv-ready
+.PHONY: help run test token scorecard report provision permissions-report bench lint .venv-ready
 
 help:
-	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | lint"
+	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 .venv-ready:
@@ -58,6 +58,10 @@ provision: .venv-ready
 # Granted vs used permissions per client (audit logs of the running stack); unused ones flagged.
 permissions-report: .venv-ready
 	$(UV) run zt permissions-report
+
+# Client cost of one hop, aiohttp vs httpx, as ratios measured in one run (no stack needed).
+bench: .venv-ready
+	$(UV) run zt bench
 
 lint: .venv-ready
 	$(UV) run ruff check .

@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _provision(args)
     if args.command == "permissions-report":
         return _permissions_report(args)
+    if args.command == "bench":
+        return _bench(args)
     parser.print_help(sys.stderr)
     return 2
 
@@ -138,7 +140,33 @@ def _parser() -> argparse.ArgumentParser:
         "--audit", type=Path, action="append", help="an audit log file or folder (default: .local/audit; repeatable)"
     )
     perms.add_argument("--strict", action="store_true", help="exit 1 when a granted permission is unused")
+
+    bench = sub.add_parser(
+        "bench",
+        help="what one hop costs the calling tier, per HTTP client, as ratios measured in one run",
+        description="Sends the same HTTPS requests on loopback through aiohttp (what the tiers use for their hops) "
+        "and httpx, and prints each client's CPU time per request, requests per second, and their ratios.",
+    )
+    bench.add_argument("--requests", type=_positive, default=3000, help="requests per client (default 3000)")
+    bench.add_argument("--concurrency", type=_positive, default=32, help="requests in flight (default 32)")
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from devtools.bench import run
+
+    run(args.requests, args.concurrency)
+    return 0
 
 
 def _daemon(args: argparse.Namespace) -> int:
