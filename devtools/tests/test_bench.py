@@ -5,6 +5,7 @@ Not a timed test: no figure is asserted, only that each was measured (positive) 
 
 from __future__ import annotations
 
+import os
 import re
 
 from devtools.bench import run
@@ -12,6 +13,7 @@ from devtools.cli import main
 
 
 def test_bench_measures_both_clients_and_prints_their_ratios() -> None:
+    trusted = os.environ.get("SSL_CERT_FILE")
     lines: list[str] = []
     results = run(requests=60, concurrency=4, out=lines.append)
     assert [m.client for m in results] == ["aiohttp (zerotrust.hops)", "httpx.AsyncClient"]
@@ -21,6 +23,7 @@ def test_bench_measures_both_clients_and_prints_their_ratios() -> None:
     assert re.fullmatch(
         r"ratio: httpx uses [\d.]+x the CPU of aiohttp per request; aiohttp serves [\d.]+x .*", lines[-1]
     )
+    assert os.environ.get("SSL_CERT_FILE") == trusted  # the run's own CA bundle went with it
 
 
 def test_bench_refuses_a_count_that_is_no_positive_number() -> None:

@@ -102,6 +102,7 @@ async def _measure(base: str, requests: int, concurrency: int) -> list[Measure]:
 
 
 def run(requests: int = 3000, concurrency: int = 32, out: Callable[[str], None] = print) -> list[Measure]:
+    trusted = os.environ.get("SSL_CERT_FILE")
     with tempfile.TemporaryDirectory(prefix="zt-bench-") as folder:
         tls = ensure_dev_tls(Path(folder))
         os.environ["SSL_CERT_FILE"] = str(tls.ca_bundle)  # what the tiers' tls_context() trusts locally
@@ -127,6 +128,11 @@ def run(requests: int = 3000, concurrency: int = 32, out: Callable[[str], None] 
             results = asyncio.run(_measure(base, requests, concurrency))
         finally:
             stop_process(server)
+            # The bundle goes with the folder: leave the process trusting what it trusted before.
+            if trusted is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = trusted
     out(f"{requests} GET requests over HTTPS on loopback, {concurrency} at a time, one process per side")
     out(f"{'client':28} {'CPU ms/request':>15} {'requests/s':>11}")
     for m in results:
