@@ -193,6 +193,35 @@ def _fresh_user(_: Body | None) -> Body:
 
 SCIM_RENAME = {"schemas": [SCIM_PATCH], "Operations": [{"op": "replace", "path": "displayName", "value": "Matrix"}]}
 
+
+def _scim(method: str, path: str, **more: Any) -> Route:
+    """An api SCIM route: app-only, app role Users.Provision, on SCIM users."""
+    return Route(
+        "api",
+        method,
+        path,
+        ("Users.Provision",),
+        token="app-only",
+        wrong=("Tasks.Report.All",),
+        objects=SCIM_USERS,
+        **more,
+    )
+
+
+def _users(method: str, path: str, **more: Any) -> Route:
+    """A downstream-api provisioned-user route: app-only, app role Users.Manage (the api's own)."""
+    return Route(
+        "downstream-api",
+        method,
+        path,
+        ("Users.Manage",),
+        token="app-only",
+        wrong=("Records.Report.All",),
+        objects=USERS,
+        **more,
+    )
+
+
 ROUTES = [
     # -- api ----------------------------------------------------------------------------------
     Route("api", "GET", "/me", TASKS_READ, wrong=("Tasks.Read.All",)),
@@ -215,68 +244,12 @@ ROUTES = [
     Route("api", "GET", "/org/tasks", ("Tasks.Read.All",), wrong=TASKS_READ),
     Route("api", "GET", "/admin/tasks/summary", TASKS_READ, user_roles=("Tasks.Admin",), wrong=("Tasks.Read.All",)),
     Route("api", "GET", "/reports/tenant", ("Tasks.Report.All",), token="app-only", wrong=("Users.Provision",)),
-    Route(
-        "api",
-        "POST",
-        "/scim/v2/Users",
-        ("Users.Provision",),
-        token="app-only",
-        body=_fresh,
-        ok=201,
-        wrong=("Tasks.Report.All",),
-        objects=SCIM_USERS,
-        mass=(SCIM_MASS_ASSIGNMENT,),
-    ),
-    Route(
-        "api",
-        "GET",
-        "/scim/v2/Users",
-        ("Users.Provision",),
-        token="app-only",
-        wrong=("Tasks.Report.All",),
-        objects=SCIM_USERS,
-    ),
-    Route(
-        "api",
-        "GET",
-        "/scim/v2/Users/{user_id}",
-        ("Users.Provision",),
-        token="app-only",
-        wrong=("Tasks.Report.All",),
-        objects=SCIM_USERS,
-    ),
-    Route(
-        "api",
-        "PUT",
-        "/scim/v2/Users/{user_id}",
-        ("Users.Provision",),
-        token="app-only",
-        body=_scim_replacement,
-        wrong=("Tasks.Report.All",),
-        objects=SCIM_USERS,
-        mass=(SCIM_MASS_ASSIGNMENT,),
-    ),
-    Route(
-        "api",
-        "PATCH",
-        "/scim/v2/Users/{user_id}",
-        ("Users.Provision",),
-        token="app-only",
-        body=SCIM_RENAME,
-        wrong=("Tasks.Report.All",),
-        objects=SCIM_USERS,
-        mass=SCIM_PATCH_MASS_ASSIGNMENT,
-    ),
-    Route(
-        "api",
-        "DELETE",
-        "/scim/v2/Users/{user_id}",
-        ("Users.Provision",),
-        token="app-only",
-        ok=204,
-        wrong=("Tasks.Report.All",),
-        objects=SCIM_USERS,
-    ),
+    _scim("POST", "/scim/v2/Users", body=_fresh, ok=201, mass=(SCIM_MASS_ASSIGNMENT,)),
+    _scim("GET", "/scim/v2/Users"),
+    _scim("GET", "/scim/v2/Users/{user_id}"),
+    _scim("PUT", "/scim/v2/Users/{user_id}", body=_scim_replacement, mass=(SCIM_MASS_ASSIGNMENT,)),
+    _scim("PATCH", "/scim/v2/Users/{user_id}", body=SCIM_RENAME, mass=SCIM_PATCH_MASS_ASSIGNMENT),
+    _scim("DELETE", "/scim/v2/Users/{user_id}", ok=204),
     # -- downstream-api -----------------------------------------------------------------------
     Route("downstream-api", "GET", "/me", RECORDS_READ, wrong=("Tasks.ReadWrite",)),
     Route("downstream-api", "GET", "/me/groups", RECORDS_READ, wrong=("Tasks.ReadWrite",)),
@@ -310,55 +283,11 @@ ROUTES = [
     Route(
         "downstream-api", "GET", "/reports/tenant", ("Records.Report.All",), token="app-only", wrong=("Users.Manage",)
     ),
-    Route(
-        "downstream-api",
-        "POST",
-        "/users",
-        ("Users.Manage",),
-        token="app-only",
-        body=_fresh_user,
-        ok=201,
-        wrong=("Records.Report.All",),
-        objects=USERS,
-    ),
-    Route(
-        "downstream-api",
-        "GET",
-        "/users",
-        ("Users.Manage",),
-        token="app-only",
-        wrong=("Records.Report.All",),
-        objects=USERS,
-    ),
-    Route(
-        "downstream-api",
-        "GET",
-        "/users/{user_id}",
-        ("Users.Manage",),
-        token="app-only",
-        wrong=("Records.Report.All",),
-        objects=USERS,
-    ),
-    Route(
-        "downstream-api",
-        "PATCH",
-        "/users/{user_id}",
-        ("Users.Manage",),
-        token="app-only",
-        body={"display_name": "Matrix"},
-        wrong=("Records.Report.All",),
-        objects=USERS,
-    ),
-    Route(
-        "downstream-api",
-        "DELETE",
-        "/users/{user_id}",
-        ("Users.Manage",),
-        token="app-only",
-        ok=204,
-        wrong=("Records.Report.All",),
-        objects=USERS,
-    ),
+    _users("POST", "/users", body=_fresh_user, ok=201),
+    _users("GET", "/users"),
+    _users("GET", "/users/{user_id}"),
+    _users("PATCH", "/users/{user_id}", body={"display_name": "Matrix"}),
+    _users("DELETE", "/users/{user_id}", ok=204),
 ]
 
 DELEGATED = [r for r in ROUTES if r.token == "delegated"]
