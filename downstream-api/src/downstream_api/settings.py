@@ -26,6 +26,7 @@ from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from zerotrust.ids import OBJECT_ID
 
 _REPO = Path(__file__).resolve().parents[3]
 
@@ -39,8 +40,6 @@ DEFAULT_STATE_DIR = _REPO / ".local" / "downstream"
 
 # Entra access tokens live at least 60 minutes: recycle pooled connections well before.
 MAX_POOL_RECYCLE_SECONDS = 3600
-
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def _is_local_host(host: str) -> bool:
@@ -138,7 +137,7 @@ class Settings(BaseSettings):
     @field_validator("client_id")
     @classmethod
     def _guid(cls, value: str) -> str:
-        if not _GUID.match(value):
+        if not OBJECT_ID.match(value):
             raise ValueError("must be an application id (a lowercase GUID)")
         return value
 
@@ -146,7 +145,7 @@ class Settings(BaseSettings):
     @classmethod
     def _guids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
-            if not _GUID.match(item):
+            if not OBJECT_ID.match(item):
                 raise ValueError(f"{item[:60]!r} is not a lowercase GUID")
         return value
 
@@ -160,7 +159,7 @@ class Settings(BaseSettings):
     @field_validator("managed_identity_client_id")
     @classmethod
     def _client_id(cls, value: str) -> str:
-        if value and not _GUID.match(value):
+        if value and not OBJECT_ID.match(value):
             raise ValueError("must be the managed identity's client id (a lowercase GUID) or empty")
         return value
 
@@ -178,7 +177,7 @@ class Settings(BaseSettings):
         segments = [s for s in parts.path.split("/") if s]
         if parts.scheme != "https" or not parts.hostname:
             raise ValueError("must be an https URL, e.g. https://login.microsoftonline.com/<tenant-id>")
-        if len(segments) != 1 or not _GUID.match(segments[0]) or parts.query or parts.fragment:
+        if len(segments) != 1 or not OBJECT_ID.match(segments[0]) or parts.query or parts.fragment:
             # common/organizations would make the issuer a template; this API is single-tenant by
             # default and names any other allowed tenant explicitly (extra_tenant_ids).
             raise ValueError("must end in the tenant id, e.g. https://login.microsoftonline.com/<tenant-id>")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import aiohttp
 from fastapi import Request
+from zerotrust.ids import OBJECT_ID
 
 from . import api_client
 from .dependencies import SignInRequired, clients
@@ -24,7 +25,6 @@ from .session import Session
 
 MAX_TITLE = 200
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
-GROUP_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 Action = Literal["add", "complete", "delete", "share", "unshare"]
 
 
@@ -48,7 +48,7 @@ class PendingWrite:
         action, title, task_id = data.get("action"), data.get("title"), data.get("task_id")
         group_id = data.get("group_id")
         if group_id is not None and (
-            action != "share" or not isinstance(group_id, str) or not GROUP_ID.match(group_id)
+            action != "share" or not isinstance(group_id, str) or not OBJECT_ID.fullmatch(group_id)
         ):
             return None
         if action == "add" and isinstance(title, str) and 0 < len(title) <= MAX_TITLE and task_id is None:

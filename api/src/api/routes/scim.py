@@ -31,6 +31,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from zerotrust.bodies import MAX_BODY_BYTES
 from zerotrust.correlation import correlation_id
+from zerotrust.ids import OBJECT_ID
 
 from ..auth import Provisioner
 from ..downstream import AppHop, Downstream, DownstreamError
@@ -43,7 +44,6 @@ LIST_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _FILTER = re.compile(r'^\s*(userName|externalId)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
 # Attributes a client may write, and how downstream-api calls them.
 _WRITABLE = {"username": "user_name", "displayname": "display_name", "active": "active"}
@@ -158,7 +158,7 @@ def _user_fields(body: dict[str, Any]) -> dict[str, Any]:
         raise ScimError(400, f"Attributes not supported here: {', '.join(unknown)[:200]}.", "invalidSyntax")
     fields = {k.lower(): v for k, v in body.items()}
     external_id = fields.get("externalid")
-    if not isinstance(external_id, str) or not _GUID.match(external_id):
+    if not isinstance(external_id, str) or not OBJECT_ID.match(external_id):
         raise ScimError(
             400, "externalId must be the user's Microsoft Entra object id (a lowercase GUID).", "invalidValue"
         )
@@ -223,7 +223,7 @@ async def _call(down: AppHop, method: str, path: str, body: dict[str, Any] | Non
 
 def _user_path(user_id: str) -> str:
     # downstream-api's ids are GUIDs; anything else can't name a user, and is never put in a URL.
-    if not _GUID.match(user_id):
+    if not OBJECT_ID.match(user_id):
         raise ScimError(404, "No such user.")
     return f"/users/{user_id}"
 
@@ -281,7 +281,7 @@ async def list_users(
             raise ScimError(400, 'Supported filters: userName eq "..." and externalId eq "...".', "invalidFilter")
         attribute, value = match.group(1).lower(), re.sub(r"\\(.)", r"\1", match.group(2))
         if attribute == "externalid":
-            if not _GUID.match(value):
+            if not OBJECT_ID.match(value):
                 return _list(first, 0, [])
             query["object_id"] = value
         else:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from zerotrust.bodies import documented_body, json_body
 from zerotrust.correlation import correlation_id
+from zerotrust.ids import OBJECT_ID
 
 from ..auth import IncomingToken, Reader, Writer
 from ..downstream import Downstream, Hop
@@ -34,7 +35,7 @@ class TaskShare(BaseModel):
     # zt: configure-tokens-group-claims-app-roles - the group to share with (null: stop sharing).
     # Whether the caller is a member is decided downstream, where the record lives, from its own token.
     model_config = ConfigDict(extra="forbid")
-    group_id: str | None = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    group_id: str | None = Field(pattern=OBJECT_ID.pattern)
 
 
 class Task(BaseModel):

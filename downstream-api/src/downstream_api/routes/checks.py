@@ -6,10 +6,11 @@ import re
 import unicodedata
 
 from fastapi import HTTPException, status
+from zerotrust.ids import OBJECT_ID
 
-# Entra object ids (users, groups): any GUID, lower-case as tokens carry them.
-OBJECT_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Ids this tier makes itself: random UUID4s, which reveal nothing (no counter, no time, no owner).
+__all__ = ["OBJECT_ID", "RANDOM_ID", "checked_id", "not_found", "printable"]
+
 RANDOM_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
+from zerotrust.ids import OBJECT_ID
 
 from .. import api_client
-from ..consent import GROUP_ID, Action, PendingWrite, write_token
+from ..consent import Action, PendingWrite, write_token
 from ..dependencies import api_token, clients, csrf_form, require_session
 from ..pages import error_page, page
 from ..session import Session
@@ -81,7 +82,7 @@ async def share_task(request: Request, task_id: TaskId, form: FormData = Depends
     group = form.get("group_id")
     if group == "":
         write = _write(request, "unshare", task_id=task_id)
-    elif isinstance(group, str) and GROUP_ID.match(group):
+    elif isinstance(group, str) and OBJECT_ID.fullmatch(group):
         write = _write(request, "share", task_id=task_id, group_id=group)
     else:
         return error_page(
