@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -72,8 +73,8 @@ async def share_page(request: Request, task_id: TaskId, session: Session = Depen
     # resolves for you (and will accept): the web app keeps no group list of its own.
     token = await api_token(request, session)
     api = clients(request).api
-    task = await api_client.get_task(api, token, task_id)
-    groups = await api_client.my_groups(api, token)
+    # Two independent calls through the chain: one round trip's wait, not two.
+    task, groups = await asyncio.gather(api_client.get_task(api, token, task_id), api_client.my_groups(api, token))
     return page(request, "share.html", task=task, groups=groups)
 
 
