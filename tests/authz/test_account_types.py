@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -146,7 +147,7 @@ class _Site:
     """What a browser Visitor needs to know of a deployment: the web app and the emulator's front door."""
 
     web: str
-    info: dict[str, str]
+    info: dict[str, Any]
 
 
 def test_in_chromium_carol_signs_in_at_organizations_only_where_fabrikam_is_allowed(
@@ -157,7 +158,7 @@ def test_in_chromium_carol_signs_in_at_organizations_only_where_fabrikam_is_allo
     multi.call("api", "POST", "/tasks", multi.user_token("api", ALICE), {"title": "contoso only (browser)"})
     info = {"emulator_front_channel": multi.emulator.front, "demo_password": multi.emulator.password}
     with chromium() as browser:
-        refused = Visitor(browser, _Site(refused_web.base, info), "carol@fabrikam.test")  # type: ignore[arg-type]
+        refused = Visitor(browser, _Site(refused_web.base, info), "carol@fabrikam.test")
         refused.open_web_app()
         refused.sign_in("tenants-01-carol-not-allowed")
         # The identity provider signs her in (and asks her consent, the first time); the web app's own
@@ -168,7 +169,7 @@ def test_in_chromium_carol_signs_in_at_organizations_only_where_fabrikam_is_allo
         assert not refused.has_session()
         refused.shot("tenants-02-carol-refused")
 
-        carol = Visitor(browser, _Site(organizations.base, info), "carol@fabrikam.test")  # type: ignore[arg-type]
+        carol = Visitor(browser, _Site(organizations.base, info), "carol@fabrikam.test")
         carol.open_web_app()
         carol.sign_in("tenants-03-carol")
         carol.finish_sign_in("tenants-04-carol")

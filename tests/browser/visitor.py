@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from devtools.paths import repo_root
@@ -28,8 +28,6 @@ from playwright.sync_api import (
     sync_playwright,
 )
 from zerotrust.redact import JWT_SHAPE
-
-from tests.conftest import RunningStack
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Root, no network, no display: the sandbox needs user namespaces root doesn't get here, and nothing
@@ -74,10 +72,21 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+class Site(Protocol):
+    """Where a visitor goes: the web app, and the identity provider's front door and demo password
+    (`info`, as in stack.json). A RunningStack is one; so is any deployment a test starts itself."""
+
+    @property
+    def web(self) -> str: ...
+
+    @property
+    def info(self) -> dict[str, Any]: ...
+
+
 class Visitor:
     """One person with a browser context of their own; keeps everything the browser received."""
 
-    def __init__(self, browser: Browser, stack: RunningStack, user: str) -> None:
+    def __init__(self, browser: Browser, stack: Site, user: str) -> None:
         self.stack, self.user = stack, user
         self.context: BrowserContext = browser.new_context(viewport={"width": 1200, "height": 800})
         self.context.set_default_timeout(15_000)
@@ -191,7 +200,7 @@ class Visitor:
         self.context.close()
 
 
-def signed_in(browser: Browser, stack: RunningStack, user: str, step: str) -> Visitor:
+def signed_in(browser: Browser, stack: Site, user: str, step: str) -> Visitor:
     """A new visitor, signed in at the web app (consenting if asked)."""
     visitor = Visitor(browser, stack, user)
     visitor.open_web_app()
