@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import pytest
+from zerotrust.identity import ConfidentialApps
 from zerotrust.onbehalf import REFRESH_MARGIN_SECONDS, OnBehalfOf
 from zerotrust.principal import Principal
 
@@ -39,7 +40,7 @@ ALICE, BOB, CAROL = _user("alice-oid"), _user("bob-oid"), _user("carol-oid", FAB
 
 @pytest.fixture
 def obo(monkeypatch: pytest.MonkeyPatch) -> tuple[OnBehalfOf, list[tuple[str, str, tuple[str, ...]]]]:
-    client = OnBehalfOf("api-client-id", f"https://login.example/{CONTOSO}", lambda: "assertion")
+    client = OnBehalfOf(ConfidentialApps("api-client-id", "https://login.example", lambda: "assertion"))
     asked: list[tuple[str, str, tuple[str, ...]]] = []
     lifetime = {"seconds": 3600.0}
 
@@ -86,7 +87,7 @@ def test_a_token_close_to_expiry_is_renewed_not_reused(obo: Any) -> None:
 
 
 def test_each_users_app_is_made_at_their_own_tenant_and_kept_per_user(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = OnBehalfOf("api-client-id", f"https://login.example/{CONTOSO}", lambda: "assertion")
+    client = OnBehalfOf(ConfidentialApps("api-client-id", "https://login.example", lambda: "assertion"))
     made: list[str] = []
     monkeypatch.setattr(client._msal, "new", lambda tenant: made.append(tenant) or object())
     alices = client._app_for(ALICE)
@@ -98,7 +99,7 @@ def test_each_users_app_is_made_at_their_own_tenant_and_kept_per_user(monkeypatc
 
 
 def test_the_per_user_apps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    client = OnBehalfOf("api-client-id", f"https://login.example/{CONTOSO}", lambda: "assertion")
+    client = OnBehalfOf(ConfidentialApps("api-client-id", "https://login.example", lambda: "assertion"))
     monkeypatch.setattr(client._msal, "new", lambda tenant: object())
     monkeypatch.setattr("zerotrust.onbehalf.MAX_USERS", 3)
     first = client._app_for(_user("u0"))

@@ -11,7 +11,7 @@ from zerotrust.apponly import AppOnlyClient
 from zerotrust.audit import audit_requests
 from zerotrust.docs import serve_docs
 from zerotrust.hops import hop_session
-from zerotrust.identity import client_credential
+from zerotrust.identity import ConfidentialApps, client_credential
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import build_validator, protect_api, provider_http_client
 
@@ -34,16 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 managed_identity_client_id=settings.managed_identity_client_id,
                 certificate_file=settings.client_certificate_file,
             )
-            obo = OnBehalfOf(
-                settings.client_id,
-                settings.authority,
-                credential,
-                instance_discovery=settings.instance_discovery,
-            )
-            # zt: developer-strategy-application-permissions - for the app-only routes only.
-            app_only = AppOnlyClient(
+            # One set of MSAL apps for both kinds of call: one credential, discovery fetched once.
+            apps = ConfidentialApps(
                 settings.client_id, settings.authority_host, credential, instance_discovery=settings.instance_discovery
             )
+            obo = OnBehalfOf(apps)
+            # zt: developer-strategy-application-permissions - for the app-only routes only.
+            app_only = AppOnlyClient(apps)
             app.state.downstream = Downstream(session, obo, settings.downstream_app_id_uri, app_only)
             yield
 

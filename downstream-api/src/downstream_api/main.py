@@ -20,7 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from zerotrust.audit import audit_requests
 from zerotrust.correlation import correlation_id
 from zerotrust.groups import GroupResolver
-from zerotrust.identity import federated_client_assertion
+from zerotrust.identity import ConfidentialApps, federated_client_assertion
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import build_validator, protect_api, provider_http_client
 
@@ -53,10 +53,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             app.state.database = Database(engine)
             # On group overage only: Graph, on the user's behalf, as this API (its managed identity).
             obo = OnBehalfOf(
-                settings.client_id,
-                settings.authority,
-                federated_client_assertion(settings.managed_identity_client_id or None),
-                instance_discovery=settings.instance_discovery,
+                ConfidentialApps(
+                    settings.client_id,
+                    settings.authority_host,
+                    federated_client_assertion(settings.managed_identity_client_id or None),
+                    instance_discovery=settings.instance_discovery,
+                )
             )
             app.state.groups = Groups(GroupResolver(settings.graph_url, obo, provider_http))
             yield

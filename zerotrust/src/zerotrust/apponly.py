@@ -16,7 +16,6 @@ its own token cache and renews them before expiry; calls run in a worker thread 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,16 +35,9 @@ class AppOnlyFailure(Exception):
 
 
 class AppOnlyClient:
-    def __init__(
-        self,
-        client_id: str,
-        authority_host: str,
-        credential: Callable[[], str] | Mapping[str, Any],
-        *,
-        instance_discovery: bool = True,
-    ) -> None:
-        """`authority_host`: the authority without the tenant, e.g. https://login.microsoftonline.com."""
-        self._msal = ConfidentialApps(client_id, authority_host, credential, instance_discovery=instance_discovery)
+    def __init__(self, apps: ConfidentialApps) -> None:
+        """`apps`: the service's MSAL apps (its client id and credential), shared with its on-behalf-of."""
+        self._msal = apps
         self._apps: dict[str, msal.ConfidentialClientApplication] = {}
         self._lock = threading.Lock()
         self.token_endpoint_calls = 0

@@ -12,7 +12,6 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,24 +39,10 @@ class OboFailure(Exception):
 
 
 class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practices, zt: token-management
-    def __init__(
-        self,
-        client_id: str,
-        authority: str,
-        credential: Callable[[], str] | Mapping[str, Any],
-        *,
-        instance_discovery: bool = True,
-        client_capabilities: list[str] | None = None,
-    ) -> None:
-        # Only the host of `authority` is kept: each user's app is made at that user's own tenant.
-        host = authority.rstrip("/").rsplit("/", 1)[0]
-        self._msal = ConfidentialApps(
-            client_id,
-            host,
-            credential,
-            instance_discovery=instance_discovery,
-            client_capabilities=client_capabilities,
-        )
+    def __init__(self, apps: ConfidentialApps) -> None:
+        """`apps`: the service's MSAL apps (its client id and credential); each user's is made at that
+        user's own tenant."""
+        self._msal = apps
         self._apps: OrderedDict[str, msal.ConfidentialClientApplication] = OrderedDict()
         self._results: dict[tuple[str, tuple[str, ...]], tuple[str, float]] = {}
         self._lock = threading.Lock()
