@@ -807,7 +807,7 @@ def test_device_code_for_a_client_without_public_flows(live: LiveEmulator) -> No
     ],
 )
 def test_managed_identity_endpoint_refusals(live: LiveEmulator, case: str, status: int, error: str) -> None:
-    from identity_emulator.directory import load_directory
+    from identity_emulator.manifest import load_directory
     from identity_emulator.settings import EmulatorSettings
 
     settings = EmulatorSettings(state_dir=live.state_dir)

@@ -51,7 +51,7 @@ class HasIdentityProvider(Protocol):
 @cache
 def app_id(name: str) -> str:
     """An application id from the registrations the emulator serves (infra/registrations.yaml)."""
-    from identity_emulator.directory import load_directory
+    from identity_emulator.manifest import load_directory
 
     root = repo_root()
     directory = load_directory(

@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from identity_emulator.directory import load_directory
+from identity_emulator.manifest import load_directory
 from identity_emulator.settings import EmulatorSettings
 from pydantic import ValidationError
 from web.routes.auth import safe_next

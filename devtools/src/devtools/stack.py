@@ -98,7 +98,7 @@ def tenant_ids(names: Sequence[str]) -> list[str]:
     """Demo tenant names (or ids) to tenant ids, home tenant first; [] means the home tenant only."""
     if not names:
         return []
-    from identity_emulator.directory import load_directory
+    from identity_emulator.manifest import load_directory
     from identity_emulator.settings import EmulatorSettings
 
     settings = EmulatorSettings()

@@ -67,7 +67,7 @@ class LiveEmulator:
         return str(self.info["authorities"][tenant])
 
     def app_id(self, name: str) -> str:
-        from identity_emulator.directory import load_directory
+        from identity_emulator.manifest import load_directory
 
         root = repo_root()
         d = load_directory(

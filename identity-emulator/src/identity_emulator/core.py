@@ -13,9 +13,10 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from .directory import Application, Directory, Tenant, User, load_directory
+from .directory import Application, Directory, Tenant, User
 from .errors import EntraError
 from .keys import KeyStore, b64url
+from .manifest import load_directory
 from .settings import EmulatorSettings
 from .state import RefreshGrant, Store, UserRef, new_handle
 from .tokens import ScopeRequest, TokenIssuer, client_info

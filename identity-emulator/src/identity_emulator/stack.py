@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .directory import load_directory
+from .manifest import load_directory
 from .settings import EmulatorSettings
 
 
