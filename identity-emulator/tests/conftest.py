@@ -136,7 +136,7 @@ def app_and_seeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Te
             cert_key=cert_key,
             cert_s256=b64url(cert.fingerprint(hashes.SHA256())),
             cert_s1=b64url(cert.fingerprint(hashes.SHA1())),  # noqa: S303 - x5t is SHA-1 by definition
-            token_endpoints=[emu.token_endpoint(t) for t in (*d.tenants, "common", "organizations")],
+            token_endpoints=[emu.client_auth.token_endpoint(t) for t in (*d.tenants, "common", "organizations")],
             issuers=[emu.issuer.issuer(t) for t in d.tenants],
         )
         _seed_handles(back, front, seeds)

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from identity_emulator.core import ASSERTION_TYPE
+from identity_emulator.client_auth import ASSERTION_TYPE
 
 FUZZ = settings(
     derandomize=True,

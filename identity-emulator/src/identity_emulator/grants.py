@@ -14,7 +14,8 @@ import jwt
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .core import Client, Emulator
+from .client_auth import Client
+from .core import Emulator
 from .directory import Tenant
 from .errors import EntraError
 from .forms import emulator, read_form, require_back_channel
@@ -54,7 +55,7 @@ async def token(tenant: str, request: Request) -> JSONResponse:
 
 
 def _authorization_code(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
-    client = emu.authenticate_client(form, tenant)
+    client = emu.client_auth.authenticate(form, tenant)
     code = emu.store.codes.get(_param(form, "code"))
     if code is None or code.client_id != client.app.application_id:
         raise EntraError("invalid_grant", 70000)
@@ -94,7 +95,7 @@ def _authorization_code(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
 
 
 def _refresh_token(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
-    client = emu.authenticate_client(form, tenant)
+    client = emu.client_auth.authenticate(form, tenant)
     grant = emu.store.refresh.get(_param(form, "refresh_token"))
     if grant is None or grant.client_id != client.app.application_id:
         raise EntraError("invalid_grant", 9002313)
@@ -129,7 +130,7 @@ def _refresh_token(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant |
 
 
 def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
-    client = emu.authenticate_client(form, tenant)
+    client = emu.client_auth.authenticate(form, tenant)
     if client.azpacr == "0":
         raise EntraError("invalid_client", 7000218, status=401)
     if path_tenant is None:
@@ -160,7 +161,7 @@ def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
 
 
 def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
-    client = emu.authenticate_client(form, tenant)
+    client = emu.client_auth.authenticate(form, tenant)
     if client.azpacr == "0":
         raise EntraError("invalid_client", 7000218, status=401)
     if form.get("requested_token_use") != "on_behalf_of":
@@ -210,7 +211,7 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
 
 
 def _device_code(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
-    client = emu.authenticate_client(form, tenant)
+    client = emu.client_auth.authenticate(form, tenant)
     device = emu.store.devices.get(_param(form, "device_code"))
     if device is None or device.client_id != client.app.application_id:
         raise EntraError("invalid_grant", 70000)
@@ -256,7 +257,7 @@ async def devicecode(tenant: str, request: Request) -> JSONResponse:
     emu = emulator(request)
     form = await read_form(request)
     emu.tenant_for_path(tenant)
-    client: Client = emu.authenticate_client(form, tenant)
+    client: Client = emu.client_auth.authenticate(form, tenant)
     if not client.app.allow_public_client_flows:
         raise EntraError("invalid_client", 7000218, status=401)
     req = parse_scopes(_param(form, "scope"), emu.directory)
