@@ -208,7 +208,7 @@ async def grant_consent(request: Request) -> Response:
     client = emu.directory.applications[key[1]]
     resource = emu.directory.applications[key[2]]
     # zt: permissions-require-admin-consent - admin-only scopes included, for everyone in the tenant.
-    scopes = emu.grant_admin_consent(key[0], client, resource)
+    scopes = emu.consent.grant_admin(key[0], client, resource)
     wanted_roles = {
         r
         for r in client.required_roles.get(resource.application_id, ())

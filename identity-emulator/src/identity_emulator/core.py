@@ -1,15 +1,15 @@
-"""The emulator's decisions, independent of HTTP: what was granted, what to issue."""
+"""The emulator's state and the checks every flow shares: tenants, users, and the tokens a user gets."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .client_auth import Client, ClientAuthenticator
+from .consent import Consents
 from .directory import Application, Directory, Tenant, User
 from .errors import EntraError
 from .keys import KeyStore
@@ -17,13 +17,6 @@ from .manifest import load_directory
 from .settings import EmulatorSettings
 from .state import RefreshGrant, Store, UserRef, new_handle
 from .tokens import ScopeRequest, TokenIssuer, client_info
-
-
-@dataclass(frozen=True)
-class Consent:
-    granted: frozenset[str]
-    missing_user: frozenset[str]
-    missing_admin: frozenset[str]
 
 
 class Emulator:
@@ -39,6 +32,7 @@ class Emulator:
         self.store = Store(settings.state_dir)
         self.issuer = TokenIssuer(settings, self.directory, self.keys)
         self.client_auth = ClientAuthenticator(settings, self.directory, self.keys, self.issuer)
+        self.consent = Consents(self.directory, self.store)
         self.demo_password = self._secret_file("demo-password", lambda: secrets.token_urlsafe(12))
         self.identity_headers: dict[str, str] = json.loads(
             self._secret_file(
@@ -51,11 +45,6 @@ class Emulator:
             # An identity added to the manifest after the state was created gets its header too.
             self.identity_headers.update({n: secrets.token_urlsafe(24) for n in missing})
             (self.settings.state_dir / "managed-identity-headers.json").write_text(json.dumps(self.identity_headers))
-        for tenant in self.directory.tenants.values():
-            for (client_id, resource_id), roles in tenant.admin_app_roles.items():
-                self.store.admin.admin_roles.setdefault((tenant.tenant_id, client_id, resource_id), set(roles))
-            for (client_id, resource_id), scopes in tenant.admin_scopes.items():
-                self.store.admin.admin_consent.setdefault((tenant.tenant_id, client_id, resource_id), set(scopes))
 
     def _secret_file(self, name: str, make: Any) -> str:
         path: Path = self.settings.state_dir / name
@@ -102,92 +91,6 @@ class Emulator:
         if user is None:
             raise EntraError("invalid_grant", 70000)
         return user
-
-    # -- consent ---------------------------------------------------------------------------------
-
-    def consent(self, user: User, client: Application, req: ScopeRequest) -> Consent:
-        """What the user may get for this client on the requested resource, and what is still missing."""
-        if req.resource is None:
-            return Consent(frozenset(), frozenset(), frozenset())
-        res = req.resource
-        key = (user.tenant_id, client.application_id, res.application_id)
-        granted = set(res.pre_authorized.get(client.application_id, frozenset()))
-        granted |= self.store.admin.user_consent.get((user.tenant_id, user.object_id, *key[1:]), set())
-        granted |= self.store.admin.admin_consent.get(key, set())
-        wanted = set(req.scopes)
-        if req.default:
-            wanted = set(client.required_scopes.get(res.application_id, frozenset())) | granted
-        missing = wanted - granted
-        admin_only = {s for s in missing if res.scopes[s].admin_consent_required}
-        return Consent(frozenset(wanted & granted), frozenset(missing - admin_only), frozenset(admin_only))
-
-    def require_consent(self, user: User, client: Application, req: ScopeRequest) -> list[str]:
-        c = self.consent(user, client, req)
-        if c.missing_admin:
-            raise EntraError(
-                "invalid_grant",
-                90094,
-                suberror="consent_required",
-                scopes=", ".join(sorted(c.missing_admin)),
-                app=client.display_name,
-            )
-        if c.missing_user:
-            raise EntraError(
-                "invalid_grant",
-                65001,
-                suberror="consent_required",
-                client_id=client.application_id,
-                app=client.display_name,
-            )
-        if req.resource is not None and not c.granted:
-            raise EntraError(
-                "invalid_grant",
-                65001,
-                suberror="consent_required",
-                client_id=client.application_id,
-                app=client.display_name,
-            )
-        return sorted(c.granted)
-
-    def record_consent(self, user: User, client: Application, res: Application, scopes: set[str]) -> None:
-        key = (user.tenant_id, user.object_id, client.application_id, res.application_id)
-        self.store.admin.user_consent.setdefault(key, set()).update(scopes)
-        # Combined consent: a client listed as "known" by a middle tier carries the middle tier's
-        # own delegated needs along, so the user is asked once for the whole chain.
-        if client.application_id in res.known_client_ids:
-            for downstream_id, needed in res.required_scopes.items():
-                down = (user.tenant_id, user.object_id, res.application_id, downstream_id)
-                # zt: permissions-require-admin-consent - a user's consent never carries an
-                # admin-only scope along, not even downstream; only an administrator's does.
-                downstream = self.directory.applications[downstream_id]
-                own = {s for s in needed if s in downstream.scopes and not downstream.scopes[s].admin_consent_required}
-                self.store.admin.user_consent.setdefault(down, set()).update(own)
-        self.store.save()
-
-    def granted_scopes(self, user: User, client: Application, res: Application) -> frozenset[str]:
-        """Everything this user may already get for `client` on `res`: pre-authorized, their own
-        consent, and the tenant's admin consent (for the consent page: what is already granted)."""
-        granted = set(res.pre_authorized.get(client.application_id, frozenset()))
-        granted |= self.store.admin.user_consent.get(
-            (user.tenant_id, user.object_id, client.application_id, res.application_id), set()
-        )
-        granted |= self.store.admin.admin_consent.get(
-            (user.tenant_id, client.application_id, res.application_id), set()
-        )
-        return frozenset(granted)
-
-    def grant_admin_consent(self, tenant_id: str, client: Application, res: Application) -> set[str]:
-        """Tenant-wide admin consent of `client` on `res`, and (combined consent) of `res` on what it
-        needs downstream when `client` is one of its known clients. Returns the scopes granted on `res`."""
-        scopes = set(res.scopes)
-        self.store.admin.admin_consent.setdefault((tenant_id, client.application_id, res.application_id), set()).update(
-            scopes
-        )
-        if client.application_id in res.known_client_ids:
-            for downstream_id, needed in res.required_scopes.items():
-                key = (tenant_id, res.application_id, downstream_id)
-                self.store.admin.admin_consent.setdefault(key, set()).update(needed)
-        return scopes
 
     # -- issuing -------------------------------------------------------------------------------
 

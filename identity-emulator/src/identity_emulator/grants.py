@@ -80,7 +80,7 @@ def _authorization_code(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
     user = emu.user(code.user)
     emu.check_user_active(user, code.auth_time)
     req = parse_scopes(form.get("scope") or " ".join(code.scopes), emu.directory)
-    scopes = emu.require_consent(user, client.app, req)
+    scopes = emu.consent.require(user, client.app, req)
     return emu.user_tokens(
         user,
         client,
@@ -115,7 +115,7 @@ def _refresh_token(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant |
             valid_from="the end of that session",
         )
     req = parse_scopes(_param(form, "scope"), emu.directory)
-    scopes = emu.require_consent(user, client.app, req)
+    scopes = emu.consent.require(user, client.app, req)
     return emu.user_tokens(
         user,
         client,
@@ -195,7 +195,7 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
     emu.check_user_active(user, float(claims.get("iat", 0)))
     emu.check_app_in_tenant(client.app, user.tenant_id)
     req = parse_scopes(_param(form, "scope"), emu.directory)
-    scopes = emu.require_consent(user, client.app, req)
+    scopes = emu.consent.require(user, client.app, req)
     auth_time = int(claims.get("iat", time.time()))
     return emu.user_tokens(
         user,
@@ -227,7 +227,7 @@ def _device_code(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | N
     user = emu.user(device.user)
     emu.check_user_active(user, device.auth_time)
     req = parse_scopes(" ".join(device.scopes), emu.directory)
-    scopes = emu.require_consent(user, client.app, req)
+    scopes = emu.consent.require(user, client.app, req)
     return emu.user_tokens(
         user,
         client,

@@ -207,7 +207,7 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
     txn.user = (user.tenant_id, user.object_id)
     txn.session_id = session.id
     req = parse_scopes(" ".join(txn.scopes), emu.directory)
-    consent = emu.consent(user, app, req)
+    consent = emu.consent.check(user, app, req)
     if consent.missing_admin:
         emu.store.pending.pop(txn.id, None)
         err = EntraError("access_denied", 90094, scopes=", ".join(sorted(consent.missing_admin)), app=app.display_name)
@@ -237,7 +237,7 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
         assert req.resource is not None
         shown = consent.missing_user or frozenset(req.scopes)
         # zt: identity - what is asked now, with descriptions; what was granted before, apart.
-        before = emu.granted_scopes(user, app, req.resource) - shown
+        before = emu.consent.granted_scopes(user, app, req.resource) - shown
         return page(
             request,
             "consent.html",
@@ -305,8 +305,8 @@ async def consent(tenant: str, request: Request) -> Response:
         return _redirect_error(txn, "access_denied", EntraError("access_denied", 65004).description)
     req = parse_scopes(" ".join(txn.scopes), emu.directory)
     if req.resource is not None:
-        c = emu.consent(user, app, req)
-        emu.record_consent(user, app, req.resource, set(c.missing_user) | set(req.scopes))
+        c = emu.consent.check(user, app, req)
+        emu.consent.record(user, app, req.resource, set(c.missing_user) | set(req.scopes))
     return _finish(emu, request, txn, user, session)
 
 
