@@ -16,7 +16,7 @@ from .keys import KeyStore
 from .manifest import load_directory
 from .settings import EmulatorSettings
 from .state import RefreshGrant, Store, UserRef, new_handle
-from .tokens import ScopeRequest, TokenIssuer, client_info
+from .tokens import TokenIssuer, client_info, parse_scopes
 
 
 class Emulator:
@@ -98,15 +98,17 @@ class Emulator:
         self,
         user: User,
         client: Client,
-        req: ScopeRequest,
-        scopes: list[str],
+        scope: str,
         *,
         claims: str | None,
-        nonce: str | None,
         auth_time: float,
         family: str,
-        session_id: str | None,
+        nonce: str | None = None,
+        session_id: str | None = None,
     ) -> dict[str, Any]:
+        """Where every flow that carries a user ends: consent for the scopes asked, then the tokens."""
+        req = parse_scopes(scope, self.directory)
+        scopes = self.consent.require(user, client.app, req)
         access, exp = self.issuer.user_access_token(user, client.app, req.resource, scopes, client.azpacr, claims)
         now = time.time()
         body: dict[str, Any] = {

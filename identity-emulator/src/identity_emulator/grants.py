@@ -39,6 +39,13 @@ def _param(form: Form, name: str) -> str:
     return value
 
 
+def _confidential_client(emu: Emulator, form: Form, tenant: str) -> Client:
+    client = emu.client_auth.authenticate(form, tenant)
+    if client.azpacr == "0":
+        raise EntraError("invalid_client", 7000218, status=401)
+    return client
+
+
 @router.post("/{tenant}/oauth2/v2.0/token", tags=["protocol"])
 async def token(tenant: str, request: Request) -> JSONResponse:
     require_back_channel(request)
@@ -79,17 +86,14 @@ def _authorization_code(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
         raise EntraError("invalid_grant", 501481)
     user = emu.user(code.user)
     emu.check_user_active(user, code.auth_time)
-    req = parse_scopes(form.get("scope") or " ".join(code.scopes), emu.directory)
-    scopes = emu.consent.require(user, client.app, req)
     return emu.user_tokens(
         user,
         client,
-        req,
-        scopes,
+        form.get("scope") or " ".join(code.scopes),
         claims=form.get("claims") or code.claims,
-        nonce=code.nonce,
         auth_time=code.auth_time,
         family=code.family,
+        nonce=code.nonce,
         session_id=code.session_id,
     )
 
@@ -114,15 +118,11 @@ def _refresh_token(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant |
             issued=str(grant.auth_time),
             valid_from="the end of that session",
         )
-    req = parse_scopes(_param(form, "scope"), emu.directory)
-    scopes = emu.consent.require(user, client.app, req)
     return emu.user_tokens(
         user,
         client,
-        req,
-        scopes,
+        _param(form, "scope"),
         claims=form.get("claims"),
-        nonce=None,
         auth_time=grant.auth_time,
         family=grant.family,
         session_id=grant.session_id,
@@ -130,9 +130,7 @@ def _refresh_token(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant |
 
 
 def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
-    client = emu.client_auth.authenticate(form, tenant)
-    if client.azpacr == "0":
-        raise EntraError("invalid_client", 7000218, status=401)
+    client = _confidential_client(emu, form, tenant)
     if path_tenant is None:
         raise EntraError("invalid_request", 50059)
     emu.check_app_in_tenant(client.app, path_tenant.tenant_id)
@@ -161,9 +159,7 @@ def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
 
 
 def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
-    client = emu.client_auth.authenticate(form, tenant)
-    if client.azpacr == "0":
-        raise EntraError("invalid_client", 7000218, status=401)
+    client = _confidential_client(emu, form, tenant)
     if form.get("requested_token_use") != "on_behalf_of":
         raise EntraError("invalid_request", 900144, param="requested_token_use")
     assertion = _param(form, "assertion")
@@ -194,19 +190,13 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
     user = emu.user((str(claims["tid"]), str(claims["oid"])))
     emu.check_user_active(user, float(claims.get("iat", 0)))
     emu.check_app_in_tenant(client.app, user.tenant_id)
-    req = parse_scopes(_param(form, "scope"), emu.directory)
-    scopes = emu.consent.require(user, client.app, req)
-    auth_time = int(claims.get("iat", time.time()))
     return emu.user_tokens(
         user,
         client,
-        req,
-        scopes,
+        _param(form, "scope"),
         claims=form.get("claims"),
-        nonce=None,
-        auth_time=auth_time,
+        auth_time=int(claims.get("iat", time.time())),
         family=new_handle(8),
-        session_id=None,
     )
 
 
@@ -226,18 +216,8 @@ def _device_code(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | N
     device.status = "redeemed"
     user = emu.user(device.user)
     emu.check_user_active(user, device.auth_time)
-    req = parse_scopes(" ".join(device.scopes), emu.directory)
-    scopes = emu.consent.require(user, client.app, req)
     return emu.user_tokens(
-        user,
-        client,
-        req,
-        scopes,
-        claims=device.claims,
-        nonce=None,
-        auth_time=device.auth_time,
-        family=new_handle(8),
-        session_id=None,
+        user, client, " ".join(device.scopes), claims=device.claims, auth_time=device.auth_time, family=new_handle(8)
     )
 
 
