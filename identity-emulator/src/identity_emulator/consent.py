@@ -33,10 +33,7 @@ class Consents:
         if req.resource is None:
             return Consent(frozenset(), frozenset(), frozenset())
         res = req.resource
-        key = (user.tenant_id, client.application_id, res.application_id)
-        granted = set(res.pre_authorized.get(client.application_id, frozenset()))
-        granted |= self.store.admin.user_consent.get((user.tenant_id, user.object_id, *key[1:]), set())
-        granted |= self.store.admin.admin_consent.get(key, set())
+        granted = self.granted_scopes(user, client, res)
         wanted = set(req.scopes)
         if req.default:
             wanted = set(client.required_scopes.get(res.application_id, frozenset())) | granted
@@ -54,15 +51,7 @@ class Consents:
                 scopes=", ".join(sorted(c.missing_admin)),
                 app=client.display_name,
             )
-        if c.missing_user:
-            raise EntraError(
-                "invalid_grant",
-                65001,
-                suberror="consent_required",
-                client_id=client.application_id,
-                app=client.display_name,
-            )
-        if req.resource is not None and not c.granted:
+        if c.missing_user or (req.resource is not None and not c.granted):
             raise EntraError(
                 "invalid_grant",
                 65001,
@@ -89,7 +78,7 @@ class Consents:
 
     def granted_scopes(self, user: User, client: Application, res: Application) -> frozenset[str]:
         """Everything this user may already get for `client` on `res`: pre-authorized, their own
-        consent, and the tenant's admin consent (for the consent page: what is already granted)."""
+        consent, and the tenant's admin consent."""
         granted = set(res.pre_authorized.get(client.application_id, frozenset()))
         granted |= self.store.admin.user_consent.get(
             (user.tenant_id, user.object_id, client.application_id, res.application_id), set()
