@@ -37,40 +37,25 @@ async def view(request: Request) -> Response:
         for u in t.users.values()
     ]
     apps = emu.directory.applications
+
+    def row(tenant_id: str, client: str, resource_id: str, values: set[str], kind: str) -> dict[str, Any]:
+        return {
+            "tenant": emu.directory.tenants[tenant_id].name,
+            "client": client,
+            "resource": apps[resource_id].name,
+            "scopes": sorted(values),
+            "kind": kind,
+        }
+
     consents = (
-        [
-            {
-                "tenant": emu.directory.tenants[t].name,
-                "client": apps[c].name,
-                "resource": apps[r].name,
-                "scopes": sorted(s),
-                "kind": "admin (tenant-wide)",
-            }
-            for (t, c, r), s in admin.admin_consent.items()
-            if s
-        ]
+        [row(t, apps[c].name, r, s, "admin (tenant-wide)") for (t, c, r), s in admin.admin_consent.items() if s]
+        # An app-role grant may name a managed identity, which has no registration: shown by its client id.
         + [
-            {
-                "tenant": emu.directory.tenants[t].name,
-                "client": apps[c].name if c in apps else c,
-                "resource": apps[r].name,
-                "scopes": sorted(s),
-                "kind": "app roles",
-            }
+            row(t, apps[c].name if c in apps else c, r, s, "app roles")
             for (t, c, r), s in admin.admin_roles.items()
             if s
         ]
-        + [
-            {
-                "tenant": emu.directory.tenants[t].name,
-                "client": apps[c].name,
-                "resource": apps[r].name,
-                "scopes": sorted(s),
-                "kind": f"user {_upn(emu, t, o)}",
-            }
-            for (t, o, c, r), s in admin.user_consent.items()
-            if s
-        ]
+        + [row(t, apps[c].name, r, s, f"user {_upn(emu, t, o)}") for (t, o, c, r), s in admin.user_consent.items() if s]
     )
     return page(
         request,
