@@ -46,19 +46,26 @@ def _session(emu: Emulator, request: Request) -> SignInSession | None:
     return emu.store.sessions.get(sid) if sid else None
 
 
-def _redirect_error(txn: PendingSignIn, error: str, description: str) -> Response:
+def _error_params(txn: PendingSignIn, error: str, description: str) -> dict[str, str]:
     params = {"error": error, "error_description": description}
     if txn.state is not None:
         params["state"] = txn.state
-    return _back_to_client(txn, params)
+    return params
+
+
+def _redirect_error(txn: PendingSignIn, error: str, description: str) -> Response:
+    return _back_to_client(txn, _error_params(txn, error, description))
+
+
+def _with_query(uri: str, params: dict[str, str]) -> str:
+    return uri + ("&" if "?" in uri else "?") + urlencode(params)
 
 
 def _back_to_client(txn: PendingSignIn, params: dict[str, str]) -> Response:
     if txn.response_mode == "form_post":
         return HTMLResponse(_form_post_page(txn.redirect_uri, params), headers={"Cache-Control": "no-store"})
-    sep = "&" if "?" in txn.redirect_uri else "?"
     return RedirectResponse(
-        txn.redirect_uri + sep + urlencode(params), status_code=302, headers={"Cache-Control": "no-store"}
+        _with_query(txn.redirect_uri, params), status_code=302, headers={"Cache-Control": "no-store"}
     )
 
 
@@ -203,7 +210,7 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
     err = _tenant_check(emu, txn, user, app)
     if err is not None:
         emu.store.pending.pop(txn.id, None)
-        return page(request, "error.html", 400, error=err.error, description=err.description, code=err.code)
+        return error_page(request, err)
     txn.user = (user.tenant_id, user.object_id)
     txn.session_id = session.id
     req = parse_scopes(" ".join(txn.scopes), emu.directory)
@@ -213,10 +220,7 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
         err = EntraError("access_denied", 90094, scopes=", ".join(sorted(consent.missing_admin)), app=app.display_name)
         back = None
         if txn.kind == "authorize":
-            params = {"error": "access_denied", "error_description": err.description}
-            if txn.state is not None:
-                params["state"] = txn.state
-            back = txn.redirect_uri + ("&" if "?" in txn.redirect_uri else "?") + urlencode(params)
+            back = _with_query(txn.redirect_uri, _error_params(txn, "access_denied", err.description))
         return page(
             request,
             "admin_approval.html",
@@ -365,7 +369,7 @@ async def logout(tenant: str, request: Request) -> Response:
     apps = [a for a in emu.directory.applications.values() if not client_id or a.application_id == client_id]
     if target and any(a.accepts_post_logout_uri(target) for a in apps):
         state = request.query_params.get("state")
-        url = target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else "")
+        url = _with_query(target, {"state": state}) if state else target
         response: Response = RedirectResponse(url, status_code=302)
     else:
         response = page(request, "signed_out.html", unknown_target=bool(target))
