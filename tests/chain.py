@@ -112,7 +112,7 @@ class Chain:
 def web_token_caches(state_dir: Path) -> list[dict[str, Any]]:
     """Every MSAL cache in the web's session store, decrypted with the web's own key, as an attacker
     holding both would see them: the values the tests must then never find anywhere else."""
-    from web.session import Sealer
+    from web.session_store import Sealer
 
     sealer = Sealer(base64.b64decode((state_dir / "session-key").read_bytes().strip()))
     db = sqlite3.connect(state_dir / "sessions.sqlite3")

@@ -15,6 +15,7 @@ from zerotrust.routecheck import served_paths, unguarded_routes
 
 MANIFEST = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" / "registrations.yaml").read_text())
 APPS = MANIFEST["applications"]
+TENANT = "11111111-2222-4333-8444-555555555555"
 
 
 def test_every_route_but_healthz_requires_a_token_and_a_permission() -> None:
@@ -50,13 +51,13 @@ def test_azure_client_id_is_never_taken_for_the_apps_own_id(monkeypatch: pytest.
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("API_AUTHORITY", "https://localhost:8443/tenant"), ("API_DOWNSTREAM_URL", "http://downstream.example")],
+    [("API_AUTHORITY", f"https://localhost:8443/{TENANT}"), ("API_DOWNSTREAM_URL", "http://downstream.example")],
 )
 def test_production_refuses_local_or_plain_http_endpoints(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     monkeypatch.setenv("API_ENVIRONMENT", "production")
-    monkeypatch.setenv("API_AUTHORITY", "https://login.microsoftonline.com/tenant")
+    monkeypatch.setenv("API_AUTHORITY", f"https://login.microsoftonline.com/{TENANT}")
     monkeypatch.setenv("API_INSTANCE_DISCOVERY", "true")
     monkeypatch.setenv("API_DOWNSTREAM_URL", "https://downstream.example")
     Settings()  # the safe combination is accepted
@@ -80,7 +81,7 @@ def test_docs_are_served_from_this_host_with_no_inline_script() -> None:
 @pytest.mark.guidance("developer-strategy-application-permissions")
 def test_the_apis_own_app_only_token_is_never_used_for_a_users_request() -> None:
     from api.downstream import AppHop, Downstream
-    from zerotrust.principal import Principal
+    from zerotrust.tokens import Principal
 
     claims = {
         "tid": "t",

@@ -16,9 +16,9 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from devtools.attacks import ATTACKS
 from devtools.cli import main
 from devtools.scorecard import Row, render, token_from
-from zerotrust.attacks import ATTACKS
 from zerotrust.redact import JWT_SHAPE
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$")

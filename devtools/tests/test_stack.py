@@ -349,9 +349,9 @@ def test_tenants_switch_every_tier_and_the_registrations_to_multi_tenant(tmp_pat
 
     envs = {s.name: dict(s.env() if callable(s.env) else s.env) for s in (emulator, downstream, api, web)}
     assert envs["identity-emulator"]["EMULATOR_MULTI_TENANT_APPS"] == "web,api,downstream-api"
-    assert json.loads(envs["api"]["API_ALLOWED_TENANTS"]) == [contoso, fabrikam]
-    assert envs["downstream-api"]["DOWNSTREAM_EXTRA_TENANT_IDS"] == fabrikam
-    assert json.loads(envs["web"]["WEB_ALLOWED_TENANT_IDS"]) == [contoso, fabrikam]
+    # One name and one syntax for every tier's allowlist.
+    for service, prefix in (("api", "API"), ("downstream-api", "DOWNSTREAM"), ("web", "WEB")):
+        assert envs[service][f"{prefix}_ALLOWED_TENANTS"] == f"{contoso},{fabrikam}"
     assert envs["web"]["WEB_AUTHORITY"] == "https://localhost:8443/organizations"
     # Every tier validating for itself still has its own (home) authority.
     assert envs["api"]["API_AUTHORITY"] == f"https://localhost:8443/{contoso}"

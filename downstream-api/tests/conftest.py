@@ -13,23 +13,20 @@ least privilege of downstream-api's role, are tested over TCP in tests/postgres.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.postgres import SUPERUSER, Cluster
 from devtools.testing import free_port
 from downstream_api.main import create_app
-from downstream_api.settings import API_APP_ID, DOWNSTREAM_API_APP_ID, HOME_TENANT_ID, Settings
+from downstream_api.settings import API_APP_ID, DOWNSTREAM_API_APP_ID, Settings
 from fastapi.testclient import TestClient
-from zerotrust.validation import KeySet
+from zerotrust.settings import HOME_TENANT_ID
+
+from tests.support.tokens import STANDALONE_KID, FakeProvider, Issuer, apis_at
 
 AUTHORITY_HOST = "https://login.example.test"
 AUTHORITY = f"{AUTHORITY_HOST}/{HOME_TENANT_ID}"
@@ -37,85 +34,41 @@ OTHER_TENANT_ID = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
 WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
 ALICE = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"
 BOB = "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"
-KID = "test-key-1"
-
-
-@dataclass
-class FakeProvider:
-    """Discovery + JWKS for AUTHORITY; `up = False` makes every request fail to connect."""
-
-    key: rsa.RSAPrivateKey
-    kid: str = KID
-    up: bool = True
-    requests: list[str] = field(default_factory=list)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request.url.path)
-        if not self.up:
-            raise httpx.ConnectError("connection refused", request=request)
-        if request.url.path.endswith("/v2.0/.well-known/openid-configuration"):
-            return httpx.Response(
-                200, json={"issuer": f"{AUTHORITY}/v2.0", "jwks_uri": f"{AUTHORITY}/discovery/v2.0/keys"}
-            )
-        if request.url.path.endswith("/discovery/v2.0/keys"):
-            jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
-            return httpx.Response(200, json={"keys": [{**jwk, "kid": self.kid, "use": "sig"}]})
-        return httpx.Response(404)
+KID = STANDALONE_KID
+DOWNSTREAM = apis_at("https://api.test", "https://downstream.test")["downstream-api"]
+assert DOWNSTREAM.app_id == DOWNSTREAM_API_APP_ID and DOWNSTREAM.caller == API_APP_ID
 
 
 @pytest.fixture(scope="session")
-def signing_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def issuer() -> Issuer:
+    return Issuer.standalone(AUTHORITY_HOST)
 
 
 Mint = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
-def mint(signing_key: rsa.RSAPrivateKey) -> Mint:
+def mint(issuer: Issuer) -> Mint:
     """An access token as the api's on-behalf-of token for alice would be; override any claim,
     or drop one with `claim=None`. `key=` and `headers=` sign differently."""
 
     def make(
         *, key: Any = None, headers: dict[str, Any] | None = None, algorithm: str = "RS256", **overrides: Any
     ) -> str:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "aud": DOWNSTREAM_API_APP_ID,
-            "iss": f"{AUTHORITY_HOST}/{HOME_TENANT_ID}/v2.0",
-            "iat": now,
-            "nbf": now,
-            "exp": now + 3600,
-            "tid": HOME_TENANT_ID,
-            "oid": ALICE,
-            "sub": "alice-pairwise-sub",
-            "azp": API_APP_ID,
-            "azpacr": "2",
-            "ver": "2.0",
-            "scp": "Records.ReadWrite",
-            "idtyp": "user",
-            "name": "Alice Adams",
-            "preferred_username": "alice@contoso.test",
-            "uti": uuid.uuid4().hex,
-        }
-        for name, value in overrides.items():
-            if value is None:
-                claims.pop(name, None)
-            else:
-                claims[name] = value
-        return jwt.encode(
-            claims,
-            key if key is not None else signing_key,
-            algorithm=algorithm,
-            headers={"kid": KID, **(headers or {})},
-        )
+        dropped = tuple(name for name, value in overrides.items() if value is None)
+        claims = {"scp": "Records.ReadWrite", "sub": "alice-pairwise-sub", "uti": uuid.uuid4().hex, **overrides}
+        kid = (headers or {}).get("kid", KID)
+        extra = {k: v for k, v in (headers or {}).items() if k != "kid"}
+        # A kid the provider does not publish still gets a signature: the provider's own key's.
+        signing = key if key is not None else issuer.private_key(KID)
+        return issuer.token(DOWNSTREAM, drop=dropped, kid=kid, alg=algorithm, key=signing, headers=extra, **claims)
 
     return make
 
 
 @pytest.fixture
-def provider(signing_key: rsa.RSAPrivateKey) -> FakeProvider:
-    return FakeProvider(signing_key)
+def provider(issuer: Issuer) -> FakeProvider:
+    return FakeProvider(issuer)
 
 
 @pytest.fixture
@@ -158,7 +111,7 @@ AppFactory = Callable[..., TestClient]
 
 @pytest.fixture
 def make_client(provider: FakeProvider, tmp_path: Path, database_url: str) -> Iterator[AppFactory]:
-    """Start an app (lifespan and all) whose key set talks to `provider`; extra kwargs go to Settings."""
+    """Start an app (lifespan and all) whose key set reads `provider`; extra kwargs go to Settings."""
     clients: list[TestClient] = []
 
     def start(**settings: Any) -> TestClient:
@@ -167,13 +120,10 @@ def make_client(provider: FakeProvider, tmp_path: Path, database_url: str) -> It
         settings.setdefault("database_url", database_url)
         # The superuser over the owner-only socket (see the module docstring); SQLite ignores it.
         settings.setdefault("database_token_auth", False)
-        app = create_app(Settings(**settings))
+        app = create_app(Settings(**settings), key_fetch=provider.fetch)
         client = TestClient(app, raise_server_exceptions=False, base_url="https://testserver")
         client.__enter__()
         clients.append(client)
-        # Same KeySet class, same discovery and refresh logic; only the transport is fake.
-        fake_network = httpx.AsyncClient(transport=httpx.MockTransport(provider.handle))
-        app.state.validator.keys = KeySet(authority=settings["authority"], http=fake_network)
         return client
 
     yield start

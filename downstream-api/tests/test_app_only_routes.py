@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from zerotrust.settings import HOME_TENANT_ID
 
 from .conftest import ALICE, AUTHORITY_HOST, BOB, OTHER_TENANT_ID, AppFactory, Mint, bearer
 
@@ -22,7 +23,7 @@ API_SP = "972293a9-cd80-4a39-8f79-c549415936c5"  # the api's own object id in an
 
 @pytest.fixture
 def client(make_client: AppFactory) -> TestClient:
-    return make_client(extra_tenant_ids=(OTHER_TENANT_ID,))
+    return make_client(allowed_tenants=(HOME_TENANT_ID, OTHER_TENANT_ID))
 
 
 @pytest.fixture

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from downstream_api.dependencies import protect
 from downstream_api.main import create_app
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.routing import BaseRoute
-from zerotrust.dependencies import CurrentPrincipal
 from zerotrust.routecheck import served_paths as _served
 from zerotrust.routecheck import unguarded_routes
+from zerotrust.tokens import Principal
 
 PUBLIC = {"/healthz"}
 
@@ -47,7 +50,9 @@ def test_the_check_catches_an_unguarded_route() -> None:
         return []
 
     @app.get("/whoami")
-    async def whoami(principal: CurrentPrincipal) -> str:  # validated, but no permission checked
+    async def whoami(
+        principal: Annotated[Principal, Depends(protect.principal)],
+    ) -> str:  # validated, but no permission checked
         return principal.oid
 
     app.mount("/files", FastAPI())

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from zerotrust.settings import HOME_TENANT_ID
 
 ALICE = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"
 BOB = "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"
@@ -75,7 +76,7 @@ def test_same_object_id_in_another_tenant_is_someone_else(
     make_client: Callable[..., TestClient], as_user: Headers
 ) -> None:
     # Multi-tenant mode: both tenants allowed; an oid is unique only within its tenant.
-    client = make_client(extra_tenant_ids=[OTHER_TENANT_ID])
+    client = make_client(allowed_tenants=(HOME_TENANT_ID, OTHER_TENANT_ID))
     record = create(client, as_user())
     twin = as_user(tid=OTHER_TENANT_ID, iss=f"https://login.example.test/{OTHER_TENANT_ID}/v2.0")
     assert client.get("/me", headers=twin).json()["tenant_id"] == OTHER_TENANT_ID

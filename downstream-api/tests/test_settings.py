@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION_AUTHORITY = "https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555"
+HOME = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
 POSTGRES = "postgresql+psycopg://downstream-api@db.example.test:5432/records?sslmode=require"
 
 
@@ -44,7 +45,7 @@ def test_local_defaults() -> None:
     assert (s.host, s.port) == ("127.0.0.1", 8002)
     assert s.state_dir == REPO / ".local" / "downstream"
     assert s.database_url == f"sqlite:///{REPO / '.local' / 'downstream' / 'records.db'}"
-    assert s.allowed_tenant_ids == (s.tenant_id,)
+    assert s.tenants == (s.tenant_id,)
 
 
 def test_azure_client_id_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,12 +61,12 @@ def test_azure_client_id_is_never_read(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_environment_variables_with_the_prefix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     a, b = "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000002"
     monkeypatch.setenv("DOWNSTREAM_ALLOWED_CLIENT_IDS", f"{a}, {b}")
-    monkeypatch.setenv("DOWNSTREAM_EXTRA_TENANT_IDS", b)
+    monkeypatch.setenv("DOWNSTREAM_ALLOWED_TENANTS", f"{HOME}, {b}")
     monkeypatch.setenv("DOWNSTREAM_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("DOWNSTREAM_PORT", "9002")
     s = Settings()
     assert s.allowed_client_ids == (a, b)
-    assert s.allowed_tenant_ids == (s.tenant_id, b)
+    assert s.tenants == (HOME, b) and s.tenant_id == HOME
     assert s.database_url == f"sqlite:///{tmp_path / 'records.db'}"
     assert s.port == 9002
     # JSON lists too, as pydantic-settings reads list settings elsewhere.
@@ -96,7 +97,7 @@ def test_authority_must_be_https_and_tenant_specific(authority: str) -> None:
         ("client_id", "api://56416278-656a-410f-9888-db490850ca20"),
         ("allowed_client_ids", ()),
         ("allowed_client_ids", ("*",)),
-        ("extra_tenant_ids", ("common",)),
+        ("allowed_tenants", ("common",)),
         ("database_url", "sqlite://"),
         ("database_url", "sqlite:///:memory:"),
         ("database_url", "not a url"),
@@ -132,7 +133,11 @@ def test_production_refuses_local_authority_sqlite_and_passwords() -> None:
 
 def test_production_accepts_entra_and_postgres_with_token_auth() -> None:
     s = Settings(
-        environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES, migrate_on_start=False
+        environment="production",
+        authority=PRODUCTION_AUTHORITY,
+        database_url=POSTGRES,
+        migrate_on_start=False,
+        instance_discovery=True,
     )
     assert s.authority_host == "https://login.microsoftonline.com"
     assert s.tenant_id == "11111111-2222-4333-8444-555555555555"
@@ -152,6 +157,10 @@ def test_production_keeps_the_database_credential_a_token_and_connections_younge
     assert "DOWNSTREAM_DATABASE_POOL_RECYCLE_SECONDS exceeds an hour" in message
     assert "DOWNSTREAM_MIGRATE_ON_START is on" in message
     s = Settings(
-        environment="production", authority=PRODUCTION_AUTHORITY, database_url=POSTGRES, migrate_on_start=False
+        environment="production",
+        authority=PRODUCTION_AUTHORITY,
+        database_url=POSTGRES,
+        migrate_on_start=False,
+        instance_discovery=True,
     )
     assert s.database_token_auth and s.database_pool_recycle_seconds < 3600

@@ -1,6 +1,6 @@
 """api and downstream-api running over HTTPS against an emulator, and tokens for its demo people.
 
-Tokens are signed with the emulator's own key (tests.security.tokens.Issuer) and shaped as the
+Tokens are signed with the emulator's own key (tests.support.tokens.Issuer) and shaped as the
 emulator issues them, groups claim or overage pointer included; everything past the first tier
 (on-behalf-of, Graph) is the real protocol against the emulator.
 """
@@ -18,7 +18,7 @@ import httpx
 from devtools.testing import LiveEmulator
 
 from tests.conftest import LiveService
-from tests.security.tokens import Api, Issuer, apis_at, app_id, pairwise_subject
+from tests.support.tokens import Api, Issuer, apis_at, app_id, pairwise_subject
 
 CONTOSO = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
 FABRIKAM = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
@@ -141,7 +141,7 @@ def start_chain(
     emulator: LiveEmulator, start: Callable[..., LiveService], state: Path, tenants: list[str] | None = None
 ) -> Chain:
     """downstream-api and api against `emulator`; `tenants`: every tier's allowlist (home first)."""
-    extra = (tenants or [])[1:]
+    allowed = ",".join(tenants or [])
     downstream = start(
         "downstream_api",
         "DOWNSTREAM",
@@ -150,7 +150,7 @@ def start_chain(
             "DOWNSTREAM_AUTHORITY": emulator.authority(),
             "DOWNSTREAM_STATE_DIR": str(state / "downstream"),
             "DOWNSTREAM_GRAPH_URL": emulator.base,
-            "DOWNSTREAM_EXTRA_TENANT_IDS": ",".join(extra),
+            "DOWNSTREAM_ALLOWED_TENANTS": allowed,
             "DOWNSTREAM_LOG_LEVEL": "warning",
         },
         emulator=emulator,
@@ -161,6 +161,6 @@ def start_chain(
         "API_DOWNSTREAM_URL": downstream.base,
     }
     if tenants:
-        api_env["API_ALLOWED_TENANTS"] = "[" + ",".join(f'"{t}"' for t in tenants) + "]"
+        api_env["API_ALLOWED_TENANTS"] = allowed
     api = start("api", "API", api_env, emulator=emulator)
     return Chain(emulator, api, downstream)

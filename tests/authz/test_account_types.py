@@ -1,12 +1,11 @@
 """Single-tenant by default; a multi-tenant mode with an allowlist, where tenants never mix.
 
 carol is from fabrikam. Every tier checks `tid` against its allowlist and the issuer against that
-tenant's own issuer (zerotrust.validation), so a fabrikam token is refused until fabrikam is allowed.
+tenant's own issuer (zerotrust.tokens), so a fabrikam token is refused until fabrikam is allowed.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +100,7 @@ def web_at(tmp_path: Path) -> Iterator[Callable[..., LiveService]]:
             tmp_path / f"web-{len(started)}",
             authority=authority,
             api_url=api_url,
-            allowed_tenant_ids=json.dumps(tenants),
+            allowed_tenants=",".join(tenants),
         )
         started.append(web)
         return web

@@ -26,7 +26,7 @@ from devtools.paths import repo_root
 from devtools.token import device_code_token
 
 from tests.conftest import APP_ONLY_STACK_OFFSET, RunningStack, start_stack
-from tests.security.tokens import apis, app_id, build_access_token, build_app_only_token
+from tests.support.tokens import apis, app_id, build_access_token, build_app_only_token
 
 APP_ONLY = pytest.mark.guidance("developer-strategy-application-permissions")
 PROVISIONING = pytest.mark.guidance("identity-standards-based-development-methodologies")
@@ -53,7 +53,7 @@ def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 
 def _app_token(stack: RunningStack, app: str) -> str:
     """What the daemon or the provisioner gets: client credentials, its managed identity as credential."""
-    from zerotrust.identity import federated_client_assertion
+    from zerotrust.credentials import federated_client_assertion
 
     headers = json.loads((stack.local_dir / "emulator" / "managed-identity-headers.json").read_text())
     ca = str(stack.info["ca_bundle"])

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from devtools.attacks import ATTACKS
 from devtools.paths import repo_root
-from zerotrust.attacks import ATTACKS
 from zerotrust.redact import JWT_SHAPE
 
 from tests.conftest import RunningStack

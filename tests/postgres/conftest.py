@@ -22,7 +22,7 @@ from devtools.stack import run_migration
 from devtools.testing import LiveEmulator, free_port
 from devtools.tls import ca_env
 
-from tests.security.tokens import Issuer, apis_at
+from tests.support.tokens import Issuer, apis_at
 
 
 @dataclass

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.pgtoken import OSSRDBMS_AUDIENCE
 
 from tests.postgres.conftest import PgStack
-from tests.security.tokens import Issuer
+from tests.support.tokens import Issuer
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
 

@@ -18,7 +18,7 @@ from devtools.token import device_code_token
 
 from tests.conftest import RunningStack
 from tests.security.keylab import KeyLab, start_key_lab
-from tests.security.tokens import Api, Issuer, apis, app_id
+from tests.support.tokens import Api, Issuer, apis, app_id
 
 TOKEN_EXCHANGE = "api://AzureADTokenExchange"
 

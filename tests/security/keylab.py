@@ -26,7 +26,7 @@ import httpx
 from devtools.testing import LiveEmulator, start_emulator
 
 from tests.conftest import LiveService, launch_service
-from tests.security.tokens import Api, Issuer, apis_at
+from tests.support.tokens import Api, Issuer, apis_at
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 For each route: the right permission passes; the wrong scope, a missing user role and an app-only
 token get 403 insufficient_scope with the exact challenge; another tenant's rows never appear. The
-tokens are built with the emulator's own key (tests/security/tokens.py), so each differs from a
+tokens are built with the emulator's own key (tests/support/tokens.py), so each differs from a
 real one in exactly the way under test. The api's routes call downstream-api on-behalf-of, which
 the emulator grants only after an administrator's tenant-wide consent: the api's tests run on a
 stack of their own where that consent is given, and the test before it shows what happens without.
@@ -20,7 +20,7 @@ from devtools.testing import LiveEmulator
 
 from tests.conftest import LiveService, RunningStack
 from tests.downstream.test_downstream_live import downstream_env
-from tests.security.tokens import (
+from tests.support.tokens import (
     ALICE,
     Api,
     Issuer,
@@ -64,7 +64,7 @@ def two_tenant_downstream(
 ) -> Iterator[Api]:
     env = {
         **downstream_env(live, tmp_path_factory.mktemp("ds-two-tenants")),
-        "DOWNSTREAM_EXTRA_TENANT_IDS": live.info["tenants"]["fabrikam"],
+        "DOWNSTREAM_ALLOWED_TENANTS": f"{live.info['tenants']['contoso']},{live.info['tenants']['fabrikam']}",
     }
     service = start_service("downstream_api", "DOWNSTREAM", env)
     yield apis_at("https://unused.invalid", service.base)["downstream-api"]

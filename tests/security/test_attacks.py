@@ -1,8 +1,8 @@
 """Token validation at both APIs, attacked over real HTTPS (security catalog, section (a)).
 
 Three groups, every case asserting the exact status and `WWW-Authenticate`:
-- the shared attack catalogue (`zerotrust.attacks`), as `make scorecard` and the attack lab run it;
-- tokens signed with the provider's real key that are wrong in exactly one way (tests/security/tokens.py);
+- the shared attack catalogue (`devtools.attacks`), as `make scorecard` and the attack lab run it;
+- tokens signed with the provider's real key that are wrong in exactly one way (tests/support/tokens.py);
 - header-supplied key URLs (`jku`, `x5u`) pointing at a listener here that must never be called.
 """
 
@@ -17,11 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from zerotrust.attacks import ATTACKS, Attack, AttackContext, fire
-from zerotrust.validation import LEEWAY_SECONDS, MAX_TOKEN_BYTES
+from devtools.attacks import ATTACKS, Attack, AttackContext
+from devtools.firing import fire
+from zerotrust.tokens import MAX_TOKEN_BYTES
+
+from tests.support.tokens import LEEWAY_SECONDS
 
 from tests.conftest import RunningStack
-from tests.security.tokens import (
+from tests.support.tokens import (
     ENTRA_HOST,
     GRAPH_APP_ID,
     Api,

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.credentials import create_certificate_credential
 from pydantic import ValidationError
 from web.settings import Settings as WebSettings
-from zerotrust.identity import CredentialConfigError, certificate_credential, client_credential
+from zerotrust.credentials import CredentialConfigError, certificate_credential, client_credential
 
 pytestmark = pytest.mark.guidance("identity-non-user-applications")
 

@@ -21,7 +21,7 @@ from schemathesis.checks import not_a_server_error
 
 from tests.conftest import RunningStack
 from tests.security.conftest import obo_token
-from tests.security.tokens import Api
+from tests.support.tokens import Api
 
 pytestmark = pytest.mark.guidance("protect-api")
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningStack
-from tests.security.tokens import Api, Issuer
+from tests.support.tokens import Api, Issuer
 
 pytestmark = pytest.mark.guidance("protect-api")
 

@@ -15,7 +15,7 @@ import jwt
 import pytest
 from devtools.paths import repo_root
 from devtools.testing import LiveEmulator
-from web.session import record_key
+from web.session_store import record_key
 from zerotrust.redact import JWT_SHAPE
 
 from tests.chain import Chain, cache_secrets, csrf, start_chain

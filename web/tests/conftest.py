@@ -24,7 +24,6 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.testclient import TestClient
-from web.auth import Identity
 from web.main import create_app
 from web.settings import Settings
 
@@ -407,10 +406,10 @@ def make_browser(settings: Settings, idp: FakeIdp, fake_api: FakeApi) -> Iterato
 
     def make(**overrides: Any) -> Browser:
         s = settings.model_copy(update=overrides)
-        identity = Identity(s, client_assertion=lambda: "managed-identity-assertion", http_client=idp)
+        credential = {"client_assertion": lambda: "managed-identity-assertion"}
         # https base URL: the cookie jar sends Secure cookies only over https (browsers also over
         # http://localhost, which the live test covers).
-        client = TestClient(create_app(s, identity=identity), base_url="https://localhost:8000")
+        client = TestClient(create_app(s, credential=credential, msal_http=idp), base_url="https://localhost:8000")
         clients.append(client.__enter__())
         return Browser(client, idp, s)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from web.auth import Acquired
-from web.consent import Incremental, PendingWrite
+from web.consent import Incremental, PendingWrite, needs_admin_approval
+from web.sessions import Acquired
 
 pytestmark = pytest.mark.guidance("acquire-application-authorization-to-access-resources")
 
@@ -61,6 +61,6 @@ def test_who_asked_is_required(data: Any) -> None:
 
 
 def test_needs_admin_approval_is_aadsts90094_only() -> None:
-    assert Acquired(None, "invalid_grant", (90094,)).needs_admin_approval
-    assert not Acquired(None, "invalid_grant", (65001,)).needs_admin_approval
-    assert not Acquired("token").needs_admin_approval
+    assert needs_admin_approval(Acquired(None, "invalid_grant", (90094,)))
+    assert not needs_admin_approval(Acquired(None, "invalid_grant", (65001,)))
+    assert not needs_admin_approval(Acquired("token"))

@@ -10,11 +10,12 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from devtools.attacks import ATTACKS
 from pydantic import ValidationError
-from web.routes import lab
 from web.settings import Settings
-from zerotrust.attacks import ATTACKS
 from zerotrust.redact import JWT_SHAPE
+
+from devtools import firing
 
 pytestmark = pytest.mark.guidance("protect-api")
 
@@ -24,7 +25,7 @@ def lab_browser(make_browser: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     # The fake identity provider publishes no key set; the lab gets one of a made-up key.
     public = rsa.generate_private_key(65537, 2048).public_key()
     jwk = {**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(public)), "kid": "k1"}
-    monkeypatch.setattr(lab.KeySet, "get", lambda self, identity, client: {"keys": [jwk]})
+    monkeypatch.setattr(firing.KeySetCache, "get", lambda self, jwks_uri, client: {"keys": [jwk]})
     return make_browser(attack_lab=True)
 
 
@@ -39,7 +40,7 @@ def test_the_lab_is_off_by_default_and_then_404(browser: Any, fake_api: Any) -> 
 
 def test_production_refuses_the_lab(production_ok: dict[str, object]) -> None:
     assert Settings(**production_ok).attack_lab is False  # type: ignore[arg-type]
-    with pytest.raises(ValidationError, match="attack_lab"):
+    with pytest.raises(ValidationError, match="WEB_ATTACK_LAB"):
         Settings(**production_ok, attack_lab=True)  # type: ignore[arg-type]
 
 
@@ -108,7 +109,7 @@ def test_audience_confusion_is_skipped_with_the_reason(lab_browser: Any, fake_ap
 def test_a_challenge_is_shown_without_anything_token_shaped() -> None:
     token = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256")
     forged = jwt.encode({"sub": "y"}, "j" * 32, algorithm="HS256")
-    shown = lab._shown(f'Bearer realm="api", error_description="{token} {forged}"', token)
+    shown = firing.shown(f'Bearer realm="api", error_description="{token} {forged}"', token)
     assert token not in shown and forged not in shown and not JWT_SHAPE.search(shown)
     assert shown.startswith('Bearer realm="api"')
-    assert len(lab._shown("Bearer " + "x" * 5000, token)) == lab.MAX_CHALLENGE
+    assert len(firing.shown("Bearer " + "x" * 5000, token)) == firing.MAX_CHALLENGE

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web.session import SIGN_IN_TTL, Sealer, Sessions, SignedInUser, SqliteSessionStore, record_key
+from web.session_store import Sealer, SqliteSessionStore, record_key
+from web.sessions import SIGN_IN_TTL, Sessions, SignedInUser
 from zerotrust.redact import JWT_SHAPE as TEXT_JWT_SHAPE
 
 JWT_SHAPE = re.compile(TEXT_JWT_SHAPE.pattern.encode())  # the same shape, in raw file bytes
@@ -43,8 +44,12 @@ class Clock:
         return self.now
 
 
+# One loop for the module: the store's connection (aiosqlite) answers on the loop that asked.
+_LOOP = asyncio.new_event_loop()
+
+
 def _run(coro: Any) -> Any:
-    return asyncio.run(coro)
+    return _LOOP.run_until_complete(coro)
 
 
 @pytest.fixture
@@ -59,7 +64,7 @@ def state_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sessions(state_dir: Path, clock: Clock) -> Any:
-    store = SqliteSessionStore(state_dir / "sessions.sqlite3")
+    store = _run(SqliteSessionStore.open(state_dir / "sessions.sqlite3"))
     yield Sessions(
         store,
         Sealer.from_key_file(state_dir / "session-key"),
@@ -67,7 +72,7 @@ def sessions(state_dir: Path, clock: Clock) -> Any:
         absolute_timeout=8 * 3600,
         clock=clock,
     )
-    store.close()
+    _run(store.close())
 
 
 def _everything_on_disk(state_dir: Path) -> bytes:
@@ -193,7 +198,7 @@ def test_expired_records_are_purged(sessions: Any, clock: Clock) -> None:
 
 def _shift_clock(browser: Any, seconds: float) -> None:
     """The session store's clock, `seconds` past the real one (the same offset however often it is set)."""
-    sessions = browser.http.app.state.clients.sessions
+    sessions = browser.http.app.state.clients.signin.sessions
     sessions.clock = lambda: time.time() + seconds
 
 

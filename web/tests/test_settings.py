@@ -9,8 +9,8 @@ import pytest
 from identity_emulator.manifest import load_directory
 from identity_emulator.settings import EmulatorSettings
 from pydantic import ValidationError
-from web.routes.auth import safe_next
 from web.settings import Settings
+from web.signin import safe_next
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,12 +35,12 @@ def test_local_defaults_match_the_manifest() -> None:
     assert s.redirect_uri in web.redirect_uris
     assert s.post_logout_redirect_uri in web.post_logout_redirect_uris
     # Incremental consent: read at sign-in, write when first needed, the admin-only scope apart.
-    assert s.api_scopes == [f"{api.identifier_uri}/Tasks.Read"]
-    assert s.api_write_scopes == [f"{api.identifier_uri}/Tasks.ReadWrite"]
-    assert s.api_org_scopes == [f"{api.identifier_uri}/Tasks.Read.All"]
+    assert s.api_scopes == (f"{api.identifier_uri}/Tasks.Read",)
+    assert s.api_write_scopes == (f"{api.identifier_uri}/Tasks.ReadWrite",)
+    assert s.api_org_scopes == (f"{api.identifier_uri}/Tasks.Read.All",)
     assert api.scopes["Tasks.Read.All"].admin_consent_required
     assert s.admin_consent_url == f"{emulator.front_base}/admin"
-    assert s.allowed_tenant_ids == [directory.home_tenant_id]
+    assert s.tenants == (directory.home_tenant_id,)
     assert s.authority == f"{emulator.issuer_base}/{directory.home_tenant_id}"
     assert s.idp_origin == emulator.front_base
     assert s.instance_discovery is False
@@ -75,7 +75,7 @@ def test_a_sound_production_configuration_is_accepted(production_ok: dict[str, o
 def test_unsafe_values_are_refused_in_production(
     change: dict[str, object], complaint: str, production_ok: dict[str, object]
 ) -> None:
-    with pytest.raises(ValidationError, match=complaint):
+    with pytest.raises(ValidationError, match=f"WEB_{complaint.upper()}"):
         Settings(**{**production_ok, **change})  # type: ignore[arg-type]
 
 
@@ -84,14 +84,17 @@ def test_local_http_redirect_is_fine_in_development_and_the_authority_is_always_
     with pytest.raises(ValidationError, match="https"):
         Settings(authority="http://localhost:8443/contoso")
     with pytest.raises(ValidationError, match="empty"):
-        Settings(allowed_tenant_ids=[])
+        Settings(api_scopes=())
+    # Signing in at /organizations needs the allowlist: without one, anyone's tenant would do.
+    with pytest.raises(ValidationError, match="WEB_ALLOWED_TENANTS"):
+        Settings(authority="https://localhost:8443/organizations")
     with pytest.raises(ValidationError, match="idle"):
         Settings(session_idle_timeout=10_000, session_absolute_timeout=100)
 
 
 def test_cookie_names_carry_the_host_prefix_only_when_secure() -> None:
-    assert Settings().session_cookie == "__Host-session"
-    assert Settings(cookie_secure=False).session_cookie == "session"
+    assert Settings().sign_in().session_cookie == "__Host-session"
+    assert Settings(cookie_secure=False).sign_in().session_cookie == "session"
 
 
 @pytest.mark.parametrize(

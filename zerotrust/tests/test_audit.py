@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from zerotrust.audit import AuditLog, audit_requests, entry
-from zerotrust.principal import Principal
+from zerotrust.tokens import Principal
 
 ALICE = Principal.model_validate(
     {

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 from zerotrust.groups import GroupResolver, GroupsUnavailable
-from zerotrust.onbehalf import OboFailure
-from zerotrust.principal import Principal
+from zerotrust.onbehalf import OboError
+from zerotrust.tokens import Principal
 
 pytestmark = pytest.mark.guidance("configure-tokens-group-claims-app-roles")
 
@@ -47,34 +45,35 @@ class FakeObo:
     async def token(self, principal: Principal, assertion: str, scopes: list[str]) -> str:
         self.calls.append(scopes)
         if self.fail:
-            raise OboFailure("invalid_grant", "AADSTS65001: consent required")
+            raise OboError(401, "invalid_token", "Your sign-in is no longer valid.", "invalid_grant", (65001,))
         return "graph-token"
 
 
-def _resolver(
-    answer: httpx.Response | Exception, obo: FakeObo | None = None
-) -> tuple[GroupResolver, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
+Answer = tuple[int, Any] | Exception
+Sent = tuple[str, dict[str, Any], dict[str, str]]
 
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
+
+def _resolver(answer: Answer, obo: FakeObo | None = None) -> tuple[GroupResolver, list[Sent]]:
+    seen: list[Sent] = []
+
+    async def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        seen.append((url, body, headers))
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handle))
-    return GroupResolver(GRAPH, obo or FakeObo(), http), seen
+    return GroupResolver(GRAPH, obo or FakeObo(), post), seen
 
 
 def test_the_groups_claim_is_used_as_is_without_any_call() -> None:
-    resolver, seen = _resolver(httpx.Response(500))
+    resolver, seen = _resolver((500, None))
     found = asyncio.run(resolver.groups(_principal(groups=["g1", "g2"]), "assertion"))
     assert found == {"g1", "g2"} and seen == []
 
 
 def test_overage_asks_the_configured_graph_once_then_the_cache() -> None:
     obo = FakeObo()
-    resolver, seen = _resolver(httpx.Response(200, json={"value": ["g1", "g9"]}), obo)
+    resolver, seen = _resolver((200, {"value": ["g1", "g9"]}), obo)
     principal = _principal(**OVERAGE)
 
     async def twice() -> tuple[frozenset[str], frozenset[str]]:
@@ -82,20 +81,20 @@ def test_overage_asks_the_configured_graph_once_then_the_cache() -> None:
 
     first, second = asyncio.run(twice())
     assert first == second == {"g1", "g9"}
-    assert [str(r.url) for r in seen] == [f"{GRAPH}/v1.0/me/getMemberObjects"]  # never the token's URL
-    assert json.loads(seen[0].content) == {"securityEnabledOnly": True}
-    assert seen[0].headers["authorization"] == "Bearer graph-token"
+    assert [url for url, _, _ in seen] == [f"{GRAPH}/v1.0/me/getMemberObjects"]  # never the token's URL
+    assert seen[0][1] == {"securityEnabledOnly": True}
+    assert seen[0][2]["Authorization"] == "Bearer graph-token"
     assert obo.calls == [["https://graph.microsoft.com/User.Read"]]
 
 
 @pytest.mark.parametrize(
     "answer",
     [
-        httpx.Response(403, json={"error": {"code": "Authorization_RequestDenied"}}),
-        httpx.Response(200, json={"value": "g1"}),
-        httpx.Response(200, json={"value": [1, 2]}),
-        httpx.Response(200, text="not json"),
-        httpx.ConnectError("refused"),
+        (403, None),
+        (200, {"value": "g1"}),
+        (200, {"value": [1, 2]}),
+        ValueError("not json"),
+        ConnectionRefusedError("refused"),
     ],
     ids=["refused", "not-a-list", "not-ids", "not-json", "unreachable"],
 )
@@ -106,7 +105,7 @@ def test_a_graph_answer_that_is_not_a_list_of_ids_is_unavailable_not_empty(answe
 
 
 def test_no_graph_token_on_the_users_behalf_is_unavailable() -> None:
-    resolver, seen = _resolver(httpx.Response(200, json={"value": []}), FakeObo(fail=True))
+    resolver, seen = _resolver((200, {"value": []}), FakeObo(fail=True))
     with pytest.raises(GroupsUnavailable):
         asyncio.run(resolver.groups(_principal(**OVERAGE), "a"))
     assert seen == []

@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 import pytest
-from zerotrust.identity import ConfidentialApps
+from zerotrust.credentials import ConfidentialApps
 from zerotrust.onbehalf import REFRESH_MARGIN_SECONDS, OnBehalfOf
-from zerotrust.principal import Principal
+from zerotrust.tokens import Principal
 
 CONTOSO, FABRIKAM = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d", "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
 
@@ -99,9 +99,9 @@ def test_each_users_app_is_made_at_their_own_tenant_and_kept_per_user(monkeypatc
 
 
 def test_the_per_user_apps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("zerotrust.onbehalf.MAX_USERS", 3)
     client = OnBehalfOf(ConfidentialApps("api-client-id", "https://login.example", lambda: "assertion"))
     monkeypatch.setattr(client._msal, "new", lambda tenant: object())
-    monkeypatch.setattr("zerotrust.onbehalf.MAX_USERS", 3)
     first = client._app_for(_user("u0"))
     for n in range(1, 5):
         client._app_for(_user(f"u{n}"))

@@ -1,6 +1,6 @@
 """The OpenAPI schema says what each route needs, and documenting it changed no answer.
 
-The schema is worked out from the routes' own permission checks (require_scopes/require_app_roles),
+The schema is worked out from the routes' own permission checks (Protection.scopes/app_roles),
 so it can't say something the code doesn't do; these tests pin what it says for both APIs.
 """
 
@@ -13,13 +13,12 @@ import pytest
 from api.main import create_app as create_api
 from api.settings import Settings as ApiSettings
 from downstream_api.main import create_app as create_downstream
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.testclient import TestClient
-from zerotrust.dependencies import BearerToken, Permission, require_app_roles, require_scopes
-from zerotrust.openapi import TYPE_EXTENSION, accepted
-from zerotrust.principal import Principal
+from zerotrust.openapi import TYPE_EXTENSION, accepted, document_permissions
+from zerotrust.protect import Permission, Protection, install
 from zerotrust.routecheck import unguarded_routes
-from zerotrust.service import protect_api
+from zerotrust.tokens import Principal
 
 pytestmark = pytest.mark.guidance("protected-api-example")
 
@@ -178,9 +177,15 @@ class CountingValidator:
         )
 
 
-Reader = Annotated[Principal, Depends(require_scopes("Things.Read", "Things.ReadWrite"))]
-Writer = Annotated[Principal, Depends(require_scopes("Things.ReadWrite"))]
-Daemon = Annotated[Principal, Depends(require_app_roles("Things.Report.All"))]
+async def _validator(request: Request) -> Any:
+    return request.app.state.validator
+
+
+protect = Protection(_validator, realm="things")
+Reader = Annotated[Principal, Depends(protect.scopes("Things.Read", "Things.ReadWrite"))]
+Writer = Annotated[Principal, Depends(protect.scopes("Things.ReadWrite"))]
+Daemon = Annotated[Principal, Depends(protect.app_roles("Things.Report.All"))]
+BearerToken = Annotated[str, Depends(protect.bearer_token)]
 
 
 def _reader_again(user: Reader) -> str:
@@ -190,7 +195,8 @@ def _reader_again(user: Reader) -> str:
 @pytest.fixture
 def small_app() -> tuple[FastAPI, CountingValidator]:
     app = FastAPI()
-    protect_api(app, realm="things")
+    install(app)
+    document_permissions(app)
     validator = CountingValidator()
     app.state.validator = validator
 

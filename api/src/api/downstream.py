@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 from zerotrust.apponly import AppOnlyClient, AppOnlyFailure
-from zerotrust.onbehalf import OboFailure, OnBehalfOf
-from zerotrust.principal import Principal
+from zerotrust.onbehalf import OboError, OnBehalfOf
+from zerotrust.tokens import Principal
 
 log = logging.getLogger("api.downstream")
 
@@ -46,7 +46,8 @@ def _deactivated(text: str) -> bool:
     return isinstance(detail, dict) and detail.get("error") == DownstreamError.DEACTIVATED
 
 
-class Downstream:  # zt: api-calls-api
+# zt: api-calls-api
+class Downstream:
     def __init__(
         self,
         session: aiohttp.ClientSession,
@@ -131,29 +132,11 @@ class Hop:
         scope = f"{self.downstream.scope_base}/{value}"
         try:
             token = await self.downstream.obo.token(self.principal, self.assertion, [scope])
-        except OboFailure as exc:
+        except OboError as exc:
+            # What the caller hears is the token service's refusal mapped by zerotrust.onbehalf:
+            # consent missing for this app (403), the user's sign-in gone (401), or the service down (503).
             log.warning("on-behalf-of failed (%s) correlation_id=%s", exc, correlation_id)
-            if {65001, 90094} & set(exc.error_codes):
-                # zt: permissions-require-admin-consent - the api itself lacks the grant for this
-                # downstream scope (admin consent withdrawn, or never given): nothing the user can fix.
-                raise DownstreamError(
-                    403,
-                    "consent_required",
-                    "An administrator has not granted the api this permission on downstream-api.",
-                    correlation_id,
-                ) from None
-            if exc.error in ("invalid_grant", "interaction_required"):
-                raise DownstreamError(
-                    401, "invalid_token", "Your sign-in is no longer valid; sign in again.", correlation_id
-                ) from None
-            raise DownstreamError(
-                503, "temporarily_unavailable", "The token service refused or failed.", correlation_id
-            ) from None
-        except (OSError, ValueError) as exc:  # MSAL raises these when the provider is unreachable
-            log.warning("token service unreachable: %r correlation_id=%s", exc, correlation_id)
-            raise DownstreamError(
-                503, "temporarily_unavailable", "The token service can't be reached.", correlation_id
-            ) from None
+            raise DownstreamError(exc.status, exc.error, exc.description, correlation_id) from None
         return await self.downstream.send(method, path, token, correlation_id, body)
 
 
@@ -185,12 +168,5 @@ class AppHop:
             token = await client.token(self.caller.tid, f"{self.downstream.scope_base}/.default")
         except AppOnlyFailure as exc:
             log.warning("client credentials failed (%s) correlation_id=%s", exc, self.correlation_id)
-            raise DownstreamError(
-                503, "temporarily_unavailable", "The token service refused or failed.", self.correlation_id
-            ) from None
-        except (OSError, ValueError) as exc:
-            log.warning("token service unreachable: %r correlation_id=%s", exc, self.correlation_id)
-            raise DownstreamError(
-                503, "temporarily_unavailable", "The token service can't be reached.", self.correlation_id
-            ) from None
+            raise DownstreamError(503, "temporarily_unavailable", exc.description, self.correlation_id) from None
         return await self.downstream.send(method, path, token, self.correlation_id, body)

@@ -8,27 +8,27 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from zerotrust.apponly import AppOnlyClient
-from zerotrust.audit import audit_requests
-from zerotrust.docs import serve_docs
+from zerotrust.credentials import ConfidentialApps, client_credential
 from zerotrust.hops import hop_session
-from zerotrust.identity import ConfidentialApps, client_credential
 from zerotrust.onbehalf import OnBehalfOf
-from zerotrust.service import build_validator, protect_api, provider_http_client
+from zerotrust.service import create_api, token_validator
+from zerotrust.tokens import Fetch, fetch_json
 
-from .auth import token_policy
+from .dependencies import Clients
 from .downstream import Downstream, DownstreamError
 from .routes import admin, me, organization, reports, scim, tasks
+from .scim import ScimError, scim_error_handler
 from .settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, key_fetch: Fetch | None = None) -> FastAPI:
+    """`key_fetch`: how the key set is read (tests hand in a fake identity provider)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Clients live as long as the process: keep-alive and TLS contexts are built once.
-        async with provider_http_client() as provider_http, hop_session(settings.downstream_url) as session:
-            app.state.validator = build_validator(token_policy(settings), settings.authority, provider_http)
+        async with hop_session(None, timeout_seconds=5) as provider, hop_session(settings.downstream_url) as session:
             # The managed identity as a federated credential, or the certificate where none exists.
             credential = client_credential(
                 managed_identity_client_id=settings.managed_identity_client_id,
@@ -38,44 +38,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             apps = ConfidentialApps(
                 settings.client_id, settings.authority_host, credential, instance_discovery=settings.instance_discovery
             )
-            obo = OnBehalfOf(apps)
-            # zt: developer-strategy-application-permissions - for the app-only routes only.
-            app_only = AppOnlyClient(apps)
-            app.state.downstream = Downstream(session, obo, settings.downstream_app_id_uri, app_only)
+            # zt: developer-strategy-application-permissions
+            # App-only calls downstream, for the app-only routes only.
+            downstream = Downstream(session, OnBehalfOf(apps), settings.downstream_app_id_uri, AppOnlyClient(apps))
+            app.state.clients = Clients(token_validator(settings, key_fetch or fetch_json(provider)), downstream)
             yield
 
-    app = FastAPI(
-        # Swagger UI is served from this host (zerotrust.docs): no CDN, no inline script.
-        docs_url=None,
-        redoc_url=None,
-        title="api",
-        summary="Tasks for the signed-in user; calls downstream-api on their behalf.",
-        version="0.1.0",
-        lifespan=lifespan,
+    # Swagger UI is served from this host (zerotrust.docs): no CDN, no inline script.
+    app = create_api(
+        "api",
+        "Tasks for the signed-in user; calls downstream-api on their behalf.",
+        lifespan,
+        audit_log=settings.audit_log,
+        docs=True,
     )
-    app.state.settings = settings
-    protect_api(app, realm="api")
-
-    @app.exception_handler(DownstreamError)
-    async def downstream_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, DownstreamError)
-        headers = {"Cache-Control": "no-store"}
-        if exc.status == 401:
-            headers["WWW-Authenticate"] = (
-                f'Bearer realm="api", error="invalid_token", error_description="{exc.description}"'
-            )
-        if exc.status == 503:
-            headers["Retry-After"] = "5"
-        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
-
-    app.add_exception_handler(scim.ScimError, scim.scim_error_handler)
-
-    serve_docs(app)
-    audit_requests(app, "api", settings.audit_log)  # zt: overprivileged-permissions
-    app.include_router(tasks.router)
-    app.include_router(me.router)
-    app.include_router(organization.router)
-    app.include_router(admin.router)
-    app.include_router(reports.router)
-    app.include_router(scim.router)
+    app.add_exception_handler(DownstreamError, downstream_error)
+    app.add_exception_handler(ScimError, scim_error_handler)
+    for module in (tasks, me, organization, admin, reports, scim):
+        app.include_router(module.router)
     return app
+
+
+async def downstream_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DownstreamError)
+    headers = {"Cache-Control": "no-store"}
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="api", error="invalid_token", error_description="{exc.description}"'
+        )
+    if exc.status == 503:
+        headers["Retry-After"] = "5"
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)

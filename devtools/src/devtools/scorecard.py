@@ -1,4 +1,4 @@
-"""`zt scorecard`: every attack of the catalogue (zerotrust.attacks) fired at the api and downstream-api,
+"""`zt scorecard`: every attack of the catalogue (devtools.attacks) fired at the api and downstream-api,
 printed as a PASS/FAIL table with the rule that has to stop each one.
 
 By default it targets the local stack (`.local/stack.json`: URLs, CA bundle, authority) with a token for
@@ -28,8 +28,10 @@ from typing import Any, Literal
 import certifi
 import httpx
 import jwt
-from zerotrust.attacks import ATTACKS, Attack, AttackContext, fire
 from zerotrust.redact import JWT_SHAPE as _JWT_SHAPE
+
+from devtools.attacks import ATTACKS, Attack, AttackContext
+from devtools.firing import fire
 
 DEFAULT_USER = "alice@contoso.test"
 REQUEST_TIMEOUT = 10.0

@@ -173,7 +173,7 @@ def default_services(
         "graph_url": emulator,
         # zt: overprivileged-permissions - read by `zt permissions-report`.
         "audit_log": str(local / "audit" / "downstream-api.jsonl"),
-        **({"extra_tenant_ids": ",".join(tenants[1:])} if multi else {}),
+        **({"allowed_tenants": ",".join(tenants)} if multi else {}),
     }
     prepare = None
     if db == "postgres":
@@ -211,7 +211,7 @@ def default_services(
                 "api",
                 port=str(ports.api),
                 downstream_url=downstream,
-                **({"allowed_tenants": json.dumps(list(tenants))} if multi else {}),
+                **({"allowed_tenants": ",".join(tenants)} if multi else {}),
                 audit_log=str(local / "audit" / "api.jsonl"),
             ),
             f"{api}/healthz",
@@ -233,7 +233,7 @@ def default_services(
                 # Against the local emulator only: the web app's Settings refuse it in production.
                 attack_lab="true",
                 # Multi-tenant: sign in at /organizations, then the allowlist decides (tid and issuer).
-                **({"allowed_tenant_ids": json.dumps(list(tenants))} if multi else {}),
+                **({"allowed_tenants": ",".join(tenants)} if multi else {}),
             ),
             f"{web}/healthz",
             "web",

@@ -2,7 +2,7 @@
 
 # zt: developer-strategy-application-permissions
 Each is a confidential client with no secret: MSAL's client assertion is a token of the
-workload's managed identity (zerotrust.identity.federated_client_assertion), as in Azure. The
+workload's managed identity (zerotrust.credentials.federated_client_assertion), as in Azure. The
 only local part is configuration: the managed-identity endpoint and header that App Service or
 Container Apps would set (IDENTITY_ENDPOINT / IDENTITY_HEADER) are taken from the running
 emulator when the environment doesn't already hold them. Tokens are never printed.
@@ -60,7 +60,7 @@ class Workload:
 
     def token(self, resource_app_id_uri: str) -> str:
         # Imported here: only these commands need zerotrust (and azure-identity through it).
-        from zerotrust.identity import federated_client_assertion
+        from zerotrust.credentials import federated_client_assertion
 
         http = requests.Session()
         http.verify = self.ca_bundle

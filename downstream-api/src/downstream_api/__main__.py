@@ -1,18 +1,8 @@
-"""`python -m downstream_api`: serve over HTTPS (DOWNSTREAM_TLS_CERT / DOWNSTREAM_TLS_KEY)."""
+"""`python -m downstream_api`: downstream-api over HTTPS (settings from DOWNSTREAM_* variables)."""
 
-from zerotrust.serve import load_settings, serve
+from zerotrust.serve import run
 
 from .main import create_app
 from .settings import Settings
 
-settings = load_settings(Settings, "downstream-api", "DOWNSTREAM")
-serve(
-    create_app(settings),
-    "downstream-api",
-    "DOWNSTREAM",
-    host=settings.host,
-    port=settings.port,
-    tls_cert=settings.tls_cert,
-    tls_key=settings.tls_key,
-    log_level=settings.log_level,
-)
+run("downstream-api", Settings, create_app)

@@ -17,100 +17,83 @@ from azure_postgresql_auth.errors import AzurePgEntraError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
-from zerotrust.audit import audit_requests
 from zerotrust.correlation import correlation_id
-from zerotrust.groups import GroupResolver
-from zerotrust.identity import ConfidentialApps, federated_client_assertion
+from zerotrust.credentials import ConfidentialApps, federated_client_assertion
+from zerotrust.groups import GroupResolver, Post, post_json
+from zerotrust.hops import hop_session
 from zerotrust.onbehalf import OnBehalfOf
-from zerotrust.service import build_validator, protect_api, provider_http_client
+from zerotrust.service import create_api, token_validator
+from zerotrust.tokens import Fetch, fetch_json
 
-from .auth import token_policy
 from .db import Database, engine_for, migrate
-from .groups import Groups
+from .dependencies import Clients
 from .routes import me, organization, records, reports, users
 from .settings import Settings
 
 log = logging.getLogger("downstream_api")
 
-REALM = "downstream-api"
-CORRELATION_HEADER = "X-Correlation-Id"
 RETRY_AFTER_SECONDS = "5"
 
 
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The clients this process holds for its lifetime: the identity provider's and the database's."""
-    settings: Settings = app.state.settings
-    engine = engine_for(settings)
-    try:
-        if settings.migrate_on_start:
-            # Off the event loop: opening a connection may fetch a token (PostgreSQL) or touch the disk.
-            await anyio.to_thread.run_sync(migrate, engine)
-        # Discovery and keys over one client: TLS context built once, honouring SSL_CERT_FILE (the
-        # local dev CA), nothing taken from the environment; the keys are fetched on first need.
-        async with provider_http_client() as provider_http:
-            app.state.validator = build_validator(token_policy(settings), settings.authority, provider_http)
-            app.state.database = Database(engine)
-            # On group overage only: Graph, on the user's behalf, as this API (its managed identity).
-            obo = OnBehalfOf(
-                ConfidentialApps(
-                    settings.client_id,
-                    settings.authority_host,
-                    federated_client_assertion(settings.managed_identity_client_id or None),
-                    instance_discovery=settings.instance_discovery,
+def create_app(
+    settings: Settings | None = None, *, key_fetch: Fetch | None = None, graph: Post | None = None
+) -> FastAPI:
+    """`key_fetch` and `graph`: how the key set is read and Graph is asked (tests hand in fakes)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = engine_for(settings)
+        try:
+            if settings.migrate_on_start:
+                # Off the event loop: opening a connection may fetch a token (PostgreSQL) or touch the disk.
+                await anyio.to_thread.run_sync(migrate, engine)
+            # The identity provider and Graph over one client: TLS context built once, nothing taken
+            # from the environment; the keys are fetched on first need.
+            async with hop_session(None, timeout_seconds=5) as provider:
+                # On group overage only: Graph, on the user's behalf, as this API (its managed identity).
+                obo = OnBehalfOf(
+                    ConfidentialApps(
+                        settings.client_id,
+                        settings.authority_host,
+                        federated_client_assertion(settings.managed_identity_client_id),
+                        instance_discovery=settings.instance_discovery,
+                    )
                 )
-            )
-            app.state.groups = Groups(GroupResolver(settings.graph_url, obo, provider_http))
-            yield
-    finally:
-        engine.dispose()
+                app.state.clients = Clients(
+                    token_validator(settings, key_fetch or fetch_json(provider)),
+                    Database(engine),
+                    GroupResolver(settings.graph_url, obo, graph or post_json(provider)),
+                )
+                yield
+        finally:
+            engine.dispose()
+
+    # No public schema or docs pages: every route but /healthz is for the api alone.
+    app = create_api(
+        "downstream-api",
+        "The data tier of the Zero Trust sample: records owned by tenant id + object id.",
+        lifespan,
+        audit_log=settings.audit_log,
+    )
+    # The database refused or did not answer (OperationalError, InterfaceError), or this service's
+    # managed identity could not get its database token (AzurePgEntraError): a 503 the caller may
+    # retry, and the pool reconnects by itself once both are back.
+    for unavailable in (OperationalError, InterfaceError, AzurePgEntraError):
+        app.add_exception_handler(unavailable, database_unavailable)
+    for module in (me, records, organization, reports, users):
+        app.include_router(module.router)
+    return app
 
 
 async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     cid = correlation_id(request)
-    log.error(
-        "database unavailable on %s %s [correlation id %s]: %s",
-        request.method,
-        request.url.path,
-        cid,
-        type(exc).__name__,
-    )
+    # The exception's type only: a driver's message can quote connection details.
+    name = type(exc).__name__
+    log.error("database unavailable on %s %s [correlation id %s]: %s", request.method, request.url.path, cid, name)
     body = {
         "error": "temporarily_unavailable",
         "error_description": "The database is unavailable; try again shortly.",
         "correlation_id": cid,
     }
     return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
-
-
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    app = FastAPI(
-        title="downstream-api",
-        summary="The data tier of the Zero Trust sample: records owned by tenant id + object id.",
-        version="0.1.0",
-        lifespan=lifespan,
-        # No public schema or docs pages: every route but /healthz is for the api alone, and a
-        # route that isn't guarded must not exist (the deny-by-default test enumerates them).
-        openapi_url=None,
-        docs_url=None,
-        redoc_url=None,
-    )
-    app.state.settings = settings
-
-    # RFC 6750 errors with realm="downstream-api", 503 when the identity provider can't be reached
-    # and no key is cached, /healthz, security headers: set up as in every API tier.
-    protect_api(app, realm=REALM)  # zt: protect-api
-    # The database refused or did not answer (OperationalError, InterfaceError), or this service's
-    # managed identity could not get its database token (AzurePgEntraError): a 503 the caller may
-    # retry, and the pool reconnects by itself once both are back.
-    for unavailable in (OperationalError, InterfaceError, AzurePgEntraError):
-        app.add_exception_handler(unavailable, database_unavailable)
-
-    audit_requests(app, REALM, settings.audit_log)  # zt: overprivileged-permissions
-    app.include_router(me.router)
-    app.include_router(records.router)
-    app.include_router(organization.router)
-    app.include_router(reports.router)
-    app.include_router(users.router)
-    return app

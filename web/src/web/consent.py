@@ -17,11 +17,15 @@ from typing import Any, Literal
 
 import aiohttp
 from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
 from zerotrust.ids import OBJECT_ID
 
 from . import api_client
-from .dependencies import SignInRequired, clients
-from .session import Session
+from .api_client import ApiError
+from .dependencies import Clients, SignInRequired
+from .pages import error_page
+from .sessions import Acquired, PendingSignIn, Session
+from .signin import SignInFailed
 
 MAX_TITLE = 200
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
@@ -113,15 +117,70 @@ class ConsentRequired(Exception):
         self.write = write
 
 
-async def write_token(request: Request, session: Session, write: PendingWrite) -> str:
+def needs_admin_approval(got: Acquired) -> bool:
+    # zt: permissions-require-admin-consent
+    # AADSTS90094: only an administrator can grant what was asked (admin_consent_required).
+    return 90094 in got.error_codes
+
+
+async def write_token(c: Clients, session: Session, write: PendingWrite) -> str:
     """A token with the write scope, silently if at all possible; else ConsentRequired."""
-    c = clients(request)
-    got = await c.tokens.acquire(session, c.settings.api_write_scopes)
+    got = await c.signin.tokens.acquire(session, list(c.settings.api_write_scopes))
     if got is None:
         # No token cache at all (it expired with the session store): a plain sign-in first.
         raise SignInRequired("/tasks")
     if got.token is None:
-        # consent_required (AADSTS65001) or any other refusal of the refresh token: the
-        # interactive request fixes both, asking only for what is missing.
+        # consent_required (AADSTS65001) or any other refusal of the refresh token: the interactive
+        # request fixes both, asking only for what is missing.
         raise ConsentRequired(write)
     return got.token
+
+
+# zt: acquire-application-authorization-to-access-resources
+async def ask_for(
+    request: Request, c: Clients, scopes: list[str], next_path: str, write: PendingWrite | None = None
+) -> Response:
+    """An interactive request for `scopes` by the signed-in person, coming back to `next_path`; the write
+    (if any) rides along in the pending sign-in record (server-side, sealed, used once)."""
+    session: Session | None = getattr(request.state, "session", None)
+    if session is None:
+        raise SignInRequired(next_path)
+    asked = Incremental(session.user.oid, session.user.tid, write)
+    return await c.signin.login(
+        request, next_path, scopes=scopes, login_hint=session.user.username, extra=asked.to_dict()
+    )
+
+
+# zt: acquire-application-authorization-to-access-resources
+async def finish(request: Request, c: Clients, pending: PendingSignIn, answer: dict[str, str]) -> Response:
+    """Back from the consent prompt: do the waiting write (if any) once, for the user who asked."""
+    asked = Incremental.from_dict(pending.extra)
+    try:
+        user, token_cache = await c.signin.redeem(pending, answer)
+    except SignInFailed:
+        if answer.get("error") in ("access_denied", "consent_required", "interaction_required"):
+            # Refused at the prompt: the write is dropped with the flow, the session is untouched.
+            declined = "/auth/declined" if asked is not None and asked.write is not None else pending.next
+            refused = RedirectResponse(declined, status_code=303)
+            c.signin.clear_cookie(refused, c.signin.config.sign_in_cookie)
+            return refused
+        raise
+    if asked is None or (user.oid, user.tid) != (asked.oid, asked.tid):
+        raise SignInFailed(
+            "Nothing was changed",
+            "The permission was answered by a different account than the one that asked for it, "
+            "so the waiting change was dropped. Sign in again with your own account.",
+            status=403,
+        )
+    # A new session (rotation, as at every sign-in), holding the tokens that now include write.
+    session = await c.signin.start_session(request, pending, user, token_cache)
+    response: Response = RedirectResponse(pending.next, status_code=303)
+    if asked.write is not None:
+        try:
+            got = await c.signin.tokens.acquire(session, list(c.settings.api_write_scopes))
+            if got is None or got.token is None:
+                raise ApiError(502, "No permission to write", "Write was granted but no token came with it.")
+            await asked.write.perform(c.api, got.token)
+        except ApiError as err:
+            response = error_page(request, err.status, err.title, err.detail, retry="/tasks")
+    return c.signin.with_session(response, session)

@@ -1,32 +1,34 @@
-"""What routes ask for: the process's clients, the caller's session, a CSRF-checked form, a token."""
+"""What the web's routes ask for: the process's clients, the caller's session, a CSRF-checked form, a token.
+
+async def tasks_page(request: Request, c: ClientsDep, token: ApiToken) -> Response: ...
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import aiohttp
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from .auth import AccessTokens, Identity, SignInFailed
 from .forms import read_form
-from .session import Session, Sessions
+from .sessions import Session
 from .settings import Settings
+from .signin import SignIn, SignInFailed
 
 # A session younger than this that has no token is not sent to sign in again (no redirect loop).
 FRESH_SESSION_SECONDS = 30
 
 
-@dataclass
+@dataclass(frozen=True)
 class Clients:
-    """Built once by the lifespan and shared by every request."""
+    """What the web app holds for its lifetime (built by main.lifespan)."""
 
     settings: Settings
     api: aiohttp.ClientSession
-    sessions: Sessions
-    identity: Identity
-    tokens: AccessTokens
+    signin: SignIn
 
 
 class SignInRequired(Exception):
@@ -39,19 +41,29 @@ class CsrfRejected(Exception):
     pass
 
 
-def clients(request: Request) -> Clients:
-    c: Clients = request.app.state.clients
-    return c
+def clients_of(request: Request) -> Clients:
+    """The one place the app's state is read (built by main.lifespan)."""
+    found: Clients = request.app.state.clients
+    return found
 
 
-async def optional_session(request: Request) -> Session | None:
-    c = clients(request)
-    session = await c.sessions.load(request.cookies.get(c.settings.session_cookie))
-    request.state.session = session
+async def clients(request: Request) -> Clients:
+    return clients_of(request)
+
+
+ClientsDep = Annotated[Clients, Depends(clients)]
+
+
+async def optional_session(request: Request, c: ClientsDep) -> Session | None:
+    session = await c.signin.session(request)
+    request.state.session = session  # the pages show who is signed in
     return session
 
 
-def _page_of(request: Request) -> str:
+OptionalSession = Annotated[Session | None, Depends(optional_session)]
+
+
+def page_of(request: Request) -> str:
     # Where to come back to after signing in: the page itself for GET, its list page for a form post.
     if request.method == "GET":
         return request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -59,34 +71,46 @@ def _page_of(request: Request) -> str:
     return f"/{first}" if first else "/"
 
 
-async def require_session(request: Request) -> Session:
-    session = await optional_session(request)
+async def require_session(request: Request, session: OptionalSession) -> Session:
     if session is None:
-        raise SignInRequired(_page_of(request))
+        raise SignInRequired(page_of(request))
     return session
 
 
-async def csrf_form(request: Request) -> FormData:
+CurrentSession = Annotated[Session, Depends(require_session)]
+
+
+async def csrf_form(request: Request, session: CurrentSession) -> FormData:
     """The posted form of a signed-in user, after its synchronizer token matched the session's."""
-    session = await require_session(request)
     form = await read_form(request)
-    token = form.get("csrf_token")
-    if not session.csrf_ok(token if isinstance(token, str) else None):
+    if not session.csrf_ok(form.get("csrf_token")):
         raise CsrfRejected()
     return form
 
 
-async def api_token(request: Request, session: Session) -> str:  # zt: token-management
+CsrfForm = Annotated[FormData, Depends(csrf_form)]
+
+
+# zt: token-management
+async def api_token(request: Request, session: CurrentSession, c: ClientsDep) -> str:
     """The api access token, silently from the user's server-side cache; else sign in again."""
-    token = await clients(request).tokens.for_api(session)
-    if token is None:
-        if time.time() - session.created_at < FRESH_SESSION_SECONDS:
-            # Signed in moments ago and still no token: sending the person round again would loop.
-            raise SignInFailed(
-                "No access to the api",
-                "You signed in, but no token for the api could be "
-                "obtained for you. Sign out and try again, or ask an administrator.",
-                status=502,
-            )
-        raise SignInRequired(_page_of(request))
-    return token
+    # zt: developer-strategy-application-permissions
+    # A user is present, so the web calls the api with the user's delegated token only; it holds no app
+    # role on the api and never uses client credentials for it (that is for the daemon, with no user).
+    got = await c.signin.tokens.acquire(session, list(c.settings.api_scopes))
+    if got is not None and got.token is not None:
+        return got.token
+    # No usable token and no usable refresh token (expired, revoked, consent withdrawn).
+    c.signin.tokens.forget(session.key)
+    if time.time() - session.created_at < FRESH_SESSION_SECONDS:
+        # Signed in moments ago and still no token: sending the person round again would loop.
+        raise SignInFailed(
+            "No access to the api",
+            "You signed in, but no token for the api could be obtained for you. "
+            "Sign out and try again, or ask an administrator.",
+            status=502,
+        )
+    raise SignInRequired(page_of(request))
+
+
+ApiToken = Annotated[str, Depends(api_token)]

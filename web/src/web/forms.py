@@ -2,9 +2,10 @@
 
 Starlette's `request.form()` reads whatever arrives: a chunked post (no Content-Length) of many
 megabytes, or a thousand fields, is read whole before anything can refuse it, and `/auth/callback`
-takes posts from anyone. Every form here is read through `read_form` instead: URL-encoded only
-(the pages post nothing else, nor does the identity provider's form_post), at most MAX_FORM_BYTES
-counted as the bytes arrive, at most MAX_FIELDS fields, valid UTF-8.
+takes posts from anyone. Every form here is read through `read_form` instead, over the one capped body
+reader (zerotrust.bodies): URL-encoded only (the pages post nothing else, nor does the identity
+provider's form_post), at most MAX_FORM_BYTES counted as the bytes arrive, at most MAX_FIELDS fields,
+valid UTF-8.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
+from zerotrust.bodies import BodyTooLarge, media_type, read_body
 
 # The largest legitimate post is the identity provider's form_post (an authorization code, state,
 # session_state and, on failure, an error description): a few kilobytes.
@@ -27,27 +29,18 @@ class FormRefused(Exception):
         self.status, self.title, self.detail = status, title, detail
 
 
-TOO_LARGE = FormRefused(413, "Too much data", "That form was larger than this app accepts.")
-
-
-def declared_too_large(request: Request) -> bool:
-    """A Content-Length over the cap (or not a number) is refused before a byte is read."""
-    length = request.headers.get("content-length")
-    return length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES)
+def too_large() -> FormRefused:
+    return FormRefused(413, "Too much data", "That form was larger than this app accepts.")
 
 
 async def read_form(request: Request) -> FormData:
-    if declared_too_large(request):
-        raise TOO_LARGE
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise TOO_LARGE
+    try:
+        body = await read_body(request, MAX_FORM_BYTES)
+    except BodyTooLarge:
+        raise too_large() from None
     if not body:
         return FormData()
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != FORM_MEDIA_TYPE:
+    if media_type(request) != FORM_MEDIA_TYPE:
         raise FormRefused(415, "Unsupported form", "This app takes forms as its own pages send them.")
     try:
         pairs: list[tuple[str, str | UploadFile]] = list(

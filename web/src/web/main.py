@@ -1,32 +1,35 @@
-"""The web app: a backend-for-frontend. The browser gets pages and an opaque session cookie; tokens
-stay on the server, in each user's encrypted MSAL cache, and go only to the api."""
+"""The web app: a backend-for-frontend. The browser gets pages and an opaque session cookie; tokens stay on
+the server, in each user's sealed MSAL cache, and go only to the api."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from zerotrust.headers import add_security_headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+from zerotrust.bodies import declared_too_large
 from zerotrust.hops import hop_session
+from zerotrust.service import create_service
 
+from . import consent
 from .api_client import ApiError
-from .auth import AccessTokens, Identity, IdentityProviderUnavailable, SignInFailed
-from .consent import ConsentRequired
-from .dependencies import Clients, CsrfRejected, SignInRequired
-from .forms import TOO_LARGE, FormRefused, declared_too_large
+from .dependencies import Clients, CsrfRejected, SignInRequired, clients_of
+from .forms import MAX_FORM_BYTES, FormRefused, too_large
 from .pages import error_page
-from .routes import admin, auth, chain, lab, organization, permissions, tasks, tour
-from .routes import shared as shared_tasks
-from .session import Sealer, Sessions, SqliteSessionStore
+from .routes import admin, auth, chain, organization, permissions, shared, tasks, tour
+from .session_store import Sealer, SqliteSessionStore
+from .sessions import IdentityProviderUnavailable, Sessions
 from .settings import Settings
+from .signin import SignIn, SignInFailed
 
 log = logging.getLogger("web")
 
@@ -34,149 +37,157 @@ log = logging.getLogger("web")
 CALLBACK_PATH = "/auth/callback"
 
 
-def create_app(settings: Settings | None = None, *, identity: Identity | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, credential: dict[str, Any] | None = None, msal_http: Any = None
+) -> FastAPI:
+    """`credential` and `msal_http`: MSAL's client credential and HTTP client, where not the configured ones
+    (tests hand in a fake identity provider)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = SqliteSessionStore(settings.state_dir / "sessions.sqlite3")
-        sealer = Sealer.from_key_file(settings.state_dir / "session-key")
+        store = await SqliteSessionStore.open(settings.state_dir / "sessions.sqlite3")
         sessions = Sessions(
             store,
-            sealer,
+            Sealer.from_key_file(settings.state_dir / "session-key"),
             idle_timeout=settings.session_idle_timeout,
             absolute_timeout=settings.session_absolute_timeout,
         )
-        ident = identity or Identity(settings)
+        signin = SignIn(settings.sign_in(credential=credential, http_client=msal_http), sessions)
         try:
             async with hop_session(settings.api_url, timeout_seconds=settings.api_timeout_seconds) as api:
-                app.state.clients = Clients(settings, api, sessions, ident, AccessTokens(ident, sessions))
+                app.state.clients = Clients(settings, api, signin)
                 yield
         finally:
-            store.close()
+            await store.close()
 
-    app = FastAPI(
-        title="web",
-        summary="Zero Trust sample: the web app (backend-for-frontend).",
-        version="0.1.0",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
+    app = create_service(
+        "web",
+        "Zero Trust sample: the web app (backend-for-frontend).",
+        lifespan,
+        csp=settings.csp,
+        hsts=settings.environment == "production",
     )
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            if declared_too_large(request):
-                return error_page(request, TOO_LARGE.status, TOO_LARGE.title, TOO_LARGE.detail)
-            if request.url.path != CALLBACK_PATH and _cross_site(request, settings):
-                return error_page(
-                    request,
-                    403,
-                    "Request refused",
-                    "This form was sent from another site, so it was refused (CSRF protection).",
-                )
-        try:
-            return await call_next(request)
-        except Exception:
-            # Never a stack trace to the browser; the log keeps it for the developer.
-            log.exception("unexpected error on %s %s", request.method, request.url.path)
-            return error_page(request, 500, "Something went wrong", "The web app hit an unexpected error.")
-
-    # Added last, so it wraps everything above: every response gets the headers, errors included.
-    add_security_headers(app, csp=settings.csp, hsts=settings.environment == "production")
-    _exception_pages(app, settings)
-
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.add_middleware(Guard, public_origin=settings.public_origin)
+    _error_pages(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (tour, auth, tasks, chain, organization, admin, permissions):
+    for module in (tour, auth, tasks, chain, organization, admin, permissions, shared):
         app.include_router(module.router)
-    app.include_router(shared_tasks.router)
-    # The attack lab exists only when turned on (locally, by zt run): otherwise /lab is a 404.
-    app.state.attack_lab = settings.attack_lab
     if settings.attack_lab:
-        app.state.lab_keys = lab.KeySet()
+        # Imported only here: the lab is the one part of the web that uses the developer tooling.
+        from .routes import lab
+
         app.include_router(lab.router)
     return app
 
 
-def _cross_site(request: Request, settings: Settings) -> bool:
-    # Defence in depth beside the CSRF token. Same-origin form posts carry `Origin: null` under
-    # Referrer-Policy: no-referrer, so "null" is accepted; any other foreign origin, or a browser
-    # saying the post is cross-site or same-site (a sibling host), is refused.
-    origin = request.headers.get("origin")
-    if origin is not None and origin not in ("null", settings.public_origin):
-        return True
-    return request.headers.get("sec-fetch-site") not in (None, "same-origin", "none")
+class Guard:
+    """Before any route: a form post declaring more than the cap is refused unread (413), and one sent from
+    another site (CSRF, defence in depth beside the synchronizer token) is refused (403). An unexpected
+    error becomes a plain page, never a stack trace; the log keeps it for the developer."""
+
+    def __init__(self, app: ASGIApp, public_origin: str) -> None:
+        self.app, self.public_origin = app, public_origin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        refusal = None
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            if declared_too_large(request, MAX_FORM_BYTES):
+                refused = too_large()
+                refusal = error_page(request, refused.status, refused.title, refused.detail)
+            elif request.url.path != CALLBACK_PATH and self._cross_site(request):
+                detail = "This form was sent from another site, so it was refused (CSRF protection)."
+                refusal = error_page(request, 403, "Request refused", detail)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            if started:
+                raise
+            failed = error_page(request, 500, "Something went wrong", "The web app hit an unexpected error.")
+            await failed(scope, receive, send)
+
+    def _cross_site(self, request: Request) -> bool:
+        # Same-origin form posts carry `Origin: null` under Referrer-Policy: no-referrer, so "null" is
+        # accepted; any other foreign origin, or a browser saying the post is cross-site or same-site
+        # (a sibling host), is refused.
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in ("null", self.public_origin):
+            return True
+        return request.headers.get("sec-fetch-site") not in (None, "same-origin", "none")
 
 
-def _exception_pages(app: FastAPI, settings: Settings) -> None:
-    app.add_exception_handler(ConsentRequired, auth.ask_consent)
+def _error_pages(app: FastAPI) -> None:
+    async def ask_consent(request: Request, exc: Exception) -> Response:
+        # zt: acquire-application-authorization-to-access-resources
+        # A write that needs consent first: to the identity provider for the write scope alone.
+        assert isinstance(exc, consent.ConsentRequired)
+        c = clients_of(request)
+        return await consent.ask_for(request, c, list(c.settings.api_write_scopes), "/tasks", exc.write)
 
-    @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInRequired)
         status = 302 if request.method == "GET" else 303
         return RedirectResponse("/auth/login?" + urlencode({"next": exc.next_path}), status_code=status)
 
-    @app.exception_handler(SignInFailed)
     async def sign_in_failed(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInFailed)
-        response = error_page(request, exc.status, exc.title, exc.detail, retry="/auth/login")
-        auth.clear_cookie(response, settings, settings.sign_in_cookie)
+        response = error_page(request, exc.status_code, exc.title, exc.detail, retry="/auth/login")
+        c = clients_of(request)
+        c.signin.clear_cookie(response, c.signin.config.sign_in_cookie)
         return response
 
-    @app.exception_handler(IdentityProviderUnavailable)
     async def idp_unavailable(request: Request, exc: Exception) -> Response:
         log.warning("identity provider unavailable (%s)", exc)
-        return error_page(
-            request,
-            503,
-            "Sign-in is unavailable",
-            "The identity provider could not be reached. Try again in a moment.",
-            retry="/auth/login",
-        )
+        detail = "The identity provider could not be reached. Try again in a moment."
+        return error_page(request, 503, "Sign-in is unavailable", detail, retry="/auth/login")
 
-    @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_page(
-            request,
-            exc.status,
-            exc.title,
-            exc.detail,
-            retry=request.url.path if request.method == "GET" else None,
-        )
+        retry = request.url.path if request.method == "GET" else None
+        return error_page(request, exc.status, exc.title, exc.detail, retry=retry)
 
-    @app.exception_handler(FormRefused)
     async def form_refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, FormRefused)
         return error_page(request, exc.status, exc.title, exc.detail)
 
-    @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, exc: Exception) -> Response:
-        return error_page(
-            request,
-            403,
-            "Request refused",
-            "This form is out of date or did not come from this app (CSRF protection). Reload the page and try again.",
-        )
+        detail = "This form is out of date or did not come from this app (CSRF protection). Reload and try again."
+        return error_page(request, 403, "Request refused", detail)
 
-    @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: Exception) -> Response:
         return error_page(request, 400, "Bad request", "That address or form is not valid here.")
 
-    @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        titles = {404: "Page not found", 405: "Not allowed here"}
-        return error_page(
-            request,
-            exc.status_code,
-            titles.get(exc.status_code, "Request failed"),
-            "There is nothing at this address for that kind of request.",
-        )
+        assert isinstance(exc, HTTPException)
+        titles = {404: "Page not found", 405: "Not allowed here", 413: "Too much data"}
+        detail = "There is nothing at this address for that kind of request."
+        return error_page(request, exc.status_code, titles.get(exc.status_code, "Request failed"), detail)
+
+    handlers = {
+        consent.ConsentRequired: ask_consent,
+        SignInRequired: sign_in_required,
+        SignInFailed: sign_in_failed,
+        IdentityProviderUnavailable: idp_unavailable,
+        ApiError: api_error,
+        FormRefused: form_refused,
+        CsrfRejected: csrf_rejected,
+        RequestValidationError: invalid_request,
+        HTTPException: http_error,
+    }
+    for kind, handler in handlers.items():
+        app.add_exception_handler(kind, handler)

@@ -9,12 +9,15 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from .dependencies import clients_of
+
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page; it knows who is signed in (for the header) from the session the request loaded."""
     session = getattr(request.state, "session", None)
+    context.setdefault("attack_lab", clients_of(request).settings.attack_lab)
     context.setdefault("user", session.user if session else None)
     context.setdefault("csrf_token", session.csrf_token if session else None)
     response = templates.TemplateResponse(request, template, context, status_code=status)

@@ -22,16 +22,18 @@ from typing import Any
 import anyio.to_thread
 import msal
 
-from .identity import ConfidentialApps
+from .credentials import ConfidentialApps
 
 
 @dataclass(frozen=True)
 class AppOnlyFailure(Exception):
-    error: str
+    """No app-only token: `description` is what the caller hears (a 503: nothing they can fix)."""
+
     description: str
+    token_service_error: str = ""
 
     def __str__(self) -> str:
-        return f"{self.error}: {self.description.splitlines()[0] if self.description else ''}"
+        return f"{self.token_service_error or 'unreachable'}: {self.description}"
 
 
 class AppOnlyClient:
@@ -44,7 +46,10 @@ class AppOnlyClient:
 
     async def token(self, tenant_id: str, scope: str) -> str:
         """A token for `scope` (a resource's `/.default`) in `tenant_id`, from MSAL's cache when it can."""
-        return await anyio.to_thread.run_sync(self._acquire, tenant_id, scope)
+        try:
+            return await anyio.to_thread.run_sync(self._acquire, tenant_id, scope)
+        except (OSError, ValueError):  # MSAL raises these when the provider can't be reached
+            raise AppOnlyFailure("The token service can't be reached.") from None
 
     def _app_for(self, tenant_id: str) -> msal.ConfidentialClientApplication:
         with self._lock:
@@ -57,7 +62,7 @@ class AppOnlyClient:
     def _acquire(self, tenant_id: str, scope: str) -> str:
         result: dict[str, Any] = self._app_for(tenant_id).acquire_token_for_client([scope])
         if "access_token" not in result:
-            raise AppOnlyFailure(str(result.get("error", "unknown")), str(result.get("error_description", "")))
+            raise AppOnlyFailure("The token service refused or failed.", str(result.get("error", "unknown")))
         if result.get("token_source") == "identity_provider":
             self.token_endpoint_calls += 1
         return str(result["access_token"])

@@ -26,7 +26,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .principal import Principal
+from .tokens import Principal
 
 log = logging.getLogger("zerotrust.audit")
 
@@ -76,7 +76,7 @@ def entry(
 
 class AuditMiddleware:
     """Writes the audit line as the response starts, from what the permission checks left in
-    request.state (zerotrust.dependencies records the principal and the permissions used)."""
+    request.state (zerotrust.protect records the principal and the permissions used)."""
 
     def __init__(self, app: ASGIApp, service: str, audit: AuditLog) -> None:
         self.app = app

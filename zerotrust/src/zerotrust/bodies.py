@@ -23,23 +23,40 @@ M = TypeVar("M", bound=BaseModel)
 MAX_BODY_BYTES = 64 * 1024
 
 
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is too large.")
+
+
+def declared_too_large(request: Request, max_bytes: int) -> bool:
+    """A Content-Length over the cap (or not a number) is refused before a byte is read."""
+    declared = request.headers.get("content-length")
+    return declared is not None and (not declared.isdigit() or int(declared) > max_bytes)
+
+
+async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """The whole body, counted as it streams (chunked uploads too), or BodyTooLarge past `max_bytes`."""
+    if declared_too_large(request, max_bytes):
+        raise BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise BodyTooLarge
+    return bytes(body)
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
 def json_body(model: type[M], *, max_bytes: int = MAX_BODY_BYTES) -> Callable[[Request], Awaitable[M]]:
     async def parse(request: Request) -> M:
-        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if media_type != "application/json":
+        if media_type(request) != "application/json":
             raise HTTPException(415, "Send the body as application/json.")
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise HTTPException(413, "The request body is too large.")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_bytes:
-                raise HTTPException(413, "The request body is too large.")
-            chunks.append(chunk)
+        body = await read_body(request, max_bytes)
         try:
-            return model.model_validate_json(b"".join(chunks))
+            return model.model_validate_json(body)
         except ValidationError as exc:
             # Say what is wrong and where, without echoing the caller's input back.
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
@@ -54,4 +71,4 @@ def documented_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
-__all__ = ["MAX_BODY_BYTES", "documented_body", "json_body"]
+__all__ = ["MAX_BODY_BYTES", "BodyTooLarge", "documented_body", "json_body", "media_type", "read_body"]

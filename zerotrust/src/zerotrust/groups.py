@@ -15,40 +15,44 @@ effect within `ttl` seconds, and a user listing shared tasks doesn't cost a Grap
 from __future__ import annotations
 
 import logging
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-import httpx
+import aiohttp
+from cachetools import TTLCache
 
-from .onbehalf import OboFailure
-from .principal import Principal
+from .onbehalf import OboError
+from .tokens import Principal
 
-log = logging.getLogger("zerotrust.groups")
+log = logging.getLogger(__name__)
 
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 # Delegated, least privileged for "the signed-in user's own memberships" (Graph's permission table).
 GRAPH_SCOPE = f"{GRAPH_RESOURCE}/User.Read"
-CACHE_TTL_SECONDS = 300.0
+CACHE_TTL = 300.0
 MAX_CACHED_USERS = 10_000
 MAX_GROUPS = 11_000  # getMemberObjects' documented ceiling
+
+# POST a JSON body with headers; answers (status, parsed JSON or None).
+Post = Callable[[str, dict[str, Any], dict[str, str]], Awaitable[tuple[int, Any]]]
+
+
+def post_json(session: aiohttp.ClientSession) -> Post:
+    async def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        async with session.post(url, json=body, headers=headers) as response:
+            return response.status, await response.json(content_type=None) if response.status == 200 else None
+
+    return post
 
 
 class OnBehalfTokens(Protocol):
     """What the resolver needs of zerotrust.onbehalf.OnBehalfOf."""
 
-    async def token(self, principal: Principal, assertion: str, scopes: list[str]) -> str: ...
+    async def token(self, user: Principal, assertion: str, scopes: list[str]) -> str: ...
 
 
 class GroupsUnavailable(Exception):
     """Graph (or the token service) could not say which groups the caller is in."""
-
-
-@dataclass(frozen=True)
-class _Entry:
-    groups: frozenset[str]
-    expires: float
 
 
 class GroupResolver:
@@ -56,18 +60,17 @@ class GroupResolver:
         self,
         graph_url: str,
         obo: OnBehalfTokens,
-        http: httpx.AsyncClient,
+        post: Post,
         *,
         scope: str = GRAPH_SCOPE,
-        ttl: float = CACHE_TTL_SECONDS,
+        ttl: float = CACHE_TTL,
     ) -> None:
         # Configuration, never a token: https://graph.microsoft.com in Azure, the emulator locally.
         self.endpoint = f"{graph_url.rstrip('/')}/v1.0/me/getMemberObjects"
         self.obo = obo
-        self.http = http
+        self.post = post
         self.scope = scope
-        self.ttl = ttl
-        self._cache: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._cache: TTLCache[tuple[str, str], frozenset[str]] = TTLCache(MAX_CACHED_USERS, ttl)
         self.graph_calls = 0
 
     async def groups(self, principal: Principal, assertion: str) -> frozenset[str]:
@@ -75,36 +78,27 @@ class GroupResolver:
         if not principal.has_group_overage:
             return frozenset(principal.groups)
         key = (principal.tid, principal.oid)
-        hit = self._cache.get(key)
-        if hit is not None and hit.expires > time.monotonic():
-            self._cache.move_to_end(key)
-            return hit.groups
-        found = await self._from_graph(principal, assertion)
-        self._cache[key] = _Entry(found, time.monotonic() + self.ttl)
-        self._cache.move_to_end(key)
-        while len(self._cache) > MAX_CACHED_USERS:
-            self._cache.popitem(last=False)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = await self._from_graph(principal, assertion)
         return found
 
     async def _from_graph(self, principal: Principal, assertion: str) -> frozenset[str]:
         try:
             token = await self.obo.token(principal, assertion, [self.scope])
-        except (OboFailure, OSError, ValueError) as exc:
+        except OboError as exc:
             log.warning("no Graph token on the user's behalf: %s", exc)
             raise GroupsUnavailable from None
         self.graph_calls += 1
         try:
-            response = await self.http.post(
-                self.endpoint,
-                json={"securityEnabledOnly": True},
-                headers={"Authorization": f"Bearer {token}"},
+            status, body = await self.post(
+                self.endpoint, {"securityEnabledOnly": True}, {"Authorization": f"Bearer {token}"}
             )
-            body = response.json() if response.status_code == 200 else None
-        except (httpx.HTTPError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             log.warning("Graph unreachable for group overage: %r", exc)
             raise GroupsUnavailable from None
         values = body.get("value") if isinstance(body, dict) else None
         if not isinstance(values, list) or len(values) > MAX_GROUPS or not all(isinstance(v, str) for v in values):
-            log.warning("Graph answered %s without a list of group ids", response.status_code)
+            log.warning("Graph answered %s without a list of group ids", status)
             raise GroupsUnavailable
         return frozenset(values)

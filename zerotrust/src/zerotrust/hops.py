@@ -1,4 +1,4 @@
-"""One HTTP client per process for each downstream tier: keep-alive, TLS context built once.
+"""One HTTP client per process for each tier it calls: keep-alive, TLS context built once.
 
 Building an SSL context costs tens of milliseconds and a new connection a TLS handshake, so
 neither happens per request. aiohttp's session costs a fraction of the CPU of httpx's per hop:
@@ -22,7 +22,8 @@ def tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def hop_session(base_url: str, *, timeout_seconds: float = 10.0, limit: int = 100) -> aiohttp.ClientSession:
+def hop_session(base_url: str | None, *, timeout_seconds: float = 10.0, limit: int = 100) -> aiohttp.ClientSession:
+    """Keep-alive connections to one tier (`base_url`), or to the identity provider and Graph (None)."""
     connector = aiohttp.TCPConnector(ssl=tls_context(), limit=limit, keepalive_timeout=HOP_KEEP_ALIVE_SECONDS)
     return aiohttp.ClientSession(
         base_url=base_url,

@@ -1,82 +1,112 @@
-"""On-behalf-of: the api's token for downstream-api, carrying the signed-in user (never a relay).
+"""On-behalf-of: a token for the next API carrying the signed-in user (the incoming token is never relayed).
 
-MSAL's `acquire_token_on_behalf_of` never reads its cache, so each user gets a cache of their
-own and `acquire_token_silent` is tried first. MSAL is synchronous: calls run in a worker thread,
-and the result is reused for the same incoming token and scopes until shortly before it expires,
-so a steady-state request neither waits on MSAL nor calls the token endpoint.
+MSAL's `acquire_token_on_behalf_of` never reads its cache, so each user gets an app and a cache of their
+own and `acquire_token_silent` is tried first. MSAL is synchronous: calls run in a worker thread, and the
+result is reused for the same incoming token and scopes until shortly before it expires, so a
+steady-state request neither waits on MSAL nor calls the token endpoint. A refusal becomes an `OboError`
+that says what the caller should be told (status, OAuth error, description).
 """
 
+# region liftable: on-behalf-of (1 of 2) requires: msal, azure-identity, cryptography, cachetools, anyio
 from __future__ import annotations
 
 import hashlib
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 import msal
+from cachetools import LRUCache, TLRUCache
 
-from .identity import ConfidentialApps
-from .principal import Principal
+from .credentials import ConfidentialApps
 
 # Renew this long before expiry so a token never expires between this tier and the next.
 REFRESH_MARGIN_SECONDS = 300
 MAX_USERS = 10_000
 MAX_RESULTS = 50_000
+# AADSTS65001 (no consent) and AADSTS90094 (admin approval needed): the grant is missing for this app.
+CONSENT_MISSING = frozenset({65001, 90094})
+
+
+class User(Protocol):
+    """Who the incoming token is for (a validated Principal is one)."""
+
+    @property
+    def tid(self) -> str: ...
+    @property
+    def user_key(self) -> str: ...
 
 
 @dataclass(frozen=True)
-class OboFailure(Exception):
+class OboError(Exception):
+    """The exchange failed; `status`, `error` and `description` are what this tier's caller should hear."""
+
+    status: int
     error: str
     description: str
+    token_service_error: str = ""
     error_codes: tuple[int, ...] = ()
     claims: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.error}: {self.description.splitlines()[0] if self.description else ''}"
+        return f"{self.token_service_error or self.error}: {self.description}"
+
+    @classmethod
+    def from_result(cls, result: dict[str, Any]) -> OboError:
+        error, codes = str(result.get("error", "unknown")), tuple(result.get("error_codes") or ())
+        found = (error, codes, result.get("claims"))
+        if CONSENT_MISSING & set(codes):
+            # zt: permissions-require-admin-consent
+            # This app lacks the grant on the next API: nothing the user can fix by signing in again.
+            return cls(403, "consent_required", "An administrator has not granted this permission.", *found)
+        if error in ("invalid_grant", "interaction_required"):
+            return cls(401, "invalid_token", "Your sign-in is no longer valid; sign in again.", *found)
+        return cls(503, "temporarily_unavailable", "The token service refused or failed.", *found)
 
 
-class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practices, zt: token-management
+def unreachable() -> OboError:
+    return OboError(503, "temporarily_unavailable", "The token service can't be reached.")
+
+
+# zt: api-calls-api
+# zt: token-management
+class OnBehalfOf:
     def __init__(self, apps: ConfidentialApps) -> None:
-        """`apps`: the service's MSAL apps (its client id and credential); each user's is made at that
-        user's own tenant."""
+        """`apps`: this service's MSAL apps (its client id and credential); each user's is at their tenant."""
         self._msal = apps
-        self._apps: OrderedDict[str, msal.ConfidentialClientApplication] = OrderedDict()
-        self._results: dict[tuple[str, tuple[str, ...]], tuple[str, float]] = {}
+        self._apps: LRUCache[str, msal.ConfidentialClientApplication] = LRUCache(MAX_USERS)
+        self._results: TLRUCache[tuple[str, tuple[str, ...]], tuple[str, float]] = TLRUCache(
+            MAX_RESULTS, lambda _key, value, _now: value[1] - REFRESH_MARGIN_SECONDS, timer=time.time
+        )
         self._lock = threading.Lock()
         self.token_endpoint_calls = 0
 
-    async def token(self, principal: Principal, assertion: str, scopes: list[str]) -> str:
+    async def token(self, user: User, assertion: str, scopes: list[str]) -> str:
+        """A token for `scopes` on behalf of `user`, whose own token is `assertion`; or OboError."""
         key = (hashlib.sha256(assertion.encode()).hexdigest(), tuple(sorted(scopes)))
         hit = self._results.get(key)
-        if hit is not None and hit[1] - REFRESH_MARGIN_SECONDS > time.time():
+        if hit is not None:
             return hit[0]
-        token, expires_at = await anyio.to_thread.run_sync(self._acquire, principal, assertion, scopes)
-        if len(self._results) >= MAX_RESULTS:
-            now = time.time()
-            self._results = {k: v for k, v in self._results.items() if v[1] > now}
-        self._results[key] = (token, expires_at)
-        return token
+        try:
+            found = await anyio.to_thread.run_sync(self._acquire, user, assertion, scopes)
+        except (OSError, ValueError):  # MSAL raises these when the provider can't be reached
+            raise unreachable() from None
+        self._results[key] = found
+        return found[0]
 
-    def _app_for(self, principal: Principal) -> msal.ConfidentialClientApplication:
-        user_key = principal.user_key
+    def _app_for(self, user: User) -> msal.ConfidentialClientApplication:
         with self._lock:
-            app = self._apps.get(user_key)
+            app = self._apps.get(user.user_key)
             if app is None:
-                # zt: identity-supported-account-types - on-behalf-of is asked of the user's own tenant:
-                # in multi-tenant mode a Fabrikam user's token is exchanged at Fabrikam's authority.
-                app = self._msal.new(principal.tid)
-                self._apps[user_key] = app
-                if len(self._apps) > MAX_USERS:
-                    self._apps.popitem(last=False)
-            else:
-                self._apps.move_to_end(user_key)
+                # zt: identity-supported-account-types
+                # Asked of the user's own tenant: a Fabrikam user's token is exchanged at Fabrikam's authority.
+                app = self._apps[user.user_key] = self._msal.new(user.tid)
             return app
 
-    def _acquire(self, principal: Principal, assertion: str, scopes: list[str]) -> tuple[str, float]:
-        app = self._app_for(principal)
+    def _acquire(self, user: User, assertion: str, scopes: list[str]) -> tuple[str, float]:
+        app = self._app_for(user)
         result: dict[str, Any] | None = None
         accounts = app.get_accounts()
         if accounts:
@@ -85,10 +115,8 @@ class OnBehalfOf:  # zt: api-calls-api, zt: identity-iam-development-best-practi
             self.token_endpoint_calls += 1
             result = app.acquire_token_on_behalf_of(assertion, scopes)
         if "access_token" not in result:
-            raise OboFailure(
-                str(result.get("error", "unknown")),
-                str(result.get("error_description", "")),
-                tuple(result.get("error_codes", ())),
-                result.get("claims"),
-            )
+            raise OboError.from_result(result)
         return str(result["access_token"]), time.time() + float(result.get("expires_in", 0))
+
+
+# endregion liftable: on-behalf-of (1 of 2)

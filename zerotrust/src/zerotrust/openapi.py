@@ -1,8 +1,8 @@
 """What each route needs, written into the OpenAPI schema: so /docs shows it, and tests can read it.
 
-FastAPI lists the `bearerAuth` scheme (dependencies.BEARER_SCHEME) on every operation whose
+FastAPI lists the `bearerAuth` scheme (protect.BEARER_SCHEME) on every operation whose
 dependencies validate a token, with no names. `document_permissions` adds what the route's
-permission checks (require_scopes / require_app_roles) accept:
+permission checks (Protection.scopes / app_roles / user_roles) accept:
 
     security: [{bearerAuth: [Tasks.Read]}, {bearerAuth: [Tasks.ReadWrite]}]   # either one is enough
     x-token-type: delegated                                                  # or app-only
@@ -26,7 +26,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
-from .dependencies import BEARER_SCHEME, Permission, permission_of
+from .protect import BEARER_SCHEME, Permission, permission_of
 
 # The operation extension naming the token type a route needs: "delegated" or "app-only".
 TYPE_EXTENSION = "x-token-type"

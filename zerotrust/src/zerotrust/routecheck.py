@@ -10,7 +10,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
-from .dependencies import current_principal
+from .protect import permission_of
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -21,7 +21,7 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
 
 
 def unguarded_routes(routes: list[BaseRoute], public: Iterable[str] = ("/healthz",)) -> list[str]:
-    """Routes (methods and path) that are not public and lack token validation or a permission check."""
+    """Routes (methods and path) that are not public and lack a permission check (which validates the token)."""
     public = set(public)
     problems = []
     # Route contexts: each route as served, with the prefix and the dependencies of the routers
@@ -33,14 +33,7 @@ def unguarded_routes(routes: list[BaseRoute], public: Iterable[str] = ("/healthz
             # Mounts and plain Starlette routes bypass dependencies: only listed public ones may exist.
             problems.append(f"{type(route.original_route).__name__} {route.path}")
             continue
-        calls = list(_calls(route.dependant))
-        validated = current_principal in calls
-        # Security scheme objects (the documented bearer scheme) are callables without a __qualname__.
-        permission = any(
-            getattr(c, "__qualname__", "").startswith(("require_scopes.", "require_app_roles.", "require_user_roles."))
-            for c in calls
-        )
-        if not (validated and permission):
+        if not any(permission_of(call) is not None for call in _calls(route.dependant)):
             problems.append(f"{sorted(route.methods or ())} {route.path}")
     return problems
 

@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -38,6 +38,24 @@ def load_settings(make: Callable[[], S], service: str, prefix: str) -> S:
                 f"{service}: {prefix}_{where}: {err['msg']}" if where else f"{service}: {err['msg']}", file=sys.stderr
             )
         sys.exit(2)
+
+
+def run(service: str, settings_class: Callable[[], Any], create_app: Callable[[Any], FastAPI]) -> None:
+    """`python -m <service>`: the settings (or a clear error), then the app over HTTPS (plain http for the
+    web on localhost, where TLS ends at the ingress in Azure)."""
+    prefix = str(getattr(settings_class, "model_config", {}).get("env_prefix", "")).rstrip("_")
+    settings = load_settings(settings_class, service, prefix)
+    serve(
+        create_app(settings),
+        service,
+        prefix,
+        host=settings.host,
+        port=settings.port,
+        tls_cert=settings.tls_cert,
+        tls_key=settings.tls_key,
+        require_tls=settings.require_tls,
+        log_level=settings.log_level,
+    )
 
 
 def serve(

@@ -1,41 +1,63 @@
-"""What every API tier of the chain sets up the same way: validation, error shapes, headers, health."""
+"""The skeleton every tier is built on, written once: the app, /healthz, security headers, correlation ids;
+and for the APIs, RFC 6750 errors, 422s that echo nothing, no stack trace, permissions in the schema, audit."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from . import protect
+from .audit import audit_requests
 from .correlation import HEADER, CorrelationId, correlation_id
-from .errors import BearerError, bearer_error_handler, provider_unavailable_handler
-from .headers import API_CSP, add_security_headers
-from .hops import tls_context
+from .docs import serve_docs
+from .headers import API_CSP, SecurityHeaders
 from .openapi import document_permissions
-from .validation import KeySet, ProviderUnavailable, TokenPolicy, TokenValidator
+from .settings import ApiSettings
+from .tokens import Fetch, KeySet, TokenPolicy, TokenValidator
 
-log = logging.getLogger("zerotrust.service")
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def build_validator(policy: TokenPolicy, authority: str, http: httpx.AsyncClient) -> TokenValidator:
-    return TokenValidator(policy, KeySet(authority=authority, http=http))
+def create_service(
+    name: str, summary: str, lifespan: Lifespan, *, docs: bool = False, csp: str = API_CSP, hsts: bool = False
+) -> FastAPI:
+    """`docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers."""
+    app = FastAPI(
+        title=name,
+        summary=summary,
+        version=VERSION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
 
+    @app.get("/healthz", tags=["ops"], include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
 
-def provider_http_client() -> httpx.AsyncClient:
-    """For discovery and keys only (rare calls): trusts SSL_CERT_FILE like every other hop."""
-    return httpx.AsyncClient(timeout=5, trust_env=False, verify=tls_context())
+    if docs:
+        serve_docs(app)
+    app.add_middleware(SecurityHeaders, csp=csp, hsts=hsts)
+    app.add_middleware(CorrelationId)
+    return app
 
 
 async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
     """422 saying which field is wrong and why; the caller's values are not echoed back."""
     assert isinstance(exc, RequestValidationError)
     detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
-    return JSONResponse(
-        {"error": "invalid_request", "error_description": "The request is not valid.", "detail": detail},
-        status_code=422,
-    )
+    body = {"error": "invalid_request", "error_description": "The request is not valid.", "detail": detail}
+    return JSONResponse(body, status_code=422)
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -43,32 +65,39 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     cid = correlation_id(request)
     log.exception("unexpected error on %s %s [correlation id %s]", request.method, request.url.path, cid)
     # This handler runs outside the app's middleware, so it sets the headers they would have.
-    headers = {
-        "Cache-Control": "no-store",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": API_CSP,
-        HEADER: cid,
-    }
-    return JSONResponse(
-        {"error": "server_error", "error_description": "Something went wrong on our side.", "correlation_id": cid},
-        status_code=500,
-        headers=headers,
-    )
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Content-Security-Policy": API_CSP}
+    body = {"error": "server_error", "error_description": "Something went wrong on our side.", "correlation_id": cid}
+    return JSONResponse(body, status_code=500, headers={**headers, HEADER: cid})
 
 
-def protect_api(app: FastAPI, realm: str) -> None:  # zt: protect-api
-    """RFC 6750 errors, a clean 503 when the provider is down, 422s that echo nothing, no stack
-    traces, a correlation id on every request, security headers, and an OpenAPI schema that says
-    what each route needs (token type, scopes or app roles)."""
-    app.add_exception_handler(BearerError, bearer_error_handler(realm))
-    app.add_exception_handler(ProviderUnavailable, provider_unavailable_handler)
+# zt: protect-api
+def create_api(name: str, summary: str, lifespan: Lifespan, *, audit_log: Path | None, docs: bool = False) -> FastAPI:
+    """An API tier: every refusal an RFC 6750 answer, and what each route needs written into its schema."""
+    app = create_service(name, summary, lifespan, docs=docs)
+    protect.install(app)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(Exception, unexpected)
-
-    @app.get("/healthz", tags=["ops"], include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    add_security_headers(app)
-    app.add_middleware(CorrelationId)
     document_permissions(app)
+    # zt: overprivileged-permissions
+    audit_requests(app, name, audit_log)
+    return app
+
+
+# zt: protect-api
+def token_validator(settings: ApiSettings, fetch: Fetch) -> TokenValidator:
+    """Tokens for this API, from its allowed tenants and calling apps, signed by the provider's keys."""
+    policy = TokenPolicy.for_authority(
+        settings.authority_host,
+        settings.client_id,
+        settings.tenants,
+        settings.allowed_client_ids,
+        settings.app_only_client_ids,
+        settings.clock_leeway_seconds,
+    )
+    keys = KeySet(
+        settings.authority,
+        fetch,
+        refresh_interval=settings.key_set_refresh_seconds,
+        max_age=settings.key_set_max_age_seconds,
+    )
+    return TokenValidator(policy, keys)

@@ -10,15 +10,11 @@ itself, so a bug in the api's check does not open downstream-api.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from zerotrust.correlation import correlation_id
 
-from ..auth import IncomingToken, TasksAdmin
-from ..downstream import Downstream, Hop
+from ..dependencies import OnBehalfOfCaller, TasksAdmin
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -34,15 +30,7 @@ class Summary(BaseModel):
     owners: list[OwnerCount]
 
 
-def admin_downstream(request: Request, user: TasksAdmin, token: IncomingToken) -> Hop:
-    client: Downstream = request.app.state.downstream
-    return client.on_behalf_of(user, token, correlation_id(request))
-
-
-AdminDownstream = Annotated[Hop, Depends(admin_downstream)]
-
-
 @router.get("/tasks/summary", response_model=Summary)
-async def tasks_summary(down: AdminDownstream) -> Response:
+async def tasks_summary(user: TasksAdmin, down: OnBehalfOfCaller) -> Response:
     status, body = await down.call("GET", "/admin/records/summary")
     return JSONResponse(body, status_code=status)

@@ -8,15 +8,15 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from ..auth import Reader
+from ..dependencies import OnBehalfOfCaller, TasksRead
 from ..downstream import DownstreamError
-from .tasks import DownstreamDep
 
 router = APIRouter(tags=["identity"])
 
 
+# zt: api-calls-api
 @router.get("/me")
-async def me(user: Reader, down: DownstreamDep) -> dict[str, Any]:  # zt: api-calls-api
+async def me(user: TasksRead, down: OnBehalfOfCaller) -> dict[str, Any]:
     try:
         _, downstream_view = await down.call("GET", "/me")
     except DownstreamError as exc:
@@ -29,7 +29,7 @@ class MyGroups(BaseModel):
 
 
 @router.get("/me/groups", response_model=MyGroups)
-async def my_groups(user: Reader, down: DownstreamDep) -> Response:
+async def my_groups(user: TasksRead, down: OnBehalfOfCaller) -> Response:
     """The groups you can share a task with, as downstream-api (which keeps the tasks and decides who may
     see a shared one) resolves them. Object ids only."""
     status, body = await down.call("GET", "/me/groups")

@@ -10,15 +10,11 @@ the token's `tid`, never a parameter: an organization view of another tenant can
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from zerotrust.correlation import correlation_id
 
-from ..auth import IncomingToken, OrgReader
-from ..downstream import Downstream, Hop
+from ..dependencies import OnBehalfOfCaller, OrgTasksRead
 
 router = APIRouter(prefix="/org", tags=["organization"])
 
@@ -31,15 +27,7 @@ class OrgTask(BaseModel):
     owner: str  # the owner's object id; names come from the directory, never from stored data
 
 
-def org_downstream(request: Request, user: OrgReader, token: IncomingToken) -> Hop:
-    client: Downstream = request.app.state.downstream
-    return client.on_behalf_of(user, token, correlation_id(request))
-
-
-OrgDownstream = Annotated[Hop, Depends(org_downstream)]
-
-
 @router.get("/tasks", response_model=list[OrgTask])
-async def organization_tasks(down: OrgDownstream) -> Response:
+async def organization_tasks(user: OrgTasksRead, down: OnBehalfOfCaller) -> Response:
     status, body = await down.call("GET", "/org/records", scope_value="Records.Read.All")
     return JSONResponse(body, status_code=status)

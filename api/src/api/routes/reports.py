@@ -10,14 +10,10 @@ of people: a report needs neither.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
-from zerotrust.correlation import correlation_id
 
-from ..auth import Reporter
-from ..downstream import AppHop, Downstream
+from ..dependencies import AsApp, TenantReporter
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 
@@ -29,13 +25,8 @@ class TenantReport(BaseModel):
     owners: int
 
 
-def app_downstream(request: Request, caller: Reporter) -> AppHop:
-    client: Downstream = request.app.state.downstream
-    return client.as_app(caller, correlation_id(request))
-
-
 @router.get("/tenant", response_model=TenantReport)
-async def tenant_report(caller: Reporter, down: Annotated[AppHop, Depends(app_downstream)]) -> TenantReport:
+async def tenant_report(caller: TenantReporter, down: AsApp) -> TenantReport:
     _, body = await down.call("GET", "/reports/tenant")
     report = TenantReport.model_validate(body)
     # downstream-api answered for its token's tenant, which is the caller's; say so if it ever isn't.

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from zerotrust.bodies import documented_body, json_body
-from zerotrust.correlation import correlation_id
 from zerotrust.ids import OBJECT_ID
 
-from ..auth import IncomingToken, Reader, Writer
-from ..downstream import Downstream, Hop
+from ..dependencies import OnBehalfOfCaller, TasksRead, TasksWrite
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -50,58 +48,52 @@ class SharedTask(Task):
     mine: bool
 
 
-def downstream(request: Request, user: Reader, token: IncomingToken) -> Hop:
-    """downstream-api, on behalf of the caller, under the caller's correlation id."""
-    client: Downstream = request.app.state.downstream
-    return client.on_behalf_of(user, token, correlation_id(request))
-
-
-DownstreamDep = Annotated[Hop, Depends(downstream)]
 # Bodies are read only after the caller is authorized (and capped while they stream).
 NewTask = Annotated[TaskIn, Depends(json_body(TaskIn))]
 TaskChanges = Annotated[TaskPatch, Depends(json_body(TaskPatch))]
 ShareWith = Annotated[TaskShare, Depends(json_body(TaskShare))]
 
 
-def _answer(status: int, body: Any) -> Response:
+def answer(status: int, body: Any) -> Response:
+    """downstream-api's answer, passed on as it is (its errors were mapped by the hop)."""
     if status == 204:
         return Response(status_code=204)
     return JSONResponse(body, status_code=status)
 
 
 @router.get("", response_model=list[Task])
-async def list_tasks(down: DownstreamDep) -> Response:
-    return _answer(*await down.call("GET", "/records"))
+async def list_tasks(user: TasksRead, down: OnBehalfOfCaller) -> Response:
+    return answer(*await down.call("GET", "/records"))
 
 
 @router.post("", response_model=Task, status_code=201, openapi_extra=documented_body(TaskIn))
-async def add_task(user: Writer, task: NewTask, down: DownstreamDep) -> Response:
-    return _answer(*await down.call("POST", "/records", write=True, body=task.model_dump()))
+async def add_task(user: TasksWrite, task: NewTask, down: OnBehalfOfCaller) -> Response:
+    return answer(*await down.call("POST", "/records", write=True, body=task.model_dump()))
 
 
 @router.get("/shared", response_model=list[SharedTask])
-async def list_shared_tasks(down: DownstreamDep) -> Response:
+async def list_shared_tasks(user: TasksRead, down: OnBehalfOfCaller) -> Response:
     """Tasks shared with any group you belong to (yours included), in your organization."""
-    return _answer(*await down.call("GET", "/records/shared"))
+    return answer(*await down.call("GET", "/records/shared"))
 
 
 @router.put("/{task_id}/share", response_model=Task, openapi_extra=documented_body(TaskShare))
-async def share_task(task_id: TaskId, user: Writer, share: ShareWith, down: DownstreamDep) -> Response:
+async def share_task(task_id: TaskId, user: TasksWrite, share: ShareWith, down: OnBehalfOfCaller) -> Response:
     """Share your task with one group you are a member of; `{"group_id": null}` stops sharing."""
-    return _answer(*await down.call("PUT", f"/records/{task_id}/share", write=True, body=share.model_dump()))
+    return answer(*await down.call("PUT", f"/records/{task_id}/share", write=True, body=share.model_dump()))
 
 
 @router.get("/{task_id}", response_model=Task)
-async def get_task(task_id: TaskId, down: DownstreamDep) -> Response:
-    return _answer(*await down.call("GET", f"/records/{task_id}"))
+async def get_task(task_id: TaskId, user: TasksRead, down: OnBehalfOfCaller) -> Response:
+    return answer(*await down.call("GET", f"/records/{task_id}"))
 
 
 @router.patch("/{task_id}", response_model=Task, openapi_extra=documented_body(TaskPatch))
-async def change_task(task_id: TaskId, user: Writer, patch: TaskChanges, down: DownstreamDep) -> Response:
+async def change_task(task_id: TaskId, user: TasksWrite, patch: TaskChanges, down: OnBehalfOfCaller) -> Response:
     body = patch.model_dump(exclude_none=True)
-    return _answer(*await down.call("PATCH", f"/records/{task_id}", write=True, body=body))
+    return answer(*await down.call("PATCH", f"/records/{task_id}", write=True, body=body))
 
 
 @router.delete("/{task_id}", status_code=204)
-async def delete_task(task_id: TaskId, user: Writer, down: DownstreamDep) -> Response:
-    return _answer(*await down.call("DELETE", f"/records/{task_id}", write=True))
+async def delete_task(task_id: TaskId, user: TasksWrite, down: OnBehalfOfCaller) -> Response:
+    return answer(*await down.call("DELETE", f"/records/{task_id}", write=True))

@@ -6,16 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from zerotrust.dependencies import BearerToken
 
-from ..auth import RecordsReader
-from ..groups import CallerGroups
+from ..dependencies import Groups, RecordsRead
 
 router = APIRouter(tags=["identity"])
 
 
 @router.get("/me")
-async def me(principal: RecordsReader) -> dict[str, Any]:
+async def me(principal: RecordsRead) -> dict[str, Any]:
     # The same user the web app signed in, seen through an on-behalf-of token: tenant and object id
     # unchanged, a different pairwise subject, the api as the calling app, Records.* scopes.
     return principal.view()
@@ -26,9 +24,9 @@ class MyGroups(BaseModel):
 
 
 @router.get("/me/groups")
-async def my_groups(principal: RecordsReader, token: BearerToken, groups: CallerGroups) -> MyGroups:
+async def my_groups(principal: RecordsRead, groups: Groups) -> MyGroups:
     """The groups you can share a record with: yours, as this tier resolves them (its token's groups
     claim, or Graph on overage). Object ids only: names would need GroupMember.Read.All, which this
     app does not ask for (User.Read, the least privilege for one's own memberships, returns ids)."""
     # zt: configure-tokens-group-claims-app-roles
-    return MyGroups(groups=sorted(await groups.of(principal, token)))
+    return MyGroups(groups=sorted(await groups.ids()))

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from ..auth import OrgRecordsReader, RecordsAdmin
-from ..db import DatabaseDep, Record, utc
+from ..db import Record, utc
+from ..dependencies import DatabaseDep, OrgRecordsRead, RecordsAdmin
 
 router = APIRouter(tags=["organization"])
 
@@ -67,12 +67,11 @@ def _summary(session: Session, tenant_id: str) -> Summary:
 
 
 @router.get("/org/records")
-async def organization_records(principal: OrgRecordsReader, db: DatabaseDep) -> list[OrgRecordOut]:
+async def organization_records(principal: OrgRecordsRead, db: DatabaseDep) -> list[OrgRecordOut]:
     return await db.run(_org_records, principal.tid)
 
 
+# zt: configure-tokens-group-claims-app-roles
 @router.get("/admin/records/summary")
-async def records_summary(
-    principal: RecordsAdmin, db: DatabaseDep
-) -> Summary:  # zt: configure-tokens-group-claims-app-roles
+async def records_summary(principal: RecordsAdmin, db: DatabaseDep) -> Summary:
     return await db.run(_summary, principal.tid)

@@ -20,12 +20,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, m
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from zerotrust.bodies import documented_body, json_body
-from zerotrust.dependencies import BearerToken
-from zerotrust.principal import Principal
+from zerotrust.tokens import Principal
 
-from ..auth import RecordsReader, RecordsWriter
-from ..db import TITLE_MAX, DatabaseDep, Record, utc
-from ..groups import CallerGroups
+from ..db import TITLE_MAX, Record, utc
+from ..dependencies import DatabaseDep, Groups, RecordsRead, RecordsWrite
 from .checks import OBJECT_ID, RANDOM_ID, checked_id, not_found, printable
 
 router = APIRouter(prefix="/records", tags=["records"])
@@ -198,29 +196,26 @@ def _delete(session: Session, owner: Owner, record_id: str) -> bool:
 
 
 @router.get("")
-async def list_records(principal: RecordsReader, db: DatabaseDep) -> list[RecordOut]:
+async def list_records(principal: RecordsRead, db: DatabaseDep) -> list[RecordOut]:
     return await db.run(_list, Owner.of(principal))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=documented_body(RecordCreate))
-async def create_record(principal: RecordsWriter, body: NewRecord, db: DatabaseDep) -> RecordOut:
+async def create_record(principal: RecordsWrite, body: NewRecord, db: DatabaseDep) -> RecordOut:
     return await db.run(_create, Owner.of(principal), body.title)
 
 
 @router.get("/shared")
-async def list_shared_records(
-    principal: RecordsReader, token: BearerToken, groups: CallerGroups, db: DatabaseDep
-) -> list[SharedRecordOut]:
+async def list_shared_records(principal: RecordsRead, groups: Groups, db: DatabaseDep) -> list[SharedRecordOut]:
     """Records shared with any group the caller belongs to, in the caller's tenant."""
-    return await db.run(_shared_with, Owner.of(principal), await groups.of(principal, token))
+    return await db.run(_shared_with, Owner.of(principal), await groups.ids())
 
 
 @router.put("/{record_id}/share", openapi_extra=documented_body(RecordShare))
 async def share_record(
     record_id: str,
-    principal: RecordsWriter,
-    token: BearerToken,
-    groups: CallerGroups,
+    principal: RecordsWrite,
+    groups: Groups,
     body: ShareRequest,
     db: DatabaseDep,
 ) -> RecordOut:
@@ -228,7 +223,7 @@ async def share_record(
     checked = checked_id(record_id, RANDOM_ID, "record")
     # zt: configure-tokens-group-claims-app-roles - membership decided by this tier, from its own
     # token (groups claim) or from Graph on overage; a group list sent by the caller means nothing.
-    if body.group_id is not None and body.group_id not in await groups.of(principal, token):
+    if body.group_id is not None and body.group_id not in await groups.ids():
         # A non-owner hears 404 whatever the group, as for an unknown id: existence stays hidden.
         if await db.run(_get, Owner.of(principal), checked) is None:
             raise not_found("record")
@@ -240,7 +235,7 @@ async def share_record(
 
 
 @router.get("/{record_id}")
-async def get_record(record_id: str, principal: RecordsReader, db: DatabaseDep) -> RecordOut:
+async def get_record(record_id: str, principal: RecordsRead, db: DatabaseDep) -> RecordOut:
     found = await db.run(_get, Owner.of(principal), checked_id(record_id, RANDOM_ID, "record"))
     if found is None:
         raise not_found("record")
@@ -248,7 +243,7 @@ async def get_record(record_id: str, principal: RecordsReader, db: DatabaseDep) 
 
 
 @router.patch("/{record_id}", openapi_extra=documented_body(RecordPatch))
-async def update_record(record_id: str, principal: RecordsWriter, body: RecordChanges, db: DatabaseDep) -> RecordOut:
+async def update_record(record_id: str, principal: RecordsWrite, body: RecordChanges, db: DatabaseDep) -> RecordOut:
     changes = body.model_dump(exclude_unset=True)
     changed = await db.run(_update, Owner.of(principal), checked_id(record_id, RANDOM_ID, "record"), changes)
     if changed is None:
@@ -257,7 +252,7 @@ async def update_record(record_id: str, principal: RecordsWriter, body: RecordCh
 
 
 @router.delete("/{record_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_record(record_id: str, principal: RecordsWriter, db: DatabaseDep) -> Response:
+async def delete_record(record_id: str, principal: RecordsWrite, db: DatabaseDep) -> Response:
     if not await db.run(_delete, Owner.of(principal), checked_id(record_id, RANDOM_ID, "record")):
         raise not_found("record")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

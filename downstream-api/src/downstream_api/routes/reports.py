@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..auth import TenantReporter
-from ..db import DatabaseDep, Record
+from ..db import Record
+from ..dependencies import DatabaseDep, TenantReporter
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

@@ -6,7 +6,7 @@ reached by the api app-only (role Users.Manage) from its SCIM routes. Every quer
 the token's tenant (`tid`); a user is keyed on that tenant + their Entra object id. What happens
 to a user's data:
 - deactivated (`active: false`): everything is kept; every delegated request made for them is
-  refused with 403 account_deactivated (auth._active), until they are reactivated;
+  refused with 403 account_deactivated (dependencies.active), until they are reactivated;
 - deleted: their records are deleted with them, in the same transaction.
 """
 
@@ -22,8 +22,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from zerotrust.bodies import documented_body, json_body
 
-from ..auth import UsersManager
-from ..db import DISPLAY_NAME_MAX, USER_NAME_MAX, DatabaseDep, ProvisionedUser, Record, utc
+from ..db import DISPLAY_NAME_MAX, USER_NAME_MAX, ProvisionedUser, Record, utc
+from ..dependencies import DatabaseDep, UsersManager
 from .checks import OBJECT_ID, checked_id, not_found, printable
 
 router = APIRouter(prefix="/users", tags=["provisioning"])

@@ -8,13 +8,12 @@ as what it means here: the role is missing, and only an administrator can assign
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import api_client
-from ..dependencies import api_token, clients, require_session
+from ..dependencies import ApiToken, ClientsDep
 from ..pages import page
-from ..session import Session
 
 router = APIRouter(tags=["admin"])
 
@@ -22,9 +21,7 @@ ADMIN_ROLE = "Tasks.Admin"
 
 
 @router.get("/admin")
-async def admin(request: Request, session: Session = Depends(require_session)) -> Response:
-    c = clients(request)
-    token = await api_token(request, session)
+async def admin(request: Request, c: ClientsDep, token: ApiToken) -> Response:
     try:
         summary = await api_client.admin_summary(c.api, token)
     except api_client.ApiError as err:

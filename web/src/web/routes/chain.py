@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import api_client
-from ..dependencies import api_token, clients, require_session
+from ..dependencies import ApiToken, ClientsDep
 from ..pages import page
-from ..session import Session
 
 router = APIRouter(tags=["chain"])
 
 
-# zt: protected-api-example - the page shows, per tier, the scopes and calling app that tier's
-# permission design accepted: Tasks.* from the web app at the api, Records.Read from the api downstream.
+# zt: protected-api-example
+# The page shows, per tier, the scopes and calling app that tier's permission design accepted: Tasks.*
+# from the web app at the api, Records.Read from the api downstream.
+# zt: api-calls-api
 @router.get("/chain")
-async def chain(request: Request, session: Session = Depends(require_session)) -> Response:  # zt: api-calls-api
-    c = clients(request)
-    token = await api_token(request, session)
+async def chain(request: Request, c: ClientsDep, token: ApiToken) -> Response:
     # The web column comes from the ID token (kept as claims in the session, the token itself is
     # not kept); the others are what each tier validated from the token it received.
     try:

@@ -17,26 +17,24 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from .. import api_client
-from ..dependencies import FRESH_SESSION_SECONDS, SignInRequired, clients, require_session
+from ..consent import ask_for, needs_admin_approval
+from ..dependencies import FRESH_SESSION_SECONDS, ClientsDep, CurrentSession, SignInRequired
 from ..pages import error_page, page
-from ..session import Session
-from .auth import ask_for
 
 router = APIRouter(tags=["organization"])
 
 
 @router.get("/organization")
-async def organization(request: Request, session: Session = Depends(require_session)) -> Response:
-    c = clients(request)
-    got = await c.tokens.acquire(session, c.settings.api_org_scopes, force_refresh=True)
+async def organization(request: Request, c: ClientsDep, session: CurrentSession) -> Response:
+    got = await c.signin.tokens.acquire(session, list(c.settings.api_org_scopes), force_refresh=True)
     if got is None:
         raise SignInRequired("/organization")
     if got.token is None:
-        if got.needs_admin_approval:
+        if needs_admin_approval(got):
             return page(
                 request,
                 "needs_admin_approval.html",
@@ -59,7 +57,7 @@ async def organization(request: Request, session: Session = Depends(require_sess
 
 
 @router.get("/organization/ask")
-async def ask(request: Request, session: Session = Depends(require_session)) -> Response:
+async def ask(request: Request, c: ClientsDep, session: CurrentSession) -> Response:
     """The identity provider, asked for Tasks.Read.All interactively: it issues it once an
     administrator consented, or shows its own "needs admin approval" page with a way back."""
-    return await ask_for(request, clients(request).settings.api_org_scopes, "/organization")
+    return await ask_for(request, c, list(c.settings.api_org_scopes), "/organization")

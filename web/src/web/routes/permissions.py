@@ -10,22 +10,37 @@ organization's tasks only with an administrator's consent.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
-from fastapi import APIRouter, Depends, Request
+import msal
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ..dependencies import clients, require_session
+from ..dependencies import ClientsDep, CurrentSession
 from ..pages import page
-from ..session import Session
 
 router = APIRouter(tags=["permissions"])
 
 
 @router.get("/permissions")
-async def permissions(request: Request, session: Session = Depends(require_session)) -> Response:
-    c = clients(request)
-    held = await c.tokens.held(session)
-    granted = {scope for token in held for scope in token.scopes}
+async def permissions(request: Request, c: ClientsDep, session: CurrentSession) -> Response:
+    cache = await c.signin.tokens.cache(session)
+    # The access tokens the user's cache holds for them, as MSAL recorded them: the scopes the token
+    # service said it granted (its `scope` answer, the entry's target), and until when.
+    entries = (
+        cache.search(
+            msal.TokenCache.CredentialType.ACCESS_TOKEN, query={"home_account_id": session.user.home_account_id}
+        )
+        if cache is not None
+        else []
+    )
+    now = time.time()
+    held = sorted(
+        (tuple(sorted(str(e.get("target", "")).split())), int(e.get("expires_on", 0)))
+        for e in entries
+        if int(e.get("expires_on", 0)) > now
+    )
+    granted = {scope for scopes, _ in held for scope in scopes}
     asked = [
         ("at sign-in, for every read", c.settings.api_scopes, "you"),
         ("the first time you add, complete or delete a task", c.settings.api_write_scopes, "you"),
@@ -38,9 +53,9 @@ async def permissions(request: Request, session: Session = Depends(require_sessi
     ]
     tokens = [
         {
-            "scopes": [s for s in t.scopes if s not in ("openid", "profile", "offline_access")],
-            "expires": dt.datetime.fromtimestamp(t.expires_on, dt.UTC).strftime("%H:%M:%S UTC"),
+            "scopes": [s for s in scopes if s not in ("openid", "profile", "offline_access")],
+            "expires": dt.datetime.fromtimestamp(expires_on, dt.UTC).strftime("%H:%M:%S UTC"),
         }
-        for t in held
+        for scopes, expires_on in held
     ]
     return page(request, "permissions.html", rows=rows, tokens=tokens)

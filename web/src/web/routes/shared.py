@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from .. import api_client
 from ..api_client import ApiError
-from ..dependencies import api_token, clients, require_session
+from ..dependencies import ApiToken, ClientsDep
 from ..pages import page
-from ..session import Session
 
 router = APIRouter(tags=["tasks"])
 
@@ -31,11 +30,10 @@ class SharedTask(BaseModel):
 
 
 @router.get("/shared")
-async def shared_page(request: Request, session: Session = Depends(require_session)) -> Response:
+async def shared_page(request: Request, c: ClientsDep, token: ApiToken) -> Response:
     # zt: developer-strategy-authorization-best-practices - what a person may see is decided by
     # the tier that owns the data; this page only shows its answer.
-    token = await api_token(request, session)
-    answer: Any = await api_client.call(clients(request).api, "GET", "/tasks/shared", token)
+    answer: Any = await api_client.call(c.api, "GET", "/tasks/shared", token)
     try:
         if not isinstance(answer, list):
             raise ValueError("not a list")

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from fastapi.routing import iter_route_contexts
 
-from ..dependencies import optional_session
+from ..dependencies import OptionalSession
 from ..pages import page
-from ..session import Session
 from ..tour import PRINCIPLES, load_tour
 
 router = APIRouter(tags=["tour"])
 
 
+# zt: identity-zero-trust-compliance
 @router.get("/")
-async def home(
-    request: Request, session: Session | None = Depends(optional_session)
-) -> Response:  # zt: identity-zero-trust-compliance
+async def home(request: Request, session: OptionalSession) -> Response:
     # A live link is shown only where this deployment serves it (the attack lab runs only locally).
     served = {str(r.path) for r in iter_route_contexts(request.app.routes)}
     return page(request, "tour.html", tour=load_tour(), principles=PRINCIPLES, served=served)

@@ -1,10 +1,10 @@
 """A catalogue of attacks on a bearer-token API, each with the rule that must stop it.
 
-Shared by the attack suite (tests/security), `make scorecard` (pointed at any deployment) and the
-web app's attack lab. Every attack here is non-destructive and needs only what any caller has: one
-valid token for the target, and the identity provider's published key set. Attacks that need the
-provider's private key (an expired but validly signed token, a missing claim) live in the tests,
-which own their local identity provider.
+Shared by the attack suite (tests/security), `make scorecard` (pointed at any deployment) and the web
+app's attack lab (devtools.firing sends them). Every attack here is non-destructive and needs only what
+any caller has: one valid token for the target, and the identity provider's published key set. Attacks
+that need the provider's private key (an expired but validly signed token, a missing claim) live in the
+tests, which own their local identity provider.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -300,35 +299,3 @@ ATTACKS: list[Attack] = [
 
 def by_id(attack_id: str) -> Attack:
     return next(a for a in ATTACKS if a.id == attack_id)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    attack: Attack
-    status: int
-    www_authenticate: str
-    passed: bool
-    why: str
-
-
-def expected_challenge(attack: Attack, realm: str) -> str:
-    return f'Bearer realm="{realm}"' + (f', error="{attack.error}"' if attack.error else "")
-
-
-def judge(attack: Attack, realm: str, status: int, www_authenticate: str) -> Outcome:
-    """Passed when the status is exact and the challenge names the realm and exactly the expected error."""
-    expected = expected_challenge(attack, realm)
-    if status != attack.status:
-        return Outcome(attack, status, www_authenticate, False, f"expected HTTP {attack.status}, got {status}")
-    if attack.error is None and www_authenticate != expected:
-        return Outcome(attack, status, www_authenticate, False, f"expected a bare challenge {expected!r}")
-    if attack.error is not None and not www_authenticate.startswith(expected):
-        return Outcome(attack, status, www_authenticate, False, f"expected a challenge starting {expected!r}")
-    return Outcome(attack, status, www_authenticate, True, attack.rule)
-
-
-def fire(attack: Attack, ctx: AttackContext, client: httpx.Client, url: str, realm: str) -> Outcome:
-    """Send one attack to `url` (a GET route that needs a valid token) and judge the answer."""
-    params = attack.params(ctx) if attack.params else None
-    response = client.get(url, headers=attack.build(ctx), params=params)
-    return judge(attack, realm, response.status_code, response.headers.get("www-authenticate", ""))

@@ -13,6 +13,7 @@ Vault in Azure). Which one a service uses is configuration (`client_credential`)
 on where it runs. A client secret is never an option.
 """
 
+# region liftable: on-behalf-of (2 of 2) requires: msal, azure-identity, cryptography
 from __future__ import annotations
 
 import logging
@@ -46,7 +47,8 @@ class CredentialUnavailable(ConnectionError):
     """
 
 
-# zt: identity-non-user-applications, zt: identity-iam-development-best-practices
+# zt: identity-non-user-applications
+# zt: identity-iam-development-best-practices
 def federated_client_assertion(managed_identity_client_id: str | None = None) -> Callable[[], str]:
     """A callable for MSAL's `client_credential={"client_assertion": ...}`.
 
@@ -76,7 +78,8 @@ def federated_client_assertion(managed_identity_client_id: str | None = None) ->
     return assertion
 
 
-def certificate_credential(path: Path) -> dict[str, Any]:  # zt: identity-non-user-applications
+# zt: identity-non-user-applications
+def certificate_credential(path: Path) -> dict[str, Any]:
     """MSAL's certificate credential from one PEM file holding a private key and its certificate.
 
     MSAL signs each client assertion with the key and names the certificate by its SHA-256
@@ -120,9 +123,8 @@ def certificate_credential(path: Path) -> dict[str, Any]:  # zt: identity-non-us
     }
 
 
-def client_credential(
-    *, managed_identity_client_id: str | None, certificate_file: Path | None
-) -> dict[str, Any]:  # zt: identity-non-user-applications
+# zt: identity-non-user-applications
+def client_credential(*, managed_identity_client_id: str | None, certificate_file: Path | None) -> dict[str, Any]:
     """What MSAL's `client_credential` gets, chosen by configuration alone.
 
     A certificate file configured: the certificate. Otherwise: the managed identity the platform
@@ -182,3 +184,6 @@ class ConfidentialApps:
             http_client=self._http_client,
             token_cache=token_cache if token_cache is not None else msal.TokenCache(),
         )
+
+
+# endregion liftable: on-behalf-of (2 of 2)

@@ -1,0 +1,82 @@
+"""What the api's routes ask for: the caller's permission, and downstream-api reached on the caller's behalf.
+
+A route's signature says what it needs, e.g. `async def add_task(user: TasksWrite, down: OnBehalfOfCaller)`:
+the permission check (deny by default: a test lists routes without one) and the hop, which checks nothing
+itself. A write route asks for the write permission only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from zerotrust.correlation import correlation_id
+from zerotrust.protect import Protection
+from zerotrust.tokens import Principal, TokenValidator
+
+from .downstream import AppHop, Downstream, Hop
+
+
+@dataclass(frozen=True)
+class Clients:
+    """What the api holds for its lifetime (built by main.lifespan)."""
+
+    validator: TokenValidator
+    downstream: Downstream
+
+
+async def clients(request: Request) -> Clients:
+    found: Clients = request.app.state.clients
+    return found
+
+
+ClientsDep = Annotated[Clients, Depends(clients)]
+
+
+async def token_validator(c: ClientsDep) -> TokenValidator:
+    return c.validator
+
+
+# zt: protect-api
+protect = Protection(token_validator, realm="api")
+
+# zt: protected-api-example
+# The api's permission design, as docs/guidance/protected-api-example.md tables it (a test checks the
+# table against these routes): Tasks.Read or Tasks.ReadWrite to read, Tasks.ReadWrite to write.
+READ = ("Tasks.Read", "Tasks.ReadWrite")
+WRITE = ("Tasks.ReadWrite",)
+# zt: permissions-require-admin-consent
+# Everyone's tasks in the caller's tenant: a scope only an administrator can grant. Alone: Tasks.Read
+# does not widen to the organization, and Tasks.Read.All does not cover a user's own writes.
+ORG_READ = ("Tasks.Read.All",)
+# zt: configure-tokens-group-claims-app-roles
+# The admin views: a read scope (the app may act for the user) AND the Tasks.Admin app role (the user may).
+ADMIN_ROLES = ("Tasks.Admin",)
+
+# zt: developer-strategy-delegated-permission
+TasksRead = Annotated[Principal, Depends(protect.scopes(*READ))]
+TasksWrite = Annotated[Principal, Depends(protect.scopes(*WRITE))]
+OrgTasksRead = Annotated[Principal, Depends(protect.scopes(*ORG_READ))]
+TasksAdmin = Annotated[Principal, Depends(protect.user_roles(READ, ADMIN_ROLES))]
+# zt: developer-strategy-application-permissions
+# App-only routes (a daemon's tenant report, the provisioning client's SCIM): a user's token gets 403 there.
+TenantReporter = Annotated[Principal, Depends(protect.app_roles("Tasks.Report.All"))]
+Provisioner = Annotated[Principal, Depends(protect.app_roles("Users.Provision"))]
+
+Caller = Annotated[Principal, Depends(protect.principal)]
+# The caller's own token: the assertion for on-behalf-of, never forwarded downstream as is.
+IncomingToken = Annotated[str, Depends(protect.bearer_token)]
+
+
+async def on_behalf_of_caller(request: Request, caller: Caller, token: IncomingToken, c: ClientsDep) -> Hop:
+    return c.downstream.on_behalf_of(caller, token, correlation_id(request))
+
+
+async def as_app(request: Request, caller: Caller, c: ClientsDep) -> AppHop:
+    """The api as itself, for an app-only caller; refused for a user's request (AppHop)."""
+    return c.downstream.as_app(caller, correlation_id(request))
+
+
+OnBehalfOfCaller = Annotated[Hop, Depends(on_behalf_of_caller)]
+AsApp = Annotated[AppHop, Depends(as_app)]

@@ -1,0 +1,137 @@
+"""What downstream-api's routes ask for: the caller's permission, the database, the caller's groups.
+
+# zt: protect-api
+Every token must be signed by a key the authority publishes, issued by an allowed tenant's v2.0 issuer,
+minted for this API, within its lifetime, and obtained by an allowed calling application: the api, on
+its user's behalf (or as itself, for the app-only routes). Scopes and roles are checked per route: a
+route's parameter type says which (deny by default: a test lists routes without one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from zerotrust.groups import GroupResolver, GroupsUnavailable
+from zerotrust.protect import Check, Protection
+from zerotrust.tokens import Principal, TokenValidator
+
+from .db import Database, ProvisionedUser
+
+
+@dataclass(frozen=True)
+class Clients:
+    """What downstream-api holds for its lifetime (built by main.lifespan)."""
+
+    validator: TokenValidator
+    database: Database
+    groups: GroupResolver
+
+
+async def clients(request: Request) -> Clients:
+    found: Clients = request.app.state.clients
+    return found
+
+
+ClientsDep = Annotated[Clients, Depends(clients)]
+
+
+async def token_validator(c: ClientsDep) -> TokenValidator:
+    return c.validator
+
+
+async def database(c: ClientsDep) -> Database:
+    return c.database
+
+
+DatabaseDep = Annotated[Database, Depends(database)]
+protect = Protection(token_validator, realm="downstream-api")
+
+# zt: protected-api-example
+# downstream-api's permission design, tabled in docs/guidance/protected-api-example.md (a test checks
+# the table against these routes): Records.Read or Records.ReadWrite to read, Records.ReadWrite to write.
+READ = ("Records.Read", "Records.ReadWrite")
+WRITE = ("Records.ReadWrite",)
+# zt: permissions-require-admin-consent
+# The tenant's records: a scope only an administrator grants.
+ORG_READ = ("Records.Read.All",)
+# zt: configure-tokens-group-claims-app-roles
+# Admin summaries: a read scope AND the user's Records.Admin role.
+ADMIN_ROLES = ("Records.Admin",)
+# zt: developer-strategy-application-permissions
+# The api's own app-only permissions: the tenant report (counts only) and the provisioned users.
+REPORT = ("Records.Report.All",)
+MANAGE_USERS = ("Users.Manage",)
+
+DEACTIVATED = (
+    "This account has been deactivated by your organization's provisioning service; "
+    "ask your administrator to reactivate it."
+)
+
+
+def _deactivated(session: Session, tenant_id: str, object_id: str) -> bool:
+    found = session.scalar(
+        select(ProvisionedUser.active).where(
+            ProvisionedUser.tenant_id == tenant_id, ProvisionedUser.object_id == object_id
+        )
+    )
+    return found is False
+
+
+def active(check: Check) -> Check:
+    """`check`, then: the user must not be deactivated by provisioning (SCIM) in their tenant.
+
+    # zt: identity-standards-based-development-methodologies
+    Checked on every delegated request, where the data is: a deactivated user's tokens, still valid for
+    up to an hour, open nothing from the moment the provisioning service says so. A user provisioning
+    never mentioned is not refused: the directory says who may sign in; provisioning can cut one off.
+    """
+
+    # A default rather than Annotated: postponed annotations can't resolve the local `check`.
+    async def still_active(db: DatabaseDep, principal: Principal = Depends(check)) -> Principal:
+        if await db.run(_deactivated, principal.tid, principal.oid):
+            raise HTTPException(403, {"error": "account_deactivated", "error_description": DEACTIVATED})
+        return principal
+
+    return still_active
+
+
+# zt: developer-strategy-delegated-permission
+RecordsRead = Annotated[Principal, Depends(active(protect.scopes(*READ)))]
+RecordsWrite = Annotated[Principal, Depends(active(protect.scopes(*WRITE)))]
+OrgRecordsRead = Annotated[Principal, Depends(active(protect.scopes(*ORG_READ)))]
+RecordsAdmin = Annotated[Principal, Depends(active(protect.user_roles(READ, ADMIN_ROLES)))]
+TenantReporter = Annotated[Principal, Depends(protect.app_roles(*REPORT))]
+UsersManager = Annotated[Principal, Depends(protect.app_roles(*MANAGE_USERS))]
+BearerToken = Annotated[str, Depends(protect.bearer_token)]
+
+
+class CallerGroups:
+    """The caller's groups as this tier resolves them: the groups claim of its own token, or Graph on
+    overage (on the user's behalf). The api forwards no group list to trust."""
+
+    def __init__(self, resolver: GroupResolver, principal: Principal, token: str) -> None:
+        self.resolver, self.principal, self.token = resolver, principal, token
+
+    async def ids(self) -> frozenset[str]:
+        # zt: configure-tokens-group-claims-app-roles
+        try:
+            return await self.resolver.groups(self.principal, self.token)
+        except GroupsUnavailable:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "Your group memberships can't be read right now; try again shortly.",
+                headers={"Retry-After": "5"},
+            ) from None
+
+
+async def caller_groups(
+    c: ClientsDep, token: BearerToken, principal: Annotated[Principal, Depends(protect.principal)]
+) -> CallerGroups:
+    return CallerGroups(c.groups, principal, token)
+
+
+Groups = Annotated[CallerGroups, Depends(caller_groups)]

@@ -1,0 +1,150 @@
+"""Where server-side sessions live: opaque, encrypted blobs under a hash of the session id.
+
+`SessionStore` is what a shared store must provide (SQLite here for one process; a store shared by
+several replicas implements the same six calls). `Sealer` encrypts each record at rest with AES-GCM
+under a key generated at first run (owner-only file; Key Vault in Azure), binding the record key and
+the field name in, so a blob copied to another row or field does not decrypt.
+"""
+
+# region liftable: bff-sign-in (3 of 3) requires: aiosqlite, cryptography
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import aiosqlite
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+
+@dataclass
+class StoredRecord:
+    key: str
+    created_at: float
+    last_seen: float
+    data: bytes
+    token_cache: bytes | None = None
+
+
+class SessionStore(Protocol):
+    async def get(self, key: str) -> StoredRecord | None: ...
+    async def put(self, record: StoredRecord) -> None: ...
+    async def update(self, key: str, *, last_seen: float | None = None, token_cache: bytes | None = None) -> None: ...
+    async def delete(self, *keys: str) -> None: ...
+    async def pop(self, key: str) -> StoredRecord | None: ...
+    async def purge(self, *, idle_before: float, created_before: float) -> int: ...
+
+
+def record_key(session_id: str) -> str:
+    """Where a session id's record is stored: its SHA-256, so a copy of the store yields no usable cookie."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    # mkdir's mode is filtered by umask and ignored for an existing dir, so set it explicitly.
+    path.chmod(0o700)
+
+
+_COLUMNS = "key, created_at, last_seen, data, token_cache"
+
+
+class SqliteSessionStore:
+    """One SQLite file for one process, on aiosqlite's own thread: the event loop never waits on the disk."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteSessionStore:
+        # Created owner-only before SQLite opens it (once, at start: the disk is touched on the loop here only).
+        private_dir(path.parent)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        db = await aiosqlite.connect(path, isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS sessions (key TEXT PRIMARY KEY, created_at REAL NOT NULL, "
+            "last_seen REAL NOT NULL, data BLOB NOT NULL, token_cache BLOB)"
+        )
+        return cls(db)
+
+    async def get(self, key: str) -> StoredRecord | None:
+        async with self._db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE key = ?", (key,)) as cursor:  # noqa: S608
+            row = await cursor.fetchone()
+        return StoredRecord(*row) if row else None
+
+    async def put(self, record: StoredRecord) -> None:
+        await self._db.execute(
+            f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+            (record.key, record.created_at, record.last_seen, record.data, record.token_cache),
+        )
+
+    async def update(self, key: str, *, last_seen: float | None = None, token_cache: bytes | None = None) -> None:
+        if last_seen is not None:
+            await self._db.execute("UPDATE sessions SET last_seen = ? WHERE key = ?", (last_seen, key))
+        if token_cache is not None:
+            await self._db.execute("UPDATE sessions SET token_cache = ? WHERE key = ?", (token_cache, key))
+
+    async def delete(self, *keys: str) -> None:
+        await self._db.executemany("DELETE FROM sessions WHERE key = ?", [(k,) for k in keys])
+
+    async def pop(self, key: str) -> StoredRecord | None:
+        """Read and delete in one statement: of two concurrent callers, only one gets the record."""
+        sql = f"DELETE FROM sessions WHERE key = ? RETURNING {_COLUMNS}"  # noqa: S608
+        async with self._db.execute(sql, (key,)) as cursor:
+            row = await cursor.fetchone()
+        return StoredRecord(*row) if row else None
+
+    async def purge(self, *, idle_before: float, created_before: float) -> int:
+        sql = "DELETE FROM sessions WHERE last_seen < ? OR created_at < ?"
+        async with self._db.execute(sql, (idle_before, created_before)) as cursor:
+            return cursor.rowcount
+
+    async def close(self) -> None:
+        await self._db.close()
+
+
+class Sealer:
+    """AES-256-GCM with the record key and field name as associated data."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    # zt: token-management
+    @classmethod
+    def from_key_file(cls, path: Path) -> Sealer:
+        """The key generated at first run; in Azure it would come from Key Vault instead."""
+        private_dir(path.parent)
+        if not path.exists():
+            # Written aside, then linked into place: no reader ever sees a half-written key, and when two
+            # processes start at once the first link wins and both use that key.
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(base64.b64encode(AESGCM.generate_key(bit_length=256)))
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return cls(base64.b64decode(path.read_bytes().strip()))
+
+    def seal(self, plaintext: bytes, context: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, plaintext, context.encode())
+
+    def open(self, blob: bytes, context: str) -> bytes | None:
+        try:
+            return self._aead.decrypt(blob[:12], blob[12:], context.encode())
+        except (InvalidTag, ValueError):
+            # Another key (rotated, or a copied store) or tampering: as if there were no record at all.
+            return None
+
+
+# endregion liftable: bff-sign-in (3 of 3)

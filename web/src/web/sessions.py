@@ -1,0 +1,269 @@
+"""Server-side sessions: the browser holds an opaque random id, everything else stays here.
+
+A record holds the session (who signed in, the CSRF token, timestamps) and that user's MSAL token cache,
+both sealed at rest (session_store.py). Sessions end after `idle_timeout` without use and `absolute_timeout`
+after sign-in however active; a sign-in in progress (MSAL's flow: state, nonce, PKCE verifier) is a record
+too, used once. `clock` is a setting, so tests move time instead of waiting for it.
+"""
+
+# region liftable: bff-sign-in (2 of 3) requires: fastapi, msal, anyio, cachetools
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import msal
+from cachetools import TTLCache
+from fastapi import HTTPException
+
+from .session_store import Sealer, SessionStore, StoredRecord, record_key
+
+# A sign-in (login page to callback) must complete within this many seconds.
+SIGN_IN_TTL = 600
+# last_seen is written at most this often, so a steady stream of requests is mostly reads.
+TOUCH_INTERVAL = 60
+# Expired records are swept at most this often, piggybacking on session creation.
+PURGE_INTERVAL = 300
+MAX_ID_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class SignedInUser:
+    """Who signed in, from the ID token (display and account lookup only; no token kept here)."""
+
+    # zt: zero-trust-token-customization
+    # Known by oid + tid, immutable; name and username are shown, never used to find anyone's data.
+    oid: str
+    tid: str
+    name: str | None
+    username: str | None
+    login_hint: str | None = None
+    # Optional ID token claims (acct, ctry) the web app's registration asks for: display only.
+    account_type: str | None = None
+    country: str | None = None
+
+    @property
+    def home_account_id(self) -> str:
+        # MSAL's account key: client_info uid.utid, which is oid.tid for work accounts.
+        return f"{self.oid}.{self.tid}"
+
+
+@dataclass
+class Session:
+    id: str
+    created_at: float
+    last_seen: float
+    csrf_token: str
+    user: SignedInUser
+
+    @property
+    def key(self) -> str:
+        return record_key(self.id)
+
+    def csrf_ok(self, presented: object) -> bool:
+        return isinstance(presented, str) and hmac.compare_digest(presented.encode(), self.csrf_token.encode())
+
+
+@dataclass
+class PendingSignIn:
+    """A sign-in in progress: MSAL's flow and where to go next. `replaces`: the session it will replace
+    (deleted when the new one starts). `extra`: what the app keeps with the flow (sealed, used once)."""
+
+    id: str
+    flow: dict[str, Any]
+    next: str
+    replaces: str | None
+    created_at: float
+    extra: dict[str, Any] | None = None
+
+
+class Sessions:
+    """Creates, finds, rotates and ends sessions over a `SessionStore`, enforcing the timeouts."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        sealer: Sealer,
+        *,
+        idle_timeout: float,
+        absolute_timeout: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.sealer, self.clock = store, sealer, clock
+        self.idle_timeout, self.absolute_timeout = idle_timeout, absolute_timeout
+        self._last_purge = 0.0
+
+    def _seal(self, key: str, data: dict[str, Any]) -> bytes:
+        return self.sealer.seal(json.dumps(data).encode(), f"{key}|data")
+
+    def _unseal(self, record: StoredRecord, kind: str) -> dict[str, Any] | None:
+        raw = self.sealer.open(record.data, f"{record.key}|data")
+        data = json.loads(raw) if raw is not None else None
+        return data if isinstance(data, dict) and data.get("kind") == kind else None
+
+    async def load(self, session_id: str | None) -> Session | None:
+        if not session_id or len(session_id) > MAX_ID_LENGTH:
+            return None
+        key = record_key(session_id)
+        record = await self.store.get(key)
+        if record is None:
+            return None
+        now = self.clock()
+        if now - record.last_seen > self.idle_timeout or now - record.created_at > self.absolute_timeout:
+            await self.store.delete(key)
+            return None
+        data = self._unseal(record, "session")
+        if data is None:
+            return None
+        if now - record.last_seen > TOUCH_INTERVAL:
+            await self.store.update(key, last_seen=now)
+            record.last_seen = now
+        return Session(session_id, record.created_at, record.last_seen, data["csrf"], SignedInUser(**data["user"]))
+
+    # zt: user-authentication
+    async def start(self, user: SignedInUser, token_cache: str, *, replaces: list[str]) -> Session:
+        """A brand-new session id at every sign-in; the sessions it replaces are deleted."""
+        await self._maybe_purge()
+        now = self.clock()
+        session = Session(secrets.token_urlsafe(32), now, now, secrets.token_urlsafe(32), user)
+        data = {"kind": "session", "csrf": session.csrf_token, "user": dataclasses.asdict(user)}
+        cache = self.sealer.seal(token_cache.encode(), f"{session.key}|token_cache")
+        old = [k for k in replaces if k and k != session.key]
+        if old:
+            await self.store.delete(*old)
+        await self.store.put(StoredRecord(session.key, now, now, self._seal(session.key, data), cache))
+        return session
+
+    # zt: token-management
+    async def end(self, session_id: str | None) -> None:
+        """Sign-out: the session and its token cache are gone from the store."""
+        if session_id:
+            await self.store.delete(record_key(session_id))
+
+    async def token_cache(self, session: Session) -> str | None:
+        record = await self.store.get(session.key)
+        if record is None or record.token_cache is None:
+            return None
+        raw = self.sealer.open(record.token_cache, f"{session.key}|token_cache")
+        return raw.decode() if raw is not None else None
+
+    async def save_token_cache(self, session: Session, serialized: str) -> None:
+        blob = self.sealer.seal(serialized.encode(), f"{session.key}|token_cache")
+        await self.store.update(session.key, token_cache=blob)
+
+    async def begin_sign_in(
+        self, flow: dict[str, Any], next_path: str, replaces: str | None, *, extra: dict[str, Any] | None = None
+    ) -> PendingSignIn:
+        await self._maybe_purge()
+        now = self.clock()
+        pending = PendingSignIn(
+            secrets.token_urlsafe(32), flow, next_path, record_key(replaces) if replaces else None, now, extra
+        )
+        key = record_key(pending.id)
+        data = {"kind": "sign_in", "flow": flow, "next": next_path, "replaces": pending.replaces, "extra": extra}
+        await self.store.put(StoredRecord(key, now, now, self._seal(key, data)))
+        return pending
+
+    async def take_sign_in(self, sign_in_id: str | None) -> PendingSignIn | None:
+        """The pending sign-in, removed as it is read: a replayed callback finds nothing."""
+        if not sign_in_id or len(sign_in_id) > MAX_ID_LENGTH:
+            return None
+        record = await self.store.pop(record_key(sign_in_id))
+        data = self._unseal(record, "sign_in") if record is not None else None
+        if record is None or data is None or self.clock() - record.created_at > SIGN_IN_TTL:
+            return None
+        extra = data.get("extra")
+        return PendingSignIn(
+            sign_in_id,
+            data["flow"],
+            data["next"],
+            data.get("replaces"),
+            record.created_at,
+            extra if isinstance(extra, dict) else None,
+        )
+
+    async def _maybe_purge(self) -> None:
+        now = self.clock()
+        if now - self._last_purge < PURGE_INTERVAL:
+            return
+        self._last_purge = now
+        await self.store.purge(idle_before=now - self.idle_timeout, created_before=now - self.absolute_timeout)
+
+
+class IdentityProviderUnavailable(HTTPException):
+    def __init__(self, what: str) -> None:
+        super().__init__(503, f"The identity provider could not be reached ({what}).")
+
+
+@dataclass(frozen=True)
+class Acquired:
+    """What a silent acquisition gave: a token, or the token service's refusal (never shown raw)."""
+
+    token: str | None
+    error: str | None = None
+    error_codes: tuple[int, ...] = ()
+
+
+# zt: token-management
+class TokenCaches:
+    """Each signed-in user's MSAL token cache: sealed in the session store, decrypted into memory for a few
+    minutes (a steady request costs one lookup: no decryption, no store read, no network call), written
+    back only when MSAL refreshed a token."""
+
+    def __init__(self, sessions: Sessions, make_app: Callable[[msal.TokenCache], Any], ttl: float) -> None:
+        self.sessions, self.make_app = sessions, make_app
+        self._memory: TTLCache[str, tuple[Any, msal.SerializableTokenCache]] = TTLCache(1000, ttl)
+
+    async def acquire(self, session: Session, scopes: list[str], *, force_refresh: bool = False) -> Acquired | None:
+        """A token for `scopes`, silently: from the user's cache, else with the refresh token. None when there
+        is nothing to try (sign in); otherwise the token, or why the token service refused it. force_refresh
+        asks the token service again, which checks the grant again (for permissions that can be withdrawn)."""
+        entry = await self._cache_of(session)
+        if entry is None:
+            return None
+        app, cache = entry
+        accounts = [a for a in app.get_accounts() if a.get("home_account_id") == session.user.home_account_id]
+        if not accounts:
+            return None
+        try:
+            result = await anyio.to_thread.run_sync(
+                lambda: app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
+            )
+        except OSError:
+            raise IdentityProviderUnavailable("token endpoint") from None
+        if cache.has_state_changed:
+            await self.sessions.save_token_cache(session, cache.serialize())
+        if result and "access_token" in result:
+            return Acquired(str(result["access_token"]))
+        codes = result.get("error_codes") if result else None
+        found = tuple(c for c in codes if isinstance(c, int)) if isinstance(codes, list) else ()
+        return Acquired(None, str(result.get("error", "unknown"))[:100] if result else "no_token", found)
+
+    async def cache(self, session: Session) -> msal.SerializableTokenCache | None:
+        """The user's token cache, to read what the app holds for them (never to hand a token out)."""
+        entry = await self._cache_of(session)
+        return entry[1] if entry else None
+
+    async def _cache_of(self, session: Session) -> tuple[Any, msal.SerializableTokenCache] | None:
+        entry = self._memory.get(session.key)
+        if entry is None:
+            serialized = await self.sessions.token_cache(session)
+            if serialized is None:
+                return None
+            cache = msal.SerializableTokenCache()
+            cache.deserialize(serialized)
+            entry = self._memory[session.key] = (await anyio.to_thread.run_sync(self.make_app, cache), cache)
+        return entry
+
+    def forget(self, key: str) -> None:
+        self._memory.pop(key, None)
+
+
+# endregion liftable: bff-sign-in (2 of 3)

@@ -1,0 +1,193 @@
+"""Protecting a FastAPI API: the bearer token validated on every route that asks, and a permission per route.
+
+    protect = Protection(get_validator, realm="api")   # get_validator: a dependency giving a TokenValidator
+    Reader = Annotated[Principal, Depends(protect.scopes("Tasks.Read", "Tasks.ReadWrite"))]
+
+    @app.get("/tasks")
+    async def list_tasks(user: Reader): ...
+
+Deny by default: a route without one of these checks is public (routecheck.py lists such routes, so a
+test can insist there are none). Refusals are RFC 6750 answers (status and WWW-Authenticate): 401 with
+no error code when no credentials came, 401 invalid_token for a bad token, 403 insufficient_scope naming
+what is needed, 400 invalid_request for a malformed header. They are HTTPExceptions, so they stay right
+even where `install` was not called; `install` gives them the RFC 6750 JSON body.
+"""
+
+# region liftable: protect-fastapi-api (2 of 2) requires: fastapi
+# No `from __future__ import annotations`: FastAPI reads these closures' annotations at runtime.
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .tokens import InvalidToken, Principal, ProviderUnavailable, TokenValidator
+
+Check = Callable[..., Awaitable[Principal]]
+
+# Documents the scheme in OpenAPI; with auto_error off it never answers a request itself.
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="An access token minted for this API by the identity provider (Microsoft Entra ID or the "
+    "local emulator), sent as `Authorization: Bearer <token>`. Each operation lists what it accepts, one "
+    "entry per alternative: scopes for delegated tokens, app roles for app-only ones.",
+    auto_error=False,
+)
+
+
+class OAuthError(HTTPException):
+    """An answer with an OAuth error code; `install` renders it as `{"error", "error_description"}`."""
+
+    def __init__(self, status: int, error: str, description: str, headers: dict[str, str]) -> None:
+        super().__init__(status, description, {**headers, "Cache-Control": "no-store"})
+        self.error = error
+
+
+class BearerError(OAuthError):
+    """An RFC 6750 refusal; the description is short and reveals nothing an attacker could use."""
+
+    def __init__(self, status: int, realm: str, error: str | None, description: str | None = None, scope: str = ""):
+        challenge = [f'realm="{realm}"']
+        challenge += [f'error="{error}"'] if error else []
+        challenge += [f'error_description="{description}"'] if description else []
+        challenge += [f'scope="{scope}"'] if scope else []
+        headers = {"WWW-Authenticate": "Bearer " + ", ".join(challenge)}
+        super().__init__(status, error or "unauthorized", description or "Sign-in required.", headers)
+
+
+@dataclass(frozen=True)
+class Permission:
+    """What one check accepts: a token of this type holding one of `any_of` (scopes when delegated, app
+    roles when app-only; with `user_roles`, app roles assigned to the signed-in user)."""
+
+    token_type: Literal["delegated", "app-only"]
+    any_of: tuple[str, ...]
+    user_roles: bool = False
+
+
+# The checks made here and what each accepts, for the OpenAPI schema and the tests (never for deciding).
+_PERMISSIONS: weakref.WeakKeyDictionary[Callable[..., Any], Permission] = weakref.WeakKeyDictionary()
+
+
+def permission_of(call: Callable[..., Any]) -> Permission | None:
+    try:
+        return _PERMISSIONS.get(call)
+    except TypeError:  # not weak-referenceable, so not one of ours
+        return None
+
+
+def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] | set[str]) -> None:
+    # zt: overprivileged-permissions
+    # The permission that let this request through, for the audit log: the first one held, in the
+    # route's order (least privileged first), so a write permission only ever used to read shows unused.
+    used = next(name for name in any_of if name in held)
+    satisfied: list[str] = getattr(request.state, "permissions_used", [])
+    if used not in satisfied:
+        satisfied.append(used)
+    request.state.permissions_used = satisfied
+
+
+class Protection:
+    """The checks of one API. `validator` is a FastAPI dependency giving the TokenValidator (built in the
+    app's lifespan, with its HTTP client), so nothing hides in a global or a magic app.state name."""
+
+    def __init__(self, validator: Callable[..., Any], realm: str) -> None:
+        self.realm = realm
+
+        Documented = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)]
+
+        async def bearer_token(request: Request, _documented: Documented) -> str:
+            """The token from the Authorization header (RFC 6750 2.1), and only from there."""
+            scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+            if scheme.lower() != "bearer":
+                raise BearerError(401, realm, None)
+            token = token.strip()
+            if not token or " " in token or len(request.headers.getlist("authorization")) > 1:
+                raise BearerError(400, realm, "invalid_request", "Send exactly one bearer token in the header.")
+            return token
+
+        # zt: protect-api
+        async def principal(
+            request: Request,
+            token: Annotated[str, Depends(bearer_token)],
+            tokens: Annotated[TokenValidator, Depends(validator)],
+        ) -> Principal:
+            try:
+                found = await tokens.validate(token)
+            except InvalidToken as exc:
+                raise BearerError(401, realm, "invalid_token", exc.description) from None
+            except ProviderUnavailable:
+                # The caller's token may be fine; it can't be checked yet. 503 tells clients to retry.
+                raise OAuthError(
+                    503,
+                    "temporarily_unavailable",
+                    "The identity provider can't be reached to validate tokens.",
+                    {"Retry-After": "5"},
+                ) from None
+            request.state.principal = found
+            return found
+
+        self.bearer_token = bearer_token
+        self.principal = principal
+
+    def _forbidden(self, any_of: tuple[str, ...], why: str = "The token does not grant this operation.") -> BearerError:
+        return BearerError(403, self.realm, "insufficient_scope", why, " ".join(any_of))
+
+    def scopes(self, *any_of: str) -> Check:
+        """A delegated (user) token holding at least one of these scopes."""
+
+        # zt: developer-strategy-delegated-permission
+        async def check(request: Request, principal: Annotated[Principal, Depends(self.principal)]) -> Principal:
+            if principal.is_app_only or not principal.scopes & set(any_of):
+                raise self._forbidden(any_of)
+            _record_use(request, any_of, principal.scopes)
+            return principal
+
+        _PERMISSIONS[check] = Permission("delegated", any_of)
+        return check
+
+    def app_roles(self, *any_of: str) -> Check:
+        """An app-only token (no user) granted at least one of these app roles."""
+
+        # zt: developer-strategy-application-permissions
+        async def check(request: Request, principal: Annotated[Principal, Depends(self.principal)]) -> Principal:
+            # A user assigned a role of the same name is still refused: app-only routes act for a whole tenant.
+            if not principal.is_app_only or not set(principal.roles) & set(any_of):
+                raise self._forbidden(any_of)
+            _record_use(request, any_of, set(principal.roles))
+            return principal
+
+        _PERMISSIONS[check] = Permission("app-only", any_of)
+        return check
+
+    def user_roles(self, scopes: tuple[str, ...], roles: tuple[str, ...]) -> Check:
+        """A delegated token holding one of `scopes` (the app may act for the user here), for a user assigned
+        one of the app roles `roles` (the user may do this at all): a role alone would serve any app."""
+
+        # zt: configure-tokens-group-claims-app-roles
+        async def check(principal: Annotated[Principal, Depends(self.scopes(*scopes))]) -> Principal:
+            # Entra puts the roles an administrator assigned this user on this API in `roles`.
+            if not set(principal.roles) & set(roles):
+                raise self._forbidden(roles, "The signed-in user is not assigned an app role this operation needs.")
+            return principal
+
+        _PERMISSIONS[check] = Permission("delegated", roles, user_roles=True)
+        return check
+
+
+async def rfc6750_body(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OAuthError)
+    body = {"error": exc.error, "error_description": exc.detail}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def install(app: FastAPI) -> None:
+    """Refusals with the RFC 6750 JSON body (`error`, `error_description`) instead of FastAPI's `detail`."""
+    app.add_exception_handler(OAuthError, rfc6750_body)
+
+
+# endregion liftable: protect-fastapi-api (2 of 2)

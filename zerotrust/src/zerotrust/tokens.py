@@ -1,0 +1,283 @@
+"""Validating Microsoft Entra ID v2.0 access tokens: who is calling, proven, or refused with a reason.
+
+Rules (Microsoft's token validation guidance, RFC 8725, RFC 9068): size capped before any parsing; RS256
+only, the key chosen by `kid` from the provider's published key set, never from the token (`jwk`, `jku`,
+`x5u`, `x5c` are ignored); issuer exactly an allowed tenant's v2.0 issuer, consistent with `tid`;
+audience exactly this API; `exp`/`nbf`/`iat` with a small leeway; `ver` 2.0; the calling app (`azp`) on
+the allowlist for its token type. Scopes and roles are checked per route (protect.py).
+"""
+
+# region liftable: protect-fastapi-api (1 of 2) requires: pyjwt[crypto], aiohttp, pydantic
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import jwt
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
+
+# Entra access tokens are a few kilobytes; 16 KiB leaves room for large group lists (up to 200).
+MAX_TOKEN_BYTES = 16 * 1024
+ALGORITHMS = ["RS256"]
+REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "tid", "oid", "sub", "azp", "ver"]
+EMPTY_RETRY_SECONDS = 2.0
+
+Fetch = Callable[[str], Awaitable[Any]]
+
+
+class InvalidToken(Exception):
+    """The token is refused; `description` is safe to send back (never which key, never a claim)."""
+
+    def __init__(self, description: str = "The access token is invalid.") -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class ProviderUnavailable(Exception):
+    """No signing keys yet and the identity provider can't be reached: a 503, not a 401."""
+
+
+class Principal(BaseModel):
+    """Who is calling, as a validated token says it. Data is keyed on `tid` + `oid`, never on names."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    tid: str = Field(description="Tenant id of the directory the caller belongs to.")
+    oid: str = Field(description="Object id of the user (or, app-only, the client's service principal): the key.")
+    sub: str = Field(description="Pairwise subject: unique per user *and* application; differs between tiers.")
+    aud: str = Field(description="Audience: the application id of the API the token was minted for.")
+    iss: str = Field(description="Issuer: the tenant-specific v2.0 issuer, checked against the tenant.")
+    azp: str = Field(description="Application id of the client that obtained the token (the calling app).")
+    azpacr: str | None = Field(None, description="How the client authenticated: 0 public, 1 secret, 2 certificate.")
+    scp: str | None = Field(None, description="Delegated scopes, space-separated; only when a user is present.")
+    roles: tuple[str, ...] = Field((), description="App roles: assigned to the user, or granted to the app.")
+    idtyp: str | None = Field(None, description="Optional claim: 'app' for app-only tokens, 'user' for delegated.")
+    ver: str = Field(description="Token version; 2.0 only.")
+    name: str | None = Field(None, description="Display name; for display only, never for decisions.")
+    preferred_username: str | None = Field(None, description="Sign-in name; mutable, for display only.")
+    uti: str | None = Field(None, description="Unique token identifier (for logs, never the token itself).")
+    xms_cc: tuple[str, ...] = Field((), description="Client capabilities, e.g. cp1: the client handles CAE.")
+    groups: tuple[str, ...] = Field((), description="Group object ids, when the API asks for group claims.")
+    has_group_overage: bool = Field(False, description="Groups did not fit: resolve them through Graph, never a URL.")
+    exp: int = Field(description="Expiry (seconds since the epoch).")
+    # zt: zero-trust-token-customization
+    # Optional claims the api's registration asks for: shown, never used to decide anything.
+    acct: int | None = Field(None, description="Optional claim: 0 a member of the tenant, 1 a guest.")
+    ctry: str | None = Field(None, description="Optional claim: the user's country or region (two letters).")
+
+    @property
+    def is_app_only(self) -> bool:
+        """No user in the token: client credentials or a managed identity calling as itself."""
+        return self.idtyp == "app" or (self.scp is None and self.idtyp != "user")
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset(self.scp.split()) if self.scp else frozenset()
+
+    @property
+    def user_key(self) -> str:
+        """Stable per-user key (object id + tenant), also MSAL's home account id for this user."""
+        return f"{self.oid}.{self.tid}"
+
+    def view(self) -> dict[str, Any]:
+        """What a tier may show about its caller: no token, no secret."""
+        methods = {"0": "public client", "1": "client secret", "2": "certificate or federated credential"}
+        return {
+            "tenant_id": self.tid,
+            "object_id": self.oid,
+            "subject": self.sub,
+            "audience": self.aud,
+            "calling_app": self.azp,
+            "calling_app_authentication": methods.get(self.azpacr or ""),
+            "scopes": sorted(self.scopes),
+            "roles": list(self.roles),
+            "app_only": self.is_app_only,
+            "name": self.name,
+            "username": self.preferred_username,
+            "client_capabilities": list(self.xms_cc),
+            "account_type": {0: "member", 1: "guest"}.get(self.acct) if self.acct is not None else None,
+            "country": self.ctry,
+        }
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> Principal:
+        def listed(name: str) -> tuple[Any, ...]:
+            value = claims.get(name)
+            return tuple(value) if isinstance(value, list) else ()
+
+        names = claims.get("_claim_names")
+        # _claim_sources is not kept: in a forged token its URL is whatever an attacker chose.
+        return cls.model_validate(
+            {
+                **claims,
+                "roles": listed("roles"),
+                "groups": listed("groups"),
+                "xms_cc": listed("xms_cc"),
+                "has_group_overage": isinstance(names, dict) and "groups" in names,
+            }
+        )
+
+
+def fetch_json(session: aiohttp.ClientSession) -> Fetch:
+    """GET a JSON document with `session` (trusting SSL_CERT_FILE's CAs, see hops.py)."""
+
+    async def get(url: str) -> Any:
+        async with session.get(url) as response:
+            response.raise_for_status()
+            return await response.json(content_type=None)
+
+    return get
+
+
+@dataclass
+class KeySet:
+    """The provider's signing keys: fetched on first need (its address from the authority's discovery
+    document), refreshed on an unknown `kid` at most once per `refresh_interval`, and re-read on use once
+    older than `max_age` (a key the provider withdraws stops being accepted). Concurrent misses wait for
+    one fetch; while the provider is down the cached keys stay in use."""
+
+    authority: str
+    fetch: Fetch
+    refresh_interval: float = 30.0
+    max_age: float = 30.0
+    jwks_uri: str | None = None
+    fetches: int = 0
+    _keys: dict[str, Any] = field(default_factory=dict)
+    _last_fetch: float = float("-inf")
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def key(self, kid: str) -> Any | None:
+        cached = self._keys.get(kid)
+        # While one request re-reads a stale set, the others go on with the cached keys, unblocked.
+        if cached is not None and (time.monotonic() - self._last_fetch < self.max_age or self._lock.locked()):
+            return cached
+        async with self._lock:
+            if not self._keys:
+                # Nothing cached (provider down at start): retry soon, so service resumes within seconds.
+                interval = min(EMPTY_RETRY_SECONDS, self.refresh_interval)
+            else:
+                interval = self.max_age if kid in self._keys else self.refresh_interval
+            if time.monotonic() - self._last_fetch >= interval:
+                await self.refresh()
+        if not self._keys:
+            raise ProviderUnavailable
+        return self._keys.get(kid)
+
+    async def refresh(self) -> None:
+        self._last_fetch = time.monotonic()
+        self.fetches += 1
+        try:
+            if self.jwks_uri is None:
+                discovery = await self.fetch(f"{self.authority}/v2.0/.well-known/openid-configuration")
+                self.jwks_uri = str(discovery["jwks_uri"])
+            jwks = (await self.fetch(self.jwks_uri))["keys"]
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("key set refresh for %s failed, keeping %d keys: %r", self.authority, len(self._keys), exc)
+            return
+        keys = {}
+        for jwk in jwks if isinstance(jwks, list) else ():
+            if not isinstance(jwk, dict) or jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
+                continue
+            try:
+                # n and e only: an x5c chain in the key set is not needed to verify and is not trusted.
+                keys[str(jwk["kid"])] = jwt.PyJWK({"kty": "RSA", "n": jwk["n"], "e": jwk["e"]}, "RS256").key
+            except (jwt.PyJWTError, KeyError, ValueError):
+                continue
+        self._keys = keys  # a withdrawn key is gone now, as it is from the provider
+
+
+@dataclass(frozen=True)
+class TokenPolicy:
+    audience: str  # this API's application id
+    issuers: dict[str, str]  # allowed tenant id -> its exact v2.0 issuer
+    client_ids: frozenset[str]  # azp allowlist for delegated tokens
+    # zt: developer-strategy-application-permissions
+    # The allowlist for app-only tokens: a user-facing app's app-only token is refused, and so is a
+    # daemon's registration that somehow got a user's token.
+    app_only_client_ids: frozenset[str] = frozenset()
+    leeway_seconds: int = 60
+
+    @classmethod
+    def for_authority(
+        cls,
+        authority_host: str,
+        audience: str,
+        tenants: tuple[str, ...],
+        client_ids: tuple[str, ...],
+        app_only_client_ids: tuple[str, ...] = (),
+        leeway_seconds: int = 60,
+    ) -> TokenPolicy:
+        """Entra's v2.0 issuer is `<authority host>/<tenant id>/v2.0`, one per allowed tenant."""
+        host = authority_host.rstrip("/")
+        issuers = {t: f"{host}/{t}/v2.0" for t in tenants}
+        return cls(audience, issuers, frozenset(client_ids), frozenset(app_only_client_ids), leeway_seconds)
+
+
+class TokenValidator:
+    def __init__(self, policy: TokenPolicy, keys: KeySet) -> None:
+        self.policy = policy
+        self.keys = keys
+
+    async def validate(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("The access token is too large.")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("The access token is malformed.") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise InvalidToken("The token's signing algorithm is not accepted.")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("The token names no signing key.")
+        key = await self.keys.key(kid)
+        if key is None:
+            raise InvalidToken("The token's signing key is not recognised.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=self.policy.audience,
+                leeway=self.policy.leeway_seconds,
+                options={"require": REQUIRED_CLAIMS, "verify_iss": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("The access token has expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("The access token is not valid yet.") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("The access token is not meant for this API.") from None
+        except jwt.PyJWTError:
+            raise InvalidToken from None
+        return self._check(claims)
+
+    def _check(self, claims: dict[str, Any]) -> Principal:
+        # zt: identity-supported-account-types
+        # The tenant allowlist, on tid and on its own issuer: another tenant can't borrow an allowed tid.
+        tid = claims["tid"]
+        expected_issuer = self.policy.issuers.get(tid) if isinstance(tid, str) else None
+        if expected_issuer is None:
+            raise InvalidToken("The token's tenant is not allowed.")
+        if claims["iss"] != expected_issuer:
+            raise InvalidToken("The token's issuer is not trusted.")
+        if claims["ver"] != "2.0":
+            raise InvalidToken("Only v2.0 access tokens are accepted.")
+        try:
+            principal = Principal.from_claims(claims)
+        except ValueError:
+            raise InvalidToken from None
+        allowed = self.policy.app_only_client_ids if principal.is_app_only else self.policy.client_ids
+        if principal.azp not in allowed:
+            raise InvalidToken("The calling application is not allowed.")
+        return principal
+
+
+# endregion liftable: protect-fastapi-api (1 of 2)
