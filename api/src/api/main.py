@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -21,8 +22,15 @@ from .scim import ScimError, scim_error_handler
 from .settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, key_fetch: Fetch | None = None) -> FastAPI:
-    """`key_fetch`: how the key set is read (tests hand in a fake identity provider)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    key_fetch: Fetch | None = None,
+    credential: dict[str, Any] | None = None,
+    msal_http: Any = None,
+) -> FastAPI:
+    """`key_fetch`, `credential`, `msal_http`: how the key set is read, and MSAL's client credential and
+    HTTP client, where not the configured ones (tests hand in a fake identity provider)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -30,13 +38,17 @@ def create_app(settings: Settings | None = None, *, key_fetch: Fetch | None = No
         # Clients live as long as the process: keep-alive and TLS contexts are built once.
         async with hop_session(None, timeout_seconds=5) as provider, hop_session(settings.downstream_url) as session:
             # The managed identity as a federated credential, or the certificate where none exists.
-            credential = client_credential(
+            configured = credential or client_credential(
                 managed_identity_client_id=settings.managed_identity_client_id,
                 certificate_file=settings.client_certificate_file,
             )
             # One set of MSAL apps for both kinds of call: one credential, discovery fetched once.
             apps = ConfidentialApps(
-                settings.client_id, settings.authority_host, credential, instance_discovery=settings.instance_discovery
+                settings.client_id,
+                settings.authority_host,
+                configured,
+                instance_discovery=settings.instance_discovery,
+                http_client=msal_http,
             )
             # zt: developer-strategy-application-permissions
             # App-only calls downstream, for the app-only routes only.
