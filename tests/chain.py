@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 from devtools.paths import repo_root
-from devtools.testing import LiveEmulator, free_port, stop_process, wait_healthy
+from devtools.ports import free_port
+from devtools.testing import LiveEmulator, stop_process, wait_healthy
 from devtools.tls import ca_env
 
 from tests.conftest import LiveService

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 from devtools.paths import repo_root
-from devtools.testing import LiveEmulator, free_port, start_emulator, stop_process, wait_healthy
+from devtools.ports import free_port, stack_offset
+from devtools.testing import LiveEmulator, start_emulator, stop_process, wait_healthy
 from devtools.tls import ca_env
 
 
@@ -220,13 +221,14 @@ class RunningStack:
         return pids
 
 
-# Away from a developer's own `make run`; ZT_TEST_PORT_OFFSET lets two test runs share a machine.
-STACK_PORT_OFFSET = int(os.environ.get("ZT_TEST_PORT_OFFSET", "10000"))
+# Away from a developer's own `make run`, and from the other xdist worker's (devtools.ports).
+STACK_PORT_OFFSET = stack_offset(0)
 # Every other stack a test run starts, beside the session's, in one place so no two share ports
-# (a stack uses its offset + 8000, 8001, 8002, 8443, 8444, and + 5432, 8389 with PostgreSQL).
-APP_ONLY_STACK_OFFSET = STACK_PORT_OFFSET + 100
-CONSENT_STACK_OFFSET = STACK_PORT_OFFSET + 500
-POSTGRES_STACK_OFFSET = STACK_PORT_OFFSET + 700
+# (a stack listens on its offset + 8000 to 8444).
+CONSENT_STACK_OFFSET = stack_offset(1)
+APP_ONLY_STACK_OFFSET = stack_offset(2)
+POSTGRES_STACK_OFFSET = stack_offset(3)
+MAKE_RUN_STACK_OFFSET = stack_offset(4)
 # start_stack waits this long for stack.json: longer than `zt run --ready-timeout` (60 s, 90 s with
 # PostgreSQL), so the runner gives up first, says why, and stops what it started.
 STACK_START_SECONDS = 150

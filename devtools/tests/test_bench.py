@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
 from devtools.bench import run
 from devtools.cli import main
 
 
+@pytest.mark.live
 def test_bench_measures_both_clients_and_prints_their_ratios() -> None:
     trusted = os.environ.get("SSL_CERT_FILE")
     lines: list[str] = []

@@ -88,6 +88,7 @@ def _scorecard(weak: WeakTarget, *extra: str) -> list[str]:
     return ["scorecard", "--api", weak.base, "--downstream", weak.base, "--authority", f"{weak.base}/tenant", *extra]
 
 
+@pytest.mark.live
 def test_a_target_that_lets_everything_through_fails_and_exits_1(
     weak: WeakTarget, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -113,6 +114,7 @@ def test_a_target_that_lets_everything_through_fails_and_exits_1(
     assert paths == {"/tenant/v2.0/.well-known/openid-configuration", "/keys", "/tasks", "/records"}
 
 
+@pytest.mark.live
 def test_a_target_that_refuses_even_the_real_token_is_not_a_pass(
     weak: WeakTarget, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -156,6 +158,7 @@ def test_the_token_comes_from_the_flag_the_file_stdin_or_zt_token(
     assert token_from(None, "-", env) == "from-stdin"
 
 
+@pytest.mark.live
 def test_zt_token_in_the_environment_is_used(
     weak: WeakTarget, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,6 +186,7 @@ def test_a_deployment_needs_the_authority_and_a_token(
     assert complaint in capsys.readouterr().err
 
 
+@pytest.mark.live
 def test_a_token_that_is_not_an_access_token_is_refused_without_echoing_it(
     weak: WeakTarget, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -192,6 +196,7 @@ def test_a_token_that_is_not_an_access_token_is_refused_without_echoing_it(
     assert "not a JWT" in err and secret not in out + err
 
 
+@pytest.mark.live
 def test_an_unreachable_identity_provider_is_a_clear_error(
     weak: WeakTarget, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from devtools.paths import repo_root
+from devtools.ports import free_port
 from devtools.stack import Ports, Service, default_services, run_stack, tenant_ids
 from devtools.tls import DevTls, ensure_dev_tls
 
@@ -21,12 +22,8 @@ HERE = Path(__file__).parent
 FAKE_SERVICE = HERE / "fake_service.py"
 HARNESS = HERE / "stack_harness.py"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# The runner is tested with real child processes (fake services).
+pytestmark = pytest.mark.live
 
 
 def _alive(pid: int) -> bool:
@@ -136,7 +133,7 @@ def harness(tmp_path: Path, tls: DevTls) -> Iterator[Harness]:
 def test_runner_waits_for_health_publishes_and_stops_every_child(
     harness: Harness, tls: DevTls, stop_signal: signal.Signals
 ) -> None:
-    web_port, api_port = _free_port(), _free_port()
+    web_port, api_port = free_port(), free_port()
     harness.start(
         [
             {
@@ -188,7 +185,7 @@ def test_runner_waits_for_health_publishes_and_stops_every_child(
 
 
 def test_child_that_ignores_sigterm_is_killed(harness: Harness) -> None:
-    port = _free_port()
+    port = free_port()
     harness.start(
         [
             {
@@ -210,7 +207,7 @@ def test_child_that_ignores_sigterm_is_killed(harness: Harness) -> None:
 
 
 def test_child_dying_while_running_stops_the_rest_and_fails(harness: Harness) -> None:
-    port_a, port_b = _free_port(), _free_port()
+    port_a, port_b = free_port(), free_port()
     harness.start(
         [
             {
@@ -251,7 +248,7 @@ def _run_in_process(services: list[Service], tmp_path: Path, tls: DevTls, **kwar
 
 
 def test_child_exiting_before_healthy_fails_with_its_output(tmp_path: Path, tls: DevTls) -> None:
-    port = _free_port()
+    port = free_port()
     service = Service(
         "emulator", _fake(port, "--exit-early", "3"), dict(os.environ), f"http://localhost:{port}/healthz"
     )
@@ -265,7 +262,7 @@ def test_child_exiting_before_healthy_fails_with_its_output(tmp_path: Path, tls:
 
 
 def test_never_healthy_times_out_and_stops_the_child(tmp_path: Path, tls: DevTls) -> None:
-    port = _free_port()
+    port = free_port()
     pid_file = tmp_path / "sick.pid"
     service = Service(
         "sick",
@@ -367,7 +364,7 @@ def test_single_tenant_by_default_and_unknown_tenants_refused(tmp_path: Path, tl
 
 
 def test_a_failing_preparation_stops_the_stack_before_the_service_starts(tmp_path: Path, tls: DevTls) -> None:
-    port = _free_port()
+    port = free_port()
     pid_file = tmp_path / "never.pid"
 
     def migrate() -> None:
@@ -388,7 +385,7 @@ def test_a_failing_preparation_stops_the_stack_before_the_service_starts(tmp_pat
 
 
 def test_a_services_own_readiness_check_replaces_the_health_url(tmp_path: Path, tls: DevTls) -> None:
-    port = _free_port()
+    port = free_port()
     checks: list[int] = []
 
     def ready() -> bool:

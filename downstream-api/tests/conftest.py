@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from devtools.ports import free_port
 from devtools.postgres import SUPERUSER, Cluster
-from devtools.testing import free_port
 from downstream_api.main import create_app
 from downstream_api.settings import API_APP_ID, DOWNSTREAM_API_APP_ID, Settings
 from fastapi.testclient import TestClient

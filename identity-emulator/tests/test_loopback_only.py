@@ -22,6 +22,7 @@ def test_loopback_hosts_are_accepted(host: str) -> None:
     assert EmulatorSettings(host=host).host == host
 
 
+@pytest.mark.live
 def test_starting_on_all_interfaces_fails_with_a_clear_message() -> None:
     env = {**os.environ, "EMULATOR_HOST": "0.0.0.0"}
     done = subprocess.run(

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from devtools.testing import LiveEmulator, free_port
+from devtools.ports import free_port
+from devtools.testing import LiveEmulator
 
 from tests.conftest import LiveService
 from tests.contract.helpers import api_scope, sign_in, web_client

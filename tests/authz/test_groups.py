@@ -13,7 +13,8 @@ from typing import ClassVar
 
 import httpx
 import pytest
-from devtools.testing import LiveEmulator, free_port
+from devtools.ports import free_port
+from devtools.testing import LiveEmulator
 
 from tests.authz.chain import (
     ALICE,

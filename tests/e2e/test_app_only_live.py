@@ -1,7 +1,7 @@
 """App-only callers over HTTP on a stack of their own: the daemon's report, SCIM provisioning, the
 audit log behind `zt permissions-report`.
 
-A stack of this module's own, because these tests deactivate and delete users and read the audit
+A stack of its own, because these tests deactivate and delete users and read the audit
 logs from their first line: the session's shared stack is used by everyone else.
 """
 
@@ -42,7 +42,7 @@ DAVE_OID = "5d6e7f80-91a2-43b4-85d6-e7f8091a2b3c"
 
 
 @pytest.fixture(scope="module")
-def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def app_only_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     offset = APP_ONLY_STACK_OFFSET
     command = [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(offset), "--ready-timeout", "120"]
     running = start_stack(tmp_path_factory.mktemp("app-only"), offset, command)
@@ -77,29 +77,29 @@ def _app_token(stack: RunningStack, app: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def daemon(own: RunningStack) -> str:
-    return _app_token(own, "daemon")
+def daemon(app_only_stack: RunningStack) -> str:
+    return _app_token(app_only_stack, "daemon")
 
 
 @pytest.fixture(scope="module")
-def provisioner(own: RunningStack) -> str:
-    return _app_token(own, "provisioner")
+def provisioner(app_only_stack: RunningStack) -> str:
+    return _app_token(app_only_stack, "provisioner")
 
 
 @pytest.fixture(scope="module")
-def alice(own: RunningStack) -> str:
-    return device_code_token(own.info, "alice@contoso.test")
+def alice(app_only_stack: RunningStack) -> str:
+    return device_code_token(app_only_stack.info, "alice@contoso.test")
 
 
 @pytest.fixture(scope="module")
-def dave(own: RunningStack) -> str:
-    return device_code_token(own.info, "dave@contoso.test")
+def dave(app_only_stack: RunningStack) -> str:
+    return device_code_token(app_only_stack.info, "dave@contoso.test")
 
 
 @pytest.fixture
-def http(own: RunningStack) -> Iterator[httpx.Client]:
-    tls = ssl.create_default_context(cafile=own.info["ca_bundle"])
-    with httpx.Client(base_url=own.info["api"], verify=tls, timeout=15, trust_env=False) as client:
+def http(app_only_stack: RunningStack) -> Iterator[httpx.Client]:
+    tls = ssl.create_default_context(cafile=app_only_stack.info["ca_bundle"])
+    with httpx.Client(base_url=app_only_stack.info["api"], verify=tls, timeout=15, trust_env=False) as client:
         yield client
 
 
@@ -133,17 +133,17 @@ def zt(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
 
 @APP_ONLY
 def test_the_daemon_gets_the_tenant_report_app_only_counts_and_no_titles(
-    own: RunningStack, http: httpx.Client, alice: str
+    app_only_stack: RunningStack, http: httpx.Client, alice: str
 ) -> None:
-    before = json.loads(zt(own, "daemon").stdout)
+    before = json.loads(zt(app_only_stack, "daemon").stdout)
     first = http.post("/tasks", json={"title": "quarterly secret"}, headers=bearer(alice)).json()
     http.post("/tasks", json={"title": "another"}, headers=bearer(alice))
     http.patch(f"/tasks/{first['id']}", json={"done": True}, headers=bearer(alice))
 
-    done = zt(own, "daemon")
+    done = zt(app_only_stack, "daemon")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["tenant_id"] == own.info["tenants"]["contoso"]
+    assert report["tenant_id"] == app_only_stack.info["tenants"]["contoso"]
     assert (report["open"], report["done"]) == (before["open"] + 1, before["done"] + 1)
     assert report["owners"] >= 1
     assert "secret" not in done.stdout and ALICE_OID not in done.stdout
@@ -186,21 +186,26 @@ def test_user_routes_refuse_the_daemons_and_the_provisioners_tokens(
 
 
 @APP_ONLY
-def test_the_daemons_token_is_for_the_api_only(own: RunningStack, daemon: str) -> None:
-    tls = ssl.create_default_context(cafile=own.info["ca_bundle"])
+def test_the_daemons_token_is_for_the_api_only(app_only_stack: RunningStack, daemon: str) -> None:
+    tls = ssl.create_default_context(cafile=app_only_stack.info["ca_bundle"])
     with httpx.Client(verify=tls, timeout=10, trust_env=False) as client:
-        r = client.get(f"{own.info['downstream_api']}/reports/tenant", headers=bearer(daemon))
+        r = client.get(f"{app_only_stack.info['downstream_api']}/reports/tenant", headers=bearer(daemon))
     assert r.status_code == 401
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
 
 
 @APP_ONLY
-def test_another_tenants_app_only_token_opens_nothing(own: RunningStack, http: httpx.Client) -> None:
-    api = apis(own)["api"]
-    fabrikam = own.info["tenants"]["fabrikam"]
+def test_another_tenants_app_only_token_opens_nothing(app_only_stack: RunningStack, http: httpx.Client) -> None:
+    api = apis(app_only_stack)["api"]
+    fabrikam = app_only_stack.info["tenants"]["fabrikam"]
     for path, role in (("/reports/tenant", "Tasks.Report.All"), ("/scim/v2/Users", "Users.Provision")):
         token = build_app_only_token(
-            own, api, [role], azp=app_id("daemon"), tid=fabrikam, iss=f"{own.info['authorities']['fabrikam']}/v2.0"
+            app_only_stack,
+            api,
+            [role],
+            azp=app_id("daemon"),
+            tid=fabrikam,
+            iss=f"{app_only_stack.info['authorities']['fabrikam']}/v2.0",
         )
         r = http.get(path, headers=bearer(token))
         assert r.status_code == 401, r.text
@@ -209,16 +214,16 @@ def test_another_tenants_app_only_token_opens_nothing(own: RunningStack, http: h
 
 @APP_ONLY
 def test_an_app_only_token_from_a_client_the_api_does_not_allow_is_refused(
-    own: RunningStack, http: httpx.Client
+    app_only_stack: RunningStack, http: httpx.Client
 ) -> None:
     # An unknown client, and the web app: a user-facing app is allowed delegated tokens only.
     for client in (str(uuid.uuid4()), app_id("web")):
-        token = build_app_only_token(own, apis(own)["api"], ["Tasks.Report.All"], azp=client)
+        token = build_app_only_token(app_only_stack, apis(app_only_stack)["api"], ["Tasks.Report.All"], azp=client)
         r = http.get("/reports/tenant", headers=bearer(token))
         assert r.status_code == 401
         assert 'error="invalid_token"' in r.headers["www-authenticate"]
     # And the daemon is allowed app-only tokens only: a user's token obtained by it is refused.
-    delegated = build_access_token(own, apis(own)["api"], azp=app_id("daemon"))
+    delegated = build_access_token(app_only_stack, apis(app_only_stack)["api"], azp=app_id("daemon"))
     r = http.get("/tasks", headers=bearer(delegated))
     assert r.status_code == 401
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
@@ -400,19 +405,19 @@ def _block(report: str, client: str) -> str:
 
 @AUDIT
 def test_the_audit_log_holds_ids_and_permissions_never_tokens_or_names(
-    own: RunningStack, http: httpx.Client, alice: str, tmp_path: Path
+    app_only_stack: RunningStack, http: httpx.Client, alice: str, tmp_path: Path
 ) -> None:
-    marks = _marks(own)
+    marks = _marks(app_only_stack)
     assert http.get("/tasks", headers=bearer(alice)).status_code == 200
-    audit = _audit_since(own, marks, tmp_path / "audit")
+    audit = _audit_since(app_only_stack, marks, tmp_path / "audit")
     lines = [json.loads(line) for f in sorted(audit.glob("*.jsonl")) for line in f.read_text().splitlines()]
     by_service = {line["service"]: line for line in lines}
     assert by_service["api"] | {"time": None} == {
         "time": None,
         "service": "api",
-        "client_app_id": own.info["cli_client_id"],
+        "client_app_id": app_only_stack.info["cli_client_id"],
         "token_type": "delegated",
-        "tenant_id": own.info["tenants"]["contoso"],
+        "tenant_id": app_only_stack.info["tenants"]["contoso"],
         "permissions": ["Tasks.Read"],
         "route": "/tasks",
         "method": "GET",
@@ -426,12 +431,18 @@ def test_the_audit_log_holds_ids_and_permissions_never_tokens_or_names(
 
 @AUDIT
 def test_permissions_report_flags_the_write_scope_until_a_write_uses_it(
-    own: RunningStack, http: httpx.Client, alice: str, tmp_path: Path
+    app_only_stack: RunningStack, http: httpx.Client, alice: str, tmp_path: Path
 ) -> None:
-    marks = _marks(own)
+    marks = _marks(app_only_stack)
     assert http.get("/tasks", headers=bearer(alice)).status_code == 200
     assert http.get("/me", headers=bearer(alice)).status_code == 200
-    reads = zt(own, "permissions-report", "--strict", "--audit", str(_audit_since(own, marks, tmp_path / "reads")))
+    reads = zt(
+        app_only_stack,
+        "permissions-report",
+        "--strict",
+        "--audit",
+        str(_audit_since(app_only_stack, marks, tmp_path / "reads")),
+    )
     assert reads.returncode == 1, reads.stdout + reads.stderr
     cli = _block(reads.stdout, "cli")
     assert "  used:    api/Tasks.Read\n" in cli + "\n"
@@ -441,7 +452,9 @@ def test_permissions_report_flags_the_write_scope_until_a_write_uses_it(
     assert "downstream-api/Records.ReadWrite" in unused_by_api.split(", ")
 
     assert http.post("/tasks", json={"title": "a write"}, headers=bearer(alice)).status_code == 201
-    both = zt(own, "permissions-report", "--audit", str(_audit_since(own, marks, tmp_path / "both")))
+    both = zt(
+        app_only_stack, "permissions-report", "--audit", str(_audit_since(app_only_stack, marks, tmp_path / "both"))
+    )
     assert both.returncode == 0
     cli = _block(both.stdout, "cli")
     assert "UNUSED" not in cli and "api/Tasks.ReadWrite" in cli.split("used:")[1]
@@ -463,16 +476,18 @@ def test_permissions_report_flags_the_write_scope_until_a_write_uses_it(
     ],
 )
 def test_downstream_app_only_routes_take_the_apis_app_token_with_that_role_only(
-    own: RunningStack, method: str, path: str, role: str
+    app_only_stack: RunningStack, method: str, path: str, role: str
 ) -> None:
-    downstream = apis(own)["downstream-api"]
+    downstream = apis(app_only_stack)["downstream-api"]
     api_sp = "972293a9-cd80-4a39-8f79-c549415936c5"
     other = "Users.Manage" if role == "Records.Report.All" else "Records.Report.All"
-    right = build_app_only_token(own, downstream, [role], oid=api_sp, sub=api_sp)
-    wrong_role = build_app_only_token(own, downstream, [other], oid=api_sp, sub=api_sp)
-    users_token = build_access_token(own, downstream, scp="Records.ReadWrite", roles=[role])
-    tls = ssl.create_default_context(cafile=own.info["ca_bundle"])
-    with httpx.Client(base_url=own.info["downstream_api"], verify=tls, timeout=10, trust_env=False) as client:
+    right = build_app_only_token(app_only_stack, downstream, [role], oid=api_sp, sub=api_sp)
+    wrong_role = build_app_only_token(app_only_stack, downstream, [other], oid=api_sp, sub=api_sp)
+    users_token = build_access_token(app_only_stack, downstream, scp="Records.ReadWrite", roles=[role])
+    tls = ssl.create_default_context(cafile=app_only_stack.info["ca_bundle"])
+    with httpx.Client(
+        base_url=app_only_stack.info["downstream_api"], verify=tls, timeout=10, trust_env=False
+    ) as client:
         for token in (wrong_role, users_token):
             r = client.request(method, path, headers=bearer(token), json={})
             assert r.status_code == 403, r.text

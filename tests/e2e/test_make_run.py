@@ -8,10 +8,11 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import start_stack
+from tests.conftest import MAKE_RUN_STACK_OFFSET, start_stack
 
-OFFSET = 20000
+OFFSET = MAKE_RUN_STACK_OFFSET
 
 
 def _alive(pid: int) -> bool:
@@ -31,6 +32,7 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.live
 def test_ctrl_c_stops_everything_and_a_second_run_reuses_keys_and_data(tmp_path: Path) -> None:
     ports = [8000 + OFFSET, 8001 + OFFSET, 8002 + OFFSET, 8443 + OFFSET, 8444 + OFFSET]
     first = start_stack(tmp_path, OFFSET, ["make", "--no-print-directory", "-s", "run", f"PORT_OFFSET={OFFSET}"])

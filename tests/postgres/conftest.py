@@ -17,9 +17,10 @@ import psycopg
 import pytest
 from devtools.paths import repo_root
 from devtools.pgtoken import OSSRDBMS_AUDIENCE, TokenChecker, TokenResponder, role_map
+from devtools.ports import free_port
 from devtools.postgres import DATABASE, Cluster
 from devtools.stack import run_migration
-from devtools.testing import LiveEmulator, free_port
+from devtools.testing import LiveEmulator
 from devtools.tls import ca_env
 
 from tests.support.tokens import Issuer, apis_at

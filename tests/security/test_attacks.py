@@ -21,12 +21,11 @@ from devtools.attacks import ATTACKS, Attack, AttackContext
 from devtools.firing import fire
 from zerotrust.tokens import MAX_TOKEN_BYTES
 
-from tests.support.tokens import LEEWAY_SECONDS
-
 from tests.conftest import RunningStack
 from tests.support.tokens import (
     ENTRA_HOST,
     GRAPH_APP_ID,
+    LEEWAY_SECONDS,
     Api,
     Issuer,
     app_id,

@@ -43,6 +43,7 @@ pytestmark = [
 ROOT = repo_root()
 
 
+@pytest.mark.live
 def test_no_tracked_file_holds_a_secret() -> None:
     findings = scan_files(ROOT, git_tracked(ROOT))
     assert not findings, "secrets in tracked files (remove them; a reviewed false positive gets " + (
@@ -50,6 +51,7 @@ def test_no_tracked_file_holds_a_secret() -> None:
     )
 
 
+@pytest.mark.live
 def test_no_local_state_or_key_file_is_tracked() -> None:
     tracked = git_tracked(ROOT)
     assert len(tracked) > 50  # the scan sees the repository, not an empty list

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
-from devtools.testing import LiveEmulator, free_port
+from devtools.ports import free_port
+from devtools.testing import LiveEmulator
 from zerotrust.redact import JWT_SHAPE
 
 from tests.person import ALICE_OID, Person

@@ -8,7 +8,6 @@ import hashlib
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import uvicorn
+from devtools.ports import free_port
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.testclient import TestClient
@@ -289,13 +289,6 @@ class FakeApi:
             return {"api": view, "downstream_api": self.downstream_view or down}
 
         return app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from devtools.testing import free_port, stop_process, wait_healthy
+from devtools.ports import free_port
+from devtools.testing import stop_process, wait_healthy
 from devtools.tls import ensure_dev_tls
 
 BODY = b'{"status": "ok"}'

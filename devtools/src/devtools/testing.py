@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools import credentials
 from devtools.paths import repo_root
+from devtools.ports import free_port
 from devtools.tls import DevTls, ca_env, ensure_dev_tls
 
 
@@ -36,13 +36,6 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
