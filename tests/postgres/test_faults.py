@@ -130,7 +130,7 @@ def test_identity_endpoint_down_is_a_quick_clean_503_and_recovers_without_a_rest
 
 
 def test_a_migration_that_cannot_reach_the_database_fails_clearly(pg: PgStack) -> None:
-    from devtools.stack import run_migration
+    from devtools.layout import run_migration
     from devtools.testing import free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOWNSTREAM_")}

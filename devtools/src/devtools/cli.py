@@ -6,12 +6,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from devtools.layout import Ports, database_url, default_services, emulator_describe, emulator_summary, tenant_ids
 from devtools.paths import local_dir, repo_root
 from devtools.postgres import PostgresMissing
-from devtools.stack import Describe, Ports, database_url, default_services, emulator_describe, run_stack, tenant_ids
+from devtools.supervisor import run_stack
 from devtools.tls import ensure_dev_tls
 from devtools.token import TokenError, device_code_token, load_stack
 
@@ -237,13 +238,12 @@ def _run(args: argparse.Namespace) -> int:
     except PostgresMissing as exc:
         print(f"zt run: {exc}", file=sys.stderr)
         return 1
-    describe = emulator_describe(local / "emulator", ports)
-    if args.db == "postgres":
-        describe = _with_database(describe, database_url(ports))
+    database = database_url(ports) if args.db == "postgres" else None
     return run_stack(
         services,
         stack_file=local / "stack.json",
-        describe=describe,
+        describe=emulator_describe(local / "emulator", ports, database),
+        summary=emulator_summary(local / "emulator"),
         ca_bundle=tls.ca_bundle,
         ready_timeout=args.ready_timeout or (90.0 if args.db == "postgres" else 60.0),
     )
@@ -260,14 +260,6 @@ def _certificate(args: argparse.Namespace) -> int:
     if prefix:
         print(f"use it instead of the managed identity: {prefix}_CLIENT_CERTIFICATE_FILE={pem}")
     return 0
-
-
-def _with_database(describe: Describe, url: str) -> Describe:
-    def described() -> Mapping[str, object]:
-        # downstream-api's role and no password: the token is the credential (docs/postgres.md).
-        return {**describe(), "database": url}
-
-    return described
 
 
 def _token(args: argparse.Namespace) -> int:
