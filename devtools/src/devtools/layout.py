@@ -72,16 +72,7 @@ def default_services(
     # Children inherit the developer's environment so PATH, proxies and locale behave as in a shell;
     # unbuffered output makes their logs appear as they happen rather than at exit.
     base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
-    emulator_env = {
-        **base,
-        "EMULATOR_PORT": str(ports.emulator),
-        "EMULATOR_FRONT_PORT": str(ports.emulator_front),
-        "EMULATOR_STATE_DIR": str(local / "emulator"),
-        "EMULATOR_TLS_CERT": str(tls.server_cert),
-        "EMULATOR_TLS_KEY": str(tls.server_key),
-        "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
-        "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
-    }
+    emulator_env = {**base, **emulator_settings(tls, local / "emulator", root, ports.emulator, ports.emulator_front)}
     multi = len(tenants) > 1
     if multi:
         emulator_env["EMULATOR_MULTI_TENANT_APPS"] = ",".join(MULTI_TENANT_APPS)
@@ -183,6 +174,19 @@ def default_services(
             "web",
         ),
     ]
+
+
+def emulator_settings(tls: DevTls, state_dir: Path, root: Path, port: int, front_port: int) -> dict[str, str]:
+    """The emulator's own environment, for `zt run` and for the tests' emulators alike."""
+    return {
+        "EMULATOR_PORT": str(port),
+        "EMULATOR_FRONT_PORT": str(front_port),
+        "EMULATOR_STATE_DIR": str(state_dir),
+        "EMULATOR_TLS_CERT": str(tls.server_cert),
+        "EMULATOR_TLS_KEY": str(tls.server_key),
+        "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
+        "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
+    }
 
 
 def database_url(ports: Ports, role: str = "downstream-api") -> str:
