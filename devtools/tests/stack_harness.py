@@ -10,7 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from devtools.stack import Service, run_stack
+from devtools.layout import emulator_summary
+from devtools.supervisor import Service, run_stack
 
 FAKE_INFO = {
     "authority": "https://localhost:8443/contoso-tenant-id/v2.0",
@@ -25,10 +26,12 @@ def main() -> int:
         Service(s["name"], tuple(s["argv"]), dict(os.environ), s["health_url"], s.get("stack_key"))
         for s in config["services"]
     ]
+    stack_file = Path(config["stack_file"])
     return run_stack(
         services,
-        stack_file=Path(config["stack_file"]),
+        stack_file=stack_file,
         describe=lambda: FAKE_INFO,
+        summary=emulator_summary(stack_file.parent / "emulator"),
         ca_bundle=Path(config["ca_bundle"]),
         ready_timeout=config.get("ready_timeout", 20.0),
         stop_timeout=config.get("stop_timeout", 5.0),

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from devtools.layout import Ports, default_services, tenant_ids
 from devtools.paths import repo_root
 from devtools.ports import free_port
-from devtools.stack import Ports, Service, default_services, run_stack, tenant_ids
+from devtools.supervisor import Service, run_stack
 from devtools.tls import DevTls, ensure_dev_tls
 
 HERE = Path(__file__).parent

@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from devtools.layout import run_migration
 from devtools.paths import repo_root
 from devtools.pgtoken import OSSRDBMS_AUDIENCE, TokenChecker, TokenResponder, role_map
 from devtools.ports import free_port
 from devtools.postgres import DATABASE, Cluster
-from devtools.stack import run_migration
 from devtools.testing import LiveEmulator
 from devtools.tls import ca_env
 

@@ -130,8 +130,8 @@ def test_identity_endpoint_down_is_a_quick_clean_503_and_recovers_without_a_rest
 
 
 def test_a_migration_that_cannot_reach_the_database_fails_clearly(pg: PgStack) -> None:
+    from devtools.layout import run_migration
     from devtools.ports import free_port
-    from devtools.stack import run_migration
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOWNSTREAM_")}
     dead = pg.cluster.url("database-admin").replace(f":{pg.cluster.port}/", f":{free_port()}/")

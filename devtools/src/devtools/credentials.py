@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from identity_emulator.certificates import certificate, common_name, key_usage, private_pem, rsa_key
 
 from devtools.files import write_private
 
@@ -29,19 +29,14 @@ def register_certificate(
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A new key pair for `app`, its self-signed certificate registered where the emulator reads
     registered certificates (as an administrator uploads a .cer); the private half is returned."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Zero Trust sample {app} (local credential)")])
+    key = rsa_key()
     now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + validity)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-        .sign(key, hashes.SHA256())
+    cert = certificate(
+        key,
+        common_name(f"Zero Trust sample {app} (local credential)"),
+        not_before=now - dt.timedelta(minutes=5),
+        not_after=now + validity,
+        extensions=[(key_usage(digital_signature=True), True)],
     )
     registered = local_dir / "credentials" / app
     registered.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -58,8 +53,5 @@ def create_certificate_credential(local_dir: Path, app: str, validity: dt.timede
     private = local_dir / app
     private.mkdir(mode=0o700, parents=True, exist_ok=True)
     pem = private / "client-certificate.pem"
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    write_private(pem, key_pem + cert.public_bytes(serialization.Encoding.PEM))
+    write_private(pem, private_pem(key) + cert.public_bytes(serialization.Encoding.PEM))
     return pem

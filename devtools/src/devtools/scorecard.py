@@ -229,6 +229,40 @@ def token_from(token: str | None, token_file: str | None, environ: Mapping[str, 
     return environ.get("ZT_TOKEN", "").strip() or None
 
 
+def plan_for(
+    api: str | None,
+    downstream: str | None,
+    authority: str | None,
+    ca_bundle: str | None,
+    token: str | None,
+    user: str | None,
+    stack_file: Path,
+) -> Plan:
+    """A deployment's plan when --api/--downstream are given, else the local stack's (`stack_file`)."""
+    from devtools.token import TokenError, load_stack
+
+    if api or downstream:
+        if not authority:
+            raise ScorecardError("with --api/--downstream, give the identity provider's --authority URL too")
+        if not token:
+            raise ScorecardError("with --api/--downstream, give a user's token for the api: --token-file or ZT_TOKEN")
+        return Plan(targets(api, downstream), authority, ca_bundle, token)
+    try:
+        stack = load_stack(stack_file)
+    except TokenError as exc:
+        raise ScorecardError(str(exc)) from None
+    return Plan(
+        targets(stack["api"], stack["downstream_api"]),
+        authority or stack["authority"],
+        ca_bundle or stack["ca_bundle"],
+        token,
+        user=user or DEFAULT_USER,
+        stack=stack,
+        # Local services only: a developer's HTTP(S)_PROXY must not see these requests.
+        trust_env=False,
+    )
+
+
 def execute(plan: Plan, out: Any = None) -> int:
     """Run the plan and print the table; 0 when every attack was stopped, 1 otherwise."""
     out = out or sys.stdout

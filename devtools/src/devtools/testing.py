@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools import credentials
+from devtools.layout import emulator_settings
 from devtools.paths import repo_root
 from devtools.ports import free_port
 from devtools.tls import DevTls, ca_env, ensure_dev_tls
@@ -108,13 +109,7 @@ def start_emulator(local_dir: Path, *, ports: tuple[int, int] | None = None, **s
     env = {
         **os.environ,
         **ca_env(tls),
-        "EMULATOR_PORT": str(port),
-        "EMULATOR_FRONT_PORT": str(front),
-        "EMULATOR_STATE_DIR": str(local_dir / "emulator"),
-        "EMULATOR_TLS_CERT": str(tls.server_cert),
-        "EMULATOR_TLS_KEY": str(tls.server_key),
-        "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
-        "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
+        **emulator_settings(tls, local_dir / "emulator", root, port, front),
         **{f"EMULATOR_{k.upper()}": v for k, v in settings.items()},
     }
     log_path = local_dir / f"emulator-{port}.log"

@@ -15,9 +15,10 @@ from pathlib import Path
 import certifi
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from identity_emulator.certificates import certificate, common_name, ec_key, key_usage, private_pem
 
 from devtools.files import write_private
 
@@ -77,7 +78,7 @@ def _ensure_locked(paths: DevTls) -> None:
     ca_key = _load_key(paths.ca_key)
     if ca_cert is None or ca_key is None or not _usable(ca_cert, ca_key, now):
         ca_cert, ca_key = _make_ca(now)
-        write_private(paths.ca_key, _key_pem(ca_key))
+        write_private(paths.ca_key, private_pem(ca_key))
         write_private(paths.ca_cert, ca_cert.public_bytes(serialization.Encoding.PEM))
 
     server_cert = _load_cert(paths.server_cert)
@@ -90,7 +91,7 @@ def _ensure_locked(paths: DevTls) -> None:
         or not _has_expected_names(server_cert)
     ):
         server_cert, server_key = _make_server(ca_cert, ca_key, now)
-        write_private(paths.server_key, _key_pem(server_key))
+        write_private(paths.server_key, private_pem(server_key))
         write_private(paths.server_cert, server_cert.public_bytes(serialization.Encoding.PEM))
 
     ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
@@ -145,7 +146,7 @@ def _has_expected_names(cert: x509.Certificate) -> bool:
 
 
 def _make_ca(now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec_key()
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Zero Trust Sample"),
@@ -161,82 +162,43 @@ def _make_ca(now: dt.datetime) -> tuple[x509.Certificate, ec.EllipticCurvePrivat
         ],
         excluded_subtrees=None,
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now - BACKDATE + CA_LIFETIME)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(constraints, critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
+    extensions = [
+        (x509.BasicConstraints(ca=True, path_length=0), True),
+        (key_usage(cert_sign=True), True),
+        (constraints, True),
+        (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
+    ]
+    not_before = now - BACKDATE
+    return certificate(key, name, not_before=not_before, not_after=not_before + CA_LIFETIME, extensions=extensions), key
 
 
 def _make_server(
     ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, now: dt.datetime
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = ec_key()
     san = x509.SubjectAlternativeName(
         [x509.DNSName(n) for n in SERVER_DNS_NAMES] + [x509.IPAddress(ip) for ip in SERVER_IPS]
     )
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    not_before = now - BACKDATE
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + SERVER_LIFETIME)
-        .add_extension(san, critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    extensions = [
+        (san, False),
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (key_usage(digital_signature=True), True),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
         # Strict verifiers (Python 3.13's default context among them) require the AKI on leaves.
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        (x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False),
+    ]
+    not_before = now - BACKDATE
+    cert = certificate(
+        key,
+        common_name("localhost"),
+        not_before=not_before,
+        not_after=not_before + SERVER_LIFETIME,
+        extensions=extensions,
+        issuer=(ca_cert, ca_key),
     )
     return cert, key
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
 
 
 def _system_ca_pem() -> bytes:

@@ -20,7 +20,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+
+from identity_emulator.certificates import certificate, common_name, rsa_key
 
 
 def b64url(data: bytes) -> str:
@@ -55,18 +56,13 @@ class SigningKey:
 
 
 def _new_key() -> SigningKey:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "identity-emulator token signing (dev only)")])
+    key = rsa_key()
     now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .sign(key, hashes.SHA256())
+    cert = certificate(
+        key,
+        common_name("identity-emulator token signing (dev only)"),
+        not_before=now - dt.timedelta(minutes=5),
+        not_after=now + dt.timedelta(days=365),
     )
     kid = b64url(cert.fingerprint(hashes.SHA256()))[:27]
     return SigningKey(kid, key, cert, time.time())
