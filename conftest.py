@@ -45,6 +45,10 @@ PROCESS_FIXTURES = frozenset(
 )
 
 
+# Processes a whole run shares: the tests that use one go to one worker together, so it starts once.
+SHARED_PROCESSES = ("stack", "consent_stack", "key_lab")
+
+
 def _process_fixtures(item: pytest.Item) -> list[Any]:
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
@@ -70,9 +74,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.live)
         if item.get_closest_marker("xdist_group") is not None:
             continue
-        shared = sorted(f.argname for f in fixtures if f.scope == "session" and f.argname != "live")
+        shared = [name for name in SHARED_PROCESSES if name in item.fixturenames]
         if shared:
-            # One stack (or lab) per run, not one per worker: its tests go to one worker together.
             item.add_marker(pytest.mark.xdist_group(shared[0]))
         elif item.get_closest_marker("live") is not None and _module_fixtures(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))

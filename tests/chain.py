@@ -10,63 +10,17 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from devtools.paths import repo_root
 from devtools.ports import free_port
-from devtools.testing import LiveEmulator, stop_process, wait_healthy
-from devtools.tls import ca_env
 
-from tests.conftest import LiveService
-from tests.person import Person
-
-# Set by the platform for a managed identity; removed to prove a service runs without one.
-MANAGED_IDENTITY_VARS = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT")
-
-
-def _launch(
-    module: str, prefix: str, settings: dict[str, str], *, emulator: LiveEmulator, log_dir: Path, identity: str | None
-) -> LiveService:
-    port = int(settings.get("port") or free_port())
-    tls = emulator.tls
-    env = {k: v for k, v in os.environ.items() if not k.startswith(f"{prefix}_") and k not in MANAGED_IDENTITY_VARS}
-    env.update(ca_env(tls))
-    if identity:
-        env.update(emulator.managed_identity_env(identity))
-    env.update(
-        {
-            "PYTHONUNBUFFERED": "1",
-            f"{prefix}_PORT": str(port),
-            f"{prefix}_AUTHORITY": emulator.authority(),
-            **{f"{prefix}_{k.upper()}": v for k, v in settings.items()},
-        }
-    )
-    https = module != "web"  # the web serves http://localhost, as under `zt run`; TLS ends at ingress in Azure
-    if https:
-        env[f"{prefix}_TLS_CERT"] = str(tls.server_cert)
-        env[f"{prefix}_TLS_KEY"] = str(tls.server_key)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{module}-{port}.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root()
-        )
-    base = f"{'https' if https else 'http'}://localhost:{port}"
-    service = LiveService(module, proc, base, log_path, tls.ca_bundle)
-    try:
-        wait_healthy(proc, f"{base}/healthz", tls.ca_bundle, log_path, module)
-    except RuntimeError:
-        stop_process(proc)
-        raise
-    return service
+from tests.support.launch import LiveEmulator, LiveService, ready, spawn, web_settings
+from tests.support.people import Person
 
 
 @dataclass
@@ -146,51 +100,52 @@ def start_chain(
     api: dict[str, str] | None = None,
     managed_identities: bool = True,
 ) -> Chain:
-    """downstream-api, api, web (in that order), each trusting `emulator`. With
-    `managed_identities=False` the web and api get no managed-identity endpoint at all, so they
-    must authenticate with what `web`/`api` settings configure (a certificate)."""
+    """downstream-api, api and web side by side (each knows the next one's address before it starts), each
+    trusting `emulator`. With `managed_identities=False` the web and api get no managed-identity endpoint
+    at all, so they must authenticate with what `web`/`api` settings configure (a certificate)."""
     chain = Chain(emulator, workdir)
     logs = workdir / "logs"
+    downstream_port, api_port, web_port = free_port(), free_port(), free_port()
+    downstream_settings = {"port": str(downstream_port), "state_dir": str(workdir / "downstream-state")}
+    api_settings = {"port": str(api_port), "downstream_url": f"https://localhost:{downstream_port}", **(api or {})}
+    web_settings_ = {
+        **web_settings(emulator, web_port, chain.web_state),
+        "api_url": f"https://localhost:{api_port}",
+        **(web or {}),
+    }
     try:
         chain.services.append(
-            _launch(
+            spawn(
                 "downstream_api",
                 "DOWNSTREAM",
-                {"state_dir": str(workdir / "downstream-state")},
+                downstream_settings,
                 emulator=emulator,
                 log_dir=logs,
                 identity="downstream-api",
             )
         )
         chain.services.append(
-            _launch(
+            spawn(
                 "api",
                 "API",
-                {"downstream_url": chain.services[0].base, **(api or {})},
+                api_settings,
                 emulator=emulator,
                 log_dir=logs,
                 identity="api" if managed_identities else None,
             )
         )
-        port = free_port()
         chain.services.append(
-            _launch(
+            spawn(
                 "web",
                 "WEB",
-                {
-                    "port": str(port),
-                    "api_url": chain.services[1].base,
-                    "idp_origin": emulator.front,
-                    "redirect_uri": f"http://localhost:{port}/auth/callback",
-                    "post_logout_redirect_uri": f"http://localhost:{port}/",
-                    "state_dir": str(chain.web_state),
-                    **(web or {}),
-                },
+                web_settings_,
                 emulator=emulator,
                 log_dir=logs,
                 identity="web" if managed_identities else None,
+                https=False,
             )
         )
+        ready(*chain.services)
     except BaseException:
         chain.stop()
         raise

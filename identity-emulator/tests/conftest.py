@@ -26,7 +26,7 @@ from identity_emulator.core import Emulator
 from identity_emulator.main import create_app
 from identity_emulator.settings import EmulatorSettings
 
-from devtools import testing
+from tests.support.launch import register_certificate
 
 BACK = "https://localhost:8443"
 FRONT = "http://localhost:8444"
@@ -95,15 +95,15 @@ def hidden_fields(html: str) -> dict[str, str]:
     return parser.fields
 
 
-def register_certificate(local: Path, app: str) -> rsa.RSAPrivateKey:
+def _registered_key(local: Path, app: str) -> rsa.RSAPrivateKey:
     """The public half where the emulator looks for an app's registered certificates."""
-    return testing.register_certificate(local, app)[0]
+    return register_certificate(local, app)[0]
 
 
 @pytest.fixture(scope="module")
 def app_and_seeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, TestClient, Seeds]]:
     local = tmp_path_factory.mktemp("fuzz-local")
-    cert_key = register_certificate(local, "daemon")
+    cert_key = _registered_key(local, "daemon")
     cert_pem = next((local / "credentials" / "daemon").glob("*.crt")).read_bytes()
     cert = x509.load_pem_x509_certificate(cert_pem)
     # Explicit ports and host, so a developer's EMULATOR_* environment cannot change the origins.

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from devtools.ports import free_port
-from devtools.testing import LiveEmulator
 
-from tests.conftest import LiveService
 from tests.contract.helpers import api_scope, sign_in, web_client
+from tests.support.launch import LiveEmulator, LiveService
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("api-calls-api")]
 

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from devtools.testing import LiveEmulator
 
-from tests.conftest import LiveService
+from tests.support.launch import LiveEmulator, LiveService
 from tests.support.tokens import Api, Issuer, apis_at, app_id, pairwise_subject
 
 CONTOSO = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from devtools.testing import LiveEmulator, start_emulator
 
 from tests.authz.chain import Chain, start_chain
-from tests.conftest import LiveService
+from tests.support.launch import LiveEmulator, LiveService, start_emulator
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from devtools.testing import LiveEmulator, start_emulator
 from playwright.sync_api import expect
 
 from tests.authz.chain import ALICE, CAROL, CONTOSO, FABRIKAM, Chain, start_chain
-from tests.browser.visitor import Visitor, accept_if_asked, chromium
-from tests.conftest import LiveService, start_web
-from tests.person import Person
+from tests.support.launch import LiveEmulator, LiveService, start_emulator, start_web
+from tests.support.people import Person, Visitor, accept_if_asked, chromium
 
 pytestmark = pytest.mark.guidance("identity-supported-account-types")
 

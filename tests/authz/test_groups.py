@@ -14,7 +14,6 @@ from typing import ClassVar
 import httpx
 import pytest
 from devtools.ports import free_port
-from devtools.testing import LiveEmulator
 
 from tests.authz.chain import (
     ALICE,
@@ -26,7 +25,7 @@ from tests.authz.chain import (
     generated_group,
     start_chain,
 )
-from tests.conftest import LiveService
+from tests.support.launch import LiveEmulator, LiveService
 
 pytestmark = pytest.mark.guidance("configure-tokens-group-claims-app-roles")
 

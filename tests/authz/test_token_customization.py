@@ -11,11 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from devtools.testing import LiveEmulator
 from devtools.token import TokenError, device_code_token
 
 from tests.authz.chain import ALICE, BOB, start_chain
-from tests.conftest import LiveService
+from tests.support.launch import LiveEmulator, LiveService
 
 pytestmark = pytest.mark.guidance("zero-trust-token-customization")
 

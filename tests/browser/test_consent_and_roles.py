@@ -19,8 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.visitor import ARTIFACTS, chromium, nav, signed_in
-from tests.conftest import RunningStack
+from tests.support.launch import RunningStack
+from tests.support.people import ARTIFACTS, chromium, nav, signed_in
 
 CAROL_OID = "7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e"
 TASK = "Plan the offsite (consent)"

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.authz.chain import ENGINEERING, EVERYONE_AT_CONTOSO
-from tests.browser.visitor import ARTIFACTS, accept_if_asked, chromium, nav, signed_in
-from tests.conftest import RunningStack
+from tests.support.launch import RunningStack
+from tests.support.people import ARTIFACTS, accept_if_asked, chromium, nav, signed_in
 
 pytestmark = pytest.mark.guidance("configure-tokens-group-claims-app-roles")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.visitor import ARTIFACTS, Visitor, accept_if_asked, chromium
-from tests.conftest import RunningStack
+from tests.support.launch import RunningStack
+from tests.support.people import ARTIFACTS, Visitor, accept_if_asked, chromium
 
 pytestmark = [pytest.mark.guidance("user-authentication")]
 

@@ -13,9 +13,8 @@ import pytest
 from azure.identity import ManagedIdentityCredential
 from cryptography.hazmat.primitives import serialization
 from devtools.signin import FormBrowser
-from devtools.testing import LiveEmulator
 
-from devtools import testing
+from tests.support.launch import LiveEmulator, register_certificate
 
 TOKEN_EXCHANGE_SCOPE = "api://AzureADTokenExchange/.default"
 
@@ -85,9 +84,9 @@ def sign_in(
     return result
 
 
-def register_certificate(live: LiveEmulator, app: str, folder: Path) -> dict[str, str]:
+def certificate_credential(live: LiveEmulator, app: str, folder: Path) -> dict[str, str]:
     """A certificate credential as MSAL takes it: registered with the emulator, the key kept here."""
-    key, cert = testing.register_certificate(live.local_dir, app)
+    key, cert = register_certificate(live.local_dir, app)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

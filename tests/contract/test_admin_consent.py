@@ -16,7 +16,6 @@ import httpx
 import jwt
 import pytest
 from devtools.signin import FormBrowser
-from devtools.testing import LiveEmulator
 
 from tests.contract.helpers import (
     api_scope,
@@ -26,6 +25,7 @@ from tests.contract.helpers import (
     sign_in,
     web_client,
 )
+from tests.support.launch import LiveEmulator
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("permissions-require-admin-consent")]
 

@@ -8,7 +8,8 @@ import jwt
 import msal
 import pytest
 from devtools.signin import FormBrowser
-from devtools.testing import LiveEmulator
+
+from tests.support.launch import LiveEmulator
 
 from .helpers import (
     api_scope,

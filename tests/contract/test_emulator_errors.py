@@ -25,9 +25,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.signin import FormBrowser, parse_forms
-from devtools.testing import LiveEmulator
 
-from .helpers import api_scope, downstream_scope, register_certificate, sign_in, web_client
+from tests.support.launch import LiveEmulator
+
+from .helpers import api_scope, certificate_credential, downstream_scope, sign_in, web_client
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
@@ -310,7 +311,7 @@ def test_assertion_with_the_wrong_assertion_type(live: LiveEmulator, assertion_t
 
 
 def test_certificate_assertion_signed_by_an_unregistered_certificate(live: LiveEmulator, tmp_path: Path) -> None:
-    register_certificate(live, "daemon", tmp_path)  # a registered certificate exists, just not this one
+    certificate_credential(live, "daemon", tmp_path)  # a registered certificate exists, just not this one
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     daemon = live.app_id("daemon")
     now = int(time.time())

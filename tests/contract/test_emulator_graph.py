@@ -7,9 +7,9 @@ import time
 
 import httpx
 import pytest
-from devtools.testing import LiveEmulator
 
 from tests.authz.chain import DAVE, generated_group
+from tests.support.launch import LiveEmulator
 from tests.support.tokens import GRAPH_APP_ID, Issuer, pairwise_subject
 
 from .helpers import api_scope, confidential_client, downstream_scope, managed_identity_assertion, sign_in, web_client

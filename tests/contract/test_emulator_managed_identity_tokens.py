@@ -9,7 +9,8 @@ from pathlib import Path
 
 import jwt
 import pytest
-from devtools.testing import LiveEmulator, start_emulator
+
+from tests.support.launch import LiveEmulator, start_emulator
 
 pytestmark = pytest.mark.live
 

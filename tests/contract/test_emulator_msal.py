@@ -10,15 +10,16 @@ import msal
 import pytest
 from azure.identity import ManagedIdentityCredential
 from devtools.signin import FormBrowser
-from devtools.testing import LiveEmulator
+
+from tests.support.launch import LiveEmulator
 
 from .helpers import (
     api_scope,
+    certificate_credential,
     claims_of,
     confidential_client,
     downstream_scope,
     managed_identity_assertion,
-    register_certificate,
     sign_in,
     web_client,
 )
@@ -126,7 +127,7 @@ def test_client_credentials_for_the_daemon_with_its_managed_identity(
 
 
 def test_client_credentials_with_a_certificate_as_fallback(live: LiveEmulator, tmp_path: Path) -> None:
-    credential = register_certificate(live, "daemon", tmp_path)
+    credential = certificate_credential(live, "daemon", tmp_path)
     daemon = confidential_client(live, "daemon", credential)
     result = daemon.acquire_token_for_client([f"api://{live.app_id('api')}/.default"])
     assert "access_token" in result, result

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devtools.testing import LiveEmulator
+from tests.support.launch import LiveEmulator
 
 from .helpers import claims_of
 

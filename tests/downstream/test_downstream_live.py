@@ -15,9 +15,7 @@ from typing import Any
 import httpx
 import msal
 import pytest
-from devtools.testing import LiveEmulator
 
-from tests.conftest import LiveService
 from tests.contract.helpers import (
     api_scope,
     claims_of,
@@ -27,6 +25,7 @@ from tests.contract.helpers import (
     sign_in,
     web_client,
 )
+from tests.support.launch import LiveEmulator, LiveService
 
 pytestmark = pytest.mark.live
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from devtools.token import device_code_token
 
-from tests.conftest import RunningStack
+from tests.support.launch import RunningStack
 
 pytestmark = pytest.mark.guidance("api-calls-api")
 

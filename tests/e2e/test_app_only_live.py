@@ -25,7 +25,7 @@ import requests
 from devtools.paths import repo_root
 from devtools.token import device_code_token
 
-from tests.conftest import APP_ONLY_STACK_OFFSET, RunningStack, start_stack
+from tests.support.launch import APP_ONLY_STACK_OFFSET, RunningStack, start_stack
 from tests.support.tokens import apis, app_id, build_access_token, build_app_only_token
 
 APP_ONLY = pytest.mark.guidance("developer-strategy-application-permissions")
@@ -39,6 +39,9 @@ PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ALICE_OID = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"
 DAVE_OID = "5d6e7f80-91a2-43b4-85d6-e7f8091a2b3c"
+
+# A fixed id for the parametrized cases: pytest-xdist needs every worker to collect the same ids.
+UNKNOWN_ID = "0f0e0d0c-0b0a-4908-8706-050403020100"
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +160,10 @@ def test_the_daemon_gets_the_tenant_report_app_only_counts_and_no_titles(
         ("GET", "/reports/tenant", "Tasks.Report.All"),
         ("GET", "/scim/v2/Users", "Users.Provision"),
         ("POST", "/scim/v2/Users", "Users.Provision"),
-        ("GET", f"/scim/v2/Users/{uuid.uuid4()}", "Users.Provision"),
-        ("PUT", f"/scim/v2/Users/{uuid.uuid4()}", "Users.Provision"),
-        ("PATCH", f"/scim/v2/Users/{uuid.uuid4()}", "Users.Provision"),
-        ("DELETE", f"/scim/v2/Users/{uuid.uuid4()}", "Users.Provision"),
+        ("GET", f"/scim/v2/Users/{UNKNOWN_ID}", "Users.Provision"),
+        ("PUT", f"/scim/v2/Users/{UNKNOWN_ID}", "Users.Provision"),
+        ("PATCH", f"/scim/v2/Users/{UNKNOWN_ID}", "Users.Provision"),
+        ("DELETE", f"/scim/v2/Users/{UNKNOWN_ID}", "Users.Provision"),
     ],
 )
 def test_app_only_routes_refuse_a_users_token_and_the_other_app_role(
@@ -470,9 +473,9 @@ def test_permissions_report_flags_the_write_scope_until_a_write_uses_it(
         ("GET", "/reports/tenant", "Records.Report.All"),
         ("GET", "/users", "Users.Manage"),
         ("POST", "/users", "Users.Manage"),
-        ("GET", f"/users/{uuid.uuid4()}", "Users.Manage"),
-        ("PATCH", f"/users/{uuid.uuid4()}", "Users.Manage"),
-        ("DELETE", f"/users/{uuid.uuid4()}", "Users.Manage"),
+        ("GET", f"/users/{UNKNOWN_ID}", "Users.Manage"),
+        ("PATCH", f"/users/{UNKNOWN_ID}", "Users.Manage"),
+        ("DELETE", f"/users/{UNKNOWN_ID}", "Users.Manage"),
     ],
 )
 def test_downstream_app_only_routes_take_the_apis_app_token_with_that_role_only(

@@ -12,8 +12,8 @@ from urllib.parse import urljoin
 import pytest
 from zerotrust.redact import JWT_SHAPE
 
-from tests.conftest import RunningStack
-from tests.person import Person
+from tests.support.launch import RunningStack
+from tests.support.people import Person
 
 pytestmark = [
     pytest.mark.guidance("user-authentication"),

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from devtools.signin import parse_forms
 
-from tests.conftest import RunningStack
 from tests.e2e.test_chain import csrf, sign_in
-from tests.person import Person
+from tests.support.launch import RunningStack
+from tests.support.people import Person
 
 pytestmark = [pytest.mark.guidance("acquire-application-authorization-to-access-resources")]
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from zerotrust.hops import HOP_KEEP_ALIVE_SECONDS
 from zerotrust.serve import SERVER_KEEP_ALIVE_SECONDS
 
-from tests.conftest import RunningStack
+from tests.support.launch import RunningStack
 
 # Past the 5 s both uvicorn and httpx default to, well inside the 75 s the tiers keep.
 IDLE_SECONDS = 6.5

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import MAKE_RUN_STACK_OFFSET, start_stack
+from tests.support.launch import MAKE_RUN_STACK_OFFSET, start_stack
 
 OFFSET = MAKE_RUN_STACK_OFFSET
 

@@ -13,9 +13,9 @@ from devtools.attacks import ATTACKS
 from devtools.paths import repo_root
 from zerotrust.redact import JWT_SHAPE
 
-from tests.conftest import RunningStack
 from tests.e2e.test_chain import assert_no_token_reached_the_browser, csrf, sign_in
-from tests.person import Person
+from tests.support.launch import RunningStack
+from tests.support.people import Person
 
 pytestmark = pytest.mark.guidance("protect-api")
 

@@ -20,9 +20,9 @@ from devtools.paths import repo_root
 from devtools.pgtoken import OSSRDBMS_AUDIENCE, TokenChecker, TokenResponder, role_map
 from devtools.ports import free_port
 from devtools.postgres import DATABASE, Cluster
-from devtools.testing import LiveEmulator
 from devtools.tls import ca_env
 
+from tests.support.launch import LiveEmulator
 from tests.support.tokens import Issuer, apis_at
 
 

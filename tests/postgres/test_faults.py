@@ -14,10 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from devtools.testing import LiveEmulator, start_emulator
 
-from tests.conftest import LiveService
 from tests.postgres.conftest import PgStack, records_client
+from tests.support.launch import LiveEmulator, LiveService, start_emulator
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
 

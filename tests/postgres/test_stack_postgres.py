@@ -17,9 +17,9 @@ import pytest
 from devtools.postgres import DATABASE, SUPERUSER
 from sqlalchemy.engine import make_url
 
-from tests.conftest import POSTGRES_STACK_OFFSET, RunningStack, start_stack
 from tests.e2e.test_chain import csrf, sign_in
-from tests.person import Person
+from tests.support.launch import POSTGRES_STACK_OFFSET, RunningStack, start_stack
+from tests.support.people import Person
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
 

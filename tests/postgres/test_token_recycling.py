@@ -1,8 +1,10 @@
-"""Five minutes of steady traffic while database tokens live two minutes: not one request fails.
+"""Steady traffic across several database-token lifetimes: not one request fails.
 
 This is the outage of passwordless samples that fetch one token at startup and break when it
 expires: here every new pooled connection gets a current token, and the pool recycles connections
-well before a token's end. The run goes through downstream-api over HTTPS at a steady pace; the
+well before a token's end. Token lifetime and pool recycling are settings, so the same proportions as
+in Azure (tokens of an hour, connections of half an hour) run here in seconds: tokens of 6 s,
+connections recycled every 2 s, 20 s of traffic. The run goes through downstream-api over HTTPS; the
 token responder in front of the cluster counts the logins and the distinct tokens they used.
 """
 
@@ -13,20 +15,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from devtools.testing import LiveEmulator
 
-from tests.conftest import LiveService
 from tests.postgres.conftest import PgStack, records_client
+from tests.support.launch import LiveEmulator, LiveService
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
 
-TOKEN_LIFETIME = 120
-POOL_RECYCLE = 30
-RUN_SECONDS = 300
-PACE = 0.5  # one request every half second, scheduled from the start (no drift, no bursts)
+TOKEN_LIFETIME = 6
+POOL_RECYCLE = 2
+RUN_SECONDS = 20
+MIN_REQUESTS = 60
 
 
-def test_steady_requests_for_five_minutes_with_two_minute_tokens_never_fail(
+def test_steady_requests_across_several_token_lifetimes_never_fail(
     emulator_factory: Callable[..., LiveEmulator],
     pg_factory: Callable[[LiveEmulator], PgStack],
     start_service: Callable[..., LiveService],
@@ -50,7 +51,6 @@ def test_steady_requests_for_five_minutes_with_two_minute_tokens_never_fail(
                 if r.status_code != expected:
                     failures.append(f"{time.monotonic() - started:.1f}s: {r.status_code} {r.text[:200]}")
                 sent += 1
-                time.sleep(max(0.0, started + sent * PACE - time.monotonic()))
             elapsed = time.monotonic() - started
             stored = http.get("/records").json()
     finally:
@@ -58,7 +58,7 @@ def test_steady_requests_for_five_minutes_with_two_minute_tokens_never_fail(
     after = pg.responder.counters.snapshot()
 
     assert failures == [], f"{len(failures)} of {sent} requests failed: {failures[:5]}"
-    assert sent >= 0.9 * RUN_SECONDS / PACE and elapsed < RUN_SECONDS + 30
+    assert sent >= MIN_REQUESTS and elapsed < RUN_SECONDS + 30
     assert len(stored) == (sent + 1) // 2  # every write is there
     logins = after["accepted"] - before["accepted"]
     tokens = after["distinct_tokens"] - before["distinct_tokens"]

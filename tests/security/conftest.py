@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import ssl
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +14,8 @@ import pytest
 import requests
 from devtools.token import device_code_token
 
-from tests.conftest import RunningStack
 from tests.security.keylab import KeyLab, start_key_lab
+from tests.support.launch import RunningStack
 from tests.support.tokens import Api, Issuer, apis, app_id
 
 TOKEN_EXCHANGE = "api://AzureADTokenExchange"
@@ -96,30 +94,8 @@ def alice_downstream_token(stack: RunningStack, alice_api_token: str) -> str:
     return obo_token(stack.info, stack.local_dir, alice_api_token, [stack.info["downstream_scopes"][0]])
 
 
-@pytest.fixture(scope="session", autouse=True)
-def key_lab_head_start(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Future[KeyLab] | None]:
-    """Starts the key-handling lab in the background as soon as the security suite starts, if the
-    run includes test_key_set.py, so its refresh interval passes while the other tests run."""
-    if not any(item.path.name == "test_key_set.py" for item in request.session.items):
-        yield None
-        return
-    # After the shared stack is up: starting both at once on a small machine can push the stack's
-    # slowest tier past its start-up deadline.
-    request.getfixturevalue("stack")
-    with ThreadPoolExecutor(1, thread_name_prefix="key-lab") as pool:
-        future = pool.submit(start_key_lab, tmp_path_factory.mktemp("key-lab"))
-        yield future
-        with contextlib.suppress(Exception):
-            future.result().stop()
-
-
 @pytest.fixture(scope="session")
-def key_lab(key_lab_head_start: Future[KeyLab] | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyLab]:
-    if key_lab_head_start is not None:
-        yield key_lab_head_start.result(timeout=120)
-        return
+def key_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyLab]:
     lab = start_key_lab(tmp_path_factory.mktemp("key-lab"))
     yield lab
     lab.stop()

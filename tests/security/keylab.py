@@ -8,9 +8,8 @@ One emulator and four API processes over HTTPS on free ports:
   too; must stop accepting it once the provider withdraws it;
 - `cold` (a downstream-api): never sees a token until the provider is down, so it holds no key at all.
 
-The lab is started and warmed in the background when the session begins (see conftest.py): the
-refresh interval (zerotrust.validation.KeySet, 30 s) then runs while the other tests run, instead
-of being waited out.
+Its services read the key set with short intervals (KEY_SET_REFRESH_SECONDS and KEY_SET_MAX_AGE_SECONDS
+are settings): a refresh is due within seconds, so no test waits out the production default of 30 s.
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from devtools.testing import LiveEmulator, start_emulator
 
-from tests.conftest import LiveService, launch_service
+from tests.support.launch import LiveEmulator, LiveService, launch_service, start_emulator
 from tests.support.tokens import Api, Issuer, apis_at
 
 
@@ -64,6 +62,15 @@ class KeyLab:
         self.emulator.stop()
 
 
+# The key-set intervals of the lab's services: long enough that the warm-up's requests all fall inside
+# one, short enough that waiting for the next refresh costs seconds.
+INTERVAL = 3.0
+
+
+def _intervals(prefix: str) -> dict[str, str]:
+    return {f"{prefix}_KEY_SET_REFRESH_SECONDS": str(INTERVAL), f"{prefix}_KEY_SET_MAX_AGE_SECONDS": str(INTERVAL)}
+
+
 def start_key_lab(local: Path) -> KeyLab:
     emulator = start_emulator(local)
     logs = local / "logs"
@@ -73,7 +80,11 @@ def start_key_lab(local: Path) -> KeyLab:
         authority = emulator.authority()
 
         def downstream(name: str) -> LiveService:
-            env = {"DOWNSTREAM_AUTHORITY": authority, "DOWNSTREAM_STATE_DIR": str(local / name)}
+            env = {
+                "DOWNSTREAM_AUTHORITY": authority,
+                "DOWNSTREAM_STATE_DIR": str(local / name),
+                **_intervals("DOWNSTREAM"),
+            }
             return launch_service("downstream_api", "DOWNSTREAM", env, emulator=emulator, log_dir=logs)
 
         def api(its_downstream: Future[LiveService]) -> LiveService:
@@ -81,6 +92,7 @@ def start_key_lab(local: Path) -> KeyLab:
                 "API_AUTHORITY": authority,
                 "API_DOWNSTREAM_URL": its_downstream.result().base,
                 **emulator.managed_identity_env("api"),
+                **_intervals("API"),
             }
             return launch_service("api", "API", env, emulator=emulator, log_dir=logs)
 

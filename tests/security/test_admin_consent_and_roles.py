@@ -16,10 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from devtools.testing import LiveEmulator
 
-from tests.conftest import LiveService, RunningStack
 from tests.downstream.test_downstream_live import downstream_env
+from tests.support.launch import LiveEmulator, LiveService, RunningStack
 from tests.support.tokens import (
     ALICE,
     Api,
@@ -127,6 +126,11 @@ def test_records_summary_needs_the_records_admin_role_and_a_read_scope(
 ) -> None:
     down, url = two_tenant_downstream, two_tenant_downstream.url("/admin/records/summary")
     with _client(live.tls.ca_bundle) as http:
+        # Its own rows, one in each tenant: this test does not lean on another having run first.
+        for who, title in (("bob", "bob's row"), ("carol", "carol's row")):
+            token = _as(live, down, who, "Records.ReadWrite")
+            added = http.post(down.url("/records"), json={"title": title}, headers={"Authorization": f"Bearer {token}"})
+            assert added.status_code == 201, added.text
         bob = _get(http, url, _as(live, down, "bob", "Records.Read", ["Records.Admin"]))
         carol = _get(http, url, _as(live, down, "carol", "Records.Read", ["Records.Admin"]))
         no_role = _get(http, url, _as(live, down, "alice", "Records.ReadWrite"))

@@ -21,7 +21,7 @@ from devtools.attacks import ATTACKS, Attack, AttackContext
 from devtools.firing import fire
 from zerotrust.tokens import MAX_TOKEN_BYTES
 
-from tests.conftest import RunningStack
+from tests.support.launch import RunningStack
 from tests.support.tokens import (
     ENTRA_HOST,
     GRAPH_APP_ID,

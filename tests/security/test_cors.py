@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
+from tests.support.launch import RunningStack
 from tests.support.tokens import Api, Issuer
 
 pytestmark = pytest.mark.guidance("protect-api")

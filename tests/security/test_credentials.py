@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from devtools.credentials import create_certificate_credential
-from devtools.testing import LiveEmulator
 from zerotrust.redact import JWT_SHAPE
 
 from tests.chain import Chain, start_chain
 from tests.contract.helpers import api_scope, sign_in, web_client
-from tests.person import ALICE_OID, Person
+from tests.support.launch import LiveEmulator
+from tests.support.people import ALICE_OID, Person
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
 

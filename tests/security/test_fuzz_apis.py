@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import RunningStack
 from tests.security.conftest import obo_token
+from tests.support.launch import RunningStack
 from tests.support.tokens import Api
 
 pytestmark = pytest.mark.guidance("protect-api")

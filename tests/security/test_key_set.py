@@ -20,17 +20,20 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from api.settings import Settings as ApiSettings
 from devtools.token import device_code_token
+from downstream_api.settings import Settings as DownstreamSettings
 from zerotrust.tokens import KeySet
 
-from tests.conftest import RunningStack
-from tests.security.keylab import KeyLab
+from tests.security.keylab import INTERVAL, KeyLab
+from tests.support.launch import RunningStack
 from tests.support.tokens import ALICE, Api, Issuer
 
 pytestmark = pytest.mark.guidance("protect-api")
 
-# What zerotrust promises (KeySet): an unknown kid looks the key set up again at most this often,
-# and a cached key set is re-read once this old. Fixed here so every wait below stays bounded.
+# What the APIs promise by default (ApiSettings): an unknown kid looks the key set up again at most this
+# often, and a cached key set is re-read once this old. The key lab's services use short intervals
+# (keylab.INTERVAL), so the waits below are seconds.
 REFRESH_INTERVAL = 30.0
 MAX_AGE = 30.0
 UNKNOWN_KEY = 'error_description="The token\'s signing key is not recognised."'
@@ -64,8 +67,11 @@ def _poll(deadline: float, probe: Callable[[], httpx.Response]) -> httpx.Respons
 
 
 def test_the_key_set_is_refreshed_as_often_as_promised() -> None:
-    assert KeySet.refresh_interval <= REFRESH_INTERVAL
-    assert KeySet.max_age <= MAX_AGE
+    api, downstream = ApiSettings(), DownstreamSettings()
+    for settings in (api, downstream):
+        assert settings.key_set_refresh_seconds <= REFRESH_INTERVAL
+        assert settings.key_set_max_age_seconds <= MAX_AGE
+    assert KeySet.refresh_interval <= REFRESH_INTERVAL and KeySet.max_age <= MAX_AGE
 
 
 def test_an_unknown_kid_storm_costs_at_most_one_key_set_request(
@@ -110,7 +116,7 @@ def test_a_rotated_key_is_accepted_by_both_apis_without_a_restart(key_lab: KeyLa
     # downstream-api the on-behalf-of token the api gets for her. Both signed by the new key.
     token = device_code_token(lab.info, "alice@contoso.test")
     assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["kid"] == lab.second_kid
-    deadline = max(lab.fetched_at["api"], lab.fetched_at["downstream"]) + REFRESH_INTERVAL + 10
+    deadline = max(lab.fetched_at["api"], lab.fetched_at["downstream"]) + INTERVAL + 10
     api = lab.targets["api"]
     with lab.http() as http:
         tasks = _poll(deadline, lambda: http.get(api.url("/tasks"), headers={"Authorization": f"Bearer {token}"}))
@@ -132,7 +138,7 @@ def test_a_withdrawn_key_is_refused_within_the_refresh_interval(key_lab: KeyLab)
     old = lab.token("witness", lab.first_kid)
     with lab.http() as http:
         # Refused as soon as the witness's cached key set reaches its maximum age, not at a restart.
-        deadline = max(withdrawn_at, lab.fetched_at["witness"] + MAX_AGE) + 10
+        deadline = max(withdrawn_at, lab.fetched_at["witness"] + INTERVAL) + 10
         while (r := lab.get(http, "witness", old)).status_code == 200 and time.monotonic() < deadline:
             time.sleep(0.25)
         assert r.status_code == 401, "the withdrawn key was still accepted after the key set's maximum age"
@@ -148,7 +154,7 @@ def test_with_the_provider_down_cached_keys_still_validate_and_only_a_keyless_ap
     with lab.http() as http:
         # Both warmed tiers hold the current key before the provider goes away.
         for target in ("api", "downstream"):
-            warm = _poll(time.monotonic() + REFRESH_INTERVAL + 10, lambda t=target: lab.get(http, t, lab.token(t, kid)))
+            warm = _poll(time.monotonic() + INTERVAL + 10, lambda t=target: lab.get(http, t, lab.token(t, kid)))
             assert warm.status_code == 200
         lab.emulator.stop()
         with pytest.raises(httpx.TransportError):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import RunningStack
+from tests.support.launch import RunningStack
 from tests.support.tokens import Api, Issuer
 
 pytestmark = pytest.mark.guidance("protect-api")

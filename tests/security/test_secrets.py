@@ -31,9 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.paths import repo_root
 
 from tests.chain import cache_secrets, csrf, web_token_caches
-from tests.conftest import RunningStack
-from tests.person import Person
 from tests.security.secretscan import git_tracked, scan_files, scan_text, tracked_credential_files
+from tests.support.launch import RunningStack
+from tests.support.people import Person
 
 pytestmark = [
     pytest.mark.guidance("identity-non-user-applications"),

@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx
 import pytest
 from devtools.ports import free_port
-from devtools.testing import LiveEmulator
 from zerotrust.redact import JWT_SHAPE
 
-from tests.person import ALICE_OID, Person
+from tests.support.launch import LiveEmulator
+from tests.support.people import ALICE_OID, Person
 
 pytestmark = pytest.mark.live
 

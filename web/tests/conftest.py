@@ -6,13 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,6 +24,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.testclient import TestClient
 from web.main import create_app
 from web.settings import Settings
+
+from tests.support.people import Person
 
 TENANT = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
 OTHER_TENANT = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
@@ -330,24 +330,18 @@ def settings(tmp_path: Path, fake_api_server: tuple[FakeApi, str]) -> Settings:
     return Settings(state_dir=tmp_path / "web", authority=AUTHORITY, api_url=fake_api_server[1], idp_origin=IDP)
 
 
-class Browser:
-    """The app in-process, cookies and all, plus the steps a person takes."""
+class Browser(Person):
+    """The app in process (its TestClient keeps the cookies), plus the steps a person takes at the fake
+    identity provider."""
 
     def __init__(self, client: TestClient, idp: FakeIdp, settings: Settings) -> None:
-        self.http = client
+        super().__init__(client)
         self.idp = idp
         self.settings = settings
-        self.responses: list[Any] = []
 
-    def get(self, url: str, **kwargs: Any) -> Any:
-        r = self.http.get(url, follow_redirects=False, **kwargs)
-        self.responses.append(r)
-        return r
-
-    def post(self, url: str, **kwargs: Any) -> Any:
-        r = self.http.post(url, follow_redirects=False, **kwargs)
-        self.responses.append(r)
-        return r
+    @property
+    def responses(self) -> list[Any]:
+        return self.seen
 
     def start_sign_in(self, next_path: str = "/tasks") -> str:
         r = self.get("/auth/login", params={"next": next_path})
@@ -373,23 +367,7 @@ class Browser:
         return str(value) if value is not None else None
 
     def csrf(self, path: str = "/") -> str:
-        r = self.get(path)
-        match = re.search(r'name="csrf_token" value="([^"]+)"', r.text)
-        assert match, f"no CSRF token on {path}: {r.status_code}"
-        return match.group(1)
-
-    @staticmethod
-    def cookie_attributes(response: Any, name: str) -> dict[str, str]:
-        """The attributes of one Set-Cookie, lower-cased names; flags map to 'True'."""
-        for header in response.headers.get_list("set-cookie"):
-            cookie = SimpleCookie()
-            cookie.load(header)
-            if name in cookie:
-                morsel = cookie[name]
-                attrs = {k.lower(): str(v) for k, v in morsel.items() if v not in ("", False)}
-                attrs["value"] = morsel.value
-                return attrs
-        raise AssertionError(f"no Set-Cookie for {name}")
+        return super().csrf(path)
 
 
 @pytest.fixture

@@ -295,7 +295,3 @@ ATTACKS: list[Attack] = [
         needs_other_audience=True,
     ),
 ]
-
-
-def by_id(attack_id: str) -> Attack:
-    return next(a for a in ATTACKS if a.id == attack_id)

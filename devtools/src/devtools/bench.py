@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from devtools.ports import free_port
-from devtools.testing import stop_process, wait_healthy
+from devtools.processes import stop_process, wait_healthy
 from devtools.tls import ensure_dev_tls
 
 BODY = b'{"status": "ok"}'

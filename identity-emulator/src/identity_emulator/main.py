@@ -19,7 +19,9 @@ from . import admin, discovery, grants, graph, managed_identity, pages
 from .core import Emulator
 from .errors import EntraError
 from .forms import MAX_FORM_BYTES
-from .settings import EmulatorSettings, is_loopback
+from zerotrust.settings import is_loopback_host
+
+from .settings import EmulatorSettings
 
 log = logging.getLogger("identity_emulator")
 
@@ -62,7 +64,7 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
             if "]" not in (request.headers.get("host") or "")
             else (request.headers.get("host") or "").split("]")[0] + "]"
         )
-        if not is_loopback(peer) or host not in allowed_hosts:
+        if not is_loopback_host(peer) or host not in allowed_hosts:
             return JSONResponse({"error": "access_denied", "error_description": "loopback only"}, status_code=403)
         if request.method == "POST":
             origin = request.headers.get("origin")

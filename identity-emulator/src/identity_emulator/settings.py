@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from zerotrust.settings import is_loopback_host
 
 _REPO = Path(__file__).resolve().parents[3]
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class EmulatorSettings(BaseSettings):
@@ -65,7 +56,7 @@ class EmulatorSettings(BaseSettings):
     @field_validator("host")
     @classmethod
     def _loopback_only(cls, value: str) -> str:
-        if not is_loopback(value):
+        if not is_loopback_host(value):
             raise ValueError(
                 f"the identity emulator binds loopback only (got {value!r}); it is a dev/test tool, "
                 "not an identity provider for anything reachable from a network"

@@ -121,7 +121,8 @@ def add_permissions(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
                 responses.setdefault(status, response)
 
 
-def document_permissions(app: FastAPI) -> None:  # zt: protected-api-example
+# zt: protected-api-example
+def document_permissions(app: FastAPI) -> None:
     """Make `app.openapi()` (and so /openapi.json and /docs, where served) list what each route needs."""
     generate: Callable[[], dict[str, Any]] = app.openapi
     documented: list[dict[str, Any]] = []

@@ -107,7 +107,9 @@ class Protection:
                 raise BearerError(401, realm, None)
             token = token.strip()
             if not token or " " in token or len(request.headers.getlist("authorization")) > 1:
-                raise BearerError(400, realm, "invalid_request", "Send exactly one bearer token in the header.")
+                raise BearerError(
+                    400, realm, "invalid_request", "Send exactly one bearer token in the Authorization header."
+                )
             return token
 
         # zt: protect-api

@@ -14,7 +14,8 @@ def redact_tokens(text: str, placeholder: str = "[token]") -> str:
     return JWT_SHAPE.sub(placeholder, text)
 
 
-def install_log_redaction() -> None:  # zt: token-management
+# zt: token-management
+def install_log_redaction() -> None:
     """Every log record of this process, from any library, has token-shaped text replaced.
 
     Defence in depth: the code logs no token, but a library's error message or a traceback can

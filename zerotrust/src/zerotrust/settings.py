@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .credentials import certificate_credential
 from .ids import OBJECT_ID
 
 # The emulator's home tenant (contoso, identity-emulator/demo/directory.yaml); in Azure, configuration.
@@ -117,6 +116,8 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _usable_certificate(cls, value: Path | None) -> Path | None:
         if value is not None:
+            from .credentials import certificate_credential  # MSAL and azure-identity only where one is set
+
             certificate_credential(value)  # a wrong file stops the service now, with the reason
         return value
 
