@@ -280,6 +280,26 @@ def test_never_healthy_times_out_and_stops_the_child(tmp_path: Path, tls: DevTls
     assert not _alive(int(pid_file.read_text()))
 
 
+@pytest.mark.parametrize("wait", [True, False])
+def test_a_service_the_next_does_not_wait_for_starts_it_at_once(tmp_path: Path, tls: DevTls, wait: bool) -> None:
+    # `slow` never becomes healthy: the next service starts beside it only when slow says wait=False.
+    slow_port, next_port = free_port(), free_port()
+    next_pid = tmp_path / "next.pid"
+    slow = Service(
+        "slow", _fake(slow_port, "--unhealthy"), dict(os.environ), f"http://localhost:{slow_port}/healthz", wait=wait
+    )
+    after = Service(
+        "next", _fake(next_port, "--pid-file", next_pid), dict(os.environ), f"http://localhost:{next_port}/healthz"
+    )
+
+    code, output = _run_in_process([slow, after], tmp_path, tls, ready_timeout=2.0)
+
+    assert code == 1 and "timed out waiting for slow" in output
+    assert next_pid.exists() is (not wait)
+    if next_pid.exists():
+        assert "next is healthy" in output and not _alive(int(next_pid.read_text()))
+
+
 def test_refuses_to_start_when_a_port_is_taken(tmp_path: Path, tls: DevTls) -> None:
     pid_file = tmp_path / "never.pid"
     with socket.create_server(("127.0.0.1", 0)) as taken:

@@ -136,6 +136,8 @@ def default_services(
             f"{downstream}/healthz",
             "downstream_api",
             prepare=prepare,
+            # The tiers find each other by address, not at start-up: they start side by side.
+            wait=False,
         ),
         Service(
             "api",
@@ -151,6 +153,7 @@ def default_services(
             ),
             f"{api}/healthz",
             "api",
+            wait=False,
         ),
         Service(
             "web",

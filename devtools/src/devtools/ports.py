@@ -42,7 +42,8 @@ def block_start() -> int:
     return start
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
+    """Nothing listens on `port` on 127.0.0.1."""
     with socket.socket() as sock:
         # SO_REUSEADDR: a port in TIME_WAIT from an earlier test is free to bind; a live listener is not.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -64,7 +65,7 @@ def free_port() -> int:
             if port >= block_start() + BLOCK:
                 _next = itertools.count(block_start())
                 port = next(_next)
-            if _bindable(port):
+            if bindable(port):
                 return port
     raise RuntimeError(f"no free port in {block_start()}-{block_start() + BLOCK - 1}")
 

@@ -1,6 +1,7 @@
 """The foreground supervisor behind `zt run`: it knows processes, not the app. Each service runs as a
-child in its own process group, started in order, each ready before the next; on a signal or a
-child's death the whole stack goes down: no child may outlive the supervisor."""
+child in its own process group, started in order, each ready before the next unless it says the next
+needs nothing of it (then they start side by side); on a signal or a child's death the whole stack goes
+down: no child may outlive the supervisor."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from devtools.files import write_private
+from devtools.ports import bindable
 
 Describe = Callable[[], Mapping[str, object]]
 # Lines about the described stack for the summary; never secrets: terminal output ends up in logs.
@@ -52,6 +53,8 @@ class Service:
     ready: Callable[[], bool] | None = None
     # Run just before it starts, once what it depends on is up; an exception stops the stack with its message.
     prepare: Callable[[], None] | None = None
+    # False: the next service needs nothing of this one, so it starts at once, not once this one is ready.
+    wait: bool = True
 
     @property
     def base_url(self) -> str:
@@ -83,8 +86,7 @@ def run_stack(
     return _Runner(list(services), stack_file, describe, summary, ca_bundle, stop_timeout, out).run(ready_timeout)
 
 
-class _StackFailed(Exception):
-    pass
+class _StackFailed(Exception): ...
 
 
 @dataclass
@@ -112,9 +114,10 @@ class _Child:
         self.reader.join(timeout=2.0)
 
     def tail_text(self) -> str:
-        if not self.tail:
-            return f"\n  ({self.service.name} printed nothing)"
-        return f"\n  last output of {self.service.name}:" + "".join(f"\n  | {line}" for line in self.tail)
+        lines = "".join(f"\n  | {line}" for line in self.tail)
+        return (
+            f"\n  last output of {self.service.name}:{lines}" if lines else f"\n  ({self.service.name} printed nothing)"
+        )
 
 
 @dataclass
@@ -138,7 +141,7 @@ class _Runner:
             self.out.flush()
 
     def run(self, ready_timeout: float) -> int:
-        busy = [(s, port) for s in self.services for port in s.ports if _port_busy(port)]
+        busy = [(s, port) for s in self.services for port in s.ports if not bindable(port)]
         if busy:
             for s, port in busy:
                 self.log(f"zt: port {port} on 127.0.0.1 is already in use; {s.name} needs it.")
@@ -149,11 +152,12 @@ class _Runner:
         # Handlers installed until every child is gone: a second Ctrl-C must not cut the stopping short.
         previous = {signum: signal.signal(signum, self._request_stop) for signum in STOP_SIGNALS}
         try:
-            # In order, each ready before the next starts: a service may need what an earlier one created.
+            # In order, each ready before the next starts (a service may need what an earlier one created),
+            # except where a service says the next needs nothing of it.
             deadline = time.monotonic() + ready_timeout
             for service in self.services:
                 self._start(service)
-                if not self._wait_ready(deadline):
+                if (service.wait or service is self.services[-1]) and not self._wait_ready(deadline):
                     break
             else:
                 self._publish()
@@ -216,24 +220,25 @@ class _Runner:
                 raise _StackFailed(f"{child.service.name} {how} {when}" + child.tail_text())
 
     def _wait_ready(self, deadline: float) -> bool:
-        """True once the last child started is ready; False if a stop was requested first."""
-        child = self.children[-1]
-        ready = child.service.ready
+        """True once every child started so far is ready; False if a stop was requested first."""
         context = ssl.create_default_context(cafile=str(self.ca_bundle))
         # trust_env=False: a developer's HTTP(S)_PROXY must not swallow requests meant for localhost.
         with httpx.Client(verify=context, timeout=HEALTH_REQUEST_TIMEOUT, trust_env=False) as client:
-            while True:
+            while pending := [c for c in self.children if not c.healthy]:
                 self._check_children()
-                if ready() if ready is not None else _healthy(client, child.service.health_url):
-                    child.healthy = True
-                    self.log(f"zt: {child.service.name} is healthy at {child.service.health_url}")
-                    return not self.stop_signal
-                if time.monotonic() > deadline:
-                    raise _StackFailed(
-                        f"timed out waiting for {child.service.name} to answer 200 on /healthz" + child.tail_text()
-                    )
-                if self._pause():
+                for child in pending:
+                    ready = child.service.ready
+                    if ready() if ready is not None else _healthy(client, child.service.health_url):
+                        child.healthy = True
+                        self.log(f"zt: {child.service.name} is healthy at {child.service.health_url}")
+                late = [c for c in pending if not c.healthy]
+                if late and time.monotonic() > deadline:
+                    names = ", ".join(c.service.name for c in late)
+                    tails = "".join(c.tail_text() for c in late)
+                    raise _StackFailed(f"timed out waiting for {names} to answer 200 on /healthz" + tails)
+                if late and self._pause():
                     return False
+        return not self.stop_signal
 
     def _publish(self) -> None:
         try:
@@ -277,17 +282,6 @@ class _Runner:
 def _healthy(client: httpx.Client, url: str) -> bool:
     with contextlib.suppress(httpx.HTTPError):
         return client.get(url).status_code == 200
-    return False
-
-
-def _port_busy(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # SO_REUSEADDR ignores TIME_WAIT leftovers of a previous run but still fails on a live listener.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
     return False
 
 
