@@ -1,7 +1,9 @@
 """The tour, the workshop chapters, the markers in code and the tests stay in step (article 1).
 
 An article the tour marks done must have its chapter in docs/guidance/, a `# zt: <slug>` marker in
-the code the chapter points at, and at least one test marked `@pytest.mark.guidance("<slug>")`.
+the code the chapter points at, and at least one test marked `@pytest.mark.guidance("<slug>")`. And
+every file of the repository the docs and the README name exists, so a move or a rename in the code
+can't leave a chapter pointing at nothing.
 """
 
 from __future__ import annotations
@@ -74,3 +76,31 @@ def test_markers_in_code_name_real_articles() -> None:
         for m in re.findall(r"\bzt: ([a-z0-9-]+)", line.split("#", 1)[1])
     }
     assert found <= slugs, f"markers naming no article: {found - slugs}"
+
+
+# Repository paths the docs name: a member's source (`api/src/api/main.py`), a test (`tests/...py`, or a
+# member's `web/tests/...py`) or the infrastructure (`infra/...`). Not preceded by a path character, so
+# `api/src/...` is not read out of `downstream-api/src/...`.
+MEMBERS = "zerotrust|web|api|downstream-api|identity-emulator|devtools"
+NAMED_PATH = re.compile(
+    rf"(?<![\w./-])((?:{MEMBERS})/src/[\w./-]+\.\w+|(?:(?:{MEMBERS})/)?tests/[\w./-]+\.py|infra/[\w./-]*\w)"
+)
+
+
+def _docs() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def test_every_path_the_docs_name_exists() -> None:
+    named = [
+        (f"{doc.relative_to(ROOT)}:{number}", path)
+        for doc in _docs()
+        for number, line in enumerate(doc.read_text().splitlines(), 1)
+        for path in NAMED_PATH.findall(line)
+    ]
+    # The pattern still finds what the docs name (a pattern that matched nothing would pass anything).
+    assert {"zerotrust/src/zerotrust/tokens.py", "tests/test_guidance.py", "infra/registrations.yaml"} <= {
+        path for _, path in named
+    }
+    missing = [f"{where}: {path}" for where, path in named if not (ROOT / path).exists()]
+    assert not missing, "the docs name files that don't exist:\n" + "\n".join(missing)
