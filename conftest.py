@@ -67,6 +67,8 @@ def _uses_postgres(item: pytest.Item) -> bool:
     return callspec is not None and callspec.params.get("backend") == "postgres"
 
 
+# Before pytest-xdist's own hook, which turns xdist_group marks into the groups it schedules by.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = _process_fixtures(item)

@@ -203,7 +203,14 @@ def test_an_unreachable_token_service_is_a_503(
 
 @pytest.mark.parametrize(
     ("status", "error", "code"),
-    [(401, "invalid_client", 700027), (400, "unauthorized_client", 700016), (400, "invalid_scope", 70011)],
+    [
+        (401, "invalid_client", 700027),
+        (400, "unauthorized_client", 700016),
+        (400, "invalid_scope", 70011),
+        # A server error at the token service: MSAL raises rather than answering; still a clean 503.
+        (500, "server_error", 90033),
+        (503, "temporarily_unavailable", 50196),
+    ],
 )
 def test_a_token_service_refusing_the_api_itself_is_a_503(
     api: TestClient,

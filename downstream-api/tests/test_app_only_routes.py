@@ -20,6 +20,9 @@ pytestmark = pytest.mark.guidance("developer-strategy-application-permissions")
 
 API_SP = "972293a9-cd80-4a39-8f79-c549415936c5"  # the api's own object id in an app-only token
 
+# A fixed id for the parametrized cases: pytest-xdist needs every worker to collect the same ids.
+UNKNOWN_ID = "0f0e0d0c-0b0a-4908-8706-050403020100"
+
 
 @pytest.fixture
 def client(make_client: AppFactory) -> TestClient:
@@ -69,9 +72,9 @@ def test_the_report_counts_the_tokens_tenant_only_and_shows_no_titles(
         ("GET", "/reports/tenant", "Records.Report.All"),
         ("GET", "/users", "Users.Manage"),
         ("POST", "/users", "Users.Manage"),
-        ("GET", f"/users/{uuid.uuid4()}", "Users.Manage"),
-        ("PATCH", f"/users/{uuid.uuid4()}", "Users.Manage"),
-        ("DELETE", f"/users/{uuid.uuid4()}", "Users.Manage"),
+        ("GET", f"/users/{UNKNOWN_ID}", "Users.Manage"),
+        ("PATCH", f"/users/{UNKNOWN_ID}", "Users.Manage"),
+        ("DELETE", f"/users/{UNKNOWN_ID}", "Users.Manage"),
     ],
 )
 def test_app_only_routes_refuse_user_tokens_and_other_roles(
@@ -133,7 +136,7 @@ def test_provisioned_users_are_keyed_on_tenant_and_object_id_and_never_cross_ten
     "body",
     [
         {"object_id": ALICE, "user_name": "a", "tenant_id": OTHER_TENANT_ID},
-        {"object_id": ALICE, "user_name": "a", "id": str(uuid.uuid4())},
+        {"object_id": ALICE, "user_name": "a", "id": UNKNOWN_ID},
         {"object_id": ALICE, "user_name": "a", "roles": ["Tasks.Admin"]},
         {"object_id": "not-a-guid", "user_name": "a"},
         {"object_id": ALICE, "user_name": "a", "active": "false"},

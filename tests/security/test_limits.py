@@ -30,10 +30,17 @@ def _raw_request(stack: RunningStack, tier: str, head: bytes) -> tuple[int, byte
     if parts.scheme == "https":
         sock = ssl.create_default_context(cafile=stack.info["ca_bundle"]).wrap_socket(raw, server_hostname="localhost")
     with sock:
-        sock.sendall(head)
+        try:
+            sock.sendall(head)
+        except (ssl.SSLEOFError, BrokenPipeError, ConnectionResetError):
+            # The server may answer and close before a long head is all sent: its answer is still there.
+            pass
         answer = b""
         while b"\r\n\r\n" not in answer:
-            chunk = sock.recv(4096)
+            try:
+                chunk = sock.recv(4096)
+            except (ssl.SSLEOFError, ConnectionResetError):
+                break
             if not chunk:
                 break
             answer += chunk

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from zerotrust.correlation import correlation_id
 from zerotrust.protect import Protection
+from zerotrust.service import lifespan_clients
 from zerotrust.tokens import Principal, TokenValidator
 
 from .downstream import AppHop, Downstream, Hop
@@ -26,12 +27,7 @@ class Clients:
     downstream: Downstream
 
 
-async def clients(request: Request) -> Clients:
-    found: Clients = request.app.state.clients
-    return found
-
-
-ClientsDep = Annotated[Clients, Depends(clients)]
+ClientsDep = Annotated[Clients, Depends(lifespan_clients(Clients))]
 
 
 async def token_validator(c: ClientsDep) -> TokenValidator:

@@ -12,11 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from zerotrust.groups import GroupResolver, GroupsUnavailable
 from zerotrust.protect import Check, Protection
+from zerotrust.service import lifespan_clients
 from zerotrust.tokens import Principal, TokenValidator
 
 from .db import Database, ProvisionedUser
@@ -31,12 +32,7 @@ class Clients:
     groups: GroupResolver
 
 
-async def clients(request: Request) -> Clients:
-    found: Clients = request.app.state.clients
-    return found
-
-
-ClientsDep = Annotated[Clients, Depends(clients)]
+ClientsDep = Annotated[Clients, Depends(lifespan_clients(Clients))]
 
 
 async def token_validator(c: ClientsDep) -> TokenValidator:

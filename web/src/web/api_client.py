@@ -177,7 +177,8 @@ class Summary(BaseModel):
     owners: list[OwnerCount]
 
 
-async def org_tasks(http: aiohttp.ClientSession, token: str) -> list[OrgTask]:  # zt: permissions-require-admin-consent
+# zt: permissions-require-admin-consent
+async def org_tasks(http: aiohttp.ClientSession, token: str) -> list[OrgTask]:
     answer = await call(http, "GET", "/org/tasks", token)
     try:
         if not isinstance(answer, list):

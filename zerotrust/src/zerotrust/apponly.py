@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio.to_thread
 import msal
+import msal.exceptions
 
 from .credentials import ConfidentialApps
 
@@ -50,6 +51,8 @@ class AppOnlyClient:
             return await anyio.to_thread.run_sync(self._acquire, tenant_id, scope)
         except (OSError, ValueError):  # MSAL raises these when the provider can't be reached
             raise AppOnlyFailure("The token service can't be reached.") from None
+        except msal.exceptions.MsalServiceError:  # the token service answered with a server error (5xx)
+            raise AppOnlyFailure("The token service refused or failed.") from None
 
     def _app_for(self, tenant_id: str) -> msal.ConfidentialClientApplication:
         with self._lock:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import anyio.to_thread
 import msal
+import msal.exceptions
 from cachetools import LRUCache, TLRUCache
 
 from .credentials import ConfidentialApps
@@ -93,6 +94,8 @@ class OnBehalfOf:
             found = await anyio.to_thread.run_sync(self._acquire, user, assertion, scopes)
         except (OSError, ValueError):  # MSAL raises these when the provider can't be reached
             raise unreachable() from None
+        except msal.exceptions.MsalServiceError:  # the token service answered with a server error (5xx)
+            raise OboError(503, "temporarily_unavailable", "The token service refused or failed.") from None
         self._results[key] = found
         return found[0]
 

@@ -4,9 +4,10 @@ and for the APIs, RFC 6750 errors, 422s that echo nothing, no stack trace, permi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +26,20 @@ log = logging.getLogger(__name__)
 
 VERSION = "0.1.0"
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+C = TypeVar("C")
+
+
+def lifespan_clients(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
+    """The dependency giving what the app's lifespan built (its one `kind` object, kept as app.state.clients):
+    a service's dependencies.py makes it once, and routes reach the clients through it alone."""
+
+    async def clients(request: Request) -> C:
+        found = request.app.state.clients
+        if not isinstance(found, kind):
+            raise TypeError(f"app.state.clients is not a {kind.__name__}: is the app's lifespan running?")
+        return found
+
+    return clients
 
 
 def create_service(
