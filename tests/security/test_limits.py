@@ -5,6 +5,7 @@ Each tier answers its next caller normally.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from collections.abc import Iterator
@@ -30,11 +31,9 @@ def _raw_request(stack: RunningStack, tier: str, head: bytes) -> tuple[int, byte
     if parts.scheme == "https":
         sock = ssl.create_default_context(cafile=stack.info["ca_bundle"]).wrap_socket(raw, server_hostname="localhost")
     with sock:
-        try:
+        # The server may answer and close before a long head is all sent: its answer is still there.
+        with contextlib.suppress(ssl.SSLEOFError, BrokenPipeError, ConnectionResetError):
             sock.sendall(head)
-        except (ssl.SSLEOFError, BrokenPipeError, ConnectionResetError):
-            # The server may answer and close before a long head is all sent: its answer is still there.
-            pass
         answer = b""
         while b"\r\n\r\n" not in answer:
             try:
