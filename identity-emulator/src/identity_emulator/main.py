@@ -14,13 +14,12 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from zerotrust.settings import is_loopback_host
 
 from . import admin, discovery, grants, graph, managed_identity, pages
 from .core import Emulator
 from .errors import EntraError
 from .forms import MAX_FORM_BYTES
-from zerotrust.settings import is_loopback_host
-
 from .settings import EmulatorSettings
 
 log = logging.getLogger("identity_emulator")
