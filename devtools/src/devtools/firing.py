@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import ssl
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
+from cachetools import TTLCache
 from zerotrust.redact import JWT_SHAPE
 
 from devtools.attacks import Attack, AttackContext
@@ -68,14 +68,12 @@ class KeySetCache:
     signed with it)."""
 
     def __init__(self, ttl: float = KEY_SET_TTL) -> None:
-        self.ttl = ttl
-        self._jwks: dict[str, Any] | None = None
-        self._fetched_at = 0.0
+        self._cache: TTLCache[str, dict[str, Any]] = TTLCache(4, ttl)
         self._lock = threading.Lock()
 
     def get(self, jwks_uri: str, client: httpx.Client) -> dict[str, Any] | None:
         with self._lock:
-            if self._jwks is None or time.monotonic() - self._fetched_at > self.ttl:
+            if jwks_uri not in self._cache:
                 try:
                     response = client.get(jwks_uri)
                     jwks = response.json() if response.status_code == 200 else None
@@ -83,8 +81,8 @@ class KeySetCache:
                     jwks = None
                 if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
                     return None
-                self._jwks, self._fetched_at = jwks, time.monotonic()
-            return self._jwks
+                self._cache[jwks_uri] = jwks
+            return self._cache[jwks_uri]
 
 
 def shown(www_authenticate: str, token: str) -> str:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from zerotrust.bodies import BodyTooLarge, media_type, read_body
 
 from .errors import EntraError
 
@@ -24,14 +25,12 @@ def emulator(request: Request) -> Emulator:
 
 async def read_form(request: Request) -> dict[str, str]:
     """Parse an application/x-www-form-urlencoded body with hard limits; first value of a name wins."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/x-www-form-urlencoded":
+    if media_type(request) != "application/x-www-form-urlencoded":
         raise EntraError("invalid_request", 9002313)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise EntraError("invalid_request", 9002313, status=413)
+    try:
+        body = await read_body(request, MAX_FORM_BYTES)
+    except BodyTooLarge:
+        raise EntraError("invalid_request", 9002313, status=413) from None
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError):
