@@ -6,8 +6,10 @@ The routes stay the app's own and short:
 
     signin = SignIn(config, sessions)
     login:    return await signin.login(request, safe_next(next))
-    callback: return await signin.complete(request, await signin.take(request), dict(await request.form()))
+    callback: return await signin.complete(request, await signin.take(request), auth_response(posted_form))
     logout:   return await signin.logout(request, await signin.session(request))
+
+(`posted_form`: the identity provider's form post, read with a size cap: the callback takes posts from anyone.)
 
 MSAL is synchronous: every call that may touch the network runs in a worker thread.
 """
