@@ -14,8 +14,6 @@ import json
 import re
 import secrets
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,14 +22,15 @@ from typing import Any
 
 import jwt
 import pytest
-import uvicorn
 from api.main import create_app
 from api.settings import API_APP_ID, DAEMON_APP_ID, DOWNSTREAM_APP_ID, PROVISIONER_APP_ID, WEB_APP_ID, Settings
+from devtools.ports import free_port
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.testclient import TestClient
 from zerotrust.settings import HOME_TENANT_ID
 
+from tests.support.launch import serve_in_thread
 from tests.support.tokens import DEMO_TENANTS, STANDALONE_HOST, FakeProvider, Issuer, apis_at, build_app_only_token
 
 TENANT = HOME_TENANT_ID
@@ -274,27 +273,16 @@ def refused_address() -> Iterator[str]:
     """An address that refuses connections: a port held bound and never listened on, so nothing else can
     take it while the tests run."""
     with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
+        held.bind(("127.0.0.1", free_port()))
         yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")
 def downstream_server(refused_address: str) -> Iterator[FakeDownstream]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    fake = FakeDownstream(f"http://127.0.0.1:{port}", refused_address)
-    config = uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the fake downstream-api did not start"
-        time.sleep(0.02)
-    yield fake
-    server.should_exit = True
-    thread.join(5)
+    fake = FakeDownstream("", refused_address)
+    with serve_in_thread(fake.app()) as base:
+        fake.base = base
+        yield fake
 
 
 @pytest.fixture

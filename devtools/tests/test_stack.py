@@ -19,26 +19,14 @@ from devtools.ports import free_port
 from devtools.supervisor import Service, run_stack
 from devtools.tls import DevTls, ensure_dev_tls
 
+from tests.support.launch import alive
+
 HERE = Path(__file__).parent
 FAKE_SERVICE = HERE / "fake_service.py"
 HARNESS = HERE / "stack_harness.py"
 
 # The runner is tested with real child processes (fake services).
 pytestmark = pytest.mark.live
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # An orphaned grandchild is reaped by PID 1, which in some containers never happens: a zombie
-    # has already run its course, so it counts as gone.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
@@ -119,7 +107,7 @@ class Harness:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         for pid in self.pids():
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
 
 
@@ -174,7 +162,7 @@ def test_runner_waits_for_health_publishes_and_stops_every_child(
     assert info["demo_users"] == ["alice@contoso.test", "bob@contoso.test"]
     assert stat.S_IMODE(harness.stack_file.stat().st_mode) == 0o600
     pids = harness.pids()
-    assert len(pids) == 3 and all(_alive(pid) for pid in pids)
+    assert len(pids) == 3 and all(alive(pid) for pid in pids)
     assert "alice@contoso.test" in harness.output()
 
     assert harness.proc is not None
@@ -182,7 +170,7 @@ def test_runner_waits_for_health_publishes_and_stops_every_child(
     assert harness.proc.wait(timeout=20) == 0, harness.output()
 
     assert not harness.stack_file.exists()
-    _wait_for(lambda: not any(_alive(pid) for pid in pids), "every child and grandchild to exit", 5)
+    _wait_for(lambda: not any(alive(pid) for pid in pids), "every child and grandchild to exit", 5)
 
 
 def test_child_that_ignores_sigterm_is_killed(harness: Harness) -> None:
@@ -203,7 +191,7 @@ def test_child_that_ignores_sigterm_is_killed(harness: Harness) -> None:
     assert harness.proc is not None
     harness.proc.send_signal(signal.SIGTERM)
     assert harness.proc.wait(timeout=20) == 0, harness.output()
-    _wait_for(lambda: not _alive(pid), "the stubborn child to be killed", 5)
+    _wait_for(lambda: not alive(pid), "the stubborn child to be killed", 5)
     assert "did not stop within" in harness.output()
 
 
@@ -232,7 +220,7 @@ def test_child_dying_while_running_stops_the_rest_and_fails(harness: Harness) ->
     assert harness.proc.wait(timeout=20) == 1
     assert "doomed was killed by SIGKILL while the stack was running" in harness.output()
     assert not harness.stack_file.exists()
-    _wait_for(lambda: not _alive(survivor), "the surviving child to be stopped", 5)
+    _wait_for(lambda: not alive(survivor), "the surviving child to be stopped", 5)
 
 
 def _run_in_process(services: list[Service], tmp_path: Path, tls: DevTls, **kwargs: float) -> tuple[int, str]:
@@ -277,7 +265,7 @@ def test_never_healthy_times_out_and_stops_the_child(tmp_path: Path, tls: DevTls
     assert code == 1
     assert "timed out waiting for sick" in output
     assert "fake service listening" in output
-    assert not _alive(int(pid_file.read_text()))
+    assert not alive(int(pid_file.read_text()))
 
 
 @pytest.mark.parametrize("wait", [True, False])
@@ -297,7 +285,7 @@ def test_a_service_the_next_does_not_wait_for_starts_it_at_once(tmp_path: Path, 
     assert code == 1 and "timed out waiting for slow" in output
     assert next_pid.exists() is (not wait)
     if next_pid.exists():
-        assert "next is healthy" in output and not _alive(int(next_pid.read_text()))
+        assert "next is healthy" in output and not alive(int(next_pid.read_text()))
 
 
 def test_refuses_to_start_when_a_port_is_taken(tmp_path: Path, tls: DevTls) -> None:

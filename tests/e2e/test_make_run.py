@@ -10,21 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.launch import MAKE_RUN_STACK_OFFSET, start_stack
+from tests.support.launch import MAKE_RUN_STACK_OFFSET, alive, children_of, start_stack
 
 OFFSET = MAKE_RUN_STACK_OFFSET
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone in every way that matters but still answers kill(0).
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _listening(port: int) -> bool:
@@ -38,7 +26,7 @@ def test_ctrl_c_stops_everything_and_a_second_run_reuses_keys_and_data(tmp_path:
     first = start_stack(tmp_path, OFFSET, ["make", "--no-print-directory", "-s", "run", f"PORT_OFFSET={OFFSET}"])
     assert all(_listening(p) for p in ports)
     runner = first.info["runner_pid"]
-    services = _children_of(runner)
+    services = children_of(runner)
     assert len(services) == 4
     password = first.info["demo_password"]
     keys = sorted(p.name for p in (tmp_path / "emulator" / "signing-keys").glob("*.pem"))
@@ -46,7 +34,7 @@ def test_ctrl_c_stops_everything_and_a_second_run_reuses_keys_and_data(tmp_path:
 
     os.killpg(first.process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends: the whole group
     first.process.wait(30)
-    assert not [pid for pid in [runner, *services] if _alive(pid)]
+    assert not [pid for pid in [runner, *services] if alive(pid)]
     assert not [p for p in ports if _listening(p)]
     assert not (tmp_path / "stack.json").exists()
 
@@ -62,15 +50,3 @@ def test_ctrl_c_stops_everything_and_a_second_run_reuses_keys_and_data(tmp_path:
         second.process.send_signal(signal.SIGTERM)
         second.process.wait(30)
     assert not [p for p in ports if _listening(p)]
-
-
-def _children_of(parent: int) -> list[int]:
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            pids.append(int(stat.parent.name))
-    return pids

@@ -14,7 +14,10 @@ import os
 import ssl
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,15 +267,7 @@ class RunningStack:
 
     def children(self) -> list[int]:
         """Pids whose parent is the runner: the services it started."""
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                pids.append(int(stat.parent.name))
-        return pids
+        return children_of(self.process.pid)
 
 
 # Away from a developer's own `make run`, and from the other xdist worker's (devtools.ports).
@@ -315,3 +310,49 @@ def start_stack(local: Path, port_offset: int = STACK_PORT_OFFSET, command: list
             raise RuntimeError(f"the stack did not come up:\n{log_path.read_text(errors='replace')[-4000:]}")
         time.sleep(0.1)
     return RunningStack(proc, local, json.loads(stack_file.read_text()), log_path)
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """An ASGI app (a fake tier) served by uvicorn in a thread of this process, over plain http on one of
+    this worker's ports: in process, so not a live test. Yields its base URL."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the in-process server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie (a zombie has run its course, even if nothing reaped it yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def children_of(parent: int) -> list[int]:
+    """Pids whose parent is `parent`."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            pids.append(int(stat.parent.name))
+    return pids

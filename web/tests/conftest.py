@@ -7,7 +7,6 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-import uvicorn
 from devtools.ports import free_port
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -25,6 +23,7 @@ from fastapi.testclient import TestClient
 from web.main import create_app
 from web.settings import Settings
 
+from tests.support.launch import serve_in_thread
 from tests.support.people import Person
 
 TENANT = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -294,17 +293,8 @@ class FakeApi:
 @pytest.fixture(scope="session")
 def fake_api_server() -> Iterator[tuple[FakeApi, str]]:
     api = FakeApi()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(api.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "fake api did not start"
-        time.sleep(0.02)
-    yield api, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with serve_in_thread(api.app()) as base:
+        yield api, base
 
 
 @pytest.fixture
