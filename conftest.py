@@ -10,6 +10,7 @@ that process starts once, on one worker; a module's own processes keep its tests
 from __future__ import annotations
 
 import importlib
+import platform
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +24,9 @@ import pytest
 # name first makes pytest reuse the real package instead.
 for _package in ("zerotrust", "web", "api", "devtools"):
     importlib.import_module(_package)
+# azure-identity asks for the processor name at import, which Python finds by running `uname -p` once and
+# caching it: asked here, before any test runs, so the in-process tests' guard below sees no process.
+platform.processor()
 
 # Fixtures that start processes. A test using one (directly or through another fixture) is live.
 PROCESS_FIXTURES = frozenset(

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import jwt
 import pytest
 from devtools.ports import free_port
 from fastapi import FastAPI, Request
@@ -25,10 +24,12 @@ from web.settings import Settings
 
 from tests.support.launch import serve_in_thread
 from tests.support.people import Person
+from tests.support.tokens import Issuer
 
 TENANT = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
 OTHER_TENANT = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
 IDP = "https://login.example.test"
+SIGNER = Issuer.standalone(IDP)
 AUTHORITY = f"{IDP}/{TENANT}"
 WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
 API_SCOPES = [
@@ -150,9 +151,9 @@ class FakeIdp:
             "scp": "Tasks.Read Tasks.ReadWrite",
             "uti": secrets.token_urlsafe(8),
         }
-        key = "fake-idp-signing-key-of-at-least-32-bytes"
-        access_token = jwt.encode(at_claims, key, algorithm="HS256")
-        id_token = jwt.encode(id_claims, key, algorithm="HS256")
+        # Signed as the identity provider signs them (the tests' one token factory); the web reads neither
+        # signature: the ID token came over TLS from the token endpoint, the access token is the api's.
+        access_token, id_token = SIGNER.sign(at_claims), SIGNER.sign(id_claims)
         refresh = "0.AAAA" + secrets.token_urlsafe(40)
         self.refresh_tokens[refresh] = user
         self.issued += [access_token, id_token, refresh]
