@@ -104,7 +104,7 @@ def test_an_unreachable_downstream_is_a_503_on_app_only_routes_too(unreachable_a
 
 def test_scim_answers_an_unreachable_downstream_as_a_scim_503(unreachable_api: TestClient, tokens: Tokens) -> None:
     r = unreachable_api.get("/scim/v2/Users", headers=bearer(tokens.provisioner()))
-    assert r.status_code == 503
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"  # the provisioning service retries
     assert r.headers["content-type"] == "application/scim+json"
     assert r.json() == {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],

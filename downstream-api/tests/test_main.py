@@ -73,3 +73,26 @@ def test_serves_https_on_loopback_8002_by_default(monkeypatch: pytest.MonkeyPatc
     assert seen["ssl_certfile"] == str(tmp_path / "cert.pem")
     assert seen["ssl_keyfile"] == str(tmp_path / "key.pem")
     assert seen["server_header"] is False and seen["proxy_headers"] is False
+
+
+def test_graph_on_behalf_of_uses_the_configured_certificate_where_no_managed_identity_exists(tmp_path: Path) -> None:
+    # The same credential choice as every tier: a certificate file set means the certificate, never a
+    # managed identity that does not exist there.
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization
+    from downstream_api.dependencies import Clients
+    from fastapi.testclient import TestClient
+    from identity_emulator.certificates import certificate, common_name, private_pem, rsa_key
+
+    key, now = rsa_key(), dt.datetime.now(dt.UTC)
+    cert = certificate(key, common_name("downstream-api"), not_before=now, not_after=now + dt.timedelta(days=1))
+    pem = tmp_path / "client.pem"
+    pem.write_bytes(private_pem(key) + cert.public_bytes(serialization.Encoding.PEM))
+    pem.chmod(0o600)
+    app = create_app(Settings(client_certificate_file=pem))
+    with TestClient(app):
+        clients = app.state.clients
+        assert isinstance(clients, Clients)
+        credential = clients.groups.obo._msal._credential
+    assert set(credential) == {"private_key", "public_certificate"}

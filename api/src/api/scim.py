@@ -45,7 +45,10 @@ async def scim_error_handler(request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(exc.status), "detail": exc.detail}
     if exc.scim_type:
         body["scimType"] = exc.scim_type
-    return JSONResponse(body, status_code=exc.status, media_type=MEDIA_TYPE, headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "no-store"}
+    if exc.status == 503:
+        headers["Retry-After"] = "5"  # as every other 503 of the api: a dependency is down, try again shortly
+    return JSONResponse(body, status_code=exc.status, media_type=MEDIA_TYPE, headers=headers)
 
 
 async def read_object(request: Request) -> dict[str, Any]:

@@ -13,7 +13,7 @@ token that:
   `pgaadauth_create_principal_with_oid` to the managed identity's object id, so a token of another
   identity is refused even when it is otherwise valid.
 
-Anything else gets `invalidCredentials` and PostgreSQL answers "password authentication failed".
+Anything else gets `invalidCredentials` and PostgreSQL answers `LDAP authentication failed for user "<role>"`.
 The BER framing is pyasn1's and the message shapes are ldap3's RFC 4511 definitions: no codec is
 written here.
 """

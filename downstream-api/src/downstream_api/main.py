@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from zerotrust.correlation import correlation_id
-from zerotrust.credentials import ConfidentialApps, federated_client_assertion
+from zerotrust.credentials import ConfidentialApps, client_credential
 from zerotrust.groups import GroupResolver, Post, post_json
 from zerotrust.hops import hop_session
 from zerotrust.onbehalf import OnBehalfOf
@@ -51,12 +51,17 @@ def create_app(
             # The identity provider and Graph over one client: TLS context built once, nothing taken
             # from the environment; the keys are fetched on first need.
             async with hop_session(None, timeout_seconds=5) as provider:
-                # On group overage only: Graph, on the user's behalf, as this API (its managed identity).
+                # On group overage only: Graph, on the user's behalf, as this API (its managed identity as a
+                # federated credential, or the certificate where none exists: the same choice as every tier).
+                credential = client_credential(
+                    managed_identity_client_id=settings.managed_identity_client_id,
+                    certificate_file=settings.client_certificate_file,
+                )
                 obo = OnBehalfOf(
                     ConfidentialApps(
                         settings.client_id,
                         settings.authority_host,
-                        federated_client_assertion(settings.managed_identity_client_id),
+                        credential,
                         instance_discovery=settings.instance_discovery,
                     )
                 )
