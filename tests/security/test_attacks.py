@@ -51,7 +51,7 @@ pytestmark = pytest.mark.guidance("protect-api")
 
 TIERS = ["api", "downstream-api"]
 
-# What each refusal says (errors.py, validation.py): short, and the same for every API.
+# What each refusal says (zerotrust tokens.py and protect.py): short, and the same for every API.
 INVALID = "The access token is invalid."
 MALFORMED = "The access token is malformed."
 EXPIRED = "The access token has expired."
