@@ -243,6 +243,14 @@ def test_every_response_has_the_security_headers(browser: Any) -> None:
         assert r.headers["x-frame-options"] == "DENY"
         assert r.headers["cache-control"] == "no-store", path
         assert "strict-transport-security" not in r.headers  # http://localhost; production sets it
+    # The web's own refusals before any route (a cross-site post, a declared oversize form) too.
+    for refused in (
+        browser.post("/tasks", data={"title": "x"}, headers={"Origin": "https://evil.example"}),
+        browser.post("/tasks", content=b"x", headers={"Content-Length": "999999"}),
+    ):
+        assert refused.status_code in (403, 413)
+        assert refused.headers["content-security-policy"].startswith("default-src 'self'")
+        assert refused.headers["x-frame-options"] == "DENY" and refused.headers["cache-control"] == "no-store"
 
 
 def test_production_tells_browsers_to_use_https_only(production_ok: dict[str, object], tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 from zerotrust.bodies import declared_too_large
 from zerotrust.hops import hop_session
@@ -67,8 +68,8 @@ def create_app(
         lifespan,
         csp=settings.csp,
         hsts=settings.environment == "production",
+        middleware=[Middleware(Guard, public_origin=settings.public_origin)],
     )
-    app.add_middleware(Guard, public_origin=settings.public_origin)
     _error_pages(app)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (tour, auth, tasks, chain, organization, admin, permissions, shared):

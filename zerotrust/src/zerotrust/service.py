@@ -4,7 +4,7 @@ and for the APIs, RFC 6750 errors, 422s that echo nothing, no stack trace, permi
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TypeVar
@@ -12,6 +12,7 @@ from typing import TypeVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.middleware import Middleware
 
 from . import protect
 from .audit import audit_requests
@@ -43,9 +44,17 @@ def lifespan_clients(kind: type[C]) -> Callable[[Request], Awaitable[C]]:
 
 
 def create_service(
-    name: str, summary: str, lifespan: Lifespan, *, docs: bool = False, csp: str = API_CSP, hsts: bool = False
+    name: str,
+    summary: str,
+    lifespan: Lifespan,
+    *,
+    docs: bool = False,
+    csp: str = API_CSP,
+    hsts: bool = False,
+    middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
-    """`docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers."""
+    """`docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers.
+    `middleware`: the service's own, inside the shared ones, so its answers get the security headers too."""
     app = FastAPI(
         title=name,
         summary=summary,
@@ -62,6 +71,8 @@ def create_service(
 
     if docs:
         serve_docs(app)
+    for own in middleware:
+        app.add_middleware(own.cls, *own.args, **own.kwargs)
     app.add_middleware(SecurityHeaders, csp=csp, hsts=hsts)
     app.add_middleware(CorrelationId)
     return app
