@@ -91,11 +91,21 @@ MESSAGES: dict[int, str] = {
 class EntraError(Exception):
     """An OAuth error answered in Entra's JSON shape."""
 
-    def __init__(self, error: str, code: int, status: int = 400, suberror: str | None = None, **fmt: Any):
+    def __init__(
+        self,
+        error: str,
+        code: int,
+        status: int = 400,
+        suberror: str | None = None,
+        claims: str | None = None,
+        **fmt: Any,
+    ):
         self.error = error
         self.code = code
         self.status = status
         self.suberror = suberror
+        # A claims request the client must pass on to get what it asked for (CAE, step-up).
+        self.claims = claims
         try:
             text = MESSAGES[code].format(**fmt)
         except (KeyError, IndexError):
@@ -117,6 +127,8 @@ class EntraError(Exception):
         }
         if self.suberror:
             body["suberror"] = self.suberror
+        if self.claims:
+            body["claims"] = self.claims
         if self.code == 70021 or self.code == 700212:
             body["error_uri"] = "https://login.microsoftonline.com/error?code=" + str(self.code)
         return body

@@ -14,13 +14,14 @@ import jwt
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from .cae import capable, claims_request, critical_event, requested_nbf
 from .client_auth import Client
 from .core import Emulator
 from .directory import Tenant
 from .errors import EntraError
 from .forms import emulator, read_form, require_back_channel
 from .state import DeviceGrant, new_handle
-from .tokens import parse_scopes
+from .tokens import parse_scopes, wants_cp1
 
 router = APIRouter()
 
@@ -188,6 +189,7 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
     if path_tenant is not None and path_tenant.tenant_id != claims["tid"]:
         raise EntraError("invalid_grant", 500131, aud=str(claims["aud"])[:200], client_id=client.app.application_id)
     user = emu.user((str(claims["tid"]), str(claims["oid"])))
+    _continuous_access(emu, claims, form.get("claims"))
     emu.check_user_active(user, float(claims.get("iat", 0)))
     emu.check_app_in_tenant(client.app, user.tenant_id)
     return emu.user_tokens(
@@ -198,6 +200,22 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
         auth_time=int(claims.get("iat", time.time())),
         family=new_handle(8),
     )
+
+
+# zt: secure-with-cae
+def _continuous_access(emu: Emulator, assertion: dict[str, Any], claims: str | None) -> None:
+    """For a capable chain (the user's token or the request declares cp1): an incoming token older than a
+    critical event, or than the claims request the middle tier passes on, can't be exchanged; only a fresh
+    sign-in can, so the answer carries the claims for the middle tier to send back to its client."""
+    if not (capable(assertion.get("xms_cc")) or wants_cp1(claims)):
+        return
+    issued = float(assertion.get("iat", 0))
+    since = critical_event(emu, str(assertion["tid"]), str(assertion["oid"]), issued)
+    wanted = requested_nbf(claims)
+    if since is None and wanted is not None and issued < wanted:
+        since = wanted
+    if since is not None and (str(assertion["tid"]), str(assertion["oid"])) not in emu.store.admin.disabled:
+        raise EntraError("interaction_required", 50173, suberror="bad_token", claims=claims_request(since))
 
 
 def _device_code(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:

@@ -1,11 +1,13 @@
-"""A sliver of Microsoft Graph: the signed-in user's group memberships, for group overage.
+"""A sliver of Microsoft Graph: the signed-in user's profile and group memberships.
 
+    GET  /v1.0/me                                                   ->  {"id", "displayName", "userPrincipalName"}
     POST /v1.0/me/getMemberObjects  {"securityEnabledOnly": true}  ->  {"value": ["<group id>", ...]}
 
 Served on the https back channel only to access tokens this emulator minted for Graph (aud is
 Graph's application id) that carry a delegated scope Graph documents for the call (User.Read is
 the least privileged for "memberships of the signed-in user"). APIs reach it at a configured Graph
-URL (https://graph.microsoft.com in Azure), never at a URL found in a token's _claim_sources.
+URL (https://graph.microsoft.com in Azure), never at a URL found in a token's _claim_sources. Like Graph,
+it is a CAE resource (cae.py): a capable client's token is re-evaluated on every request.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import jwt
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from .cae import capable, challenge, critical_event
 from .forms import emulator, require_back_channel
 from .tokens import GRAPH_APP_ID
 
@@ -24,6 +27,8 @@ router = APIRouter(prefix="/v1.0", tags=["graph"])
 # zt: configure-tokens-group-claims-app-roles - what Graph accepts for /me/getMemberObjects.
 MEMBERSHIP_SCOPES = frozenset({"User.Read", "User.Read.All", "Directory.Read.All", "GroupMember.Read.All"})
 MAX_BODY_BYTES = 4096
+# Clock skew a resource tolerates between itself and the issuer, as Entra's resources do (five minutes).
+CLOCK_SKEW_SECONDS = 300
 
 
 def _graph_error(status: int, code: str, message: str) -> JSONResponse:
@@ -49,6 +54,7 @@ def _claims(request: Request) -> dict[str, Any] | JSONResponse:
             algorithms=["RS256"],
             audience=[GRAPH_APP_ID, "https://graph.microsoft.com"],
             options={"require": ["exp", "iss", "tid", "aud"]},
+            leeway=CLOCK_SKEW_SECONDS,
         )
     except jwt.PyJWTError:
         return _graph_error(401, "InvalidAuthenticationToken", "Access token validation failure.")
@@ -57,7 +63,41 @@ def _claims(request: Request) -> dict[str, Any] | JSONResponse:
         return _graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer.")
     if not set(str(claims.get("scp") or "").split()) & MEMBERSHIP_SCOPES or "oid" not in claims:
         return _graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+    # zt: secure-with-cae
+    # A capable client's token is checked against the user's critical events on every request.
+    since = critical_event(emu, tid, str(claims["oid"]), float(claims.get("iat", 0)))
+    if capable(claims.get("xms_cc")) and since is not None:
+        refused = _graph_error(
+            401,
+            "InvalidAuthenticationToken",
+            "Continuous access evaluation resulted in challenge with result: InteractionRequired "
+            "and code: TokenIssuedBeforeRevocationTimestamp",
+        )
+        refused.headers["WWW-Authenticate"] = challenge(emu, GRAPH_APP_ID, since)
+        return refused
     return claims
+
+
+@router.get("/me")
+async def me(request: Request) -> JSONResponse:
+    require_back_channel(request)
+    emu = emulator(request)
+    emu.graph_requests += 1
+    found = _claims(request)
+    if isinstance(found, JSONResponse):
+        return found
+    user = emu.directory.user_by_oid(str(found["tid"]), str(found["oid"]))
+    if user is None or (user.tenant_id, user.object_id) in emu.store.admin.disabled:
+        return _graph_error(404, "Request_ResourceNotFound", "The signed-in user no longer exists.")
+    return JSONResponse(
+        {
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+            "id": user.object_id,
+            "displayName": user.display_name,
+            "userPrincipalName": user.upn,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.post("/me/getMemberObjects")

@@ -13,6 +13,7 @@ from typing import Any
 
 import jwt
 
+from .cae import capable
 from .directory import OIDC_SCOPES, Application, Directory, ManagedIdentity, User, service_principal_id
 from .errors import EntraError
 from .keys import KeyStore, b64url
@@ -90,7 +91,7 @@ def wants_cp1(claims: str | None) -> bool:
     # RecursionError: the caller's JSON may nest deeper than the parser recurses (found by fuzzing).
     except (ValueError, KeyError, TypeError, RecursionError):
         return False
-    return isinstance(values, list) and "cp1" in values
+    return capable(values)
 
 
 def _opaque() -> str:
