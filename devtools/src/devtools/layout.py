@@ -73,6 +73,9 @@ def default_services(
     # unbuffered output makes their logs appear as they happen rather than at exit.
     base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
     emulator_env = {**base, **emulator_settings(tls, local / "emulator", root, ports.emulator, ports.emulator_front)}
+    # zt: secure-with-cae
+    # The api's SCIM endpoint: the emulator tells the app when an administrator disables a user.
+    emulator_env["EMULATOR_SCIM_URL"] = f"https://localhost:{ports.api}/scim/v2"
     multi = len(tenants) > 1
     if multi:
         emulator_env["EMULATOR_MULTI_TENANT_APPS"] = ",".join(MULTI_TENANT_APPS)

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from . import provisioning
 from .core import Emulator
 from .directory import User
 from .errors import EntraError
@@ -140,14 +141,18 @@ async def rename(request: Request) -> Response:
     return _done(request, f"renamed to {new_upn}", upn=new_upn, display_name=display_name, object_id=user.object_id)
 
 
+# zt: secure-with-cae
 @router.post("/users/disable")
 async def disable(request: Request) -> Response:
+    """Like setting accountEnabled to false: no new sign-in or token, Graph challenges the user's capable
+    tokens at once, and the app is told over SCIM (provisioning.py) so it refuses the tokens already out."""
     emu = emulator(request)
     user = _user(emu, await read_form(request))
     emu.store.admin.disabled.add((user.tenant_id, user.object_id))
     emu.store.end_sessions((user.tenant_id, user.object_id))
     emu.store.save()
-    return _done(request, f"{user.upn} disabled")
+    told = await provisioning.push(emu, user, active=False)
+    return _done(request, f"{user.upn} disabled; {told}", provisioning=told)
 
 
 @router.post("/users/enable")
@@ -156,7 +161,8 @@ async def enable(request: Request) -> Response:
     user = _user(emu, await read_form(request))
     emu.store.admin.disabled.discard((user.tenant_id, user.object_id))
     emu.store.save()
-    return _done(request, f"{user.upn} enabled")
+    told = await provisioning.push(emu, user, active=True)
+    return _done(request, f"{user.upn} enabled; {told}", provisioning=told)
 
 
 @router.post("/keys/rotate")

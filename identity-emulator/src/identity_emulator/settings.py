@@ -34,6 +34,10 @@ class EmulatorSettings(BaseSettings):
     # audience is multi-tenant for this run: what `zt run --tenants a,b` switches, as Terraform would.
     multi_tenant_apps: Annotated[tuple[str, ...], NoDecode] = ()
 
+    # The app's SCIM 2.0 endpoint (e.g. https://localhost:8001/scim/v2), told when an administrator disables,
+    # enables or deletes a user, as Entra's provisioning service does; empty: no app is provisioned.
+    scim_url: str = ""
+
     access_token_lifetime: int = 3600
     # Managed-identity tokens (App Service's endpoint); tests shorten it, e.g. to make database
     # tokens expire within a test run while connections are recycled.
