@@ -28,10 +28,19 @@ from devtools.ports import free_port
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.testclient import TestClient
+from zerotrust.graph import Answer
 from zerotrust.settings import HOME_TENANT_ID
 
 from tests.support.launch import serve_in_thread
-from tests.support.tokens import DEMO_TENANTS, STANDALONE_HOST, FakeProvider, Issuer, apis_at, build_app_only_token
+from tests.support.tokens import (
+    ALICE,
+    DEMO_TENANTS,
+    STANDALONE_HOST,
+    FakeProvider,
+    Issuer,
+    apis_at,
+    build_app_only_token,
+)
 
 TENANT = HOME_TENANT_ID
 OTHER_TENANT = DEMO_TENANTS["fabrikam"]
@@ -129,8 +138,13 @@ class FakeTokenService:
     DISCOVERY = re.compile(re.escape(STANDALONE_HOST) + r"/([^/]+)/v2\.0/\.well-known/openid-configuration")
     TOKEN = re.compile(re.escape(STANDALONE_HOST) + r"/([^/]+)/oauth2/v2\.0/token")
 
-    def refuse(self, error: str, code: int, *, status: int = 400, suberror: str | None = None) -> None:
-        self.refusal = (status, entra_error(error, code, suberror=suberror))
+    def refuse(
+        self, error: str, code: int, *, status: int = 400, suberror: str | None = None, claims: str | None = None
+    ) -> None:
+        body = entra_error(error, code, suberror=suberror)
+        if claims is not None:
+            body["claims"] = claims  # what Entra adds when a fresh sign-in must satisfy a claims request
+        self.refusal = (status, body)
 
     def get(self, url: str, **kwargs: Any) -> _Response:
         if not self.reachable:
@@ -268,6 +282,29 @@ class FakeDownstream:
         return app
 
 
+@dataclass
+class FakeGraph:
+    """Microsoft Graph as the api's `graph` seam sees it: each request recorded, answered in turn (the last
+    answer for every request after it); by default the caller's profile."""
+
+    answers: list[Answer] = field(default_factory=list)
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, url, Authorization
+
+    def answer(self, *answers: Answer) -> None:
+        self.answers = list(answers)
+
+    async def send(self, method: str, url: str, body: dict[str, Any] | None, headers: dict[str, str]) -> Answer:
+        self.requests.append((method, url, headers.get("Authorization", "")))
+        if not self.answers:
+            return Answer(200, {"id": ALICE["oid"], "displayName": ALICE["name"], "userPrincipalName": "alice@x"})
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+@pytest.fixture
+def graph() -> FakeGraph:
+    return FakeGraph()
+
+
 @pytest.fixture(scope="session")
 def refused_address() -> Iterator[str]:
     """An address that refuses connections: a port held bound and never listened on, so nothing else can
@@ -325,6 +362,7 @@ def make_api(
     provider: FakeProvider,
     token_service: FakeTokenService,
     downstream: FakeDownstream,
+    graph: FakeGraph,
     empty_trust_store: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[ApiFactory]:
@@ -343,6 +381,7 @@ def make_api(
             key_fetch=provider.fetch,
             credential={"client_assertion": lambda: CLIENT_ASSERTION},
             msal_http=token_service,
+            graph=graph.send,
         )
         # Unexpected errors answered as the api answers them (a 500 with an id), not raised in the test.
         client = TestClient(app, raise_server_exceptions=False)

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from api.settings import API_APP_ID
 from fastapi.testclient import TestClient
+from zerotrust.graph import Answer
+
+from tests.support.tokens import ALICE
 
 from .conftest import (
     BOB_OID,
@@ -19,6 +22,7 @@ from .conftest import (
     TENANT,
     ApiFactory,
     FakeDownstream,
+    FakeGraph,
     FakeTokenService,
     Reply,
     Tokens,
@@ -157,8 +161,8 @@ def test_a_user_route_calls_downstream_on_the_callers_behalf(
     assert_on_behalf_of(token_service, downstream, token, route.down_scope)
 
 
-def test_me_shows_the_caller_as_the_api_and_as_downstream_api_see_them(
-    api: TestClient, downstream: FakeDownstream, token_service: FakeTokenService, tokens: Tokens
+def test_me_shows_the_caller_as_the_api_downstream_api_and_graph_see_them(
+    api: TestClient, downstream: FakeDownstream, token_service: FakeTokenService, tokens: Tokens, graph: FakeGraph
 ) -> None:
     downstream_view = {"tenant_id": TENANT, "audience": "downstream", "scopes": ["Records.Read"]}
     downstream.answer(Reply(200, downstream_view))
@@ -171,9 +175,23 @@ def test_me_shows_the_caller_as_the_api_and_as_downstream_api_see_them(
     assert me["api"]["audience"] == API_APP_ID and me["api"]["tenant_id"] == TENANT
     assert me["api"]["scopes"] == ["Tasks.Read"] and me["api"]["app_only"] is False
     assert token not in r.text
+    assert me["graph"] == {"id": ALICE["oid"], "displayName": ALICE["name"], "userPrincipalName": "alice@x"}
     [received] = downstream.calls
     assert (received.method, received.path, received.body) == ("GET", "/me", None)
-    assert_on_behalf_of(token_service, downstream, token, "Records.Read")
+    # Two exchanges of the caller's token, each for the least the call needs; never the token itself.
+    assert sorted(r.scopes.pop() for r in token_service.on_behalf_of) == [
+        f"{DOWNSTREAM_APP_ID_URI}/Records.Read",
+        "https://graph.microsoft.com/User.Read",
+    ]
+    [(method, url, authorization)] = graph.requests
+    assert (method, url) == ("GET", "https://graph.microsoft.com/v1.0/me")
+    assert authorization.startswith("Bearer downstream-token-") and token not in authorization
+
+
+def test_a_graph_profile_for_someone_else_is_not_shown(api: TestClient, tokens: Tokens, graph: FakeGraph) -> None:
+    graph.answer(Answer(200, {"id": "someone-else", "displayName": "Mallory"}))
+    me = api.get("/me", headers=bearer(tokens.user("Tasks.Read"))).json()
+    assert me["graph"]["error"] == "bad_gateway" and "Mallory" not in str(me)
 
 
 @pytest.mark.parametrize("route", [r for r in USER_ROUTES if r.down_scope == "Records.Read"], ids=str)

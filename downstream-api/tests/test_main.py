@@ -94,5 +94,5 @@ def test_graph_on_behalf_of_uses_the_configured_certificate_where_no_managed_ide
     with TestClient(app):
         clients = app.state.clients
         assert isinstance(clients, Clients)
-        credential = clients.groups.obo._msal._credential
+        credential = clients.obo._msal._credential
     assert set(credential) == {"private_key", "public_certificate"}

@@ -188,7 +188,9 @@ def spawn(
     full_env = {**base_env, **ca_env(emulator.tls), "PYTHONUNBUFFERED": "1"}
     if identity:
         full_env.update(emulator.managed_identity_env(identity))
-    full_env.update({f"{prefix}_PORT": str(port), f"{prefix}_AUTHORITY": emulator.authority()})
+    full_env.update(
+        {f"{prefix}_PORT": str(port), f"{prefix}_AUTHORITY": emulator.authority(), f"{prefix}_GRAPH_URL": emulator.base}
+    )
     if https:
         full_env.update(
             {f"{prefix}_TLS_CERT": str(emulator.tls.server_cert), f"{prefix}_TLS_KEY": str(emulator.tls.server_key)}

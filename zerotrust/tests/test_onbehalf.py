@@ -44,8 +44,8 @@ def obo(monkeypatch: pytest.MonkeyPatch) -> tuple[OnBehalfOf, list[tuple[str, st
     asked: list[tuple[str, str, tuple[str, ...]]] = []
     lifetime = {"seconds": 3600.0}
 
-    def acquire(principal: Principal, assertion: str, scopes: list[str]) -> tuple[str, float]:
-        asked.append((principal.oid, assertion, tuple(scopes)))
+    def acquire(principal: Principal, assertion: str, scopes: list[str], claims: str | None) -> tuple[str, float]:
+        asked.append((principal.oid, assertion if claims is None else f"{assertion}+claims", tuple(scopes)))
         return f"downstream-token-{len(asked)}-for-{principal.oid}", time.time() + lifetime["seconds"]
 
     monkeypatch.setattr(client, "_acquire", acquire)
@@ -106,3 +106,15 @@ def test_the_per_user_apps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for n in range(1, 5):
         client._app_for(_user(f"u{n}"))
     assert len(client._apps) == 3 and client._app_for(_user("u0")) is not first  # the oldest went first
+
+
+def test_a_claims_challenge_skips_the_cached_result_and_forget_drops_only_that_users(obo: Any) -> None:
+    client, asked = obo
+    alices = _token(client, ALICE, "alices-token", ["Records.Read"])
+    bobs = _token(client, BOB, "bobs-token", ["Records.Read"])
+    with_claims = asyncio.run(client.token(ALICE, "alices-token", ["Records.Read"], claims='{"access_token":{}}'))
+    assert with_claims != alices and asked[-1][1] == "alices-token+claims"
+    client.forget(ALICE)
+    assert _token(client, ALICE, "alices-token", ["Records.Read"]) not in (alices, with_claims)
+    assert _token(client, BOB, "bobs-token", ["Records.Read"]) == bobs  # bob's results stay
+    assert len(asked) == 4

@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 from zerotrust.apponly import AppOnlyClient, AppOnlyFailure
+from zerotrust.cae import challenged_claims, for_caller
+from zerotrust.graph import Graph, GraphUnavailable
 from zerotrust.onbehalf import OboError, OnBehalfOf
 from zerotrust.tokens import Principal
 
@@ -28,6 +30,7 @@ class DownstreamError(Exception):
     error: str
     description: str
     correlation_id: str
+    claims: str | None = None  # a claims challenge for the caller (only ever for one that declared cp1)
 
     # zt: identity-standards-based-development-methodologies - downstream-api refuses a user the
     # provisioning service deactivated with 403 account_deactivated: that is about the caller, not
@@ -54,11 +57,13 @@ class Downstream:
         obo: OnBehalfOf,
         scope_base: str,
         app_only: AppOnlyClient | None = None,
+        graph: Graph | None = None,
     ) -> None:
         self.session = session
         self.obo = obo
         self.scope_base = scope_base
         self.app_only = app_only
+        self.graph = graph
 
     def on_behalf_of(self, principal: Principal, assertion: str, correlation_id: str) -> Hop:
         return Hop(self, principal, assertion, correlation_id)
@@ -75,12 +80,16 @@ class Downstream:
             async with self.session.request(method, path, json=body, headers=headers) as response:
                 text = await response.text()
                 status = response.status
-                bearer_refusal = "WWW-Authenticate" in response.headers
+                challenge = response.headers.get("WWW-Authenticate")
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
             raise DownstreamError(
                 503, "temporarily_unavailable", "downstream-api can't be reached.", correlation_id
             ) from None
+        if status == 401 and (claims := challenged_claims(challenge)) is not None:
+            # zt: secure-with-cae
+            # downstream-api (Graph, behind it) wants the user to sign in again: the caller may hear it.
+            raise OboError(401, "invalid_token", "Your sign-in is no longer valid; sign in again.", claims=claims)
         if status == 403 and _deactivated(text):
             raise DownstreamError(
                 403,
@@ -91,7 +100,7 @@ class Downstream:
             )
         # A 403 without a bearer challenge is downstream's decision about the user (e.g. sharing with
         # a group they are not in): theirs to hear as is.
-        if status >= 500 or status == 401 or (status == 403 and bearer_refusal):
+        if status >= 500 or status == 401 or (status == 403 and challenge is not None):
             # A 401/403 challenge from downstream means this tier's token was wrong, not the caller's: 502.
             log.warning("downstream-api answered %s correlation_id=%s", status, correlation_id)
             raise DownstreamError(
@@ -132,12 +141,35 @@ class Hop:
         scope = f"{self.downstream.scope_base}/{value}"
         try:
             token = await self.downstream.obo.token(self.principal, self.assertion, [scope])
+            return await self.downstream.send(method, path, token, correlation_id, body)
         except OboError as exc:
-            # What the caller hears is the token service's refusal mapped by zerotrust.onbehalf:
-            # consent missing for this app (403), the user's sign-in gone (401), or the service down (503).
-            log.warning("on-behalf-of failed (%s) correlation_id=%s", exc, correlation_id)
-            raise DownstreamError(exc.status, exc.error, exc.description, correlation_id) from None
-        return await self.downstream.send(method, path, token, correlation_id, body)
+            raise self._refused(exc) from None
+
+    async def graph(self, method: str, path: str) -> Any:
+        """Microsoft Graph's answer for the user (GET /me: their profile), on their behalf."""
+        graph = self.downstream.graph
+        if graph is None:
+            raise DownstreamError(503, "temporarily_unavailable", "Graph is not configured.", self.correlation_id)
+        try:
+            return await graph.request(self.principal, self.assertion, method, path)
+        except OboError as exc:
+            raise self._refused(exc) from None
+        except GraphUnavailable:
+            raise DownstreamError(
+                503, "temporarily_unavailable", "Microsoft Graph could not serve the request.", self.correlation_id
+            ) from None
+
+    def _refused(self, exc: OboError) -> DownstreamError:
+        # What the caller hears is the token service's refusal mapped by zerotrust.onbehalf: consent missing
+        # for this app (403), the user's sign-in gone (401), or the service down (503).
+        log.warning("on-behalf-of failed (%s) correlation_id=%s", exc, self.correlation_id)
+        if exc.claims is not None:
+            # zt: secure-with-cae
+            # A fresh sign-in is needed: nothing held for this user may be used again, and the caller
+            # hears a challenge of this tier's own, with the claims only if it declared cp1.
+            self.downstream.obo.forget(self.principal)
+        told = for_caller(exc, self.principal.xms_cc)
+        return DownstreamError(told.status, told.error, told.description, self.correlation_id, told.claims)
 
 
 @dataclass

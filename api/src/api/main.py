@@ -9,9 +9,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from zerotrust.apponly import AppOnlyClient
+from zerotrust.cae import CAPABILITIES
 from zerotrust.credentials import ConfidentialApps, client_credential
+from zerotrust.graph import Graph, Send, send_json
 from zerotrust.hops import hop_session
 from zerotrust.onbehalf import OnBehalfOf
+from zerotrust.protect import www_authenticate
 from zerotrust.service import create_api, token_validator
 from zerotrust.tokens import Fetch, fetch_json
 
@@ -28,9 +31,10 @@ def create_app(
     key_fetch: Fetch | None = None,
     credential: dict[str, Any] | None = None,
     msal_http: Any = None,
+    graph: Send | None = None,
 ) -> FastAPI:
-    """`key_fetch`, `credential`, `msal_http`: how the key set is read, and MSAL's client credential and
-    HTTP client, where not the configured ones (tests hand in a fake identity provider)."""
+    """`key_fetch`, `credential`, `msal_http`, `graph`: how the key set is read, MSAL's client credential and
+    HTTP client, and how Graph is asked, where not the configured ones (tests hand in fakes)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -48,11 +52,21 @@ def create_app(
                 settings.authority_host,
                 configured,
                 instance_discovery=settings.instance_discovery,
+                # zt: secure-with-cae
+                # This tier handles claims challenges (Graph's, the token service's) and relays them.
+                client_capabilities=CAPABILITIES,
                 http_client=msal_http,
             )
+            obo = OnBehalfOf(apps)
             # zt: developer-strategy-application-permissions
             # App-only calls downstream, for the app-only routes only.
-            downstream = Downstream(session, OnBehalfOf(apps), settings.downstream_app_id_uri, AppOnlyClient(apps))
+            downstream = Downstream(
+                session,
+                obo,
+                settings.downstream_app_id_uri,
+                AppOnlyClient(apps),
+                Graph(settings.graph_url, obo, graph or send_json(provider)),
+            )
             app.state.clients = Clients(token_validator(settings, key_fetch or fetch_json(provider)), downstream)
             yield
 
@@ -75,9 +89,7 @@ async def downstream_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DownstreamError)
     headers = {"Cache-Control": "no-store"}
     if exc.status == 401:
-        headers["WWW-Authenticate"] = (
-            f'Bearer realm="api", error="invalid_token", error_description="{exc.description}"'
-        )
+        headers["WWW-Authenticate"] = www_authenticate("api", exc.error, exc.description, claims=exc.claims)
     if exc.status == 503:
         headers["Retry-After"] = "5"
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)

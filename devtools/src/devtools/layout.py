@@ -99,6 +99,8 @@ def default_services(
                 f"{prefix}_TLS_CERT": str(tls.server_cert),
                 f"{prefix}_TLS_KEY": str(tls.server_key),
                 f"{prefix}_STATE_DIR": str(local / state),
+                # zt: secure-with-cae
+                f"{prefix}_GRAPH_URL": emulator,  # standing in for https://graph.microsoft.com
                 **{f"{prefix}_{k.upper()}": v for k, v in settings.items()},
             }
 
@@ -107,8 +109,6 @@ def default_services(
     database: list[Service] = []
     downstream_settings = {
         "port": str(ports.downstream),
-        # Graph for group overage: the emulator stands in for https://graph.microsoft.com.
-        "graph_url": emulator,
         # zt: overprivileged-permissions - read by `zt permissions-report`.
         "audit_log": str(local / "audit" / "downstream-api.jsonl"),
         **({"allowed_tenants": ",".join(tenants)} if multi else {}),

@@ -15,7 +15,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from zerotrust.cae import bearer_refusal
 from zerotrust.groups import GroupResolver, GroupsUnavailable
+from zerotrust.onbehalf import OboError, OnBehalfOf
 from zerotrust.protect import Check, Protection
 from zerotrust.service import lifespan_clients
 from zerotrust.tokens import Principal, TokenValidator
@@ -30,6 +32,7 @@ class Clients:
     validator: TokenValidator
     database: Database
     groups: GroupResolver
+    obo: OnBehalfOf
 
 
 ClientsDep = Annotated[Clients, Depends(lifespan_clients(Clients))]
@@ -109,13 +112,19 @@ class CallerGroups:
     """The caller's groups as this tier resolves them: the groups claim of its own token, or Graph on
     overage (on the user's behalf). The api forwards no group list to trust."""
 
-    def __init__(self, resolver: GroupResolver, principal: Principal, token: str) -> None:
-        self.resolver, self.principal, self.token = resolver, principal, token
+    def __init__(self, c: Clients, principal: Principal, token: str) -> None:
+        self.c, self.principal, self.token = c, principal, token
 
     async def ids(self) -> frozenset[str]:
         # zt: configure-tokens-group-claims-app-roles
         try:
-            return await self.resolver.groups(self.principal, self.token)
+            return await self.c.groups.groups(self.principal, self.token)
+        except OboError as exc:
+            # zt: secure-with-cae
+            # Graph wants a fresh sign-in: nothing held for this user is used again, and the caller hears
+            # a claims challenge of this tier's own (if it declared cp1), never Graph's as it came.
+            self.c.obo.forget(self.principal)
+            raise bearer_refusal(exc, self.principal, protect.realm) from None
         except GroupsUnavailable:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -127,7 +136,7 @@ class CallerGroups:
 async def caller_groups(
     c: ClientsDep, token: BearerToken, principal: Annotated[Principal, Depends(protect.principal)]
 ) -> CallerGroups:
-    return CallerGroups(c.groups, principal, token)
+    return CallerGroups(c, principal, token)
 
 
 Groups = Annotated[CallerGroups, Depends(caller_groups)]

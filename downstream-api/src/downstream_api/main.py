@@ -17,9 +17,11 @@ from azure_postgresql_auth.errors import AzurePgEntraError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from zerotrust.cae import CAPABILITIES
 from zerotrust.correlation import correlation_id
 from zerotrust.credentials import ConfidentialApps, client_credential
-from zerotrust.groups import GroupResolver, Post, post_json
+from zerotrust.graph import Graph, Send, send_json
+from zerotrust.groups import GroupResolver
 from zerotrust.hops import hop_session
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import create_api, token_validator
@@ -36,7 +38,7 @@ RETRY_AFTER_SECONDS = "5"
 
 
 def create_app(
-    settings: Settings | None = None, *, key_fetch: Fetch | None = None, graph: Post | None = None
+    settings: Settings | None = None, *, key_fetch: Fetch | None = None, graph: Send | None = None
 ) -> FastAPI:
     """`key_fetch` and `graph`: how the key set is read and Graph is asked (tests hand in fakes)."""
     settings = settings or Settings()
@@ -63,12 +65,16 @@ def create_app(
                         settings.authority_host,
                         credential,
                         instance_discovery=settings.instance_discovery,
+                        # zt: secure-with-cae
+                        # This tier handles Graph's claims challenges (relayed to a cp1 caller).
+                        client_capabilities=CAPABILITIES,
                     )
                 )
                 app.state.clients = Clients(
                     token_validator(settings, key_fetch or fetch_json(provider)),
                     Database(engine),
-                    GroupResolver(settings.graph_url, obo, graph or post_json(provider)),
+                    GroupResolver(Graph(settings.graph_url, obo, graph or send_json(provider))),
+                    obo,
                 )
                 yield
         finally:

@@ -16,13 +16,12 @@ identity) and any other AZURE_* variable; the env prefix keeps this class from r
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from zerotrust.settings import ApiSettings, Guid, GuidList, is_loopback_host
+from zerotrust.settings import ApiSettings, Guid, GuidList
 
 _REPO = Path(__file__).resolve().parents[3]
 
@@ -46,10 +45,6 @@ class Settings(ApiSettings):
     # The api again, as itself, for its app-only routes (tenant report, provisioning).
     app_only_client_ids: GuidList = (API_APP_ID,)
     port: int = Field(default=8002, ge=1, le=65535)
-    # -- calls made on the user's behalf (group overage: Microsoft Graph) -------------------------
-    # Where Graph is: https://graph.microsoft.com in Azure; `zt run` points it at the emulator.
-    # Configuration only: a URL inside a token (_claim_sources) is never used.
-    graph_url: str = "https://graph.microsoft.com"
     # -- data -----------------------------------------------------------------------------------
     # Local state (the SQLite file by default); created owner-only (0700).
     state_dir: Path = DEFAULT_STATE_DIR
@@ -91,9 +86,6 @@ class Settings(ApiSettings):
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
-        graph = urlsplit(self.graph_url)
-        if graph.scheme != "https" or is_loopback_host(graph.hostname):
-            problems.append("DOWNSTREAM_GRAPH_URL must be Microsoft Graph over https (https://graph.microsoft.com)")
         url = make_url(self.database_url)
         if url.get_backend_name() == "sqlite":
             problems.append(

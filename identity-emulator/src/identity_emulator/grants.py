@@ -190,14 +190,14 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
         raise EntraError("invalid_grant", 500131, aud=str(claims["aud"])[:200], client_id=client.app.application_id)
     user = emu.user((str(claims["tid"]), str(claims["oid"])))
     _continuous_access(emu, claims, form.get("claims"))
-    emu.check_user_active(user, float(claims.get("iat", 0)))
+    emu.check_user_active(user, emu.issuer.issued_at(claims))
     emu.check_app_in_tenant(client.app, user.tenant_id)
     return emu.user_tokens(
         user,
         client,
         _param(form, "scope"),
         claims=form.get("claims"),
-        auth_time=int(claims.get("iat", time.time())),
+        auth_time=emu.issuer.issued_at(claims) or time.time(),
         family=new_handle(8),
     )
 
@@ -209,7 +209,7 @@ def _continuous_access(emu: Emulator, assertion: dict[str, Any], claims: str | N
     sign-in can, so the answer carries the claims for the middle tier to send back to its client."""
     if not (capable(assertion.get("xms_cc")) or wants_cp1(claims)):
         return
-    issued = float(assertion.get("iat", 0))
+    issued = emu.issuer.issued_at(assertion)
     since = critical_event(emu, str(assertion["tid"]), str(assertion["oid"]), issued)
     wanted = requested_nbf(claims)
     if since is None and wanted is not None and issued < wanted:

@@ -65,7 +65,7 @@ def _claims(request: Request) -> dict[str, Any] | JSONResponse:
         return _graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
     # zt: secure-with-cae
     # A capable client's token is checked against the user's critical events on every request.
-    since = critical_event(emu, tid, str(claims["oid"]), float(claims.get("iat", 0)))
+    since = critical_event(emu, tid, str(claims["oid"]), emu.issuer.issued_at(claims))
     if capable(claims.get("xms_cc")) and since is not None:
         refused = _graph_error(
             401,

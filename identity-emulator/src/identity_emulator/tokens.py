@@ -8,6 +8,7 @@ import json
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from .settings import EmulatorSettings
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 # Entra limits groups in a JWT to 200; beyond that it sends a pointer to Graph instead (overage).
 GROUPS_LIMIT = 200
+MAX_REMEMBERED_TOKENS = 100_000
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,13 @@ class TokenIssuer:
         self.settings = settings
         self.directory = directory
         self.keys = keys
+        # When each recent token was minted, to the microsecond (uti -> time): `iat` is whole seconds, and
+        # a revocation must order correctly against a token minted in the same second (cae.py).
+        self._minted: OrderedDict[str, float] = OrderedDict()
+
+    def issued_at(self, claims: dict[str, Any]) -> float:
+        """When a token this emulator minted was issued; its `iat` for one too old to be remembered."""
+        return self._minted.get(str(claims.get("uti")), float(claims.get("iat", 0) or 0))
 
     def issuer(self, tenant_id: str) -> str:
         return f"{self.settings.issuer_base}/{tenant_id}/v2.0"
@@ -112,7 +121,11 @@ class TokenIssuer:
         return jwt.encode(claims, key.private_key, algorithm="RS256", headers={"kid": key.kid, "typ": "JWT"})
 
     def _base(self, tenant_id: str, audience: str, lifetime: int) -> dict[str, Any]:
-        now = int(time.time())
+        precise = time.time()
+        now, uti = int(precise), _opaque()
+        self._minted[uti] = precise
+        if len(self._minted) > MAX_REMEMBERED_TOKENS:
+            self._minted.popitem(last=False)
         return {
             "aud": audience,
             "iss": self.issuer(tenant_id),
@@ -122,7 +135,7 @@ class TokenIssuer:
             "aio": _opaque(),
             "rh": _opaque(),
             "tid": tenant_id,
-            "uti": _opaque(),
+            "uti": uti,
             "ver": "2.0",
         }
 

@@ -15,40 +15,18 @@ effect within `ttl` seconds, and a user listing shared tasks doesn't cost a Grap
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
 
-import aiohttp
 from cachetools import TTLCache
 
+from .graph import Graph, GraphUnavailable
 from .onbehalf import OboError
 from .tokens import Principal
 
 log = logging.getLogger(__name__)
 
-GRAPH_RESOURCE = "https://graph.microsoft.com"
-# Delegated, least privileged for "the signed-in user's own memberships" (Graph's permission table).
-GRAPH_SCOPE = f"{GRAPH_RESOURCE}/User.Read"
 CACHE_TTL = 300.0
 MAX_CACHED_USERS = 10_000
 MAX_GROUPS = 11_000  # getMemberObjects' documented ceiling
-
-# POST a JSON body with headers; answers (status, parsed JSON or None).
-Post = Callable[[str, dict[str, Any], dict[str, str]], Awaitable[tuple[int, Any]]]
-
-
-def post_json(session: aiohttp.ClientSession) -> Post:
-    async def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
-        async with session.post(url, json=body, headers=headers) as response:
-            return response.status, await response.json(content_type=None) if response.status == 200 else None
-
-    return post
-
-
-class OnBehalfTokens(Protocol):
-    """What the resolver needs of zerotrust.onbehalf.OnBehalfOf."""
-
-    async def token(self, user: Principal, assertion: str, scopes: list[str]) -> str: ...
 
 
 class GroupsUnavailable(Exception):
@@ -56,25 +34,17 @@ class GroupsUnavailable(Exception):
 
 
 class GroupResolver:
-    def __init__(
-        self,
-        graph_url: str,
-        obo: OnBehalfTokens,
-        post: Post,
-        *,
-        scope: str = GRAPH_SCOPE,
-        ttl: float = CACHE_TTL,
-    ) -> None:
-        # Configuration, never a token: https://graph.microsoft.com in Azure, the emulator locally.
-        self.endpoint = f"{graph_url.rstrip('/')}/v1.0/me/getMemberObjects"
-        self.obo = obo
-        self.post = post
-        self.scope = scope
+    def __init__(self, graph: Graph, *, ttl: float = CACHE_TTL) -> None:
+        self.graph = graph
         self._cache: TTLCache[tuple[str, str], frozenset[str]] = TTLCache(MAX_CACHED_USERS, ttl)
-        self.graph_calls = 0
+
+    @property
+    def graph_calls(self) -> int:
+        return self.graph.calls
 
     async def groups(self, principal: Principal, assertion: str) -> frozenset[str]:
-        """Group object ids of the caller. `assertion` is the caller's own token (for OBO)."""
+        """Group object ids of the caller. `assertion` is the caller's own token (for OBO). An OboError
+        carrying claims goes to the caller: the user must sign in again (cae.for_caller)."""
         if not principal.has_group_overage:
             return frozenset(principal.groups)
         key = (principal.tid, principal.oid)
@@ -85,20 +55,18 @@ class GroupResolver:
 
     async def _from_graph(self, principal: Principal, assertion: str) -> frozenset[str]:
         try:
-            token = await self.obo.token(principal, assertion, [self.scope])
+            body = await self.graph.request(
+                principal, assertion, "POST", "/me/getMemberObjects", {"securityEnabledOnly": True}
+            )
         except OboError as exc:
+            if exc.claims is not None:
+                raise
             log.warning("no Graph token on the user's behalf: %s", exc)
             raise GroupsUnavailable from None
-        self.graph_calls += 1
-        try:
-            status, body = await self.post(
-                self.endpoint, {"securityEnabledOnly": True}, {"Authorization": f"Bearer {token}"}
-            )
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-            log.warning("Graph unreachable for group overage: %r", exc)
+        except GraphUnavailable:
             raise GroupsUnavailable from None
         values = body.get("value") if isinstance(body, dict) else None
         if not isinstance(values, list) or len(values) > MAX_GROUPS or not all(isinstance(v, str) for v in values):
-            log.warning("Graph answered %s without a list of group ids", status)
+            log.warning("Graph answered without a list of group ids")
             raise GroupsUnavailable
         return frozenset(values)

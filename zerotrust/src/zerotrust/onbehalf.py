@@ -4,7 +4,8 @@ MSAL's `acquire_token_on_behalf_of` never reads its cache, so each user gets an 
 own and `acquire_token_silent` is tried first. MSAL is synchronous: calls run in a worker thread, and the
 result is reused for the same incoming token and scopes until shortly before it expires, so a
 steady-state request neither waits on MSAL nor calls the token endpoint. A refusal becomes an `OboError`
-that says what the caller should be told (status, OAuth error, description).
+that says what the caller should be told (status, OAuth error, description) and, when the token service
+asks for a fresh sign-in, the claims to ask it with (cae.py says who may be told them).
 """
 
 # region liftable: on-behalf-of (1 of 2) requires: msal, azure-identity, cryptography, cachetools, anyio
@@ -78,26 +79,35 @@ class OnBehalfOf:
         """`apps`: this service's MSAL apps (its client id and credential); each user's is at their tenant."""
         self._msal = apps
         self._apps: LRUCache[str, msal.ConfidentialClientApplication] = LRUCache(MAX_USERS)
-        self._results: TLRUCache[tuple[str, tuple[str, ...]], tuple[str, float]] = TLRUCache(
+        self._results: TLRUCache[tuple[str, str, tuple[str, ...]], tuple[str, float]] = TLRUCache(
             MAX_RESULTS, lambda _key, value, _now: value[1] - REFRESH_MARGIN_SECONDS, timer=time.time
         )
         self._lock = threading.Lock()
         self.token_endpoint_calls = 0
 
-    async def token(self, user: User, assertion: str, scopes: list[str]) -> str:
-        """A token for `scopes` on behalf of `user`, whose own token is `assertion`; or OboError."""
-        key = (hashlib.sha256(assertion.encode()).hexdigest(), tuple(sorted(scopes)))
-        hit = self._results.get(key)
+    async def token(self, user: User, assertion: str, scopes: list[str], *, claims: str | None = None) -> str:
+        """A token for `scopes` on behalf of `user`, whose own token is `assertion`; or OboError. `claims`: a
+        resource's claims challenge, passed to the token service (nothing cached is used then)."""
+        key = (user.user_key, hashlib.sha256(assertion.encode()).hexdigest(), tuple(sorted(scopes)))
+        hit = self._results.get(key) if claims is None else None
         if hit is not None:
             return hit[0]
         try:
-            found = await anyio.to_thread.run_sync(self._acquire, user, assertion, scopes)
+            found = await anyio.to_thread.run_sync(self._acquire, user, assertion, scopes, claims)
         except (OSError, ValueError):  # MSAL raises these when the provider can't be reached
             raise unreachable() from None
         except msal.exceptions.MsalServiceError:  # the token service answered with a server error (5xx)
             raise OboError(503, "temporarily_unavailable", "The token service refused or failed.") from None
         self._results[key] = found
         return found[0]
+
+    # zt: secure-with-cae
+    def forget(self, user: User) -> None:
+        """Drop every token held for `user` (after a claims challenge: none of them may be used again)."""
+        with self._lock:
+            self._apps.pop(user.user_key, None)
+            for key in [k for k in list(self._results.keys()) if k[0] == user.user_key]:
+                self._results.pop(key, None)
 
     def _app_for(self, user: User) -> msal.ConfidentialClientApplication:
         with self._lock:
@@ -108,15 +118,15 @@ class OnBehalfOf:
                 app = self._apps[user.user_key] = self._msal.new(user.tid)
             return app
 
-    def _acquire(self, user: User, assertion: str, scopes: list[str]) -> tuple[str, float]:
+    def _acquire(self, user: User, assertion: str, scopes: list[str], claims: str | None) -> tuple[str, float]:
         app = self._app_for(user)
         result: dict[str, Any] | None = None
-        accounts = app.get_accounts()
+        accounts = app.get_accounts() if claims is None else []
         if accounts:
             result = app.acquire_token_silent(scopes, account=accounts[0])
         if not result or "access_token" not in result:
             self.token_endpoint_calls += 1
-            result = app.acquire_token_on_behalf_of(assertion, scopes)
+            result = app.acquire_token_on_behalf_of(assertion, scopes, claims_challenge=claims)
         if "access_token" not in result:
             raise OboError.from_result(result)
         return str(result["access_token"]), time.time() + float(result.get("expires_in", 0))

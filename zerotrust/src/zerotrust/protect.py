@@ -15,6 +15,7 @@ even where `install` was not called; `install` gives them the RFC 6750 JSON body
 
 # region liftable: protect-fastapi-api (2 of 2) requires: fastapi
 # No `from __future__ import annotations`: FastAPI reads these closures' annotations at runtime.
+import base64
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,15 +48,33 @@ class OAuthError(HTTPException):
         self.error = error
 
 
+def www_authenticate(
+    realm: str, error: str | None, description: str | None = None, scope: str = "", claims: str | None = None
+) -> str:
+    """An RFC 6750 Bearer challenge."""
+    challenge = [f'realm="{realm}"']
+    challenge += [f'error="{error}"'] if error else []
+    challenge += [f'error_description="{description}"'] if description else []
+    challenge += [f'scope="{scope}"'] if scope else []
+    # zt: secure-with-cae
+    # A claims challenge (error="insufficient_claims"): the claims request, base64 as Entra sends it.
+    challenge += [f'claims="{base64.b64encode(claims.encode()).decode()}"'] if claims else []
+    return "Bearer " + ", ".join(challenge)
+
+
 class BearerError(OAuthError):
     """An RFC 6750 refusal; the description is short and reveals nothing an attacker could use."""
 
-    def __init__(self, status: int, realm: str, error: str | None, description: str | None = None, scope: str = ""):
-        challenge = [f'realm="{realm}"']
-        challenge += [f'error="{error}"'] if error else []
-        challenge += [f'error_description="{description}"'] if description else []
-        challenge += [f'scope="{scope}"'] if scope else []
-        headers = {"WWW-Authenticate": "Bearer " + ", ".join(challenge)}
+    def __init__(
+        self,
+        status: int,
+        realm: str,
+        error: str | None,
+        description: str | None = None,
+        scope: str = "",
+        claims: str | None = None,
+    ):
+        headers = {"WWW-Authenticate": www_authenticate(realm, error, description, scope, claims)}
         super().__init__(status, error or "unauthorized", description or "Sign-in required.", headers)
 
 

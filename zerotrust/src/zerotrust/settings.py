@@ -87,6 +87,10 @@ class ServiceSettings(BaseSettings):
     # set, else the platform's), or where none exists a PEM file with a key and its registered certificate.
     managed_identity_client_id: Guid | None = None
     client_certificate_file: Path | None = None
+    # zt: secure-with-cae
+    # Microsoft Graph, called on the signed-in user's behalf (a CAE resource): https://graph.microsoft.com
+    # in Azure; `zt run` points it at the emulator. Configuration only: a URL in a token is never used.
+    graph_url: str = "https://graph.microsoft.com"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     tls_cert: Path | None = None
@@ -145,6 +149,9 @@ class ServiceSettings(BaseSettings):
             problems.append(f"{prefix}AUTHORITY points at this machine (the identity emulator); use your Entra ID")
         if not self.instance_discovery and urlsplit(self.authority).hostname == "login.microsoftonline.com":
             problems.append(f"{prefix}INSTANCE_DISCOVERY must stay on for Entra ID authorities")
+        graph = urlsplit(self.graph_url)
+        if graph.scheme != "https" or is_loopback_host(graph.hostname):
+            problems.append(f"{prefix}GRAPH_URL must be Microsoft Graph over https (https://graph.microsoft.com)")
         return problems
 
     @classmethod

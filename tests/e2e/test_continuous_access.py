@@ -1,0 +1,206 @@
+"""Continuous access evaluation through the chain, over HTTP against the emulator.
+
+A user an administrator disables loses access through the api at once, even with a valid token and the
+api's on-behalf-of tokens for him cached: the identity provider tells the app over SCIM (as Entra's
+provisioning service does), and downstream-api refuses him where the data is. A user whose sessions are
+revoked gets, through the api, a claims challenge when the token service or Graph (a CAE resource)
+demands a fresh sign-in, if the token declares cp1; a plain 401 if it doesn't.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import msal
+import pytest
+from devtools.ports import free_port
+from devtools.signin import FormBrowser
+from zerotrust.cae import challenged_claims
+
+from tests.authz.chain import ALICE, BOB, DAVE, Chain, Person
+from tests.support.launch import LiveEmulator, LiveService, ready, spawn, start_emulator
+
+pytestmark = [pytest.mark.live, pytest.mark.guidance("secure-with-cae")]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory, live: LiveEmulator) -> Iterator[Chain]:
+    """api and downstream-api on an emulator of their own that provisions the api (SCIM)."""
+    tmp_path = tmp_path_factory.mktemp("cae-chain")
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "tls").symlink_to(live.local_dir / "tls")
+    api_port, downstream_port = free_port(), free_port()
+    emulator = start_emulator(local, scim_url=f"https://localhost:{api_port}/scim/v2")
+    services: list[LiveService] = []
+    try:
+        logs = tmp_path / "logs"
+        services.append(
+            spawn(
+                "downstream_api",
+                "DOWNSTREAM",
+                {"port": str(downstream_port), "state_dir": str(tmp_path / "downstream")},
+                emulator=emulator,
+                log_dir=logs,
+                identity="downstream-api",
+            )
+        )
+        services.append(
+            spawn(
+                "api",
+                "API",
+                {"port": str(api_port), "downstream_url": f"https://localhost:{downstream_port}"},
+                emulator=emulator,
+                log_dir=logs,
+                identity="api",
+            )
+        )
+        ready(*services)
+        yield Chain(emulator, services[1], services[0])
+    finally:
+        for service in services:
+            service.stop()
+        emulator.stop()
+
+
+def _challenged(answer: httpx.Response, what: str, revoked_at: float) -> None:
+    """The api's own claims challenge, asking for a token issued after the revocation."""
+    assert answer.status_code == 401, (what, answer.text[:300])
+    header = answer.headers["www-authenticate"]
+    assert header.startswith('Bearer realm="api", error="insufficient_claims"'), (what, header)
+    claims = json.loads(challenged_claims(header) or "null")
+    assert int(claims["access_token"]["nbf"]["value"]) >= int(revoked_at), what
+
+
+def _plain_401(answer: httpx.Response, what: str) -> None:
+    assert answer.status_code == 401, (what, answer.text[:300])
+    header = answer.headers["www-authenticate"]
+    assert 'error="invalid_token"' in header and "claims=" not in header, (what, header)
+
+
+def _signed_in(chain: Chain, person: Person, *, capable: bool) -> str:
+    """An api token as the emulator issues it to the CLI after a real sign-in (cp1 declared or not)."""
+    emu = chain.emulator
+    app = msal.PublicClientApplication(
+        emu.app_id("cli"),
+        authority=emu.authority(),
+        client_capabilities=["CP1"] if capable else None,
+        verify=str(emu.tls.ca_bundle),
+        instance_discovery=False,
+    )
+    scopes = [f"api://{emu.app_id('api')}/Tasks.ReadWrite"]
+    flow = app.initiate_auth_code_flow(scopes, redirect_uri="http://localhost")
+    response = FormBrowser().sign_in(flow["auth_uri"], person.upn, emu.password)
+    assert response.status_code == 302, response.text[:300]
+    answer = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
+    result = app.acquire_token_by_auth_code_flow(flow, answer)
+    assert "access_token" in result, result
+    return str(result["access_token"])
+
+
+def _revoke(chain: Chain, person: Person) -> float:
+    before = time.time()
+    chain.emulator.admin("users/revoke-sessions", upn=person.upn)
+    return before
+
+
+def test_a_disabled_user_is_refused_every_read_and_write_even_with_cached_on_behalf_of_tokens(chain: Chain) -> None:
+    bob = _signed_in(chain, BOB, capable=False)
+    headers = {"Authorization": f"Bearer {bob}"}
+    with chain.api.http() as http:
+        # Bob works: the api exchanges his token for downstream-api's (read and write) and caches both.
+        assert http.get("/tasks", headers=headers).status_code == 200
+        created = http.post("/tasks", json={"title": "before"}, headers=headers)
+        assert created.status_code == 201
+        task = created.json()["id"]
+
+        told = chain.emulator.admin("users/disable", upn="bob@contoso.test")
+        assert "deactivated in the app" in told["done"]
+
+        # His token is still valid and the api's cached tokens for him too: refused all the same.
+        attempts = {
+            "GET /tasks": http.get("/tasks", headers=headers),
+            "POST /tasks": http.post("/tasks", json={"title": "after"}, headers=headers),
+            f"GET /tasks/{task}": http.get(f"/tasks/{task}", headers=headers),
+            f"PATCH /tasks/{task}": http.patch(f"/tasks/{task}", json={"done": True}, headers=headers),
+            f"DELETE /tasks/{task}": http.delete(f"/tasks/{task}", headers=headers),
+            "GET /tasks/shared": http.get("/tasks/shared", headers=headers),
+            "GET /me/groups": http.get("/me/groups", headers=headers),
+        }
+        for what, answer in attempts.items():
+            assert answer.status_code in (401, 403), (what, answer.status_code, answer.text[:200])
+            if answer.status_code == 403:
+                assert answer.json()["error"] == "account_deactivated", what
+        # /me asks Graph too, which knows him no more: his sign-in is refused outright.
+        assert http.get("/me", headers=headers).status_code == 401
+
+        chain.emulator.admin("users/enable", upn="bob@contoso.test")
+        # Enabled again (and told again): a fresh token of his works as before.
+        again = {"Authorization": f"Bearer {_signed_in(chain, BOB, capable=False)}"}
+        assert http.get("/tasks", headers=again).status_code == 200
+
+
+def test_a_cp1_caller_whose_sessions_are_revoked_gets_the_apis_claims_challenge_then_works_again(
+    chain: Chain,
+) -> None:
+    token = _signed_in(chain, ALICE, capable=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    with chain.api.http() as http:
+        me = http.get("/me", headers=headers)
+        assert me.status_code == 200 and me.json()["graph"]["displayName"] == ALICE.name
+        assert http.get("/tasks", headers=headers).status_code == 200  # the api now holds alice's tokens
+
+        revoked_at = _revoke(chain, ALICE)
+        # Her token is still valid for 60 minutes; Graph re-evaluates it, and the token service refuses
+        # to exchange it: every answer is the api's own challenge, cached exchanges or not.
+        _challenged(http.get("/me", headers=headers), "GET /me (Graph)", revoked_at)
+        _challenged(http.get("/tasks", headers=headers), "GET /tasks (on-behalf-of)", revoked_at)
+        _challenged(http.post("/tasks", json={"title": "after"}, headers=headers), "POST /tasks", revoked_at)
+
+        # Signed in again: a token issued after the revocation satisfies the claims.
+        fresh = _signed_in(chain, ALICE, capable=True)
+        again = http.get("/me", headers={"Authorization": f"Bearer {fresh}"})
+        assert again.status_code == 200, again.text
+
+
+def test_a_caller_without_cp1_gets_a_plain_401_and_no_claims(chain: Chain) -> None:
+    token = _signed_in(chain, ALICE, capable=False)
+    headers = {"Authorization": f"Bearer {token}"}
+    with chain.api.http() as http:
+        assert http.get("/me", headers=headers).status_code == 200
+        _revoke(chain, ALICE)
+        _plain_401(http.get("/me", headers=headers), "GET /me")
+        _plain_401(http.get("/tasks", headers=headers), "GET /tasks")
+
+
+def test_graph_demanding_claims_of_downstream_api_reaches_the_caller_as_the_apis_challenge(chain: Chain) -> None:
+    # dave's groups overflow the token: downstream-api asks Graph for them, on his behalf.
+    token = _signed_in(chain, DAVE, capable=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    with chain.api.http() as http:
+        assert http.get("/tasks", headers=headers).status_code == 200  # the api's token for downstream, cached
+        revoked_at = _revoke(chain, DAVE)
+        # The api's cached token gets downstream-api to look up his groups; the token service refuses
+        # downstream-api's exchange for Graph with claims; downstream-api challenges the api, which
+        # answers dave with a challenge of its own.
+        _challenged(http.get("/tasks/shared", headers=headers), "GET /tasks/shared", revoked_at)
+
+
+def test_without_a_provisioned_app_the_emulator_says_so(tmp_path: Path, live: LiveEmulator) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "tls").symlink_to(live.local_dir / "tls")
+    emulator = start_emulator(local)
+    try:
+        told = emulator.admin("users/disable", upn="bob@contoso.test")
+        assert "no app is configured for provisioning" in told["done"]
+        with httpx.Client(timeout=10) as http:
+            page = http.get(f"{emulator.front}/admin")
+        assert page.status_code == 200
+    finally:
+        emulator.stop()

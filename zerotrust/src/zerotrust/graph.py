@@ -1,0 +1,95 @@
+"""Microsoft Graph on the signed-in user's behalf, a resource that evaluates access continuously.
+
+Graph is reached at the URL of this tier's configuration (https://graph.microsoft.com in Azure), never at
+one found in a token, with a token obtained on-behalf-of the user for the least privilege the call needs.
+Graph is a CAE resource: it re-checks a cp1 token on every request and refuses one issued before the
+user's sessions were revoked (or the account disabled) with a claims challenge. The token service is then
+asked once more, with those claims; when only a fresh sign-in will do, it says so (an `OboError` with the
+claims), and the tier answers its own caller by the relay rule (`OboError.for_caller`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+
+from .cae import challenged_claims
+from .onbehalf import OboError
+from .tokens import Principal
+
+log = logging.getLogger(__name__)
+
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+# Delegated, least privileged for the signed-in user's profile and own memberships (Graph's permission table).
+GRAPH_SCOPE = f"{GRAPH_RESOURCE}/User.Read"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any  # parsed JSON for a 200, else None
+    challenge: str | None = None  # the WWW-Authenticate header of a 401
+
+
+# One request: method, URL, JSON body (or None), headers.
+Send = Callable[[str, str, dict[str, Any] | None, dict[str, str]], Awaitable[Answer]]
+
+
+def send_json(session: aiohttp.ClientSession) -> Send:
+    async def send(method: str, url: str, body: dict[str, Any] | None, headers: dict[str, str]) -> Answer:
+        async with session.request(method, url, json=body, headers=headers) as response:
+            parsed = await response.json(content_type=None) if response.status == 200 else None
+            return Answer(response.status, parsed, response.headers.get("WWW-Authenticate"))
+
+    return send
+
+
+class OnBehalfTokens(Protocol):
+    """What Graph needs of zerotrust.onbehalf.OnBehalfOf."""
+
+    async def token(self, user: Principal, assertion: str, scopes: list[str], *, claims: str | None = None) -> str: ...
+
+
+class GraphUnavailable(Exception):
+    """Graph did not answer, or answered something other than what was asked for."""
+
+
+class Graph:
+    def __init__(self, graph_url: str, obo: OnBehalfTokens, send: Send, *, scope: str = GRAPH_SCOPE) -> None:
+        # Configuration, never a token: https://graph.microsoft.com in Azure, the emulator locally.
+        self.base = f"{graph_url.rstrip('/')}/v1.0"
+        self.obo, self.send, self.scope = obo, send, scope
+        self.calls = 0
+
+    async def request(
+        self, principal: Principal, assertion: str, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> Any:
+        """Graph's answer to `method path` for the user; OboError when the token service refuses (with the
+        claims when a fresh sign-in is needed), GraphUnavailable when Graph can't serve it."""
+        claims: str | None = None
+        for _ in range(2):
+            token = await self.obo.token(principal, assertion, [self.scope], claims=claims)
+            self.calls += 1
+            try:
+                answer = await self.send(method, self.base + path, body, {"Authorization": f"Bearer {token}"})
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+                log.warning("Graph unreachable: %r", exc)
+                raise GraphUnavailable from None
+            if answer.status == 200:
+                return answer.body
+            if answer.status != 401 or claims is not None:
+                break
+            # zt: secure-with-cae
+            # Graph re-evaluated the token and refused it. Asked once more with Graph's claims, the token
+            # service either issues a token that satisfies them or answers that the user must sign in.
+            claims = challenged_claims(answer.challenge)
+            if claims is None:
+                break
+        if answer.status == 401 and claims is not None:
+            raise OboError(401, "invalid_token", "Your sign-in is no longer valid; sign in again.", claims=claims)
+        log.warning("Graph answered %s to %s %s", answer.status, method, path)
+        raise GraphUnavailable
