@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 from devtools.ports import free_port
 from fastapi import FastAPI, Request
@@ -32,6 +33,8 @@ IDP = "https://login.example.test"
 SIGNER = Issuer.standalone(IDP)
 AUTHORITY = f"{IDP}/{TENANT}"
 WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_SCOPE = "https://graph.microsoft.com/User.Read"
 API_SCOPES = [
     "api://f6016428-a480-44ec-bc23-042b445465fc/Tasks.Read",
     "api://f6016428-a480-44ec-bc23-042b445465fc/Tasks.ReadWrite",
@@ -100,12 +103,12 @@ class FakeIdp:
             verifier = data.get("code_verifier", "")
             if b64url(hashlib.sha256(verifier.encode()).digest()) != grant["challenge"]:
                 return _Response(400, {"error": "invalid_grant", "error_description": "AADSTS501481: PKCE"})
-            return _Response(200, self._tokens(grant["user"], grant["nonce"]))
+            return _Response(200, self._tokens(grant["user"], grant["nonce"], data))
         if data.get("grant_type") == "refresh_token":
             user = self.refresh_tokens.get(data.get("refresh_token", ""))
             if user is None or self.refuse_refresh:
                 return _Response(400, {"error": "invalid_grant", "error_description": "AADSTS50173: revoked"})
-            return _Response(200, self._tokens(user, None))
+            return _Response(200, self._tokens(user, None, data))
         return _Response(400, {"error": "unsupported_grant_type"})
 
     def close(self) -> None:
@@ -120,8 +123,9 @@ class FakeIdp:
         self.issued.append(code)
         return code, q["state"]
 
-    def _tokens(self, user: FakeUser, nonce: str | None) -> dict[str, Any]:
+    def _tokens(self, user: FakeUser, nonce: str | None, request: dict[str, Any]) -> dict[str, Any]:
         now = int(time.time())
+        graph = GRAPH_SCOPE in str(request.get("scope", ""))
         base = {
             "iss": f"{IDP}/{user.tid}/v2.0",
             "tid": user.tid,
@@ -146,11 +150,13 @@ class FakeIdp:
             id_claims["nonce"] = nonce
         at_claims = {
             **base,
-            "aud": "f6016428-a480-44ec-bc23-042b445465fc",
+            "aud": GRAPH_APP_ID if graph else "f6016428-a480-44ec-bc23-042b445465fc",
             "azp": WEB_APP_ID,
-            "scp": "Tasks.Read Tasks.ReadWrite",
+            "scp": "User.Read" if graph else "Tasks.Read Tasks.ReadWrite",
             "uti": secrets.token_urlsafe(8),
         }
+        if "CP1" in str(request.get("claims", "")):
+            at_claims["xms_cc"] = ["cp1"]  # the client declared cp1 (MSAL's client_capabilities)
         # Signed as the identity provider signs them (the tests' one token factory); the web reads neither
         # signature: the ID token came over TLS from the token endpoint, the access token is the api's.
         access_token, id_token = SIGNER.sign(at_claims), SIGNER.sign(id_claims)
@@ -159,7 +165,7 @@ class FakeIdp:
         self.issued += [access_token, id_token, refresh]
         return {
             "token_type": "Bearer",
-            "scope": " ".join(API_SCOPES),
+            "scope": GRAPH_SCOPE if graph else " ".join(API_SCOPES),
             "expires_in": self.access_token_lifetime,
             "ext_expires_in": self.access_token_lifetime,
             "access_token": access_token,
@@ -186,6 +192,12 @@ class FakeApi:
     fail_with: int | None = None
     downstream_view: dict[str, Any] | None = None  # replaces downstream-api's part of /me
     groups: list[str] = field(default_factory=list)  # what /me/groups answers
+    # Answers the api's calls with this WWW-Authenticate on a 401, `challenges` times (claims or not).
+    challenge: str | None = None
+    challenges: int = 0
+    # Graph (served here too, at /v1.0): a 401 with this WWW-Authenticate while set; its requests, counted.
+    graph_challenge: str | None = None
+    graph_calls: list[str] = field(default_factory=list)
 
     def reset(self) -> None:
         self.tasks.clear()
@@ -193,12 +205,16 @@ class FakeApi:
         self.fail_with = None
         self.downstream_view = None
         self.groups = []
+        self.challenge, self.challenges, self.graph_challenge = None, 0, None
+        self.graph_calls.clear()
 
     def app(self) -> FastAPI:
         app = FastAPI()
 
         @app.middleware("http")
         async def record(request: Request, call_next: Any) -> Response:
+            if request.url.path.startswith("/v1.0/"):
+                return self._graph(request)  # Graph's requests are kept apart (graph_calls)
             body = await request.body()
             self.calls.append(
                 (
@@ -210,6 +226,10 @@ class FakeApi:
             )
             if self.fail_with is not None:
                 return JSONResponse({"error": "nope"}, status_code=self.fail_with)
+            if self.challenge is not None and self.challenges > 0:
+                self.challenges -= 1
+                refusal = {"error": "insufficient_claims", "error_description": "Sign in again."}
+                return JSONResponse(refusal, status_code=401, headers={"WWW-Authenticate": self.challenge})
             response: Response = await call_next(request)
             return response
 
@@ -290,6 +310,21 @@ class FakeApi:
 
         return app
 
+    def _graph(self, request: Request) -> Response:
+        token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+        claims = jwt.decode(token, options={"verify_signature": False})
+        self.graph_calls.append(str(claims.get("aud")))
+        if self.graph_challenge is not None and claims.get("xms_cc") == ["cp1"]:
+            refusal = {"error": {"code": "InvalidAuthenticationToken", "message": "CAE"}}
+            return JSONResponse(refusal, status_code=401, headers={"WWW-Authenticate": self.graph_challenge})
+        user = next(u for u in USERS.values() if u.oid == claims["oid"])
+        return JSONResponse({"id": user.oid, "displayName": f"{user.name} (Graph)", "userPrincipalName": user.upn})
+
+
+def claims_challenge(claims: str, realm: str = "api") -> str:
+    """A 401's WWW-Authenticate asking for `claims` (JSON), as the api and Graph send it."""
+    return f'Bearer realm="{realm}", error="insufficient_claims", claims="{base64.b64encode(claims.encode()).decode()}"'
+
 
 @pytest.fixture(scope="session")
 def fake_api_server() -> Iterator[tuple[FakeApi, str]]:
@@ -318,7 +353,8 @@ def idp() -> FakeIdp:
 
 @pytest.fixture
 def settings(tmp_path: Path, fake_api_server: tuple[FakeApi, str]) -> Settings:
-    return Settings(state_dir=tmp_path / "web", authority=AUTHORITY, api_url=fake_api_server[1], idp_origin=IDP)
+    base = fake_api_server[1]
+    return Settings(state_dir=tmp_path / "web", authority=AUTHORITY, api_url=base, idp_origin=IDP, graph_url=base)
 
 
 class Browser(Person):

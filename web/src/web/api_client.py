@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from zerotrust.cae import challenged_claims
 
 log = logging.getLogger("web.api")
 
@@ -21,6 +22,15 @@ class ApiError(Exception):
     def __init__(self, status: int, title: str, detail: str) -> None:
         super().__init__(title)
         self.status, self.title, self.detail = status, title, detail
+
+
+class ClaimsChallenge(Exception):
+    """The api (relaying the token service or Graph) or Graph itself wants a sign-in that meets `claims`;
+    `write`: the change the person asked for, done once after they sign in again (web/cae.py)."""
+
+    def __init__(self, claims: str, write: Any = None) -> None:
+        super().__init__("claims challenge")
+        self.claims, self.write = claims, write
 
 
 class Task(BaseModel):
@@ -72,6 +82,7 @@ async def call(
         async with http.request(method, path, headers=headers, json=body) as response:
             status = response.status
             raw = await response.read()
+            challenge = response.headers.get("WWW-Authenticate")
     except (TimeoutError, aiohttp.ClientError):
         log.warning("api %s %s: unreachable", method, path)
         raise ApiError(
@@ -79,7 +90,13 @@ async def call(
             "The api is unavailable",
             "The web app could not reach the api. It may be starting or stopped; try again in a moment.",
         ) from None
+    if status == 401 and (claims := challenged_claims(challenge)) is not None:
+        # zt: secure-with-cae
+        # The api's own claims challenge (it declared cp1 for us: this app's token carries xms_cc).
+        log.info("api %s %s: claims challenge", method, path)
+        raise ClaimsChallenge(claims)
     if status >= 400:
+        # A 401 without claims is not retried: signing in again is the person's choice (the page says so).
         log.warning("api %s %s answered %s", method, path, status)
         raise _refusal(status)
     try:

@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from zerotrust.ids import OBJECT_ID
 
 from . import api_client
-from .api_client import ApiError
+from .api_client import ApiError, ClaimsChallenge
 from .dependencies import Clients, SignInRequired
 from .pages import error_page
 from .sessions import Acquired, PendingSignIn, Session
@@ -30,6 +30,11 @@ from .signin import SignInFailed
 MAX_TITLE = 200
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 Action = Literal["add", "complete", "delete", "share", "unshare"]
+NOT_DONE_AFTER_SIGN_IN = (
+    "Nothing was changed",
+    "You signed in again, but your organization still did not accept the sign-in for this change. "
+    "Try again in a moment, or sign out and in again.",
+)
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,12 @@ class Incremental:
     oid: str
     tid: str
     write: PendingWrite | None = None
+    # A sign-in again to meet a claims challenge (web/cae.py), rather than a request for more permission.
+    reauth: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"oid": self.oid, "tid": self.tid, "write": self.write.to_dict() if self.write else None}
+        write = self.write.to_dict() if self.write else None
+        return {"oid": self.oid, "tid": self.tid, "write": write, "reauth": self.reauth}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Incremental | None:
@@ -106,7 +114,7 @@ class Incremental:
             write = PendingWrite.from_dict(data["write"])
             if write is None:
                 return None
-        return cls(data["oid"], data["tid"], write)
+        return cls(data["oid"], data["tid"], write, data.get("reauth") is True)
 
 
 class ConsentRequired(Exception):
@@ -160,7 +168,8 @@ async def finish(request: Request, c: Clients, pending: PendingSignIn, answer: d
     except SignInFailed:
         if answer.get("error") in ("access_denied", "consent_required", "interaction_required"):
             # Refused at the prompt: the write is dropped with the flow, the session is untouched.
-            declined = "/auth/declined" if asked is not None and asked.write is not None else pending.next
+            asked_write = asked is not None and asked.write is not None and not asked.reauth
+            declined = "/auth/declined" if asked_write else pending.next
             refused = RedirectResponse(declined, status_code=303)
             c.signin.clear_cookie(refused, c.signin.config.sign_in_cookie)
             return refused
@@ -183,4 +192,8 @@ async def finish(request: Request, c: Clients, pending: PendingSignIn, answer: d
             await asked.write.perform(c.api, got.token)
         except ApiError as err:
             response = error_page(request, err.status, err.title, err.detail, retry="/tasks")
+        except ClaimsChallenge:
+            # zt: secure-with-cae
+            # Challenged again straight after signing in: retried once already, so no loop; the person decides.
+            response = error_page(request, 401, *NOT_DONE_AFTER_SIGN_IN, retry="/tasks")
     return c.signin.with_session(response, session)

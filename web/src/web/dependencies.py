@@ -5,6 +5,7 @@ async def tasks_page(request: Request, c: ClientsDep, token: ApiToken) -> Respon
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Annotated
@@ -12,11 +13,19 @@ from typing import Annotated
 import aiohttp
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
+from zerotrust.cae import challenged_claims
+from zerotrust.graph import GRAPH_SCOPE
+from zerotrust.onbehalf import CONSENT_MISSING
 
+from .api_client import ClaimsChallenge
 from .forms import read_form
 from .sessions import Session
 from .settings import Settings
 from .signin import SignIn, SignInFailed
+
+log = logging.getLogger("web.access")
+# What the token service answers when only signing in again can help.
+SIGN_IN_AGAIN = frozenset({"invalid_grant", "interaction_required", "no_token"})
 
 # A session younger than this that has no token is not sent to sign in again (no redirect loop).
 FRESH_SESSION_SECONDS = 30
@@ -29,6 +38,7 @@ class Clients:
     settings: Settings
     api: aiohttp.ClientSession
     signin: SignIn
+    graph: aiohttp.ClientSession  # Microsoft Graph (settings.graph_url), on the signed-in user's behalf
 
 
 class SignInRequired(Exception):
@@ -80,6 +90,57 @@ async def require_session(request: Request, session: OptionalSession) -> Session
 CurrentSession = Annotated[Session, Depends(require_session)]
 
 
+# zt: secure-with-cae
+async def confirm_with_graph(request: Request, c: Clients, session: Session) -> None:
+    """Graph, a CAE resource, still accepts this user: their profile for the page, or ClaimsChallenge
+    when Graph wants a fresh sign-in. Graph unreachable: the page goes on (tokens still expire)."""
+    got = await c.signin.tokens.acquire(session, [GRAPH_SCOPE])
+    consent_missing = got is not None and bool(CONSENT_MISSING & set(got.error_codes))
+    refused = got is None or (got.token is None and got.error in SIGN_IN_AGAIN and not consent_missing)
+    if refused and time.time() - session.created_at >= FRESH_SESSION_SECONDS:
+        # zt: user-authentication
+        # The refresh token refused (revoked, account disabled, expired): the session ends with it. (Just
+        # signed in and already refused is not sent round again: that would loop; api_token says why.)
+        await end_session(c, session)
+        raise SignInRequired(page_of(request))
+    if got is None:
+        return
+    if got.token is None:
+        log.warning("no Graph token for the signed-in user (%s): the page goes on without it", got.error)
+        return
+    url = f"{c.settings.graph_url.rstrip('/')}/v1.0/me"
+    try:
+        async with c.graph.get(url, headers={"Authorization": f"Bearer {got.token}"}) as response:
+            status, challenge = response.status, response.headers.get("WWW-Authenticate")
+            profile = await response.json(content_type=None) if status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.warning("Graph unreachable: %r", exc)
+        return
+    if status == 401 and (claims := challenged_claims(challenge)) is not None:
+        raise ClaimsChallenge(claims)
+    if status == 404:
+        # The account is gone from the directory.
+        await end_session(c, session)
+        raise SignInRequired(page_of(request))
+    if isinstance(profile, dict) and profile.get("id") == session.user.oid:
+        request.state.profile = profile
+    elif status != 200:
+        log.warning("Graph answered %s for the signed-in user", status)
+
+
+async def end_session(c: Clients, session: Session) -> None:
+    await c.signin.sessions.end(session.id)
+    c.signin.tokens.forget(session.key)
+
+
+async def confirmed_session(request: Request, session: CurrentSession, c: ClientsDep) -> Session:
+    await confirm_with_graph(request, c, session)
+    return session
+
+
+ConfirmedSession = Annotated[Session, Depends(confirmed_session)]
+
+
 async def csrf_form(request: Request, session: CurrentSession) -> FormData:
     """The posted form of a signed-in user, after its synchronizer token matched the session's."""
     form = await read_form(request)
@@ -92,7 +153,7 @@ CsrfForm = Annotated[FormData, Depends(csrf_form)]
 
 
 # zt: token-management
-async def api_token(request: Request, session: CurrentSession, c: ClientsDep) -> str:
+async def api_token(request: Request, session: ConfirmedSession, c: ClientsDep) -> str:
     """The api access token, silently from the user's server-side cache; else sign in again."""
     # zt: developer-strategy-application-permissions
     # A user is present, so the web calls the api with the user's delegated token only; it holds no app

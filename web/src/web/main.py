@@ -21,8 +21,8 @@ from zerotrust.bodies import declared_too_large
 from zerotrust.hops import hop_session
 from zerotrust.service import create_service
 
-from . import consent
-from .api_client import ApiError
+from . import cae, consent
+from .api_client import ApiError, ClaimsChallenge
 from .dependencies import Clients, CsrfRejected, SignInRequired, clients_of
 from .forms import MAX_FORM_BYTES, FormRefused, too_large
 from .pages import error_page
@@ -56,8 +56,11 @@ def create_app(
         )
         signin = SignIn(settings.sign_in(credential=credential, http_client=msal_http), sessions)
         try:
-            async with hop_session(settings.api_url, timeout_seconds=settings.api_timeout_seconds) as api:
-                app.state.clients = Clients(settings, api, signin)
+            async with (
+                hop_session(settings.api_url, timeout_seconds=settings.api_timeout_seconds) as api,
+                hop_session(None, timeout_seconds=5) as graph,
+            ):
+                app.state.clients = Clients(settings, api, signin, graph)
                 yield
         finally:
             await store.close()
@@ -180,6 +183,8 @@ def _error_pages(app: FastAPI) -> None:
         return error_page(request, exc.status_code, titles.get(exc.status_code, "Request failed"), detail)
 
     handlers = {
+        # zt: secure-with-cae
+        ClaimsChallenge: cae.sign_in_again,
         consent.ConsentRequired: ask_consent,
         SignInRequired: sign_in_required,
         SignInFailed: sign_in_failed,

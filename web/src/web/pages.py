@@ -19,6 +19,9 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     session = getattr(request.state, "session", None)
     context.setdefault("attack_lab", clients_of(request).settings.attack_lab)
     context.setdefault("user", session.user if session else None)
+    # The name Graph gave for this user on this request (dependencies.confirm_with_graph), if it was asked.
+    profile = getattr(request.state, "profile", None)
+    context.setdefault("display_name", profile.get("displayName") if isinstance(profile, dict) else None)
     context.setdefault("csrf_token", session.csrf_token if session else None)
     response = templates.TemplateResponse(request, template, context, status_code=status)
     # Pages depend on who is asking: never cached, by the browser or anything in between.

@@ -262,6 +262,18 @@ class TokenCaches:
             entry = self._memory[session.key] = (await anyio.to_thread.run_sync(self.make_app, cache), cache)
         return entry
 
+    # zt: secure-with-cae
+    async def evict(self, session: Session) -> None:
+        """Every token held for the session's user is dropped (a claims challenge: none may be used again)."""
+        entry = await self._cache_of(session)
+        if entry is not None:
+            app, cache = entry
+            for account in app.get_accounts():
+                if account.get("home_account_id") == session.user.home_account_id:
+                    await anyio.to_thread.run_sync(app.remove_account, account)
+            await self.sessions.save_token_cache(session, cache.serialize())
+        self.forget(session.key)
+
     def forget(self, key: str) -> None:
         self._memory.pop(key, None)
 

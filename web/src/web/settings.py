@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
+from zerotrust.cae import CAPABILITIES
 from zerotrust.credentials import client_credential
 from zerotrust.settings import Guid, ServiceSettings, TextList, is_loopback_host
 
@@ -130,4 +131,5 @@ class Settings(ServiceSettings):
             end_session_endpoint=self.end_session_endpoint,
             cookie_secure=self.cookie_secure,
             http_client=http_client,
+            client_capabilities=tuple(CAPABILITIES),
         )

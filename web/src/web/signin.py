@@ -40,7 +40,7 @@ from .sessions import (
 )
 
 MAX_NEXT_LENGTH = 512
-# What the identity provider may send back to the callback; anything else is ignored.
+# What the identity provider may send back to the callback (anything else is ignored), and its refusals.
 AUTH_RESPONSE_FIELDS = ("code", "state", "error", "error_description", "error_uri", "session_state")
 REFUSED = ("access_denied", "consent_required", "interaction_required", "login_required")
 
@@ -59,6 +59,8 @@ class SignInConfig:
     cookie_secure: bool = True  # false only for browsers that don't keep Secure cookies on http://localhost
     http_client: Any = None  # MSAL's HTTP client, when not its own (tests hand in a fake provider)
     memory_ttl: float = 300.0  # how long a decrypted token cache is reused before the store is read again
+    # zt: secure-with-cae
+    client_capabilities: tuple[str, ...] = ()  # ("CP1",): this app handles claims challenges (CAE)
 
     @property
     def session_cookie(self) -> str:
@@ -110,6 +112,7 @@ class SignIn:
                 instance_discovery=self.config.instance_discovery,
                 http_client=self.config.http_client,
                 http_cache=self._http_cache,
+                client_capabilities=list(self.config.client_capabilities) or None,
                 token_cache=cache if cache is not None else msal.SerializableTokenCache(),
             )
         except (OSError, ValueError):
@@ -141,9 +144,11 @@ class SignIn:
         scopes: list[str] | None = None,
         login_hint: str | None = None,
         extra: dict[str, Any] | None = None,
+        claims_challenge: str | None = None,
     ) -> Response:
         """To the identity provider. MSAL makes state, nonce and the PKCE (S256) verifier; the flow stays
-        here. form_post: the code comes back in a POST body, never in a URL, a log line or a Referer."""
+        here. form_post: the code comes back in a POST body, never in a URL, a log line or a Referer.
+        `claims_challenge`: what a resource asked the new sign-in to meet (CAE, step-up)."""
         # zt: identity-standards-based-development-methodologies
         # OpenID Connect with the OAuth 2.0 authorization code grant and PKCE (RFC 7636), all by MSAL.
         flow: dict[str, Any] = await anyio.to_thread.run_sync(
@@ -152,6 +157,7 @@ class SignIn:
                 redirect_uri=self.config.redirect_uri,
                 response_mode="form_post",
                 login_hint=login_hint,
+                claims_challenge=claims_challenge,
             )
         )
         current = request.cookies.get(self.config.session_cookie)
@@ -275,12 +281,10 @@ class SignIn:
         return response
 
     def _end_session_url(self, user: SignedInUser) -> str:
-        endpoint = self.config.end_session_endpoint
-        if not endpoint:
-            try:
-                endpoint = str(self.discovery().get("end_session_endpoint") or "")
-            except IdentityProviderUnavailable:
-                endpoint = ""
+        try:
+            endpoint = self.config.end_session_endpoint or str(self.discovery().get("end_session_endpoint") or "")
+        except IdentityProviderUnavailable:
+            endpoint = ""
         params = {"post_logout_redirect_uri": self.config.post_logout_redirect_uri, "client_id": self.config.client_id}
         if user.login_hint:
             params["logout_hint"] = user.login_hint

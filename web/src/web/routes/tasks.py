@@ -10,8 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 from zerotrust.ids import OBJECT_ID
 
 from .. import api_client
+from ..api_client import ClaimsChallenge
 from ..consent import PendingWrite, write_token
-from ..dependencies import ApiToken, Clients, ClientsDep, CsrfForm, CurrentSession
+from ..dependencies import ApiToken, Clients, ClientsDep, CsrfForm, CurrentSession, confirm_with_graph
 from ..pages import error_page, page
 from ..sessions import Session
 
@@ -22,11 +23,18 @@ MAX_TITLE = 200
 TaskId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
-async def _done(c: Clients, session: Session, write: PendingWrite) -> Response:
+async def _done(request: Request, c: Clients, session: Session, write: PendingWrite) -> Response:
     # zt: acquire-application-authorization-to-access-resources
     # Writes ask for the write scope (silently first; write_token raises ConsentRequired when the person
     # must be asked, and the write waits for their answer).
-    await write.perform(c.api, await write_token(c, session, write))
+    try:
+        # zt: secure-with-cae
+        # Graph confirms the user first; a claims challenge (Graph's or the api's) carries the write along,
+        # to be done once after the person signs in again.
+        await confirm_with_graph(request, c, session)
+        await write.perform(c.api, await write_token(c, session, write))
+    except ClaimsChallenge as challenge:
+        raise ClaimsChallenge(challenge.claims, write) from None
     return RedirectResponse("/tasks", status_code=303)
 
 
@@ -48,17 +56,21 @@ async def add_task(request: Request, c: ClientsDep, session: CurrentSession, for
             f"A task needs a title of 1 to {MAX_TITLE} characters.",
             retry="/tasks",
         )
-    return await _done(c, session, PendingWrite("add", title=title))
+    return await _done(request, c, session, PendingWrite("add", title=title))
 
 
 @router.post("/tasks/{task_id}/complete")
-async def complete_task(task_id: TaskId, c: ClientsDep, session: CurrentSession, form: CsrfForm) -> Response:
-    return await _done(c, session, PendingWrite("complete", task_id=task_id))
+async def complete_task(
+    request: Request, task_id: TaskId, c: ClientsDep, session: CurrentSession, form: CsrfForm
+) -> Response:
+    return await _done(request, c, session, PendingWrite("complete", task_id=task_id))
 
 
 @router.post("/tasks/{task_id}/delete")
-async def delete_task(task_id: TaskId, c: ClientsDep, session: CurrentSession, form: CsrfForm) -> Response:
-    return await _done(c, session, PendingWrite("delete", task_id=task_id))
+async def delete_task(
+    request: Request, task_id: TaskId, c: ClientsDep, session: CurrentSession, form: CsrfForm
+) -> Response:
+    return await _done(request, c, session, PendingWrite("delete", task_id=task_id))
 
 
 @router.get("/tasks/{task_id}/share")
@@ -87,4 +99,4 @@ async def share_task(
             "Choose one of your groups from the list, or stop sharing.",
             retry=f"/tasks/{task_id}/share",
         )
-    return await _done(c, session, write)
+    return await _done(request, c, session, write)
