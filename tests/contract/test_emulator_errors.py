@@ -358,7 +358,7 @@ def login_page(emu: LiveEmulator, browser: FormBrowser, scopes: list[str] | None
 def test_login_page_refuses_bad_credentials(live: LiveEmulator, username: str, password: str | None, code: int) -> None:
     browser = FormBrowser()
     page = login_page(live, browser)
-    r = browser._submit(page, {"username": username, "password": password or live.password})
+    r = browser.submit(page, {"username": username, "password": password or live.password})
     assert r.status_code == 400 and "location" not in r.headers
     assert r.headers["content-type"].startswith("text/html")
     assert f"AADSTS{code}" in page_text(r)
@@ -684,7 +684,7 @@ def test_disabled_user_cannot_sign_in_and_loses_refresh(fresh_emulator: LiveEmul
     emu.admin("users/disable", upn="alice@contoso.test")
 
     browser = FormBrowser()
-    r = browser._submit(login_page(emu, browser), {"username": "alice@contoso.test", "password": emu.password})
+    r = browser.submit(login_page(emu, browser), {"username": "alice@contoso.test", "password": emu.password})
     assert r.status_code == 400 and "location" not in r.headers
     assert "AADSTS50057" in page_text(r)
     assert_entra_error(refresh(emu, rt, api_scope(emu, "Tasks.Read")), 400, "invalid_grant", 50057)
@@ -780,7 +780,7 @@ def test_device_code_pending_then_single_use(live: LiveEmulator) -> None:
         assert first.status_code == 200 and "access_token" in first.json(), first.text
         assert_entra_error(post_token(live, poll), 400, "invalid_grant", 70000)
         # The user code is spent too: entering it again leads nowhere.
-        page = FormBrowser()._submit(client.get(flow["verification_uri"]), {"user_code": flow["user_code"]})
+        page = FormBrowser().submit(client.get(flow["verification_uri"]), {"user_code": flow["user_code"]})
         assert page.status_code == 400 and "not valid" in page_text(page)
 
 

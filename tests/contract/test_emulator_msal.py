@@ -53,10 +53,10 @@ def test_first_sign_in_shows_consent_and_declining_returns_access_denied(
     )
     browser = FormBrowser()
     login = browser.http.get(flow["auth_uri"])
-    consent_page = browser._submit(login, {"username": "bob@contoso.test", "password": live.password})
+    consent_page = browser.submit(login, {"username": "bob@contoso.test", "password": live.password})
     assert consent_page.status_code == 200
     assert "Permissions requested" in consent_page.text and "Tasks.ReadWrite" in consent_page.text
-    declined = browser._submit(consent_page, {}, "decline")
+    declined = browser.submit(consent_page, {}, "decline")
     assert declined.status_code == 302
     query = parse_qs(urlsplit(declined.headers["location"]).query)
     assert query["error"] == ["access_denied"]

@@ -57,7 +57,7 @@ class FormBrowser:
     def close(self) -> None:
         self.http.close()
 
-    def _submit(self, page: httpx.Response, fill: dict[str, str], button: str | None = None) -> httpx.Response:
+    def submit(self, page: httpx.Response, fill: dict[str, str], button: str | None = None) -> httpx.Response:
         forms, text = parse_forms(page.text)
         if not forms:
             raise SignInError(f"expected a form at {page.url}, got {page.status_code}: {text[:300]}")
@@ -79,7 +79,7 @@ class FormBrowser:
         self, verification_uri: str, user_code: str, username: str, password: str, *, consent: bool = True
     ) -> httpx.Response:
         page = self.http.get(verification_uri)
-        response = self._submit(page, {"user_code": user_code})
+        response = self.submit(page, {"user_code": user_code})
         return self._through_pages(response, username, password, consent)
 
     def _through_pages(self, response: httpx.Response, username: str, password: str, consent: bool) -> httpx.Response:
@@ -89,9 +89,9 @@ class FormBrowser:
             forms, _ = parse_forms(response.text)
             fields = forms[0].fields if forms else {}
             if "password" in fields:
-                response = self._submit(response, {"username": username, "password": password})
+                response = self.submit(response, {"username": username, "password": password})
             elif "txn" in fields and forms[0].action.endswith("/consent"):
-                response = self._submit(response, {}, "accept" if consent else "decline")
+                response = self.submit(response, {}, "accept" if consent else "decline")
             else:
                 return response
         return response

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from . import provisioning
+from . import provisioning, stepup
 from .core import Emulator
 from .directory import User
 from .errors import EntraError
@@ -68,7 +68,26 @@ async def view(request: Request) -> Response:
         apps=sorted(a.name for a in apps.values()),
         tenants=sorted(t.name for t in emu.directory.tenants.values()),
         done=request.query_params.get("done"),
+        codes=_codes(emu),
+        contexts=stepup.CONTEXTS.values(),
+        frequency_minutes=stepup.SIGN_IN_FREQUENCY_SECONDS // 60,
     )
+
+
+def _codes(emu: Emulator) -> list[dict[str, Any]]:
+    now = time.time()
+    return [
+        {"upn": c.upn, "context": c.context, "code": c.code, "expires_in": int(c.expires - now)}
+        for c in emu.store.one_time_codes.values()
+        if c.expires > now
+    ]
+
+
+# zt: secure-with-cae
+@router.get("/one-time-codes")
+async def one_time_codes(request: Request) -> JSONResponse:
+    """The second factor's channel (dev/test only): the codes waiting to be typed, newest last."""
+    return JSONResponse({"codes": _codes(emulator(request))}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/stats")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import stepup
 from .client_auth import Client, ClientAuthenticator
 from .consent import Consents
 from .directory import Application, Directory, Tenant, User
@@ -105,11 +106,14 @@ class Emulator:
         family: str,
         nonce: str | None = None,
         session_id: str | None = None,
+        carried_contexts: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Where every flow that carries a user ends: consent for the scopes asked, then the tokens."""
+        """Where every flow that carries a user ends: consent for the scopes asked, the authentication
+        contexts the claims ask for (met in the session, or carried by the user's token), then the tokens."""
         req = parse_scopes(scope, self.directory)
         scopes = self.consent.require(user, client.app, req)
-        access, exp = self.issuer.user_access_token(user, client.app, req.resource, scopes, client.azpacr, claims)
+        acrs = stepup.contexts_for(self, claims, session_id, carried_contexts or ())
+        access, exp = self.issuer.user_access_token(user, client.app, req.resource, scopes, client.azpacr, claims, acrs)
         now = time.time()
         body: dict[str, Any] = {
             "token_type": "Bearer",

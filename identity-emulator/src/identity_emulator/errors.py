@@ -48,6 +48,8 @@ MESSAGES: dict[int, str] = {
     50020: "User account '{upn}' from identity provider does not exist in tenant '{tenant}' and cannot access "
     "the application '{client_id}' in that tenant.",
     50057: "The user account is disabled.",
+    50076: "Due to a configuration change made by your administrator, or because you moved to a new location, "
+    "you must use multi-factor authentication to access this resource.",
     50173: "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user "
     "might have changed or reset their password. The grant was issued on '{issued}' and the TokensValidFrom "
     "date (before which tokens are not valid) for this user is '{valid_from}'.",

@@ -14,6 +14,7 @@ import jwt
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from . import stepup
 from .cae import capable, claims_request, critical_event, requested_nbf
 from .client_auth import Client
 from .core import Emulator
@@ -91,7 +92,7 @@ def _authorization_code(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
         user,
         client,
         form.get("scope") or " ".join(code.scopes),
-        claims=form.get("claims") or code.claims,
+        claims=stepup.merged(code.claims, form.get("claims")),
         auth_time=code.auth_time,
         family=code.family,
         nonce=code.nonce,
@@ -198,6 +199,7 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
         _param(form, "scope"),
         claims=form.get("claims"),
         auth_time=emu.issuer.issued_at(claims) or time.time(),
+        carried_contexts=[c for c in claims.get("acrs") or [] if isinstance(c, str)],
         family=new_handle(8),
     )
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from . import stepup
 from .core import Emulator
 from .directory import Application, Tenant, User
 from .errors import EntraError
@@ -253,7 +254,63 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
             scopes=[req.resource.scopes[s] for s in sorted(shown)],
             granted=[req.resource.scopes[s] for s in sorted(before) if s in req.resource.scopes],
         )
-    return _finish(emu, request, txn, user, session)
+    return _step_up(emu, request, txn, user, session)
+
+
+# zt: secure-with-cae
+def _step_up(emu: Emulator, request: Request, txn: PendingSignIn, user: User, session: SignInSession) -> Response:
+    """Conditional Access for the authentication contexts the claims ask for: a second factor, once per
+    sign-in frequency (stepup.py); then back to the app."""
+    missing = [c for c in stepup.requested(txn.claims) if c not in stepup.met(session)]
+    if not missing:
+        return _finish(emu, request, txn, user, session)
+    context = stepup.CONTEXTS[missing[0]]
+    stepup.issue_code(emu, txn.id, user.upn, context.id)
+    return _verify_page(request, txn, user, context)
+
+
+def _verify_page(
+    request: Request, txn: PendingSignIn, user: User, context: stepup.AuthContext, error: str | None = None
+) -> Response:
+    app = emulator(request).directory.applications[txn.client_id]
+    return page(
+        request,
+        "verify.html",
+        400 if error else 200,
+        txn=txn.id,
+        tenant=txn.path_tenant,
+        app=app,
+        user=user,
+        context=context,
+        error=error,
+    )
+
+
+@router.post("/{tenant}/verify", response_class=HTMLResponse, tags=["pages"])
+async def verify(tenant: str, request: Request) -> Response:
+    emu = emulator(request)
+    try:
+        form = await read_form(request)
+    except EntraError as err:
+        return error_page(request, err, err.status)
+    txn = emu.store.pending.get(form.get("txn", ""))
+    session = _session(emu, request)
+    # Only from the browser that signed in for this very request.
+    if txn is None or txn.user is None or session is None or session.id != txn.session_id:
+        return error_page(request, EntraError("invalid_request", 50089))
+    user = emu.user(txn.user)
+    missing = [c for c in stepup.requested(txn.claims) if c not in stepup.met(session)]
+    if not missing:
+        return _finish(emu, request, txn, user, session)
+    context = stepup.CONTEXTS[missing[0]]
+    answer = stepup.check_code(emu, txn.id, form.get("code", ""))
+    if answer is None:
+        emu.store.pending.pop(txn.id, None)
+        return _redirect_error(txn, "access_denied", EntraError("access_denied", 50076).description)
+    if not answer:
+        return _verify_page(request, txn, user, context, "That code is not the one sent. Check it and try again.")
+    session.contexts[context.id] = time.time()
+    return _step_up(emu, request, txn, user, session)
 
 
 def _finish(emu: Emulator, request: Request, txn: PendingSignIn, user: User, session: SignInSession) -> Response:
@@ -311,7 +368,7 @@ async def consent(tenant: str, request: Request) -> Response:
     if req.resource is not None:
         c = emu.consent.check(user, app, req)
         emu.consent.record(user, app, req.resource, set(c.missing_user) | set(req.scopes))
-    return _finish(emu, request, txn, user, session)
+    return _step_up(emu, request, txn, user, session)
 
 
 @router.get("/devicelogin", response_class=HTMLResponse, tags=["pages"])

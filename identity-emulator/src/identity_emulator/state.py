@@ -14,7 +14,10 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .stepup import OneTimeCode
 
 UserRef = tuple[str, str]  # (tenant id, object id)
 
@@ -51,6 +54,8 @@ class SignInSession:
     id: str
     user: UserRef
     auth_time: float  # fractional: a revocation in the same second must still order correctly
+    # Authentication contexts met in this session (stepup.py): context id -> when.
+    contexts: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,6 +137,7 @@ class Store:
         self.codes: dict[str, AuthCode] = {}
         self.refresh: dict[str, RefreshGrant] = {}
         self.devices: dict[str, DeviceGrant] = {}
+        self.one_time_codes: dict[str, OneTimeCode] = {}  # pending sign-in id -> its second factor
         self.admin = AdminState.from_json(json.loads(self._path.read_text())) if self._path.exists() else AdminState()
         self.token_requests = 0
         self.key_set_requests = 0
@@ -148,6 +154,7 @@ class Store:
         self.codes = {k: v for k, v in self.codes.items() if v.expires > now - 600}
         self.refresh = {k: v for k, v in self.refresh.items() if v.expires > now}
         self.devices = {k: v for k, v in self.devices.items() if v.expires > now - 600}
+        self.one_time_codes = {k: v for k, v in self.one_time_codes.items() if v.expires > now}
 
     def revoke_family(self, family: str) -> None:
         self.refresh = {k: v for k, v in self.refresh.items() if v.family != family}

@@ -147,6 +147,7 @@ class TokenIssuer:
         scopes: list[str],
         azpacr: str,
         claims_request: str | None,
+        acrs: list[str] | None = None,
     ) -> tuple[str, int]:
         aud = resource.application_id if resource else GRAPH_APP_ID
         claims = self._base(user.tenant_id, aud, self.settings.access_token_lifetime)
@@ -169,6 +170,8 @@ class TokenIssuer:
             self._optional(claims, user, resource.optional_claims.get("access_token", ()), app_only=False)
         if wants_cp1(claims_request):
             claims["xms_cc"] = ["cp1"]
+        if acrs:
+            claims["acrs"] = acrs  # authentication contexts met (stepup.py)
         return self.sign(claims), claims["exp"]
 
     def app_access_token(
