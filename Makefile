@@ -1,6 +1,5 @@
 # Thin entry points: each target runs one command; the logic lives in devtools (`zt`) and the tests.
 UV ?= python3 -m uv
-UV_VERSION := 0.13.9
 # Python comes from the machine, never from a download (the same machine CI uses).
 export UV_PYTHON_DOWNLOADS := never
 # The lock file is the contract: never re-resolve silently; change dependencies with `uv lock`.
@@ -21,9 +20,11 @@ help:
 	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
+# devtools/install.sh is the one installer (.ci/run uses it through `make test`); SYSTEM names the Debian
+# packages a target needs, installed when missing (as root on Debian) or the command to run is printed.
+SYSTEM ?=
 .venv-ready:
-	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet 'uv==$(UV_VERSION)'
-	@$(UV) sync --frozen --all-packages
+	@devtools/install.sh $(SYSTEM)
 
 # PORT_OFFSET shifts every port, to run a second stack beside yours (tests use it).
 PORT_OFFSET ?= 0
@@ -32,9 +33,12 @@ TENANTS ?=
 # downstream-api's database: sqlite (default) or postgres (a private cluster admitting only tokens).
 DB ?= sqlite
 
+run: SYSTEM = $(if $(filter postgres,$(DB)),postgresql-15)
 run: .venv-ready
 	$(UV) run zt run --port-offset $(PORT_OFFSET) --db $(DB) $(if $(TENANTS),--tenants $(TENANTS))
 
+# Browser tests drive Debian's Chromium; the data tests run a private PostgreSQL 15 cluster.
+test: SYSTEM = chromium postgresql-15
 test: .venv-ready
 	$(UV) run pytest
 

@@ -40,5 +40,5 @@ def test_run_with_postgres_missing_says_what_to_install(
     monkeypatch.setenv("ZT_POSTGRES_BIN", str(tmp_path / "no-postgres-here"))
     assert main(["run", "--db", "postgres", "--port-offset", "11900"]) == 1
     err = capsys.readouterr().err
-    assert "zt run: PostgreSQL 15 is not installed" in err and "apt-get install postgresql-15" in err
+    assert "zt run: PostgreSQL 15 is not installed" in err and "sudo apt-get install -y postgresql-15" in err
     assert not (tmp_path / "local" / "stack.json").exists()

@@ -413,7 +413,7 @@ def test_postgres_runs_between_the_emulator_and_downstream_api_with_no_password(
     from devtools.postgres import DEFAULT_BIN
 
     if not (DEFAULT_BIN / "postgres").exists():
-        pytest.fail(f"PostgreSQL 15 is not installed ({DEFAULT_BIN}); apt-get install postgresql-15")
+        pytest.fail(f"PostgreSQL 15 is not installed ({DEFAULT_BIN}); sudo apt-get install -y postgresql-15")
     local = tmp_path / "local"
     (local / "emulator").mkdir(parents=True)
     headers = {"web": "h-web", "api": "h-api", "downstream-api": "h-down", "database-admin": "h-admin"}

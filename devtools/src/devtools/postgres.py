@@ -50,8 +50,8 @@ def postgres_bin() -> Path:
     path = Path(os.environ.get("ZT_POSTGRES_BIN") or DEFAULT_BIN)
     if not (path / "postgres").is_file() or not (path / "initdb").is_file():
         raise PostgresMissing(
-            f"PostgreSQL 15 is not installed ({path}/postgres not found): install the Debian package "
-            "`postgresql-15` (apt-get install postgresql-15; .ci/run does), or set ZT_POSTGRES_BIN"
+            f"PostgreSQL 15 is not installed ({path}/postgres not found): `sudo apt-get install -y postgresql-15` "
+            "(`make run DB=postgres` and `make test` install it as root on Debian), or set ZT_POSTGRES_BIN"
         )
     return path
 
