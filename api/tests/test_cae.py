@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -166,3 +167,66 @@ def test_a_malformed_challenge_from_downstream_is_a_502_never_relayed(
     downstream.answer(Reply(401, {}, headers={"WWW-Authenticate": challenge}))
     r = api.get("/tasks", headers=bearer(_token(tokens, True)))
     assert r.status_code == 502 and "www-authenticate" not in r.headers and claims not in r.text
+
+
+# -- step-up: an authentication context for sensitive actions -------------------------------------
+
+C1 = '{"access_token":{"acrs":{"essential":true,"value":"c1"}}}'
+GROUP = "5e6f7081-92a3-44b5-c6d7-e8f90a1b2c3d"
+SENSITIVE = [
+    ("DELETE", "/tasks", None, "Tasks.ReadWrite", [], Reply(204)),
+    ("PUT", "/tasks/t-1/share", {"group_id": GROUP}, "Tasks.ReadWrite", [], Reply(200, {"id": "t-1"})),
+    ("GET", "/admin/tasks/summary", None, "Tasks.Read", ["Tasks.Admin"], Reply(200, {"tenant_id": "t", "owners": []})),
+]
+SENSITIVE_IDS = [f"{m} {p}" for m, p, *_ in SENSITIVE]
+
+
+def _sensitive(api: TestClient, tokens: Tokens, action: tuple[Any, ...], **claims: Any) -> httpx.Response:
+    method, path, body, scp, roles, _ = action
+    return api.request(method, path, headers=bearer(tokens.user(scp, roles=roles, **claims)), json=body)
+
+
+@pytest.mark.parametrize("action", SENSITIVE, ids=SENSITIVE_IDS)
+@pytest.mark.parametrize("acrs", [[], ["c2"], ["C1 "]], ids=["none", "another-context", "not-exactly-c1"])
+def test_a_sensitive_action_without_c1_is_a_claims_challenge_naming_it(
+    api: TestClient, downstream: FakeDownstream, tokens: Tokens, action: tuple[Any, ...], acrs: list[str]
+) -> None:
+    r = _sensitive(api, tokens, action, xms_cc=["cp1"], acrs=acrs)
+    assert r.status_code == 401, r.text
+    header = r.headers["www-authenticate"]
+    assert header.startswith('Bearer realm="api", error="insufficient_claims"'), header
+    assert json.loads(challenged_claims(header) or "null") == json.loads(C1)
+    assert downstream.calls == []  # refused before anything happened
+
+
+@pytest.mark.parametrize("action", SENSITIVE, ids=SENSITIVE_IDS)
+def test_a_client_that_cant_answer_a_challenge_gets_a_403_naming_the_context(
+    api: TestClient, downstream: FakeDownstream, tokens: Tokens, action: tuple[Any, ...]
+) -> None:
+    r = _sensitive(api, tokens, action)
+    assert r.status_code == 403 and "c1" in r.json()["error_description"]
+    assert (
+        'error="insufficient_scope"' in r.headers["www-authenticate"] and "claims=" not in r.headers["www-authenticate"]
+    )
+    assert downstream.calls == []
+
+
+@pytest.mark.parametrize("action", SENSITIVE, ids=SENSITIVE_IDS)
+def test_with_c1_the_action_is_done_and_c1_is_asked_for_downstream_too(
+    api: TestClient,
+    downstream: FakeDownstream,
+    token_service: FakeTokenService,
+    tokens: Tokens,
+    action: tuple[Any, ...],
+) -> None:
+    downstream.answer(action[-1])
+    r = _sensitive(api, tokens, action, xms_cc=["cp1"], acrs=["c1"])
+    assert r.status_code == action[-1].status, r.text
+    [exchange] = token_service.on_behalf_of
+    assert json.loads(exchange.form["claims"])["access_token"]["acrs"] == {"essential": True, "value": "c1"}
+
+
+def test_unsharing_needs_no_second_factor(api: TestClient, downstream: FakeDownstream, tokens: Tokens) -> None:
+    downstream.answer(Reply(200, {"id": "t-1"}))
+    r = api.put("/tasks/t-1/share", headers=bearer(tokens.user("Tasks.ReadWrite")), json={"group_id": None})
+    assert r.status_code == 200, r.text

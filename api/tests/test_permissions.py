@@ -63,6 +63,7 @@ ROUTES = [
     Guarded("GET", "/tasks/t-1", "/tasks/{task_id}", READ),
     Guarded("PATCH", "/tasks/t-1", "/tasks/{task_id}", WRITE, {"done": True}),
     Guarded("DELETE", "/tasks/t-1", "/tasks/{task_id}", WRITE),
+    Guarded("DELETE", "/tasks", "/tasks", WRITE),
     Guarded("PUT", "/tasks/t-1/share", "/tasks/{task_id}/share", WRITE, {"group_id": None}),
     Guarded("GET", "/me", "/me", READ),
     Guarded("GET", "/me/groups", "/me/groups", READ),

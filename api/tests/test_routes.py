@@ -50,9 +50,15 @@ class Route:
     body: Any = None
     down_body: Any = None
     roles: list[str] = field(default_factory=list)
+    acrs: list[str] = field(default_factory=list)  # authentication contexts the route needs (step-up)
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
+
+    def token(self, tokens: Tokens, scp: str | None = None) -> str:
+        """A caller's token the route accepts (its scope, roles and authentication contexts)."""
+        extra = {"acrs": self.acrs, "xms_cc": ["cp1"]} if self.acrs else {}
+        return tokens.user(scp or self.scp, roles=self.roles, **extra)
 
 
 USER_ROUTES = [
@@ -83,6 +89,7 @@ USER_ROUTES = [
         down_body={"done": True},
     ),
     Route("DELETE", "/tasks/t-1", "Tasks.ReadWrite", "DELETE", "/records/t-1", "Records.ReadWrite", Reply(204)),
+    Route("DELETE", "/tasks", "Tasks.ReadWrite", "DELETE", "/records", "Records.ReadWrite", Reply(204), acrs=["c1"]),
     Route(
         "PUT",
         "/tasks/t-1/share",
@@ -93,6 +100,7 @@ USER_ROUTES = [
         Reply(200, SHARED),
         body={"group_id": GROUP},
         down_body={"group_id": GROUP},
+        acrs=["c1"],
     ),
     Route("GET", "/me/groups", "Tasks.Read", "GET", "/me/groups", "Records.Read", Reply(200, {"groups": [GROUP]})),
     Route(
@@ -116,6 +124,7 @@ USER_ROUTES = [
             {"tenant_id": TENANT, "owners": [{"owner": "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", "tasks": 2, "done": 1}]},
         ),
         roles=["Tasks.Admin"],
+        acrs=["c1"],
     ),
 ]
 
@@ -146,7 +155,7 @@ def test_a_user_route_calls_downstream_on_the_callers_behalf(
     api: TestClient, downstream: FakeDownstream, token_service: FakeTokenService, tokens: Tokens, route: Route
 ) -> None:
     downstream.answer(route.reply)
-    token = tokens.user(route.scp, roles=route.roles)
+    token = route.token(tokens)
     r = call(api, route, token)
 
     assert r.status_code == route.reply.status, r.text
@@ -200,7 +209,7 @@ def test_a_read_with_a_write_token_still_asks_downstream_for_read_only(
 ) -> None:
     # Least privilege per hop: what the operation needs, not everything the caller's token holds.
     downstream.answer(route.reply)
-    token = tokens.user("Tasks.Read Tasks.ReadWrite Tasks.Read.All", roles=route.roles)
+    token = route.token(tokens, "Tasks.Read Tasks.ReadWrite Tasks.Read.All")
     assert call(api, route, token).status_code == 200
     assert_on_behalf_of(token_service, downstream, token, "Records.Read")
 
@@ -223,7 +232,8 @@ def test_downstreams_answer_is_passed_on_as_it_is(api: TestClient, downstream: F
 
     refusal = {"detail": "You can share only with a group you are a member of."}
     downstream.answer(Reply(403, refusal))
-    r = api.put("/tasks/t-1/share", headers=bearer(tokens.user("Tasks.ReadWrite")), json={"group_id": GROUP})
+    stepped_up = tokens.user("Tasks.ReadWrite", acrs=["c1"], xms_cc=["cp1"])
+    r = api.put("/tasks/t-1/share", headers=bearer(stepped_up), json={"group_id": GROUP})
     assert (r.status_code, r.json()) == (403, refusal)
     assert "www-authenticate" not in r.headers
 

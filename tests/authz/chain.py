@@ -13,8 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import msal
+from devtools.signin import FormBrowser
 
 from tests.support.launch import LiveEmulator, LiveService
 from tests.support.tokens import Api, Issuer, apis_at, app_id, pairwise_subject
@@ -39,6 +42,9 @@ class Person:
     groups: tuple[str, ...] = ()
     overage: bool = False
 
+
+# What a token holds after the second factor, from a client that declared cp1: sensitive actions need it.
+STEPPED_UP: dict[str, Any] = {"acrs": ["c1"], "xms_cc": ["cp1"]}
 
 ALICE = Person("alice@contoso.test", "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", CONTOSO, "Alice Adams",
                (EVERYONE_AT_CONTOSO, ENGINEERING))  # fmt: skip
@@ -92,6 +98,34 @@ class Chain:
             claims["groups"] = list(person.groups)
         claims.update(extra)
         return issuer.sign(claims)
+
+    def signed_in(
+        self, person: Person, *, capable: bool, claims_challenge: str | None = None, scope: str = "Tasks.ReadWrite"
+    ) -> str:
+        """An api token as the emulator issues it to the CLI after a real sign-in (cp1 declared or not); with a
+        claims challenge asking for an authentication context, the one-time code is read and typed too."""
+        emu = self.emulator
+        app = msal.PublicClientApplication(
+            emu.app_id("cli"),
+            authority=emu.authority(),
+            client_capabilities=["CP1"] if capable else None,
+            verify=str(emu.tls.ca_bundle),
+            instance_discovery=False,
+        )
+        flow = app.initiate_auth_code_flow(
+            [f"api://{emu.app_id('api')}/{scope}"], redirect_uri="http://localhost", claims_challenge=claims_challenge
+        )
+        browser = FormBrowser()
+        response = browser.sign_in(flow["auth_uri"], person.upn, emu.password)
+        if response.status_code == 200 and "Verify it's you" in response.text:
+            codes = httpx.get(f"{emu.front}/admin/one-time-codes", timeout=5).json()["codes"]
+            [code] = [c["code"] for c in codes if c["upn"] == person.upn]
+            response = browser.submit(response, {"code": code})
+        assert response.status_code == 302, response.text[:300]
+        answer = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
+        result = app.acquire_token_by_auth_code_flow(flow, answer)
+        assert "access_token" in result, result
+        return str(result["access_token"])
 
     def app_token(self, service: str, roles: list[str], tid: str = CONTOSO) -> str:
         """App-only (client credentials) from a client `service` takes app-only tokens from (the

@@ -20,6 +20,7 @@ TASKS_READ = ("Tasks.Read", "Tasks.ReadWrite")
 TASKS_WRITE = ("Tasks.ReadWrite",)
 RECORDS_READ = ("Records.Read", "Records.ReadWrite")
 RECORDS_WRITE = ("Records.ReadWrite",)
+STEP_UP = ("c1",)  # the authentication context sensitive actions need
 
 JSON = "application/json"
 SCIM = "application/scim+json"
@@ -149,6 +150,8 @@ class Route:
     objects: Objects | None = None
     # Fields a body must not set here; default for a route with a body: MASS_ASSIGNMENT.
     mass: tuple[MassAssignment, ...] | None = None
+    # Authentication contexts a sensitive route needs in `acrs` (step-up; tests/e2e/test_step_up.py attacks it).
+    contexts: tuple[str, ...] = ()
 
     @property
     def object_param(self) -> str | None:
@@ -232,6 +235,7 @@ ROUTES = [
     Route("api", "GET", "/tasks/{task_id}", TASKS_READ, wrong=("Tasks.Read.All",)),
     Route("api", "PATCH", "/tasks/{task_id}", TASKS_WRITE, body={"done": True}, wrong=("Tasks.Read",)),
     Route("api", "DELETE", "/tasks/{task_id}", TASKS_WRITE, ok=204, wrong=("Tasks.Read",)),
+    Route("api", "DELETE", "/tasks", TASKS_WRITE, ok=204, wrong=("Tasks.Read",), contexts=STEP_UP),
     Route(
         "api",
         "PUT",
@@ -239,10 +243,19 @@ ROUTES = [
         TASKS_WRITE,
         body={"group_id": EVERYONE_AT_CONTOSO},
         wrong=("Tasks.Read",),
+        contexts=STEP_UP,
     ),
     # Needs an administrator's consent (the chain's tenant has given it), and a scope alone is enough.
     Route("api", "GET", "/org/tasks", ("Tasks.Read.All",), wrong=TASKS_READ),
-    Route("api", "GET", "/admin/tasks/summary", TASKS_READ, user_roles=("Tasks.Admin",), wrong=("Tasks.Read.All",)),
+    Route(
+        "api",
+        "GET",
+        "/admin/tasks/summary",
+        TASKS_READ,
+        user_roles=("Tasks.Admin",),
+        wrong=("Tasks.Read.All",),
+        contexts=STEP_UP,
+    ),
     Route("api", "GET", "/reports/tenant", ("Tasks.Report.All",), token="app-only", wrong=("Users.Provision",)),
     _scim("POST", "/scim/v2/Users", body=_fresh, ok=201, mass=(SCIM_MASS_ASSIGNMENT,)),
     _scim("GET", "/scim/v2/Users"),
@@ -263,6 +276,7 @@ ROUTES = [
         "downstream-api", "PATCH", "/records/{record_id}", RECORDS_WRITE, body={"done": True}, wrong=("Records.Read",)
     ),
     Route("downstream-api", "DELETE", "/records/{record_id}", RECORDS_WRITE, ok=204, wrong=("Records.Read",)),
+    Route("downstream-api", "DELETE", "/records", RECORDS_WRITE, ok=204, wrong=("Records.Read",), contexts=STEP_UP),
     Route(
         "downstream-api",
         "PUT",
@@ -270,6 +284,7 @@ ROUTES = [
         RECORDS_WRITE,
         body={"group_id": EVERYONE_AT_CONTOSO},
         wrong=("Records.Read",),
+        contexts=STEP_UP,
     ),
     Route("downstream-api", "GET", "/org/records", ("Records.Read.All",), wrong=RECORDS_READ),
     Route(
@@ -279,6 +294,7 @@ ROUTES = [
         RECORDS_READ,
         user_roles=("Records.Admin",),
         wrong=("Records.Read.All",),
+        contexts=STEP_UP,
     ),
     Route(
         "downstream-api", "GET", "/reports/tenant", ("Records.Report.All",), token="app-only", wrong=("Users.Manage",)

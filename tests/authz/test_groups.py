@@ -21,6 +21,7 @@ from tests.authz.chain import (
     DAVE,
     ENGINEERING,
     EVERYONE_AT_CONTOSO,
+    STEPPED_UP,
     Chain,
     generated_group,
     start_chain,
@@ -73,7 +74,7 @@ def _task(chain: Chain, token: str, title: str) -> str:
 
 
 def test_alice_shares_with_everyone_bob_sees_it_and_cannot_change_it(chain: Chain) -> None:
-    alice, bob = chain.user_token("api", ALICE), chain.user_token("api", BOB)
+    alice, bob = chain.user_token("api", ALICE, **STEPPED_UP), chain.user_token("api", BOB, **STEPPED_UP)
     task = _task(chain, alice, "lunch on friday")
     r = chain.call("api", "PUT", f"/tasks/{task}/share", alice, {"group_id": EVERYONE_AT_CONTOSO})
     assert r.status_code == 200 and r.json()["shared_with_group"] == EVERYONE_AT_CONTOSO
@@ -90,7 +91,7 @@ def test_alice_shares_with_everyone_bob_sees_it_and_cannot_change_it(chain: Chai
 
 
 def test_only_members_of_the_group_see_it(chain: Chain) -> None:
-    alice, bob = chain.user_token("api", ALICE), chain.user_token("api", BOB)
+    alice, bob = chain.user_token("api", ALICE, **STEPPED_UP), chain.user_token("api", BOB, **STEPPED_UP)
     task = _task(chain, alice, "engineering only")
     assert chain.call("api", "PUT", f"/tasks/{task}/share", alice, {"group_id": ENGINEERING}).status_code == 200
     assert task in {t["id"] for t in chain.call("api", "GET", "/tasks/shared", alice).json()}
@@ -98,7 +99,7 @@ def test_only_members_of_the_group_see_it(chain: Chain) -> None:
 
 
 def test_sharing_with_a_group_you_are_not_in_is_403_and_changes_nothing(chain: Chain) -> None:
-    bob = chain.user_token("api", BOB)
+    bob = chain.user_token("api", BOB, **STEPPED_UP)
     task = _task(chain, bob, "bob's")
     r = chain.call("api", "PUT", f"/tasks/{task}/share", bob, {"group_id": ENGINEERING})
     assert r.status_code == 403
@@ -108,14 +109,14 @@ def test_sharing_with_a_group_you_are_not_in_is_403_and_changes_nothing(chain: C
 
 
 def test_a_group_list_in_the_body_is_refused(chain: Chain) -> None:
-    bob = chain.user_token("api", BOB)
+    bob = chain.user_token("api", BOB, **STEPPED_UP)
     task = _task(chain, bob, "bob's too")
     body = {"group_id": EVERYONE_AT_CONTOSO, "groups": [ENGINEERING]}
     assert chain.call("api", "PUT", f"/tasks/{task}/share", bob, body).status_code == 422
 
 
 def test_dave_with_group_overage_shares_with_one_of_his_211_groups_and_sees_it(chain: Chain) -> None:
-    dave = chain.user_token("api", DAVE)
+    dave = chain.user_token("api", DAVE, **STEPPED_UP)
     project = generated_group(137)
     task = _task(chain, dave, "project 137 kick-off")
     before = _graph_requests(chain)
@@ -132,7 +133,7 @@ def test_dave_with_group_overage_shares_with_one_of_his_211_groups_and_sees_it(c
 
 
 def test_me_groups_lists_the_groups_downstream_resolves_and_sharing_takes_any_of_them(chain: Chain) -> None:
-    alice, bob, dave = (chain.user_token("api", user) for user in (ALICE, BOB, DAVE))
+    alice, bob, dave = (chain.user_token("api", user, **STEPPED_UP) for user in (ALICE, BOB, DAVE))
     alices = chain.call("api", "GET", "/me/groups", alice).json()["groups"]
     bobs = chain.call("api", "GET", "/me/groups", bob).json()["groups"]
     assert {EVERYONE_AT_CONTOSO, ENGINEERING} <= set(alices)
@@ -156,7 +157,7 @@ def test_a_claim_source_pointing_elsewhere_is_never_fetched(
     _claim_sources names the attacker's endpoint: membership still comes from the configured Graph."""
     url, hits = attacker
     chain = start_chain(live, start_service, tmp_path)  # its own group cache: nothing known yet
-    down = chain.user_token("downstream-api", DAVE, claim_source=url)
+    down = chain.user_token("downstream-api", DAVE, claim_source=url, **STEPPED_UP)
     before = _graph_requests(chain)
     # The attacker would answer with this group; dave isn't in it.
     created = chain.call("downstream-api", "POST", "/records", down, {"title": "x"})

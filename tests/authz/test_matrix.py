@@ -9,6 +9,7 @@ another user's object must be invisible), app-only rows act for an application i
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -19,9 +20,10 @@ from api.settings import Settings as ApiSettings
 from downstream_api.main import create_app as create_downstream
 from downstream_api.settings import Settings as DownstreamSettings
 from fastapi.routing import APIRoute, iter_route_contexts
+from zerotrust.cae import challenged_claims
 from zerotrust.docs import PUBLIC_PATHS as DOCS_PATHS
 
-from tests.authz.chain import ALICE, BOB, CONTOSO, FABRIKAM, Chain
+from tests.authz.chain import ALICE, BOB, CONTOSO, FABRIKAM, Chain, Person
 from tests.authz.table import ALL_ROLES, APP_ONLY, DELEGATED, ROUTES, Body, MassAssignment, Route
 
 pytestmark = [
@@ -57,21 +59,28 @@ def test_every_served_route_has_a_row_and_every_row_a_route() -> None:
 # -- tokens and objects, per token type ------------------------------------------------------------
 
 
+def _user(chain: Chain, route: Route, person: Person, scp: str | None = None, **extra: Any) -> str:
+    """`person`'s delegated token for the row's service; a step-up row's names its contexts, from a cp1 client."""
+    if route.contexts:
+        extra = {"acrs": list(route.contexts), "xms_cc": ["cp1"], **extra}
+    return chain.user_token(route.service, person, scp, **extra)
+
+
 def _token(chain: Chain, route: Route, permission: str) -> str:
     """A token of the row's type holding `permission` (a scope, or an app role); a user-role row's
     token is bob's, who is assigned the role."""
     if route.token == "app-only":
         return chain.app_token(route.service, [permission])
     if route.user_roles:
-        return chain.user_token(route.service, BOB, permission, roles=list(route.user_roles))
-    return chain.user_token(route.service, ALICE, permission)
+        return _user(chain, route, BOB, permission, roles=list(route.user_roles))
+    return _user(chain, route, ALICE, permission)
 
 
 def _owner(chain: Chain, route: Route) -> str:
     """Who makes the row's objects: alice with the write scope, or the application with the row's role."""
     if route.token == "app-only":
         return chain.app_token(route.service, list(route.accepts))
-    return chain.user_token(route.service, ALICE)
+    return _user(chain, route, ALICE)
 
 
 def _call(chain: Chain, route: Route, path: str, token: str, body: Any) -> httpx.Response:
@@ -133,7 +142,7 @@ def test_wrong_permission_is_403_insufficient_scope(chain: Chain, route: Route) 
         token = chain.app_token(route.service, list(route.wrong))
     else:
         # Every role the user could hold, but none of the scopes this route accepts.
-        token = chain.user_token(route.service, BOB, " ".join(route.wrong), roles=ALL_ROLES)
+        token = _user(chain, route, BOB, " ".join(route.wrong), roles=ALL_ROLES)
     r = _call(chain, route, path, token, route.body_for(obj))
     _assert_insufficient(r, _challenge(chain, route, route.accepts))
 
@@ -143,14 +152,41 @@ def test_a_scope_without_the_user_role_is_403_naming_the_role(chain: Chain, rout
     """alice holds the scope (the app may act for her) but not the role (she may not do this)."""
     for scope in route.accepts:
         for token in (
-            chain.user_token(route.service, ALICE, scope),
+            _user(chain, route, ALICE, scope),
             # bob without his role in this token: the token decides, not who he is elsewhere.
-            chain.user_token(route.service, BOB, scope),
+            _user(chain, route, BOB, scope),
             # A role the other API defines, or a role named like the scope, is not this role.
-            chain.user_token(route.service, BOB, scope, roles=[r for r in ALL_ROLES if r not in route.user_roles]),
+            _user(chain, route, BOB, scope, roles=[r for r in ALL_ROLES if r not in route.user_roles]),
         ):
             r = _call(chain, route, route.path, token, None)
             _assert_insufficient(r, _challenge(chain, route, route.user_roles, ROLE_DENIED))
+
+
+# -- step-up ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.contexts], ids=lambda r: r.id)
+def test_a_step_up_route_without_its_context_is_challenged_and_changes_nothing(chain: Chain, route: Route) -> None:
+    """The right permission is not enough here: a cp1 token naming no context, or another one, gets a claims
+    challenge asking for the row's; a token from a client that can't answer one gets 403."""
+    owner = _owner(chain, route)
+    path, obj = _target(chain, route, owner)
+    person, roles = (BOB, {"roles": list(route.user_roles)}) if route.user_roles else (ALICE, {})
+    before = _listing(chain, route, owner)
+    realm = chain.apis[route.service].realm
+    for acrs in ([], ["c2"]):
+        token = chain.user_token(route.service, person, route.accepts[-1], acrs=acrs, xms_cc=["cp1"], **roles)
+        r = _call(chain, route, path, token, route.body_for(obj))
+        assert r.status_code == 401, r.text
+        header = r.headers["www-authenticate"]
+        assert header.startswith(f'Bearer realm="{realm}", error="insufficient_claims"'), header
+        assert json.loads(str(challenged_claims(header))) == {
+            "access_token": {"acrs": {"essential": True, "value": route.contexts[0]}}
+        }
+    token = chain.user_token(route.service, person, route.accepts[-1], acrs=[], **roles)
+    r = _call(chain, route, path, token, route.body_for(obj))
+    assert r.status_code == 403 and 'error="insufficient_scope"' in r.headers["www-authenticate"], r.text
+    assert _listing(chain, route, owner) == before
 
 
 # -- the wrong token type --------------------------------------------------------------------------
@@ -171,7 +207,7 @@ def test_a_users_token_is_refused_on_an_app_only_route(chain: Chain, route: Rout
     path, obj = _target(chain, route)
     scopes = " ".join(sorted({p for r in DELEGATED if r.service == route.service for p in r.accepts}))
     # bob, with every scope of the API and a user assignment of roles named like the app roles.
-    token = chain.user_token(route.service, BOB, scopes, roles=[*route.accepts, *ALL_ROLES])
+    token = _user(chain, route, BOB, scopes, roles=[*route.accepts, *ALL_ROLES])
     r = _call(chain, route, path, token, route.body_for(obj))
     _assert_insufficient(r, _challenge(chain, route, route.accepts))
     if obj is not None:  # and the object is still there, as it was
@@ -190,13 +226,13 @@ def _without_correlation(body: dict[str, Any]) -> dict[str, Any]:
 def test_another_users_object_is_404_exactly_like_an_unknown_id(chain: Chain, route: Route) -> None:
     alices, obj = _target(chain, route)
     unknown = route.path.replace("{" + str(route.object_param) + "}", str(uuid.uuid4()))
-    bob = chain.user_token(route.service, BOB, " ".join(route.accepts))
+    bob = _user(chain, route, BOB, " ".join(route.accepts))
     hers = _call(chain, route, alices, bob, route.body_for(obj))
     nobodys = _call(chain, route, unknown, bob, route.body_for(obj))
     assert hers.status_code == nobodys.status_code == 404
     assert _without_correlation(hers.json()) == _without_correlation(nobodys.json())
     # And it is still hers, unchanged.
-    mine = chain.call(route.service, "GET", alices.removesuffix("/share"), chain.user_token(route.service, ALICE))
+    mine = chain.call(route.service, "GET", alices.removesuffix("/share"), _user(chain, route, ALICE))
     assert mine.status_code == 200 and mine.json()["title"] == "owned by alice" and mine.json()["done"] is False
 
 
@@ -225,7 +261,7 @@ def test_the_same_object_id_from_another_tenant_is_refused(chain: Chain, route: 
     path, obj = _target(chain, route)
     roles = {"roles": list(route.user_roles)} if route.user_roles else {}
     person = ALICE.__class__(**{**ALICE.__dict__, "tid": FABRIKAM})
-    token = chain.user_token(route.service, person, " ".join(route.accepts), **roles)
+    token = _user(chain, route, person, " ".join(route.accepts), **roles)
     r = _call(chain, route, path, token, route.body_for(obj))
     assert r.status_code == 401
     assert 'error="invalid_token"' in r.headers["www-authenticate"]

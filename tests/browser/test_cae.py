@@ -13,8 +13,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.authz.chain import EVERYONE_AT_CONTOSO
 from tests.support.launch import RunningStack
-from tests.support.people import ARTIFACTS, Visitor, accept_if_asked, chromium, nav, signed_in
+from tests.support.people import ARTIFACTS, Visitor, accept_if_asked, chromium, confirm_its_you, nav, signed_in
 
 pytestmark = pytest.mark.guidance("secure-with-cae")
 
@@ -82,3 +83,36 @@ def test_after_her_sessions_are_revoked_alices_next_action_signs_her_in_again_an
 
         alice.assert_nothing_leaked()
         alice.close()
+
+
+@pytest.mark.parametrize("action", ["share", "delete-all", "admin-summary"])
+def test_each_sensitive_action_asks_to_confirm_its_you_then_is_done(stack: RunningStack, action: str) -> None:
+    user = "bob@contoso.test" if action == "admin-summary" else ALICE
+    with chromium() as browser:
+        visitor = signed_in(browser, stack, user, f"cae-stepup-{action}-01")
+        page = visitor.page
+        tasks = page.locator("ul.tasks li")
+        if action == "admin-summary":
+            nav(page, "Admin")
+            confirm_its_you(visitor, f"cae-stepup-{action}-02")
+            expect(page.get_by_role("heading", name="Admin: tasks per person")).to_be_visible()
+        else:
+            title = f"Step-up {action}"
+            nav(page, "Tasks")
+            page.get_by_label("New task").fill(title)
+            page.get_by_role("button", name="Add").click()
+            accept_if_asked(visitor, tasks.filter(has_text=title), f"cae-stepup-{action}-02-consent")
+            if action == "share":
+                tasks.filter(has_text=title).get_by_role("link", name="Share…").click()
+                page.get_by_label("Group").select_option(EVERYONE_AT_CONTOSO)
+                page.get_by_role("button", name="Share", exact=True).click()
+                confirm_its_you(visitor, f"cae-stepup-{action}-03")
+                expect(tasks.filter(has_text=title)).to_contain_text(f"shared with group {EVERYONE_AT_CONTOSO}")
+            else:
+                page.get_by_role("button", name="Delete all my tasks").click()
+                confirm_its_you(visitor, f"cae-stepup-{action}-03")
+                expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
+                expect(tasks).to_have_count(0)
+        visitor.shot(f"cae-stepup-{action}-04-done")
+        visitor.assert_nothing_leaked()
+        visitor.close()

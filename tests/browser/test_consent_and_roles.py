@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.launch import RunningStack
-from tests.support.people import ARTIFACTS, chromium, nav, signed_in
+from tests.support.people import ARTIFACTS, chromium, confirm_its_you, nav, signed_in
 
 CAROL_OID = "7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e"
 TASK = "Plan the offsite (consent)"
@@ -148,6 +148,7 @@ def test_bob_sees_the_admin_view_alice_does_not(consent_stack: RunningStack) -> 
     with chromium() as browser:
         bob = signed_in(browser, consent_stack, "bob@contoso.test", "roles-01-bob")
         nav(bob.page, "Admin")
+        confirm_its_you(bob, "roles-01b-bob-confirms-its-him")  # the summary is a sensitive action
         expect(bob.page.get_by_role("heading", name="Admin: tasks per person")).to_be_visible()
         expect(bob.page.get_by_role("main")).to_contain_text(consent_stack.info["tenants"]["contoso"])
         expect(bob.page.get_by_role("main")).not_to_contain_text(CAROL_OID)

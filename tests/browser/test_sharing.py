@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.authz.chain import ENGINEERING, EVERYONE_AT_CONTOSO
 from tests.support.launch import RunningStack
-from tests.support.people import ARTIFACTS, accept_if_asked, chromium, nav, signed_in
+from tests.support.people import ARTIFACTS, accept_if_asked, chromium, confirm_its_you, nav, signed_in
 
 pytestmark = pytest.mark.guidance("configure-tokens-group-claims-app-roles")
 
@@ -46,6 +46,8 @@ def test_alice_shares_a_task_with_a_group_bob_sees_it_until_she_stops(stack: Run
         choice.select_option(EVERYONE_AT_CONTOSO)
         alice.shot("sharing-03-alice-chooses-a-group")
         page.get_by_role("button", name="Share", exact=True).click()
+        # Sharing with a group is a sensitive action: a second factor first (tests/browser/test_cae.py).
+        confirm_its_you(alice, "sharing-03b-alice-confirms-its-her")
         expect(page.get_by_role("heading", name="Your tasks")).to_be_visible()
         expect(task).to_contain_text(f"shared with group {EVERYONE_AT_CONTOSO}")
         alice.shot("sharing-04-alice-task-shared")

@@ -11,61 +11,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import msal
 import pytest
-from devtools.ports import free_port
-from devtools.signin import FormBrowser
 from zerotrust.cae import challenged_claims
 
 from tests.authz.chain import ALICE, BOB, DAVE, Chain, Person
-from tests.support.launch import LiveEmulator, LiveService, ready, spawn, start_emulator
+from tests.support.launch import LiveEmulator, start_emulator
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("secure-with-cae")]
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory, live: LiveEmulator) -> Iterator[Chain]:
-    """api and downstream-api on an emulator of their own that provisions the api (SCIM)."""
-    tmp_path = tmp_path_factory.mktemp("cae-chain")
-    local = tmp_path / "local"
-    local.mkdir()
-    (local / "tls").symlink_to(live.local_dir / "tls")
-    api_port, downstream_port = free_port(), free_port()
-    emulator = start_emulator(local, scim_url=f"https://localhost:{api_port}/scim/v2")
-    services: list[LiveService] = []
-    try:
-        logs = tmp_path / "logs"
-        services.append(
-            spawn(
-                "downstream_api",
-                "DOWNSTREAM",
-                {"port": str(downstream_port), "state_dir": str(tmp_path / "downstream")},
-                emulator=emulator,
-                log_dir=logs,
-                identity="downstream-api",
-            )
-        )
-        services.append(
-            spawn(
-                "api",
-                "API",
-                {"port": str(api_port), "downstream_url": f"https://localhost:{downstream_port}"},
-                emulator=emulator,
-                log_dir=logs,
-                identity="api",
-            )
-        )
-        ready(*services)
-        yield Chain(emulator, services[1], services[0])
-    finally:
-        for service in services:
-            service.stop()
-        emulator.stop()
 
 
 def _challenged(answer: httpx.Response, what: str, revoked_at: float) -> None:
@@ -83,26 +38,6 @@ def _plain_401(answer: httpx.Response, what: str) -> None:
     assert 'error="invalid_token"' in header and "claims=" not in header, (what, header)
 
 
-def _signed_in(chain: Chain, person: Person, *, capable: bool) -> str:
-    """An api token as the emulator issues it to the CLI after a real sign-in (cp1 declared or not)."""
-    emu = chain.emulator
-    app = msal.PublicClientApplication(
-        emu.app_id("cli"),
-        authority=emu.authority(),
-        client_capabilities=["CP1"] if capable else None,
-        verify=str(emu.tls.ca_bundle),
-        instance_discovery=False,
-    )
-    scopes = [f"api://{emu.app_id('api')}/Tasks.ReadWrite"]
-    flow = app.initiate_auth_code_flow(scopes, redirect_uri="http://localhost")
-    response = FormBrowser().sign_in(flow["auth_uri"], person.upn, emu.password)
-    assert response.status_code == 302, response.text[:300]
-    answer = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["location"]).query).items()}
-    result = app.acquire_token_by_auth_code_flow(flow, answer)
-    assert "access_token" in result, result
-    return str(result["access_token"])
-
-
 def _revoke(chain: Chain, person: Person) -> float:
     before = time.time()
     chain.emulator.admin("users/revoke-sessions", upn=person.upn)
@@ -110,7 +45,7 @@ def _revoke(chain: Chain, person: Person) -> float:
 
 
 def test_a_disabled_user_is_refused_every_read_and_write_even_with_cached_on_behalf_of_tokens(chain: Chain) -> None:
-    bob = _signed_in(chain, BOB, capable=False)
+    bob = chain.signed_in(BOB, capable=False)
     headers = {"Authorization": f"Bearer {bob}"}
     with chain.api.http() as http:
         # Bob works: the api exchanges his token for downstream-api's (read and write) and caches both.
@@ -141,14 +76,14 @@ def test_a_disabled_user_is_refused_every_read_and_write_even_with_cached_on_beh
 
         chain.emulator.admin("users/enable", upn="bob@contoso.test")
         # Enabled again (and told again): a fresh token of his works as before.
-        again = {"Authorization": f"Bearer {_signed_in(chain, BOB, capable=False)}"}
+        again = {"Authorization": f"Bearer {chain.signed_in(BOB, capable=False)}"}
         assert http.get("/tasks", headers=again).status_code == 200
 
 
 def test_a_cp1_caller_whose_sessions_are_revoked_gets_the_apis_claims_challenge_then_works_again(
     chain: Chain,
 ) -> None:
-    token = _signed_in(chain, ALICE, capable=True)
+    token = chain.signed_in(ALICE, capable=True)
     headers = {"Authorization": f"Bearer {token}"}
     with chain.api.http() as http:
         me = http.get("/me", headers=headers)
@@ -163,13 +98,13 @@ def test_a_cp1_caller_whose_sessions_are_revoked_gets_the_apis_claims_challenge_
         _challenged(http.post("/tasks", json={"title": "after"}, headers=headers), "POST /tasks", revoked_at)
 
         # Signed in again: a token issued after the revocation satisfies the claims.
-        fresh = _signed_in(chain, ALICE, capable=True)
+        fresh = chain.signed_in(ALICE, capable=True)
         again = http.get("/me", headers={"Authorization": f"Bearer {fresh}"})
         assert again.status_code == 200, again.text
 
 
 def test_a_caller_without_cp1_gets_a_plain_401_and_no_claims(chain: Chain) -> None:
-    token = _signed_in(chain, ALICE, capable=False)
+    token = chain.signed_in(ALICE, capable=False)
     headers = {"Authorization": f"Bearer {token}"}
     with chain.api.http() as http:
         assert http.get("/me", headers=headers).status_code == 200
@@ -180,7 +115,7 @@ def test_a_caller_without_cp1_gets_a_plain_401_and_no_claims(chain: Chain) -> No
 
 def test_graph_demanding_claims_of_downstream_api_reaches_the_caller_as_the_apis_challenge(chain: Chain) -> None:
     # dave's groups overflow the token: downstream-api asks Graph for them, on his behalf.
-    token = _signed_in(chain, DAVE, capable=True)
+    token = chain.signed_in(DAVE, capable=True)
     headers = {"Authorization": f"Bearer {token}"}
     with chain.api.http() as http:
         assert http.get("/tasks", headers=headers).status_code == 200  # the api's token for downstream, cached

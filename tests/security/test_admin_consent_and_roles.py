@@ -13,10 +13,12 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.authz.chain import STEPPED_UP
 from tests.downstream.test_downstream_live import downstream_env
 from tests.support.launch import LiveEmulator, LiveService, RunningStack
 from tests.support.tokens import (
@@ -71,7 +73,8 @@ def two_tenant_downstream(
 
 
 def _as(live: LiveEmulator, api: Api, who: str, scp: str | None, roles: list[str] | None = None) -> str:
-    """A delegated token for `who` (alice, bob or carol, each in their own tenant) with these scopes/roles."""
+    """A delegated token for `who` (alice, bob or carol, each in their own tenant) with these scopes/roles,
+    after a second factor (authentication context c1, which the summary needs) from a cp1 client."""
     issuer = Issuer(live)
     tenant, oid = {"alice": ("contoso", ALICE["oid"]), "bob": ("contoso", BOB_OID), "carol": ("fabrikam", CAROL_OID)}[
         who
@@ -86,6 +89,7 @@ def _as(live: LiveEmulator, api: Api, who: str, scp: str | None, roles: list[str
         oid=oid,
         sub=pairwise_subject(oid, api.app_id),
         preferred_username=f"{who}@{tenant}.test",
+        **STEPPED_UP,
         **extra,
     )
 
@@ -211,15 +215,17 @@ def test_admin_summary_for_bob_and_each_tier_checks_its_own_role(consented: Runn
     api = apis(consented)["api"]
     url = api.url("/admin/tasks/summary")
     with _client(consented.info["ca_bundle"]) as http:
-        bob = _get(http, url, build_access_token(consented, api, scp="Tasks.Read", oid=BOB_OID, roles=["Tasks.Admin"]))
-        alice = _get(http, url, build_access_token(consented, api, scp="Tasks.ReadWrite"))
+        # The summary is a sensitive action: every user token here has been through the second factor.
+        def token(**claims: Any) -> str:
+            return build_access_token(consented, api, **STEPPED_UP, **claims)
+
+        bob = _get(http, url, token(scp="Tasks.Read", oid=BOB_OID, roles=["Tasks.Admin"]))
+        alice = _get(http, url, token(scp="Tasks.ReadWrite"))
         # A token claiming Tasks.Admin for alice (the api accepts its signature): downstream-api still
         # decides on its own token, which the emulator issues with alice's real roles (none): refused.
-        forged_role = _get(http, url, build_access_token(consented, api, scp="Tasks.Read", roles=["Tasks.Admin"]))
+        forged_role = _get(http, url, token(scp="Tasks.Read", roles=["Tasks.Admin"]))
         app_only = _get(http, url, build_app_only_token(consented, api, ["Tasks.Admin", "Tasks.Report.All"]))
-        role_no_scope = _get(
-            http, url, build_access_token(consented, api, scp="Tasks.Read.All", oid=BOB_OID, roles=["Tasks.Admin"])
-        )
+        role_no_scope = _get(http, url, token(scp="Tasks.Read.All", oid=BOB_OID, roles=["Tasks.Admin"]))
     assert bob.status_code == 200, bob.text
     assert bob.json()["tenant_id"] == consented.info["tenants"]["contoso"]
     assert alice.status_code == 403

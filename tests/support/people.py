@@ -154,15 +154,16 @@ CSP_MESSAGE = re.compile(r"Content Security Policy|Refused to (load|execute|appl
 def chromium() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
-            f"{CHROMIUM} is missing: run .ci/run (it installs it), or `apt-get install chromium`", pytrace=False
+            f"{CHROMIUM} missing: `make test` installs it as root on Debian; else `sudo apt-get install -y chromium`",
+            pytrace=False,
         )
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
         except Error as exc:
             pytest.fail(
-                f"{CHROMIUM} did not start ({exc.message.splitlines()[0]}): reinstall it with .ci/run "
-                "or `apt-get install chromium`",
+                f"{CHROMIUM} did not start ({exc.message.splitlines()[0]}): "
+                "`sudo apt-get install --reinstall -y chromium`",
                 pytrace=False,
             )
         try:
@@ -321,3 +322,23 @@ def accept_if_asked(visitor: Visitor, until: Locator, step: str) -> None:
         visitor.shot(step)
         accept.click()
     expect(until).to_be_visible()
+
+
+def confirm_its_you(visitor: Visitor, step: str) -> None:
+    """The web's "Confirm it's you" page, then the emulator's second factor (the one-time code)."""
+    page = visitor.page
+    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
+    visitor.shot(f"{step}-confirm")
+    page.get_by_role("link", name="Continue").click()
+    verify = page.get_by_role("heading", name="Verify it's you")
+    accept = page.get_by_role("button", name="Accept")  # the write scope, if not consented yet
+    expect(verify.or_(accept)).to_be_visible()
+    if accept.is_visible():
+        accept.click()
+    expect(verify).to_be_visible()
+    codes = httpx.get(f"{visitor.stack.info['emulator_front_channel']}/admin/one-time-codes", timeout=5).json()
+    [code] = [c["code"] for c in codes["codes"] if c["upn"] == visitor.user]
+    page.get_by_label("One-time code").fill(code)
+    visitor.shot(f"{step}-second-factor")
+    page.get_by_role("button", name="Verify").click()
+    expect(page).to_have_url(re.compile("^" + re.escape(visitor.stack.web)))

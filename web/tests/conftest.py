@@ -282,6 +282,11 @@ class FakeApi:
         async def my_groups() -> dict[str, list[str]]:
             return {"groups": self.groups}
 
+        @app.delete("/tasks", status_code=204)
+        async def delete_all() -> Response:
+            self.tasks.clear()
+            return Response(status_code=204)
+
         @app.delete("/tasks/{task_id}", status_code=204)
         async def delete(task_id: str) -> Response:
             self.tasks.pop(task_id, None)

@@ -6,7 +6,9 @@ not sent round a second time; a refresh the identity provider refuses ends the s
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -172,3 +174,47 @@ def test_a_reauth_round_trip_is_stored_and_read_back() -> None:
     asked = Incremental("o", "t", None, reauth=True)
     assert Incremental.from_dict(asked.to_dict()) == asked
     assert Incremental.from_dict({"oid": "o", "tid": "t", "write": None}) == Incremental("o", "t")
+
+
+# -- step-up: the api asks for authentication context c1 --------------------------------------------
+
+C1 = json.dumps({"access_token": {"acrs": {"essential": True, "value": "c1"}}})
+
+
+def test_a_step_up_challenge_on_a_change_asks_the_person_to_confirm_then_does_it_once(
+    browser: Browser, fake_api: FakeApi
+) -> None:
+    browser.sign_in("alice")
+    fake_api.tasks["t1"] = {"id": "t1", "title": "old", "done": False}
+    csrf = browser.csrf("/tasks")
+    held = _cached_access_tokens(browser)
+    fake_api.challenge, fake_api.challenges = claims_challenge(C1), 1
+
+    r = browser.post("/tasks/delete-all", data={"csrf_token": csrf})
+    assert r.status_code == 200 and "Confirm it's you" in r.text and "deleting all your tasks" in r.text
+    assert fake_api.tasks  # nothing done yet
+    assert _cached_access_tokens(browser) == held  # a step-up drops nothing
+    link = re.search(r'href="([^"]+)">Continue', r.text)
+    assert link is not None
+    query = {k: v[0] for k, v in parse_qs(urlsplit(html.unescape(link[1])).query).items()}
+    assert json.loads(query["claims"])["access_token"]["acrs"] == {"essential": True, "value": "c1"}
+    assert "Tasks.ReadWrite" in query["scope"]  # the token the change needs, asked for with the context
+
+    code, state = browser.issue_code(html.unescape(link[1]), "alice")
+    back = browser.post("/auth/callback", data={"code": code, "state": state, "session_state": "s"})
+    assert back.status_code == 303 and back.headers["location"] == "/tasks"
+    assert fake_api.tasks == {}
+    assert [c[:2] for c in fake_api.calls if c[0] == "DELETE"] == [("DELETE", "/tasks"), ("DELETE", "/tasks")]
+
+
+def test_a_step_up_challenge_on_a_page_asks_to_confirm_then_shows_it(browser: Browser, fake_api: FakeApi) -> None:
+    browser.sign_in("alice")
+    fake_api.challenge, fake_api.challenges = claims_challenge(C1), 1
+    r = browser.get("/tasks")
+    assert r.status_code == 200 and "Confirm it's you" in r.text and "opening this page" in r.text
+    link = re.search(r'href="([^"]+)">Continue', r.text)
+    assert link is not None
+    code, state = browser.issue_code(html.unescape(link[1]), "alice")
+    back = browser.post("/auth/callback", data={"code": code, "state": state, "session_state": "s"})
+    assert back.status_code == 303 and back.headers["location"] == "/tasks"
+    assert browser.get("/tasks").status_code == 200

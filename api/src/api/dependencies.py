@@ -54,7 +54,14 @@ ADMIN_ROLES = ("Tasks.Admin",)
 TasksRead = Annotated[Principal, Depends(protect.scopes(*READ))]
 TasksWrite = Annotated[Principal, Depends(protect.scopes(*WRITE))]
 OrgTasksRead = Annotated[Principal, Depends(protect.scopes(*ORG_READ))]
-TasksAdmin = Annotated[Principal, Depends(protect.user_roles(READ, ADMIN_ROLES))]
+# zt: secure-with-cae
+# Sensitive actions (deleting all of one's tasks, sharing with a group, the admin summary) need the tenant's
+# authentication context for them, met with a second factor; its id is the tenant's choice (c1 in the demo).
+STEP_UP = "c1"
+TasksWriteSteppedUp = Annotated[Principal, Depends(protect.with_context(protect.scopes(*WRITE), STEP_UP))]
+TasksAdminSteppedUp = Annotated[
+    Principal, Depends(protect.with_context(protect.user_roles(READ, ADMIN_ROLES), STEP_UP))
+]
 # zt: developer-strategy-application-permissions
 # App-only routes (a daemon's tenant report, the provisioning client's SCIM): a user's token gets 403 there.
 TenantReporter = Annotated[Principal, Depends(protect.app_roles("Tasks.Report.All"))]

@@ -17,6 +17,7 @@ from zerotrust.apponly import AppOnlyClient, AppOnlyFailure
 from zerotrust.cae import challenged_claims, for_caller
 from zerotrust.graph import Graph, GraphUnavailable
 from zerotrust.onbehalf import OboError, OnBehalfOf
+from zerotrust.protect import context_request
 from zerotrust.tokens import Principal
 
 log = logging.getLogger("api.downstream")
@@ -135,12 +136,16 @@ class Hop:
         write: bool = False,
         body: dict[str, Any] | None = None,
         scope_value: str | None = None,
+        context: str | None = None,
     ) -> tuple[int, Any]:
+        """`context`: an authentication context the call needs downstream too, asked for in the exchange (the
+        user's token carries it, so downstream-api's token will)."""
         correlation_id = self.correlation_id
         value = scope_value or ("Records.ReadWrite" if write else "Records.Read")
         scope = f"{self.downstream.scope_base}/{value}"
+        claims = context_request(context) if context else None
         try:
-            token = await self.downstream.obo.token(self.principal, self.assertion, [scope])
+            token = await self.downstream.obo.token(self.principal, self.assertion, [scope], claims=claims)
             return await self.downstream.send(method, path, token, correlation_id, body)
         except OboError as exc:
             raise self._refused(exc) from None

@@ -102,7 +102,14 @@ def active(check: Check) -> Check:
 RecordsRead = Annotated[Principal, Depends(active(protect.scopes(*READ)))]
 RecordsWrite = Annotated[Principal, Depends(active(protect.scopes(*WRITE)))]
 OrgRecordsRead = Annotated[Principal, Depends(active(protect.scopes(*ORG_READ)))]
-RecordsAdmin = Annotated[Principal, Depends(active(protect.user_roles(READ, ADMIN_ROLES)))]
+# zt: secure-with-cae
+# Sensitive actions need the tenant's authentication context for them (a second factor), checked here on
+# this tier's own token as the api checks its own: the api asks for it in the on-behalf-of exchange.
+STEP_UP = "c1"
+RecordsWriteSteppedUp = Annotated[Principal, Depends(active(protect.with_context(protect.scopes(*WRITE), STEP_UP)))]
+RecordsAdminSteppedUp = Annotated[
+    Principal, Depends(active(protect.with_context(protect.user_roles(READ, ADMIN_ROLES), STEP_UP)))
+]
 TenantReporter = Annotated[Principal, Depends(protect.app_roles(*REPORT))]
 UsersManager = Annotated[Principal, Depends(protect.app_roles(*MANAGE_USERS))]
 BearerToken = Annotated[str, Depends(protect.bearer_token)]

@@ -147,6 +147,10 @@ async def delete_task(http: aiohttp.ClientSession, token: str, task_id: str) -> 
     await call(http, "DELETE", f"/tasks/{quote(task_id, safe='')}", token)
 
 
+async def delete_all_tasks(http: aiohttp.ClientSession, token: str) -> None:
+    await call(http, "DELETE", "/tasks", token)
+
+
 async def get_task(http: aiohttp.ClientSession, token: str, task_id: str) -> Task:
     answer = await call(http, "GET", f"/tasks/{quote(task_id, safe='')}", token)
     try:

@@ -29,7 +29,7 @@ from .signin import SignInFailed
 
 MAX_TITLE = 200
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
-Action = Literal["add", "complete", "delete", "share", "unshare"]
+Action = Literal["add", "complete", "delete", "share", "unshare", "delete_all"]
 NOT_DONE_AFTER_SIGN_IN = (
     "Nothing was changed",
     "You signed in again, but your organization still did not accept the sign-in for this change. "
@@ -62,6 +62,8 @@ class PendingWrite:
             return None
         if action == "add" and isinstance(title, str) and 0 < len(title) <= MAX_TITLE and task_id is None:
             return cls("add", title=title)
+        if action == "delete_all" and title is None and task_id is None and group_id is None:
+            return cls("delete_all")
         if title or not isinstance(task_id, str) or not _TASK_ID.match(task_id):
             return None
         if action in ("complete", "delete", "unshare"):
@@ -75,6 +77,8 @@ class PendingWrite:
         """For the pages: what was (not) done."""
         if self.action == "add":
             return f"adding the task “{self.title}”"
+        if self.action == "delete_all":
+            return "deleting all your tasks"
         verbs = {"complete": "completing", "delete": "deleting", "share": "sharing", "unshare": "no longer sharing"}
         return f"{verbs[self.action]} a task"
 
@@ -89,6 +93,8 @@ class PendingWrite:
             await api_client.share_task(http, token, self.task_id, self.group_id)
         elif self.action == "unshare" and self.task_id is not None:
             await api_client.share_task(http, token, self.task_id, None)
+        elif self.action == "delete_all":
+            await api_client.delete_all_tasks(http, token)
 
 
 @dataclass(frozen=True)

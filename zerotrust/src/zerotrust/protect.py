@@ -16,6 +16,7 @@ even where `install` was not called; `install` gives them the RFC 6750 JSON body
 # region liftable: protect-fastapi-api (2 of 2) requires: fastapi
 # No `from __future__ import annotations`: FastAPI reads these closures' annotations at runtime.
 import base64
+import json
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -185,6 +186,29 @@ class Protection:
         _PERMISSIONS[check] = Permission("app-only", any_of)
         return check
 
+    # zt: secure-with-cae
+    def require_context(self, principal: Principal, context: str) -> None:
+        """The token names authentication context `context` in `acrs` (Conditional Access met it, e.g. with a
+        second factor); else a claims challenge asking for it, to a client that can answer one (cp1)."""
+        if context in principal.acrs:
+            return
+        if any(capability.lower() == "cp1" for capability in principal.xms_cc):
+            why = "This operation needs you to confirm it's you (a second factor)."
+            raise BearerError(401, self.realm, "insufficient_claims", why, claims=context_request(context))
+        # A client that can't answer a challenge can't get the context: asking would be a dead end.
+        why = f"This operation needs authentication context {context}, from a client that answers claims challenges."
+        raise BearerError(403, self.realm, "insufficient_scope", why)
+
+    def with_context(self, check: Check, context: str) -> Check:
+        """`check`, and the token names authentication context `context` (require_context)."""
+
+        # Its permission is `check`'s, found through this dependency (openapi.py, routecheck.py).
+        async def stepped_up(principal: Annotated[Principal, Depends(check)]) -> Principal:
+            self.require_context(principal, context)
+            return principal
+
+        return stepped_up
+
     def user_roles(self, scopes: tuple[str, ...], roles: tuple[str, ...]) -> Check:
         """A delegated token holding one of `scopes` (the app may act for the user here), for a user assigned
         one of the app roles `roles` (the user may do this at all): a role alone would serve any app."""
@@ -198,6 +222,11 @@ class Protection:
 
         _PERMISSIONS[check] = Permission("delegated", roles, user_roles=True)
         return check
+
+
+def context_request(context: str) -> str:
+    """The claims request for authentication context `context`, as Entra reads it."""
+    return json.dumps({"access_token": {"acrs": {"essential": True, "value": context}}}, separators=(",", ":"))
 
 
 async def rfc6750_body(request: Request, exc: Exception) -> JSONResponse:

@@ -64,6 +64,7 @@ class Principal(BaseModel):
     preferred_username: str | None = Field(None, description="Sign-in name; mutable, for display only.")
     uti: str | None = Field(None, description="Unique token identifier (for logs, never the token itself).")
     xms_cc: tuple[str, ...] = Field((), description="Client capabilities, e.g. cp1: the client handles CAE.")
+    acrs: tuple[str, ...] = Field((), description="Authentication contexts met (e.g. c1: a recent second factor).")
     groups: tuple[str, ...] = Field((), description="Group object ids, when the API asks for group claims.")
     has_group_overage: bool = Field(False, description="Groups did not fit: resolve them through Graph, never a URL.")
     exp: int = Field(description="Expiry (seconds since the epoch).")
@@ -102,6 +103,7 @@ class Principal(BaseModel):
             "name": self.name,
             "username": self.preferred_username,
             "client_capabilities": list(self.xms_cc),
+            "authentication_contexts": list(self.acrs),
             "account_type": {0: "member", 1: "guest"}.get(self.acct) if self.acct is not None else None,
             "country": self.ctry,
         }
@@ -120,6 +122,7 @@ class Principal(BaseModel):
                 "roles": listed("roles"),
                 "groups": listed("groups"),
                 "xms_cc": listed("xms_cc"),
+                "acrs": listed("acrs"),
                 "has_group_overage": isinstance(names, dict) and "groups" in names,
             }
         )

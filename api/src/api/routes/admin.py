@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from ..dependencies import OnBehalfOfCaller, TasksAdmin
+from ..dependencies import STEP_UP, OnBehalfOfCaller, TasksAdminSteppedUp
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -31,6 +31,7 @@ class Summary(BaseModel):
 
 
 @router.get("/tasks/summary", response_model=Summary)
-async def tasks_summary(user: TasksAdmin, down: OnBehalfOfCaller) -> Response:
-    status, body = await down.call("GET", "/admin/records/summary")
+async def tasks_summary(user: TasksAdminSteppedUp, down: OnBehalfOfCaller) -> Response:
+    """Tasks per owner in your organization. Sensitive: needs authentication context c1 (a second factor)."""
+    status, body = await down.call("GET", "/admin/records/summary", context=STEP_UP)
     return JSONResponse(body, status_code=status)

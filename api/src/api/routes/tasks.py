@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from zerotrust.bodies import documented_body, json_body
 from zerotrust.ids import OBJECT_ID
 
-from ..dependencies import OnBehalfOfCaller, TasksRead, TasksWrite
+from ..dependencies import STEP_UP, OnBehalfOfCaller, TasksRead, TasksWrite, TasksWriteSteppedUp, protect
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -77,10 +77,22 @@ async def list_shared_tasks(user: TasksRead, down: OnBehalfOfCaller) -> Response
     return answer(*await down.call("GET", "/records/shared"))
 
 
+@router.delete("", status_code=204)
+async def delete_all_tasks(user: TasksWriteSteppedUp, down: OnBehalfOfCaller) -> Response:
+    """Delete every task of yours. Sensitive: needs authentication context c1 (a second factor)."""
+    return answer(*await down.call("DELETE", "/records", write=True, context=STEP_UP))
+
+
 @router.put("/{task_id}/share", response_model=Task, openapi_extra=documented_body(TaskShare))
 async def share_task(task_id: TaskId, user: TasksWrite, share: ShareWith, down: OnBehalfOfCaller) -> Response:
-    """Share your task with one group you are a member of; `{"group_id": null}` stops sharing."""
-    return answer(*await down.call("PUT", f"/records/{task_id}/share", write=True, body=share.model_dump()))
+    """Share your task with one group you are a member of (sensitive: needs authentication context c1, a
+    second factor); `{"group_id": null}` stops sharing, which needs nothing more."""
+    # zt: secure-with-cae
+    context = STEP_UP if share.group_id is not None else None
+    if context:
+        protect.require_context(user, context)
+    body = share.model_dump()
+    return answer(*await down.call("PUT", f"/records/{task_id}/share", write=True, body=body, context=context))
 
 
 @router.get("/{task_id}", response_model=Task)

@@ -15,7 +15,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from ..db import Record, utc
-from ..dependencies import DatabaseDep, OrgRecordsRead, RecordsAdmin
+from ..dependencies import DatabaseDep, OrgRecordsRead, RecordsAdminSteppedUp
 
 router = APIRouter(tags=["organization"])
 
@@ -73,5 +73,5 @@ async def organization_records(principal: OrgRecordsRead, db: DatabaseDep) -> li
 
 # zt: configure-tokens-group-claims-app-roles
 @router.get("/admin/records/summary")
-async def records_summary(principal: RecordsAdmin, db: DatabaseDep) -> Summary:
+async def records_summary(principal: RecordsAdminSteppedUp, db: DatabaseDep) -> Summary:
     return await db.run(_summary, principal.tid)

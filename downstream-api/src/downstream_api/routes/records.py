@@ -23,7 +23,7 @@ from zerotrust.bodies import documented_body, json_body
 from zerotrust.tokens import Principal
 
 from ..db import TITLE_MAX, Record, utc
-from ..dependencies import DatabaseDep, Groups, RecordsRead, RecordsWrite
+from ..dependencies import STEP_UP, DatabaseDep, Groups, RecordsRead, RecordsWrite, RecordsWriteSteppedUp, protect
 from .checks import OBJECT_ID, RANDOM_ID, checked_id, not_found, printable
 
 router = APIRouter(prefix="/records", tags=["records"])
@@ -192,6 +192,10 @@ def _delete(session: Session, owner: Owner, record_id: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+def _delete_all(session: Session, owner: Owner) -> None:
+    session.execute(delete(Record).where(Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid))
+
+
 # -- routes --------------------------------------------------------------------------------------
 
 
@@ -203,6 +207,13 @@ async def list_records(principal: RecordsRead, db: DatabaseDep) -> list[RecordOu
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=documented_body(RecordCreate))
 async def create_record(principal: RecordsWrite, body: NewRecord, db: DatabaseDep) -> RecordOut:
     return await db.run(_create, Owner.of(principal), body.title)
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_all_records(principal: RecordsWriteSteppedUp, db: DatabaseDep) -> Response:
+    """Every record of the caller's: needs authentication context c1 on this tier's own token."""
+    await db.run(_delete_all, Owner.of(principal))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/shared")
@@ -221,6 +232,9 @@ async def share_record(
 ) -> RecordOut:
     """Share one of the caller's records with a group the caller is a member of (null: stop sharing)."""
     checked = checked_id(record_id, RANDOM_ID, "record")
+    if body.group_id is not None:
+        # zt: secure-with-cae
+        protect.require_context(principal, STEP_UP)
     # zt: configure-tokens-group-claims-app-roles - membership decided by this tier, from its own
     # token (groups claim) or from Graph on overage; a group list sent by the caller means nothing.
     if body.group_id is not None and body.group_id not in await groups.ids():

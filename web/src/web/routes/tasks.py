@@ -73,6 +73,13 @@ async def delete_task(
     return await _done(request, c, session, PendingWrite("delete", task_id=task_id))
 
 
+@router.post("/tasks/delete-all")
+async def delete_all_tasks(request: Request, c: ClientsDep, session: CurrentSession, form: CsrfForm) -> Response:
+    # zt: secure-with-cae
+    # Sensitive: the api asks for authentication context c1 (a second factor); web/cae.py asks the person.
+    return await _done(request, c, session, PendingWrite("delete_all"))
+
+
 @router.get("/tasks/{task_id}/share")
 async def share_page(request: Request, task_id: TaskId, c: ClientsDep, token: ApiToken) -> Response:
     # zt: configure-tokens-group-claims-app-roles
