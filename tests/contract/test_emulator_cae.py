@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from devtools.signin import FormBrowser
 
 from tests.support.launch import LiveEmulator
 from tests.support.tokens import GRAPH_APP_ID, Issuer, pairwise_subject
@@ -162,3 +163,58 @@ def test_without_cp1_a_revoked_on_behalf_of_is_refused_as_before(
     emu.admin("users/revoke-sessions", upn="alice@contoso.test")
     refused = api.acquire_token_on_behalf_of(user["access_token"], [downstream_scope(emu, "Records.Read")])
     assert refused["error"] == "invalid_grant" and refused["error_codes"] == [50173] and "claims" not in refused
+
+
+def test_a_password_reset_is_a_critical_event_too(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = fresh_emulator
+    app = web_client(emu, monkeypatch, client_capabilities=CP1)
+    signed_in = sign_in(emu, app, "alice@contoso.test", [api_scope(emu, "Tasks.Read")])
+    token = _graph_token(emu, capable=True)
+    done = emu.admin("users/reset-password", upn="alice@contoso.test")
+    assert "sessions revoked" in done["done"]
+    assert _challenged_claims(_graph_me(emu, token))["access_token"]["nbf"]["essential"] is True
+    # The refresh token from before the reset is void, as after a revocation.
+    [account] = app.get_accounts()
+    refreshed = app.acquire_token_by_refresh_token(signed_in["refresh_token"], [api_scope(emu, "Tasks.Read")])
+    assert refreshed.get("error") == "invalid_grant" and "AADSTS50173" in refreshed["error_description"]
+    assert account["username"] == "alice@contoso.test"
+
+
+def test_a_deleted_user_cant_sign_in_graph_challenges_and_a_restore_brings_the_same_person_back(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = fresh_emulator
+    token = _graph_token(emu, capable=True)
+    done = emu.admin("users/delete", upn="alice@contoso.test")
+    # No app is provisioned on this emulator, and it says so rather than pretending.
+    assert done["provisioning"] == "no app is configured for provisioning (EMULATOR_SCIM_URL)"
+    assert _challenged_claims(_graph_me(emu, token))["access_token"]["nbf"]["essential"] is True
+    app = web_client(emu, monkeypatch, client_capabilities=CP1)
+    flow = app.initiate_auth_code_flow(
+        [api_scope(emu, "Tasks.Read")], redirect_uri="http://localhost:8000/auth/callback"
+    )
+    refused = FormBrowser().sign_in(flow["auth_uri"], "alice@contoso.test", emu.password)
+    assert refused.status_code == 400 and "AADSTS50034" in refused.text
+
+    listed = httpx.get(f"{emu.front}/admin", timeout=10).text
+    deleted_section = listed.split("<h3>Deleted users</h3>", 1)[1].split("</table>", 1)[0]
+    assert "alice@contoso.test" in deleted_section and 'action="/admin/users/restore"' in deleted_section
+
+    emu.admin("users/restore", upn="alice@contoso.test")
+    assert "<h3>Deleted users</h3>" not in httpx.get(f"{emu.front}/admin", timeout=10).text
+    again = sign_in(emu, app, "alice@contoso.test", [api_scope(emu, "Tasks.Read")])
+    assert claims_of(again["access_token"])["oid"] == ALICE_OID
+    # A token from before the deletion stays void: restoring brings the person back, not old sessions.
+    assert _graph_me(emu, token).status_code == 401
+
+
+def test_restoring_someone_not_deleted_is_a_clear_400(fresh_emulator: LiveEmulator) -> None:
+    with httpx.Client(timeout=10) as http:
+        r = http.post(
+            f"{fresh_emulator.front}/admin/users/restore",
+            data={"upn": "alice@contoso.test"},
+            headers={"Accept": "application/json"},
+        )
+    assert r.status_code == 400 and "AADSTS50034" in r.json()["error_description"]

@@ -44,7 +44,11 @@ def _revoke(chain: Chain, person: Person) -> float:
     return before
 
 
-def test_a_disabled_user_is_refused_every_read_and_write_even_with_cached_on_behalf_of_tokens(chain: Chain) -> None:
+@pytest.mark.parametrize(("cut_off", "undo"), [("disable", "enable"), ("delete", "restore")])
+def test_a_disabled_or_deleted_user_is_refused_every_read_and_write_even_with_cached_on_behalf_of_tokens(
+    chain: Chain, cut_off: str, undo: str
+) -> None:
+    """Deleting is a soft delete, as in Entra: provisioning deactivates the user in the app, data kept."""
     bob = chain.signed_in(BOB, capable=False)
     headers = {"Authorization": f"Bearer {bob}"}
     with chain.api.http() as http:
@@ -54,7 +58,7 @@ def test_a_disabled_user_is_refused_every_read_and_write_even_with_cached_on_beh
         assert created.status_code == 201
         task = created.json()["id"]
 
-        told = chain.emulator.admin("users/disable", upn="bob@contoso.test")
+        told = chain.emulator.admin(f"users/{cut_off}", upn="bob@contoso.test")
         assert "deactivated in the app" in told["done"]
 
         # His token is still valid and the api's cached tokens for him too: refused all the same.
@@ -74,10 +78,11 @@ def test_a_disabled_user_is_refused_every_read_and_write_even_with_cached_on_beh
         # /me asks Graph too, which knows him no more: his sign-in is refused outright.
         assert http.get("/me", headers=headers).status_code == 401
 
-        chain.emulator.admin("users/enable", upn="bob@contoso.test")
-        # Enabled again (and told again): a fresh token of his works as before.
+        chain.emulator.admin(f"users/{undo}", upn="bob@contoso.test")
+        # Back again (and the app told again): a fresh token of his works as before, his task still there.
         again = {"Authorization": f"Bearer {chain.signed_in(BOB, capable=False)}"}
         assert http.get("/tasks", headers=again).status_code == 200
+        assert http.get(f"/tasks/{task}", headers=again).status_code == 200
 
 
 def test_a_cp1_caller_whose_sessions_are_revoked_gets_the_apis_claims_challenge_then_works_again(

@@ -37,6 +37,7 @@ async def view(request: Request) -> Response:
         for t in emu.directory.tenants.values()
         for u in t.users.values()
     ]
+    deleted = [{"user": u, "tenant": t} for t in emu.directory.tenants.values() for u in t.deleted.values()]
     apps = emu.directory.applications
 
     def row(tenant_id: str, client: str, resource_id: str, values: set[str], kind: str) -> dict[str, Any]:
@@ -62,6 +63,7 @@ async def view(request: Request) -> Response:
         request,
         "admin.html",
         users=users,
+        deleted=deleted,
         keys=emu.keys.published(),
         active=emu.keys.active.kid,
         consents=consents,
@@ -123,18 +125,33 @@ def _user(emu: Emulator, form: dict[str, str]) -> User:
     return user
 
 
-@router.post("/users/revoke-sessions")
-async def revoke_sessions(request: Request) -> Response:
-    """Like revokeSignInSessions: every refresh token and sign-in session issued until now is void."""
-    emu = emulator(request)
-    user = _user(emu, await read_form(request))
+def _void_sessions(emu: Emulator, user: User) -> None:
+    """A critical event: every refresh token and sign-in session issued until now is void."""
     ref = (user.tenant_id, user.object_id)
     # Strictly after every grant issued so far, even one issued in this same second.
     emu.store.admin.tokens_valid_from[ref] = time.time() + 1e-3
     # Refresh tokens stay on file so that presenting one answers "revoked" (AADSTS50173), as Entra does.
     emu.store.end_sessions(ref)
     emu.store.save()
+
+
+@router.post("/users/revoke-sessions")
+async def revoke_sessions(request: Request) -> Response:
+    """Like revokeSignInSessions (Revoke-MgUserSignInSession)."""
+    emu = emulator(request)
+    user = _user(emu, await read_form(request))
+    _void_sessions(emu, user)
     return _done(request, f"sessions revoked for {user.upn}")
+
+
+@router.post("/users/reset-password")
+async def reset_password(request: Request) -> Response:
+    """Like an administrator resetting a password: a critical event, sessions and refresh tokens void. The
+    demo password stays as it is, so the workshop can go on; in Entra the user signs in with the new one."""
+    emu = emulator(request)
+    user = _user(emu, await read_form(request))
+    _void_sessions(emu, user)
+    return _done(request, f"password reset for {user.upn} (sessions revoked; the demo password is unchanged)")
 
 
 # zt: zero-trust-token-customization - names change, object ids don't.
@@ -182,6 +199,35 @@ async def enable(request: Request) -> Response:
     emu.store.save()
     told = await provisioning.push(emu, user, active=True)
     return _done(request, f"{user.upn} enabled; {told}", provisioning=told)
+
+
+@router.post("/users/delete")
+async def delete(request: Request) -> Response:
+    """Like deleting a user: gone from sign-in and Graph (a critical event for CAE). A soft delete, as in
+    Entra: provisioning deactivates the user in the app (their data kept), and only a permanent deletion,
+    30 days on, long after every token expired, sends the app a SCIM DELETE. Restorable until the emulator
+    restarts."""
+    emu = emulator(request)
+    user = _user(emu, await read_form(request))
+    tenant = emu.directory.tenants[user.tenant_id]
+    _void_sessions(emu, user)
+    tenant.deleted[tenant.users.pop(user.upn).upn] = user
+    told = await provisioning.push(emu, user, active=False)
+    return _done(request, f"{user.upn} deleted; {told}", provisioning=told)
+
+
+@router.post("/users/restore")
+async def restore(request: Request) -> Response:
+    """Like restoring a deleted user: the same object id signs in again (tokens from before stay void), and
+    provisioning creates the user in the app again."""
+    emu = emulator(request)
+    upn = (await read_form(request)).get("upn", "").strip().lower()
+    tenant = next((t for t in emu.directory.tenants.values() if upn in t.deleted), None)
+    if tenant is None:
+        raise EntraError("invalid_request", 50034, upn=upn[:100], tenant="any")
+    user = tenant.users[upn] = tenant.deleted.pop(upn)
+    told = await provisioning.push(emu, user, active=True)
+    return _done(request, f"{user.upn} restored; {told}", provisioning=told)
 
 
 @router.post("/keys/rotate")

@@ -111,6 +111,8 @@ class Tenant:
     admin_app_roles: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     # (client application_id, resource application_id) -> delegated scopes granted tenant-wide
     admin_scopes: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # Deleted users, by lower-case UPN: gone from sign-in and Graph, restorable (Entra keeps them 30 days).
+    deleted: dict[str, User] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""The provisioning service's part: when an administrator disables, enables or deletes a user, tell the
-app over its SCIM endpoint, as Entra's provisioning service does for an app configured for provisioning.
+"""The provisioning service's part: when an administrator disables, enables, deletes or restores a user,
+tell the app over its SCIM endpoint, as Entra's provisioning service does for an app configured for
+provisioning (a deleted user is soft-deleted first: `active=false`, as Entra sends).
 
 # zt: secure-with-cae
 # zt: identity-standards-based-development-methodologies
