@@ -80,6 +80,19 @@ def test_a_capable_client_gets_tokens_marked_cp1_and_one_without_does_not(
     assert "xms_cc" not in claims_of(plain["access_token"])
 
 
+def test_client_credentials_honour_the_claims_parameter_too(
+    live: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same app-only request, with cp1 declared (MSAL sends it as `claims`) and without."""
+    credential = {"client_assertion": managed_identity_assertion(live, "api", monkeypatch)}
+    scopes = [f"api://{live.app_id('downstream-api')}/.default"]
+    capable = confidential_client(live, "api", credential, client_capabilities=CP1).acquire_token_for_client(scopes)
+    plain = confidential_client(live, "api", credential).acquire_token_for_client(scopes)
+    assert claims_of(capable["access_token"])["xms_cc"] == ["cp1"]
+    assert claims_of(capable["access_token"])["idtyp"] == "app"
+    assert "xms_cc" not in claims_of(plain["access_token"])
+
+
 def test_graph_answers_a_capable_token_older_than_a_revocation_with_a_claims_challenge(
     fresh_emulator: LiveEmulator,
 ) -> None:

@@ -44,6 +44,28 @@ def _revoke(chain: Chain, person: Person) -> float:
     return before
 
 
+def _token_requests(chain: Chain) -> int:
+    stats = httpx.get(f"{chain.emulator.front}/admin/stats", timeout=5).json()
+    return int(stats["token_requests"])
+
+
+def test_a_disabled_user_with_nothing_cached_is_refused_by_the_exchange_itself(chain: Chain) -> None:
+    """dave (no other test here calls the api for him first) holds a valid token and is disabled before his first
+    call: the api's on-behalf-of exchange is refused by the identity provider, and so is he."""
+    dave = {"Authorization": f"Bearer {chain.signed_in(DAVE, capable=False)}"}
+    chain.emulator.admin("users/disable", upn=DAVE.upn)
+    try:
+        with chain.api.http() as http:
+            for method, path in (("GET", "/tasks"), ("POST", "/tasks")):
+                before = _token_requests(chain)
+                answer = http.request(method, path, json={"title": "x"} if method == "POST" else None, headers=dave)
+                assert _token_requests(chain) > before, "the api used a cached token: this test proves nothing"
+                assert answer.status_code == 401, (method, answer.text[:200])
+                assert 'error="invalid_token"' in answer.headers["www-authenticate"]
+    finally:
+        chain.emulator.admin("users/enable", upn=DAVE.upn)
+
+
 @pytest.mark.parametrize(("cut_off", "undo"), [("disable", "enable"), ("delete", "restore")])
 def test_a_disabled_or_deleted_user_is_refused_every_read_and_write_even_with_cached_on_behalf_of_tokens(
     chain: Chain, cut_off: str, undo: str

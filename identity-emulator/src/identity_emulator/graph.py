@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from .cae import capable, challenge, critical_event
+from .directory import User
 from .forms import emulator, require_back_channel
 from .tokens import GRAPH_APP_ID
 
@@ -78,8 +79,8 @@ def _claims(request: Request) -> dict[str, Any] | JSONResponse:
     return claims
 
 
-@router.get("/me")
-async def me(request: Request) -> JSONResponse:
+def _signed_in_user(request: Request) -> User | JSONResponse:
+    """The user a request's Graph token is for, still in the directory and enabled; else Graph's refusal."""
     require_back_channel(request)
     emu = emulator(request)
     emu.graph_requests += 1
@@ -89,6 +90,14 @@ async def me(request: Request) -> JSONResponse:
     user = emu.directory.user_by_oid(str(found["tid"]), str(found["oid"]))
     if user is None or (user.tenant_id, user.object_id) in emu.store.admin.disabled:
         return _graph_error(404, "Request_ResourceNotFound", "The signed-in user no longer exists.")
+    return user
+
+
+@router.get("/me")
+async def me(request: Request) -> JSONResponse:
+    user = _signed_in_user(request)
+    if isinstance(user, JSONResponse):
+        return user
     return JSONResponse(
         {
             "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
@@ -102,18 +111,11 @@ async def me(request: Request) -> JSONResponse:
 
 @router.post("/me/getMemberObjects")
 async def get_member_objects(request: Request) -> JSONResponse:
-    require_back_channel(request)
-    emu = emulator(request)
-    emu.graph_requests += 1
-    found = _claims(request)
-    if isinstance(found, JSONResponse):
-        return found
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
+    user = _signed_in_user(request)
+    if isinstance(user, JSONResponse):
+        return user
+    if len(await request.body()) > MAX_BODY_BYTES:
         return _graph_error(413, "Request_BadRequest", "The request body is too large.")
-    user = emu.directory.user_by_oid(str(found["tid"]), str(found["oid"]))
-    if user is None or (user.tenant_id, user.object_id) in emu.store.admin.disabled:
-        return _graph_error(404, "Request_ResourceNotFound", "The signed-in user no longer exists.")
     # Every demo group is a security group, so securityEnabledOnly changes nothing here.
     return JSONResponse(
         {

@@ -286,19 +286,28 @@ def _verify_page(
     )
 
 
-@router.post("/{tenant}/verify", response_class=HTMLResponse, tags=["pages"])
-async def verify(tenant: str, request: Request) -> Response:
-    emu = emulator(request)
+async def _signed_in_form(
+    emu: Emulator, request: Request
+) -> tuple[dict[str, str], PendingSignIn, SignInSession, User] | Response:
+    """A form posted during a sign-in, counted only from the browser that signed in for that very request."""
     try:
         form = await read_form(request)
     except EntraError as err:
         return error_page(request, err, err.status)
     txn = emu.store.pending.get(form.get("txn", ""))
     session = _session(emu, request)
-    # Only from the browser that signed in for this very request.
     if txn is None or txn.user is None or session is None or session.id != txn.session_id:
         return error_page(request, EntraError("invalid_request", 50089))
-    user = emu.user(txn.user)
+    return form, txn, session, emu.user(txn.user)
+
+
+@router.post("/{tenant}/verify", response_class=HTMLResponse, tags=["pages"])
+async def verify(tenant: str, request: Request) -> Response:
+    emu = emulator(request)
+    found = await _signed_in_form(emu, request)
+    if isinstance(found, Response):
+        return found
+    form, txn, session, user = found
     missing = [c for c in stepup.requested(txn.claims) if c not in stepup.met(session)]
     if not missing:
         return _finish(emu, request, txn, user, session)
@@ -345,16 +354,10 @@ def _finish(emu: Emulator, request: Request, txn: PendingSignIn, user: User, ses
 @router.post("/{tenant}/consent", response_class=HTMLResponse, tags=["pages"])
 async def consent(tenant: str, request: Request) -> Response:
     emu = emulator(request)
-    try:
-        form = await read_form(request)
-    except EntraError as err:
-        return error_page(request, err, err.status)
-    txn = emu.store.pending.get(form.get("txn", ""))
-    session = _session(emu, request)
-    # The consent form only counts from the browser that signed in for this very request.
-    if txn is None or txn.user is None or session is None or session.id != txn.session_id:
-        return error_page(request, EntraError("invalid_request", 50089))
-    user = emu.user(txn.user)
+    found = await _signed_in_form(emu, request)
+    if isinstance(found, Response):
+        return found
+    form, txn, session, user = found
     app = emu.directory.applications[txn.client_id]
     if form.get("decision") != "accept":
         emu.store.pending.pop(txn.id, None)
