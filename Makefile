@@ -63,7 +63,9 @@ provision: .venv-ready
 permissions-report: .venv-ready
 	$(UV) run zt permissions-report
 
-# Client cost of one hop, aiohttp vs httpx, as ratios measured in one run (no stack needed).
+# What Zero Trust costs the chain against a floor with no auth, in one run (docs/performance.md); under 5 minutes.
+# `zt bench-clients`: what one hop costs per HTTP client (aiohttp vs httpx).
+bench: SYSTEM = wrk postgresql-15
 bench: .venv-ready
 	$(UV) run zt bench
 

@@ -31,7 +31,7 @@ def test_bench_measures_both_clients_and_prints_their_ratios() -> None:
 def test_bench_refuses_a_count_that_is_no_positive_number() -> None:
     for bad in ("0", "-3", "many"):
         try:
-            main(["bench", "--requests", bad])
+            main(["bench-clients", "--requests", bad])
         except SystemExit as exc:
             assert exc.code == 2
         else:

@@ -195,6 +195,28 @@ def test_a_deactivated_user_is_refused_keeps_their_data_and_gets_it_back_when_re
     assert [r["id"] for r in client.get("/records", headers=as_user()).json()] == [record]
 
 
+def test_the_deactivation_check_rides_in_the_requests_own_unit_of_work(
+    client: TestClient, as_user: Callable[..., dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker-thread hop and one transaction per request that reads data, the check included; a
+    route that reads no data still checks, on its own."""
+    from downstream_api.db import Database
+
+    units: list[str] = []
+    original = Database.run
+
+    async def counted(self: Database, work: Any, *args: Any, **kwargs: Any) -> Any:
+        units.append(getattr(work, "__name__", "?"))
+        return await original(self, work, *args, **kwargs)
+
+    monkeypatch.setattr(Database, "run", counted)
+    assert client.get("/records", headers=as_user()).status_code == 200
+    assert units == ["checked"]
+    units.clear()
+    assert client.get("/me", headers=as_user()).status_code == 200
+    assert units == ["checked"]
+
+
 def test_deleting_a_user_deletes_their_records_and_nobody_elses(
     client: TestClient, as_user: Callable[..., dict[str, str]], as_app: Callable[..., dict[str, str]]
 ) -> None:

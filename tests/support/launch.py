@@ -237,6 +237,7 @@ def web_settings(emulator: LiveEmulator, port: int, folder: Path) -> dict[str, s
         "redirect_uri": f"http://localhost:{port}/auth/callback",
         "post_logout_redirect_uri": f"http://localhost:{port}/",
         "state_dir": str(folder),
+        "graph_check_seconds": "0",  # Graph on every page, as the stacks here
     }
 
 
@@ -289,6 +290,8 @@ def start_stack(local: Path, port_offset: int = STACK_PORT_OFFSET, command: list
     """Start `zt run` (or `command`, e.g. `make run`) in its own process group; wait for stack.json."""
     env = inherited("WEB_", "API_", "DOWNSTREAM_", "EMULATOR_")
     env["ZT_LOCAL_DIR"] = str(local)
+    # Graph on every page, so a revocation shows at the very next click (the default asks every 30 s).
+    env.setdefault("WEB_GRAPH_CHECK_SECONDS", "0")
     if command:
         # As from a person's terminal: not inside this test run's virtual environment.
         venv = os.environ.get("VIRTUAL_ENV") or str(Path(sys.executable).parent.parent)

@@ -359,7 +359,15 @@ def idp() -> FakeIdp:
 @pytest.fixture
 def settings(tmp_path: Path, fake_api_server: tuple[FakeApi, str]) -> Settings:
     base = fake_api_server[1]
-    return Settings(state_dir=tmp_path / "web", authority=AUTHORITY, api_url=base, idp_origin=IDP, graph_url=base)
+    # Graph on every page (graph_check_seconds=0), so each test sees what one page does.
+    return Settings(
+        state_dir=tmp_path / "web",
+        authority=AUTHORITY,
+        api_url=base,
+        idp_origin=IDP,
+        graph_url=base,
+        graph_check_seconds=0,
+    )
 
 
 class Browser(Person):

@@ -10,6 +10,7 @@ import html
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -64,6 +65,18 @@ def test_the_web_declares_cp1_and_every_page_asks_graph(browser: Browser, fake_a
     assert fake_api.graph_calls == ["00000003-0000-0000-c000-000000000000"] * 2
     asked = [json.loads(r["claims"]) for r in browser.idp.token_requests if "claims" in r]
     assert asked and all(a["access_token"]["xms_cc"]["values"] == ["CP1"] for a in asked)
+
+
+def test_graph_is_asked_at_most_once_per_interval_per_session(
+    make_browser: Callable[..., Browser], fake_api: FakeApi
+) -> None:
+    """With graph_check_seconds (30 by default), the pages within it show Graph's profile without asking again."""
+    browser = make_browser(graph_check_seconds=30)
+    browser.sign_in("alice")
+    for _ in range(3):
+        page = browser.get("/tasks")
+        assert page.status_code == 200 and "Alice Adams (Graph)" in page.text
+    assert fake_api.graph_calls == ["00000003-0000-0000-c000-000000000000"]
 
 
 def test_a_graph_challenge_sends_the_person_to_sign_in_again_and_the_page_comes_back(

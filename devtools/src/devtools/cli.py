@@ -255,17 +255,38 @@ def permissions_report(manifest: Path | None, directory: Path | None, audit: tup
 
 
 @_command(
-    "what one hop costs the calling tier, per HTTP client, as ratios measured in one run",
+    "what one hop costs the calling tier, per HTTP client (aiohttp, httpx), as ratios measured in one run",
     "Sends the same HTTPS requests on loopback through aiohttp (what the tiers use for their hops) "
     "and httpx, and prints each client's CPU time per request, requests per second, and their ratios.",
 )
 @click.option("--requests", type=int, callback=_positive, default=3000, help="requests per client (default 3000)")
 @click.option("--concurrency", type=int, callback=_positive, default=32, help="requests in flight (default 32)")
-def bench(requests: int, concurrency: int) -> int:
+def bench_clients(requests: int, concurrency: int) -> int:
     from devtools.bench import run as run_bench
 
     run_bench(requests, concurrency)
     return 0
+
+
+@_command(
+    "what Zero Trust costs the chain: throughput and latency against a floor with no auth, in one run",
+    "Starts the stack as `make run` does, a floor (the same hops with no auth) and a naive build, drives each "
+    "with wrk on loopback in interleaved rounds, and prints throughput, p50 and p99, their ratios, token-endpoint "
+    "and key-set calls per 1,000 requests and what one validation costs; writes the figures to a JSON file and a "
+    "PNG chart (docs/performance.md explains them).",
+)
+@click.option("--smoke", is_flag=True, help="tiny counts: checks the bench works, measures nothing worth keeping")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="where the JSON goes (default: docs/performance/bench.json; the chart beside it)",
+)
+def bench(smoke: bool, out: Path | None) -> int:
+    from devtools.perf.run import main as run_bench
+
+    default = repo_root() / ("test-artifacts/bench-smoke.json" if smoke else "docs/performance/bench.json")
+    return run_bench(smoke, out or default)
 
 
 if __name__ == "__main__":

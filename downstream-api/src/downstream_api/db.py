@@ -29,6 +29,10 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 TITLE_MAX = 200
+# One connection per worker thread that can use it (anyio's default limit is 40): a request never waits
+# for, nor opens, a connection beyond the pool (a new PostgreSQL connection is a server process and a
+# token check). Tune down where a server's max_connections is shared by many replicas.
+POOL_SIZE = 40
 USER_NAME_MAX = 256
 DISPLAY_NAME_MAX = 256
 
@@ -116,7 +120,14 @@ def make_engine(
     # so no connection is ever opened with a stale token, and none is kept past pool_recycle
     # (well under the token's lifetime). pool_pre_ping drops connections the server closed (restart,
     # failover) instead of failing the request that picks them up.
-    engine = create_engine(url, pool_pre_ping=True, pool_recycle=pool_recycle, connect_args=connect_args)
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=pool_recycle,
+        connect_args=connect_args,
+        pool_size=POOL_SIZE,
+        max_overflow=0,
+    )
     if credential is not None:
         enable_entra_authentication(engine)
     return engine
@@ -155,7 +166,7 @@ def _sqlite_engine(database: str) -> Engine:
     if not path.exists():
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     # File databases get a QueuePool and check_same_thread=False from SQLAlchemy, as worker threads need.
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}", pool_size=POOL_SIZE, max_overflow=0)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -9,10 +9,12 @@ route's parameter type says which (deny by default: a test lists routes without 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from zerotrust.cae import bearer_refusal
@@ -23,6 +25,9 @@ from zerotrust.service import lifespan_clients
 from zerotrust.tokens import Principal, TokenValidator
 
 from .db import Database, ProvisionedUser
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,47 @@ async def token_validator(c: ClientsDep) -> TokenValidator:
     return c.validator
 
 
-async def database(c: ClientsDep) -> Database:
-    return c.database
+class UnitOfWork:
+    """The database as one request sees it: `run(work, ...)` as Database.run, and, for a user whose request
+    must not come from a deactivated account (`active`), that check first, in the same transaction."""
+
+    def __init__(self, db: Database, request: Request) -> None:
+        self.db, self.request = db, request
+
+    async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        caller: tuple[str, str] | None = getattr(self.request.state, "active_check", None)
+        if caller is None:
+            return await self.db.run(work, *args, **kwargs)
+        self.request.state.active_check = None
+
+        def checked(session: Session) -> T:
+            if _deactivated(session, *caller):
+                raise HTTPException(403, {"error": "account_deactivated", "error_description": DEACTIVATED})
+            return work(session, *args, **kwargs)
+
+        return await self.db.run(checked)
 
 
-DatabaseDep = Annotated[Database, Depends(database)]
+async def database(c: ClientsDep, request: Request) -> UnitOfWork:
+    return UnitOfWork(c.database, request)
+
+
+DatabaseDep = Annotated[UnitOfWork, Depends(database)]
+
+
+def _uses_database(route: Any) -> bool:
+    """The route asks for the database (so its first unit of work can carry the deactivation check)."""
+    known: bool | None = getattr(route, "_zt_uses_database", None)
+    if known is None:
+
+        def found(dependant: Any) -> bool:
+            return dependant.call is database or any(found(d) for d in dependant.dependencies)
+
+        known = isinstance(route, APIRoute) and found(route.dependant)
+        route._zt_uses_database = known
+    return known
+
+
 protect = Protection(token_validator, realm="downstream-api")
 
 # zt: protected-api-example
@@ -90,9 +131,12 @@ def active(check: Check) -> Check:
     """
 
     # A default rather than Annotated: postponed annotations can't resolve the local `check`.
-    async def still_active(db: DatabaseDep, principal: Principal = Depends(check)) -> Principal:
-        if await db.run(_deactivated, principal.tid, principal.oid):
-            raise HTTPException(403, {"error": "account_deactivated", "error_description": DEACTIVATED})
+    async def still_active(request: Request, c: ClientsDep, principal: Principal = Depends(check)) -> Principal:
+        request.state.active_check = (principal.tid, principal.oid)
+        # A route that works on the data checks in its own transaction (UnitOfWork.run): no second thread
+        # hop, no second transaction. Any other route checks here, on its own.
+        if not _uses_database(request.scope.get("route")):
+            await UnitOfWork(c.database, request).run(lambda _session: None)
         return principal
 
     return still_active

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import aiohttp
+from cachetools import TTLCache
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from zerotrust.cae import challenged_claims
@@ -39,6 +40,8 @@ class Clients:
     api: aiohttp.ClientSession
     signin: SignIn
     graph: aiohttp.ClientSession  # Microsoft Graph (settings.graph_url), on the signed-in user's behalf
+    # When each session's user was last confirmed with Graph, and the profile Graph gave (per process).
+    confirmed: TTLCache[str, tuple[float, dict[str, Any]]] = field(default_factory=lambda: TTLCache(10_000, 300))
 
 
 class SignInRequired(Exception):
@@ -93,7 +96,12 @@ CurrentSession = Annotated[Session, Depends(require_session)]
 # zt: secure-with-cae
 async def confirm_with_graph(request: Request, c: Clients, session: Session) -> None:
     """Graph, a CAE resource, still accepts this user: their profile for the page, or ClaimsChallenge
-    when Graph wants a fresh sign-in. Graph unreachable: the page goes on (tokens still expire)."""
+    when Graph wants a fresh sign-in. Graph unreachable: the page goes on (tokens still expire). Asked at
+    most once per `graph_check_seconds` per session."""
+    recent = c.confirmed.get(session.key)
+    if recent is not None and time.monotonic() - recent[0] < c.settings.graph_check_seconds:
+        request.state.profile = recent[1]
+        return
     got = await c.signin.tokens.acquire(session, [GRAPH_SCOPE])
     consent_missing = got is not None and bool(CONSENT_MISSING & set(got.error_codes))
     refused = got is None or (got.token is None and got.error in SIGN_IN_AGAIN and not consent_missing)
@@ -124,6 +132,7 @@ async def confirm_with_graph(request: Request, c: Clients, session: Session) -> 
         raise SignInRequired(page_of(request))
     if isinstance(profile, dict) and profile.get("id") == session.user.oid:
         request.state.profile = profile
+        c.confirmed[session.key] = (time.monotonic(), profile)
     elif status != 200:
         log.warning("Graph answered %s for the signed-in user", status)
 
@@ -131,6 +140,7 @@ async def confirm_with_graph(request: Request, c: Clients, session: Session) -> 
 async def end_session(c: Clients, session: Session) -> None:
     await c.signin.sessions.end(session.id)
     c.signin.tokens.forget(session.key)
+    c.confirmed.pop(session.key, None)
 
 
 async def confirmed_session(request: Request, session: CurrentSession, c: ClientsDep) -> Session:

@@ -12,6 +12,8 @@ from fastapi.templating import Jinja2Templates
 from .dependencies import clients_of
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+# Templates ship with the code and never change while it runs: no file-system check on every render.
+templates.env.auto_reload = False
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -9,12 +9,13 @@ too, used once. `clock` is a setting, so tests move time instead of waiting for 
 # region liftable: bff-sign-in (2 of 3) requires: fastapi, msal, anyio, cachetools
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,6 +212,59 @@ class Acquired:
     error_codes: tuple[int, ...] = ()
 
 
+class NeedsNetwork(Exception):
+    """MSAL was about to wait on the network on the event loop's thread: the call is redone in a worker thread.
+    Not a requests exception, so MSAL never takes it for a network error and falls back on its own."""
+
+
+_ON_LOOP: contextvars.ContextVar[bool] = contextvars.ContextVar("msal_on_loop", default=False)
+
+
+def off_loop_only(call: Callable[..., Any]) -> Callable[..., Any]:
+    """`call` (an MSAL HTTP method, a client assertion that asks the identity endpoint) refuses to run where
+    it would block the event loop."""
+
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if _ON_LOOP.get():
+            raise NeedsNetwork
+        return call(*args, **kwargs)
+
+    return guarded
+
+
+class LoopGuardedHttp:
+    """MSAL's HTTP client, refusing to send from the event loop (see `TokenCaches.acquire`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.get, self.post, self.close = off_loop_only(inner.get), off_loop_only(inner.post), inner.close
+
+
+def off_loop_credential(credential: Mapping[str, Any]) -> dict[str, Any]:
+    """MSAL's client credential, its assertion callable (a managed identity's token: network) guarded."""
+    return {k: off_loop_only(v) if k == "client_assertion" and callable(v) else v for k, v in credential.items()}
+
+
+def msal_http_client() -> Any:
+    """What MSAL builds for itself when given no HTTP client: a requests session retrying once."""
+    import requests
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _silently(call: Callable[[], Any]) -> Any:
+    # A cached token is a lookup of some microseconds: done right here, not worth a worker thread's ~180 us.
+    # Anything that needs the network raises NeedsNetwork before it blocks.
+    marker = _ON_LOOP.set(True)
+    try:
+        return call()
+    finally:
+        _ON_LOOP.reset(marker)
+
+
 # zt: token-management
 class TokenCaches:
     """Each signed-in user's MSAL token cache: sealed in the session store, decrypted into memory for a few
@@ -232,10 +286,17 @@ class TokenCaches:
         accounts = [a for a in app.get_accounts() if a.get("home_account_id") == session.user.home_account_id]
         if not accounts:
             return None
+
+        def silent() -> Any:
+            return app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
+
         try:
-            result = await anyio.to_thread.run_sync(
-                lambda: app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
-            )
+            try:
+                if force_refresh:
+                    raise NeedsNetwork
+                result = _silently(silent)
+            except NeedsNetwork:
+                result = await anyio.to_thread.run_sync(silent)
         except OSError:
             raise IdentityProviderUnavailable("token endpoint") from None
         if cache.has_state_changed:

@@ -53,6 +53,11 @@ class Settings(ServiceSettings):
     # "Permissions" blade in the Entra admin center (or the tenant's admin consent workflow).
     admin_consent_url: str = "http://localhost:8444/admin"
     api_timeout_seconds: float = 10.0
+    # zt: secure-with-cae
+    # How often a signed-in session's pages ask Graph (a CAE resource) whether the user may still sign in: at
+    # most once per this many seconds per session (0: every page). Graph learns of a revocation within
+    # minutes in Entra; a page every few seconds adds little to that, and a Graph round trip per page a lot.
+    graph_check_seconds: float = Field(default=30.0, ge=0, le=300)
 
     # Server-side sessions and the sealed token caches (SQLite file and its key live here).
     state_dir: Path = _REPO / ".local" / "web"

@@ -32,11 +32,14 @@ from .session_store import record_key
 from .sessions import (
     SIGN_IN_TTL,
     IdentityProviderUnavailable,
+    LoopGuardedHttp,
     PendingSignIn,
     Session,
     Sessions,
     SignedInUser,
     TokenCaches,
+    msal_http_client,
+    off_loop_credential,
 )
 
 MAX_NEXT_LENGTH = 512
@@ -100,6 +103,7 @@ class SignIn:
         self.config, self.sessions = config, sessions
         # One HTTP cache for every user's MSAL app: discovery is fetched once per process, not per user.
         self._http_cache: dict[Any, Any] = {}
+        self._http = LoopGuardedHttp(config.http_client or msal_http_client())
         self._discovery: dict[str, Any] | None = None
         self.tokens = TokenCaches(sessions, self.app, config.memory_ttl)
 
@@ -107,10 +111,10 @@ class SignIn:
         try:
             return msal.ConfidentialClientApplication(
                 self.config.client_id,
-                client_credential=dict(self.config.credential),
+                client_credential=off_loop_credential(self.config.credential),
                 authority=self.config.authority,
                 instance_discovery=self.config.instance_discovery,
-                http_client=self.config.http_client,
+                http_client=self._http,
                 http_cache=self._http_cache,
                 client_capabilities=list(self.config.client_capabilities) or None,
                 token_cache=cache if cache is not None else msal.SerializableTokenCache(),

@@ -192,7 +192,9 @@ class ApiSettings(ServiceSettings):
     # them in safe bounds (a small leeway; no key-set request storm).
     clock_leeway_seconds: int = Field(default=60, ge=0)
     key_set_refresh_seconds: float = Field(default=30.0, gt=0)
-    key_set_max_age_seconds: float = Field(default=30.0, gt=0)
+    # Re-read on its cache lifetime (the provider serves it for 5 minutes): bounds how long a withdrawn key
+    # still works, without every tier asking every 30 s when nothing changed.
+    key_set_max_age_seconds: float = Field(default=300.0, gt=0)
     # zt: overprivileged-permissions
     # One JSON line per authorized request (zerotrust.audit); unset: no audit file.
     audit_log: Path | None = None

@@ -11,8 +11,10 @@ the allowlist for its token type. Scopes and roles are checked per route (protec
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +30,8 @@ MAX_TOKEN_BYTES = 16 * 1024
 ALGORITHMS = ["RS256"]
 REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "tid", "oid", "sub", "azp", "ver"]
 EMPTY_RETRY_SECONDS = 2.0
+# Validated tokens remembered per API (one audience): enough for every active caller, bounded in memory.
+VALIDATED_CACHE_SIZE = 10_000
 
 Fetch = Callable[[str], Awaitable[Any]]
 
@@ -149,7 +153,7 @@ class KeySet:
     authority: str
     fetch: Fetch
     refresh_interval: float = 30.0
-    max_age: float = 30.0
+    max_age: float = 300.0
     jwks_uri: str | None = None
     fetches: int = 0
     _keys: dict[str, Any] = field(default_factory=dict)
@@ -224,13 +228,46 @@ class TokenPolicy:
 
 
 class TokenValidator:
-    def __init__(self, policy: TokenPolicy, keys: KeySet) -> None:
+    """`validate` checks a token in full once, then remembers the result under the token's SHA-256 (never the
+    token) until it expires: a token seen again costs a hash and a lookup, and is still refused once past
+    `exp` or once its signing key is withdrawn from the key set. What a token can't say (an account
+    deactivated, a session revoked) is checked per request elsewhere, cached or not."""
+
+    def __init__(
+        self,
+        policy: TokenPolicy,
+        keys: KeySet,
+        *,
+        cache_size: int = VALIDATED_CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.policy = policy
         self.keys = keys
+        self.cache_size, self.clock = cache_size, clock
+        self._validated: OrderedDict[bytes, tuple[Principal, float, str]] = OrderedDict()
 
     async def validate(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("The access token is too large.")
+        digest = hashlib.sha256(token.encode()).digest()
+        seen = self._validated.get(digest)
+        if seen is not None:
+            principal, expires, kid = seen
+            # The same bounds as a full check: exp with the leeway, and a key still published.
+            if self.clock() > expires + self.policy.leeway_seconds:
+                del self._validated[digest]
+                raise InvalidToken("The access token has expired.")
+            if await self.keys.key(kid) is not None:
+                return principal
+            del self._validated[digest]
+        principal, expires, kid = await self._validate(token)
+        if self.cache_size > 0:
+            self._validated[digest] = (principal, expires, kid)
+            if len(self._validated) > self.cache_size:
+                self._validated.popitem(last=False)
+        return principal
+
+    async def _validate(self, token: str) -> tuple[Principal, float, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -260,7 +297,7 @@ class TokenValidator:
             raise InvalidToken("The access token is not meant for this API.") from None
         except jwt.PyJWTError:
             raise InvalidToken from None
-        return self._check(claims)
+        return self._check(claims), float(claims["exp"]), kid
 
     def _check(self, claims: dict[str, Any]) -> Principal:
         # zt: identity-supported-account-types

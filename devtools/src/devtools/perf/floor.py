@@ -1,0 +1,122 @@
+"""The floor: the chain's three hops with no Zero Trust at all, for `make bench` to compare against. Bench-only.
+
+Same framework, server, TLS, hop client (zerotrust.hops), database engine and query, and a page rendered
+from a template, but no token, no session, no validation, no authorization. Never a switch in the real
+services: this is separate code that shares only what carries no security decision.
+
+    python -m devtools.perf.floor web|api|downstream PORT NEXT_URL_OR_DATABASE_URL
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from downstream_api.db import Database, Record, make_engine
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from zerotrust.hops import hop_session
+from zerotrust.serve import serve
+
+TENANT, OWNER = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+
+
+def _page(request: Request, items: list[dict[str, Any]]) -> Response:
+    # The web app's own template and layout, as its tasks page renders them: the same bytes to send.
+    from web.pages import templates
+
+    tasks = [SimpleNamespace(path_id=t["id"], shared_with_group=None, **t) for t in items]
+    user = SimpleNamespace(name="Alice Adams", username="alice@contoso.test", account_type=None, country=None)
+    context = {"tasks": tasks, "csrf_token": "x" * 43, "max_title": 200, "user": user, "display_name": user.name}
+    response = templates.TemplateResponse(request, "tasks.html", {**context, "attack_lab": False})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _rows(session: Session) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(Record).where(Record.tenant_id == TENANT, Record.owner_oid == OWNER).order_by(Record.created_at)
+    )
+    return [{"id": r.id, "title": r.title, "done": r.done, "created_at": r.created_at.isoformat()} for r in rows]
+
+
+def _seed(session: Session, count: int) -> None:
+    if session.scalar(select(Record.id).limit(1)) is None:
+        now = dt.datetime.now(dt.UTC)
+        for n in range(count):
+            session.add(
+                Record(id=str(uuid.uuid4()), tenant_id=TENANT, owner_oid=OWNER, title=f"task {n}", created_at=now)
+            )
+
+
+def downstream(database_url: str, seed: int) -> FastAPI:
+    db = Database(make_engine(database_url))
+    Record.metadata.create_all(db.engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await db.run(_seed, seed)
+        yield
+        db.dispose()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/records")
+    async def records() -> JSONResponse:
+        return JSONResponse(await db.run(_rows))
+
+    return app
+
+
+def hop(next_url: str, path: str, render: bool) -> FastAPI:
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with hop_session(next_url) as http:
+            state["http"] = http
+            yield
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/tasks")
+    async def tasks(request: Request) -> Any:
+        async with state["http"].get(path) as answer:
+            items = await answer.json()
+        return _page(request, items) if render else JSONResponse(items)
+
+    return app
+
+
+def main(argv: list[str]) -> None:
+    tier, port, target = argv[0], int(argv[1]), argv[2]
+    cert, key = Path(os.environ["FLOOR_TLS_CERT"]), Path(os.environ["FLOOR_TLS_KEY"])
+    if tier == "downstream":
+        app = downstream(target, int(os.environ.get("FLOOR_SEED", "5")))
+    else:
+        app = hop(target, "/records" if tier == "api" else "/tasks", render=tier == "web")
+    # As `make run` serves each tier: HTTPS between tiers, plain http for the web on loopback.
+    serve(
+        app,
+        f"floor-{tier}",
+        "FLOOR",
+        host="127.0.0.1",
+        port=port,
+        tls_cert=cert,
+        tls_key=key,
+        require_tls=tier != "web",
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

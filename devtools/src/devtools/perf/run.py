@@ -1,0 +1,189 @@
+"""`make bench`: what Zero Trust costs the chain, as ratios measured side by side in one run.
+
+The real stack (as `make run` starts it), a floor (perf/floor.py: the same hops with no auth) and a naive
+build (perf/naive.py: the same checks done the slow way) are driven by wrk on loopback in interleaved
+rounds, so a machine that slows down mid-run slows every target alike; medians of the rounds are kept.
+Figures go to a JSON file and a PNG chart; docs/performance.md explains them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from devtools.paths import local_dir
+from devtools.perf.load import LoadError, Measured, drive
+from devtools.perf.micro import validation_costs
+from devtools.perf.naive import naive_chain
+from devtools.perf.stack import BenchError, Stack, floor, real_stack, web_cookie
+from devtools.tls import ca_env, ensure_dev_tls
+from devtools.token import device_code_token
+
+USER = "alice@contoso.test"
+# Away from a developer's `make run` (offset 0) and from the test runs' stacks (devtools.ports).
+PORT_OFFSET = 1200
+FLOOR_PORTS = (9300, 9301, 9302)
+NAIVE_PORTS = (9310, 9311)
+TASKS = 5
+
+
+@dataclass
+class Plan:
+    seconds: int = 5
+    rounds: int = 3
+    connections: tuple[int, ...] = (16, 32)
+    postgres: bool = True
+
+
+SMOKE = Plan(seconds=1, rounds=1, connections=(4,), postgres=False)
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    headers: dict[str, str]
+    chain: bool = False  # the real stack (its identity provider's counters are read around it)
+    runs: dict[int, list[Measured]] = field(default_factory=dict)
+
+    def median(self, connections: int) -> dict[str, float]:
+        runs = self.runs[connections]
+        return {
+            "rps": statistics.median(r.rps for r in runs),
+            "p50_ms": statistics.median(r.p50_ms for r in runs),
+            "p99_ms": statistics.median(r.p99_ms for r in runs),
+            "failed": sum(r.non_2xx for r in runs),
+        }
+
+
+def _seed(stack: Stack, token: str) -> None:
+    with httpx.Client(verify=str(stack.info["ca_bundle"]), timeout=10) as http:
+        api = str(stack.info["api"])
+        have = http.get(f"{api}/tasks", headers={"Authorization": f"Bearer {token}"}).json()
+        for n in range(len(have), TASKS):
+            answer = http.post(
+                f"{api}/tasks", json={"title": f"task {n}"}, headers={"Authorization": f"Bearer {token}"}
+            )
+            if answer.status_code != 201:
+                raise BenchError(f"seeding tasks failed: {answer.status_code} {answer.text[:200]}")
+
+
+def _rounds(targets: list[Target], plan: Plan, stack: Stack, say: Callable[[str], None]) -> dict[str, int]:
+    """Every target once per round and connection count; what the real chain asked of the identity provider
+    meanwhile (the emulator's counters, read around the chain's own runs only)."""
+    for target in targets:  # warm: connections, caches, the first on-behalf-of exchange
+        drive(target.url, seconds=1, connections=4, headers=target.headers)
+    asked = {"requests": 0, "token_requests": 0, "key_set_requests": 0}
+    for n in range(plan.rounds):
+        for connections in plan.connections:
+            for target in targets:
+                before = stack.stats() if target.chain else None
+                got = drive(target.url, seconds=plan.seconds, connections=connections, headers=target.headers)
+                if before is not None:
+                    after = stack.stats()
+                    asked["requests"] += got.requests
+                    for counter in ("token_requests", "key_set_requests"):
+                        asked[counter] += after[counter] - before[counter]
+                target.runs.setdefault(connections, []).append(got)
+                say(f"  round {n + 1} c={connections} {target.name:<22} {got.rps:8.1f} req/s p99 {got.p99_ms:7.1f} ms")
+    return asked
+
+
+def _chain_targets(stack: Stack, token: str, cookie: str, suffix: str) -> list[Target]:
+    return [
+        Target(f"web{suffix}", f"{stack.info['web']}/tasks", {"Cookie": cookie}, chain=True),
+        Target(f"api{suffix}", f"{stack.info['api']}/tasks", {"Authorization": f"Bearer {token}"}, chain=True),
+    ]
+
+
+def measure(plan: Plan, out: Path, say: Callable[[str], None] = print) -> dict[str, Any]:
+    started = time.monotonic()
+    local = local_dir() / "bench"
+    results: dict[str, Any] = {"plan": asdict(plan), "targets": {}, "ratios": {}}
+    targets: list[Target] = []
+    with real_stack(local / "sqlite", PORT_OFFSET) as stack:
+        tls = ensure_dev_tls(local / "sqlite")
+        os.environ.update(ca_env(tls))  # this process's own calls (the key set) trust the dev CA too
+        token = device_code_token(stack.info, USER, list(stack.info["api_scopes"]))
+        _seed(stack, token)
+        cookie = web_cookie(stack, USER)
+        chain = _chain_targets(stack, token, cookie, "")
+        with (
+            floor(tls, local / "logs", FLOOR_PORTS, f"sqlite:///{local / 'floor.sqlite3'}") as floor_web,
+            naive_chain(stack, tls, local / "logs", NAIVE_PORTS) as naive_api,
+        ):
+            floors = [
+                Target("web floor", f"{floor_web}/tasks", {}),
+                Target("api floor", f"https://localhost:{FLOOR_PORTS[1]}/tasks", {}),
+            ]
+            naive = [Target("api naive", f"{naive_api}/tasks", {"Authorization": f"Bearer {token}"})]
+            targets = [*chain, *floors, *naive]
+            asked = _rounds(targets, plan, stack, say)
+        results["steady_state"] = {
+            "requests": asked["requests"],
+            "token_requests_per_1000": 1000 * asked["token_requests"] / max(asked["requests"], 1),
+            "key_set_requests_per_1000": 1000 * asked["key_set_requests"] / max(asked["requests"], 1),
+        }
+        results["validation"] = validation_costs(stack, token)
+    for target in targets:
+        results["targets"][target.name] = {str(c): target.median(c) for c in target.runs}
+    results["ratios"] = _ratios(results["targets"])
+    results["seconds"] = round(time.monotonic() - started, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _ratios(targets: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    def rps(name: str, conns: str) -> float:
+        return targets[name][conns]["rps"] if conns in targets.get(name, {}) else float("nan")
+
+    pairs = [("web", "web floor"), ("api", "api floor"), ("api", "api naive")]
+    return {conns: {f"{a} / {b}": rps(a, conns) / rps(b, conns) for a, b in pairs} for conns in targets.get("web", {})}
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"{'target':<22} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>6}"]
+    for name, by_conns in results["targets"].items():
+        for conns, m in by_conns.items():
+            lines.append(
+                f"{name:<22} {conns:>5} {m['rps']:9.1f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} {int(m['failed']):6d}"
+            )
+    lines.append("")
+    for conns, ratios in results["ratios"].items():
+        lines.append(f"ratios at {conns} connections: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    steady = results["steady_state"]
+    lines.append(
+        f"steady state ({steady['requests']} chain requests): {steady['token_requests_per_1000']:.2f} token-endpoint "
+        f"and {steady['key_set_requests_per_1000']:.2f} key-set requests per 1,000"
+    )
+    v = results["validation"]
+    lines.append(
+        f"validation per call: cached {v['cached_us']:.1f} us, full {v['full_us']:.1f} us, "
+        f"raw RS256 verify {v['raw_rs256_us']:.1f} us"
+    )
+    lines.append(f"took {results['seconds']} s")
+    return "\n".join(lines)
+
+
+def main(smoke: bool, out: Path) -> int:
+    plan = SMOKE if smoke else Plan()
+    try:
+        results = measure(plan, out)
+    except (BenchError, LoadError) as exc:
+        print(f"zt bench: {exc}", file=sys.stderr)
+        return 1
+    print(table(results))
+    if not smoke:
+        from devtools.perf.chart import chart
+
+        chart(results, out.with_suffix(".png"))
+    return 0
