@@ -28,8 +28,8 @@ from devtools.redis_server import answers_ping, redis_server_bin
 from devtools.supervisor import Service, Summary
 
 Env = Mapping[str, str] | Callable[[], Mapping[str, str]]
-MAX_REPLICAS = 8
-# Within the stack's own port block (8000-8444 plus --port-offset): replicas on 8010.., Redis on 8379.
+# Within the stack's own port block (8000-8444 plus --port-offset): replicas on 8010-8017 (zt run allows
+# up to 8), Redis on 8379.
 REPLICA_PORT_SHIFT = 10
 REDIS_PORT_SHIFT = 379
 # Per RFC 9110 7.6.1 these describe one connection, not the message: never forwarded.
