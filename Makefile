@@ -17,7 +17,7 @@ MEMBER_SRC := $(wildcard */src)
 .PHONY: help run test token scorecard report provision permissions-report bench lint .venv-ready
 
 help:
-	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint"
+	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 # devtools/install.sh is the one installer (.ci/run uses it through `make test`); SYSTEM names the Debian
@@ -32,13 +32,17 @@ PORT_OFFSET ?= 0
 TENANTS ?=
 # downstream-api's database: sqlite (default) or postgres (a private cluster admitting only tokens).
 DB ?= sqlite
+# WEB_REPLICAS=2: that many web processes behind one local port, sharing sessions in a private Redis.
+WEB_REPLICAS ?= 1
 
-run: SYSTEM = $(if $(filter postgres,$(DB)),postgresql-15)
+run: SYSTEM = $(if $(filter postgres,$(DB)),postgresql-15) $(if $(filter-out 1,$(WEB_REPLICAS)),redis-server)
 run: .venv-ready
-	$(UV) run zt run --port-offset $(PORT_OFFSET) --db $(DB) $(if $(TENANTS),--tenants $(TENANTS))
+	$(UV) run zt run --port-offset $(PORT_OFFSET) --db $(DB) $(if $(TENANTS),--tenants $(TENANTS)) \
+		--web-replicas $(WEB_REPLICAS)
 
-# Browser tests drive Debian's Chromium; the data tests run a private PostgreSQL 15 cluster.
-test: SYSTEM = chromium postgresql-15
+# Browser tests drive Debian's Chromium; the data tests run a private PostgreSQL 15 cluster; the session
+# store tests and the scaled-out web tier a private Redis.
+test: SYSTEM = chromium postgresql-15 redis-server
 test: .venv-ready
 	$(UV) run pytest
 

@@ -45,6 +45,7 @@ PROCESS_FIXTURES = frozenset(
         "pg_factory",
         "pg_cluster",
         "chromium",
+        "redis_server",
     }
 )
 
@@ -71,12 +72,18 @@ def _uses_postgres(item: pytest.Item) -> bool:
     return callspec is not None and callspec.params.get("backend") == "postgres"
 
 
+def _uses_redis(item: pytest.Item) -> bool:
+    # A store fixture parametrized over the session stores starts Redis for its "redis" case only.
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("store") == "redis"
+
+
 # Before pytest-xdist's own hook, which turns xdist_group marks into the groups it schedules by.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = _process_fixtures(item)
-        if fixtures or _uses_postgres(item):
+        if fixtures or _uses_postgres(item) or _uses_redis(item):
             item.add_marker(pytest.mark.live)
         if item.get_closest_marker("xdist_group") is not None:
             continue
@@ -85,6 +92,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(shared[0]))
         elif item.get_closest_marker("live") is not None and _module_fixtures(item):
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private redis-server (devtools.redis_server) on one of this worker's ports, for the session."""
+    from devtools.ports import free_port
+    from devtools.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis"), free_port()).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

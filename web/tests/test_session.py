@@ -1,17 +1,23 @@
-"""Server-side sessions (guidance: token-management): encrypted at rest, hashed ids, timeouts."""
+"""Server-side sessions (guidance: token-management): encrypted at rest, hashed ids, timeouts; the same
+contract for both stores (the SQLite file of one process, the Redis replicas share)."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import stat
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from web.session_store import Sealer, SqliteSessionStore, record_key
+import redis
+from web.redis_store import RedisSessionStore
+from web.session_store import Sealer, SessionStore, SqliteSessionStore, record_key
 from web.sessions import SIGN_IN_TTL, Sessions, SignedInUser
 from zerotrust.redact import JWT_SHAPE as TEXT_JWT_SHAPE
 
@@ -62,28 +68,60 @@ def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "web"
 
 
+@dataclass
+class Backend:
+    store: SessionStore
+    # Everything the store holds, as someone with a copy of it (a backup, a snapshot, a dump) sees it.
+    raw: Callable[[], bytes]
+
+
+def _sqlite(state_dir: Path) -> Backend:
+    def raw() -> bytes:
+        # The database, its WAL and shared-memory files: whatever SQLite wrote, committed or not.
+        return b"".join(p.read_bytes() for p in sorted(state_dir.iterdir()) if p.name.startswith("sessions"))
+
+    return Backend(_run(SqliteSessionStore.open(state_dir / "sessions.sqlite3")), raw)
+
+
+def _redis(url: str) -> Backend:
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+
+    def raw() -> bytes:
+        found = [key + b"".join(k + v for k, v in client.hgetall(key).items()) for key in client.scan_iter()]
+        return b"".join(found)
+
+    return Backend(RedisSessionStore.connect(url, lifetime=8 * 3600), raw)
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[Backend]:
+    backend = _sqlite(state_dir) if request.param == "sqlite" else _redis(request.getfixturevalue("redis_server").url)
+    yield backend
+    _run(backend.store.close())
+
+
+def _sessions(backend: Backend, state_dir: Path, clock: Clock) -> Sessions:
+    sealer = Sealer.from_key_file(state_dir / "session-key")
+    return Sessions(backend.store, sealer, idle_timeout=1800, absolute_timeout=8 * 3600, clock=clock)
+
+
 @pytest.fixture
-def sessions(state_dir: Path, clock: Clock) -> Any:
-    store = _run(SqliteSessionStore.open(state_dir / "sessions.sqlite3"))
-    yield Sessions(
-        store,
-        Sealer.from_key_file(state_dir / "session-key"),
-        idle_timeout=1800,
-        absolute_timeout=8 * 3600,
-        clock=clock,
-    )
-    _run(store.close())
+def sessions(store: Backend, state_dir: Path, clock: Clock) -> Sessions:
+    return _sessions(store, state_dir, clock)
 
 
-def _everything_on_disk(state_dir: Path) -> bytes:
-    # The database, its WAL and shared-memory files: whatever SQLite wrote, committed or not.
-    return b"".join(p.read_bytes() for p in sorted(state_dir.iterdir()) if p.name.startswith("sessions"))
+@pytest.fixture
+def sqlite_sessions(state_dir: Path, clock: Clock) -> Iterator[Sessions]:
+    backend = _sqlite(state_dir)
+    yield _sessions(backend, state_dir, clock)
+    _run(backend.store.close())
 
 
-def test_token_cache_and_session_are_encrypted_at_rest(sessions: Any, state_dir: Path) -> None:
+def test_token_cache_and_session_are_encrypted_at_rest(sessions: Any, store: Backend) -> None:
     session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
     _run(sessions.save_token_cache(session, FAKE_CACHE.replace("refresh-token", "rotated-token")))
-    raw = _everything_on_disk(state_dir)
+    raw = store.raw()
     assert raw, "nothing was written"
     assert not JWT_SHAPE.search(raw)
     for plaintext in (
@@ -102,8 +140,8 @@ def test_token_cache_and_session_are_encrypted_at_rest(sessions: Any, state_dir:
     assert _run(sessions.load(session.id)).user == ALICE
 
 
-def test_key_file_and_folder_are_private(sessions: Any, state_dir: Path) -> None:
-    _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+def test_key_file_and_folder_are_private(sqlite_sessions: Any, state_dir: Path) -> None:
+    _run(sqlite_sessions.start(ALICE, FAKE_CACHE, replaces=[]))
     assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE((state_dir / "session-key").stat().st_mode) == 0o600
     assert stat.S_IMODE((state_dir / "sessions.sqlite3").stat().st_mode) == 0o600
@@ -186,11 +224,55 @@ def test_a_pending_sign_in_is_not_a_session_and_vice_versa(sessions: Any) -> Non
     assert _run(sessions.take_sign_in(session.id)) is None
 
 
-def test_expired_records_are_purged(sessions: Any, clock: Clock) -> None:
-    stale = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+def test_expired_records_are_purged(sqlite_sessions: Any, clock: Clock) -> None:
+    stale = _run(sqlite_sessions.start(ALICE, FAKE_CACHE, replaces=[]))
     clock.now += 8 * 3600 + 1
-    _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
-    assert _run(sessions.store.get(stale.key)) is None
+    _run(sqlite_sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    assert _run(sqlite_sessions.store.get(stale.key)) is None
+
+
+def test_redis_drops_each_record_at_the_absolute_lifetime_by_itself(redis_server: Any, state_dir: Path) -> None:
+    backend, client = _redis(redis_server.url), redis.Redis.from_url(redis_server.url)
+    sessions = _sessions(backend, state_dir, Clock())
+    try:
+        session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+        pending = _run(sessions.begin_sign_in({"state": "s"}, "/", None))
+        for key in (session.key, record_key(pending.id)):
+            assert 8 * 3600 - 5 < client.ttl(f"web:session:{key}") <= 8 * 3600
+        # Use and a refreshed token cache don't extend it: the absolute timeout holds however active.
+        client.expire(f"web:session:{session.key}", 100)
+        _run(backend.store.update(session.key, last_seen=time.time(), token_cache=b"sealed"))
+        assert 0 < client.ttl(f"web:session:{session.key}") <= 100
+        assert _run(backend.store.purge(idle_before=time.time(), created_before=time.time())) == 0
+    finally:
+        _run(backend.store.close())
+        client.close()
+
+
+def test_a_record_ended_elsewhere_is_not_brought_back_by_a_late_write(sessions: Any) -> None:
+    # A replica still finishing a request (a token refreshed, a touch) after another one signed the person out.
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    _run(sessions.end(session.id))
+    _run(sessions.save_token_cache(session, FAKE_CACHE))
+    _run(sessions.store.update(session.key, last_seen=time.time()))
+    assert _run(sessions.store.get(session.key)) is None
+
+
+def test_a_record_put_again_keeps_nothing_of_the_one_it_replaces(sessions: Any) -> None:
+    session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    record = _run(sessions.store.get(session.key))
+    _run(sessions.store.put(dataclasses.replace(record, token_cache=None)))
+    assert _run(sessions.store.get(session.key)).token_cache is None
+    assert _run(sessions.load(session.id)) is not None
+
+
+def test_a_pending_sign_in_is_taken_once_even_by_concurrent_callbacks(sessions: Any) -> None:
+    pending = _run(sessions.begin_sign_in({"state": "s"}, "/", None))
+
+    async def both() -> list[Any]:
+        return list(await asyncio.gather(*(sessions.take_sign_in(pending.id) for _ in range(5))))
+
+    assert sum(taken is not None for taken in _run(both())) == 1
 
 
 # -- the same timeouts, as a person meets them over HTTP ----------------------------------------

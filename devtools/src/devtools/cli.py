@@ -80,9 +80,19 @@ def _positive(_ctx: click.Context, _param: click.Parameter, value: int) -> int:
     help="downstream-api's database: a SQLite file (default) or a private PostgreSQL 15 cluster that "
     "admits only managed-identity tokens (see docs/postgres.md)",
 )
-def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str) -> int:
+@click.option(
+    "--web-replicas",
+    type=click.IntRange(1, 8),
+    default=1,
+    metavar="N",
+    help="web processes (default 1); more than one share sessions in a private Redis, behind a small "
+    "dev proxy on the usual web port that sends each request to the next one",
+)
+def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str, web_replicas: int) -> int:
+    from devtools import webfarm
     from devtools.layout import Ports, database_url, default_services, emulator_describe, emulator_summary, tenant_ids
     from devtools.postgres import PostgresMissing
+    from devtools.redis_server import RedisMissing
     from devtools.supervisor import run_stack
     from devtools.tls import ensure_dev_tls
 
@@ -98,14 +108,19 @@ def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str) ->
         return 2
     try:
         services = default_services(tls, local, repo_root(), ports, tenants=tenant_list, db=db)
-    except PostgresMissing as exc:
+        if web_replicas > 1:
+            services = webfarm.scale_web(services, local, ports.web, web_replicas)
+    except (PostgresMissing, RedisMissing) as exc:
         print(f"zt run: {exc}", file=sys.stderr)
         return 1
+    summary = emulator_summary(local / "emulator")
+    if web_replicas > 1:
+        summary = webfarm.summary(ports.web, web_replicas, summary)
     return run_stack(
         services,
         stack_file=local / "stack.json",
         describe=emulator_describe(local / "emulator", ports, database_url(ports) if db == "postgres" else None),
-        summary=emulator_summary(local / "emulator"),
+        summary=summary,
         ca_bundle=tls.ca_bundle,
         ready_timeout=ready_timeout or (90.0 if db == "postgres" else 60.0),
     )

@@ -26,8 +26,9 @@ from .api_client import ApiError, ClaimsChallenge
 from .dependencies import Clients, CsrfRejected, SignInRequired, clients_of
 from .forms import MAX_FORM_BYTES, FormRefused, too_large
 from .pages import error_page
+from .redis_store import open_store
 from .routes import admin, auth, chain, organization, permissions, shared, tasks, tour
-from .session_store import Sealer, SqliteSessionStore
+from .session_store import Sealer
 from .sessions import IdentityProviderUnavailable, Sessions
 from .settings import Settings
 from .signin import SignIn, SignInFailed
@@ -47,7 +48,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await SqliteSessionStore.open(settings.state_dir / "sessions.sqlite3")
+        store = await open_store(settings)
         sessions = Sessions(
             store,
             Sealer.from_key_file(settings.state_dir / "session-key"),

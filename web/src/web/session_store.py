@@ -1,7 +1,7 @@
 """Where server-side sessions live: opaque, encrypted blobs under a hash of the session id.
 
-`SessionStore` is what a shared store must provide (SQLite here for one process; a store shared by
-several replicas implements the same six calls). `Sealer` encrypts each record at rest with AES-GCM
+`SessionStore` is what a store must provide: SQLite here for one process; Redis (redis_store.py) for
+replicas that share sessions. `Sealer` encrypts each record at rest with AES-GCM
 under a key generated at first run (owner-only file; Key Vault in Azure), binding the record key and
 the field name in, so a blob copied to another row or field does not decrypt.
 """
@@ -37,11 +37,18 @@ class SessionStore(Protocol):
     async def delete(self, *keys: str) -> None: ...
     async def pop(self, key: str) -> StoredRecord | None: ...
     async def purge(self, *, idle_before: float, created_before: float) -> int: ...
+    async def close(self) -> None: ...
 
 
 def record_key(session_id: str) -> str:
     """Where a session id's record is stored: its SHA-256, so a copy of the store yields no usable cookie."""
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def cache_version(blob: bytes | None) -> str | None:
+    """Tells one sealed blob from another without opening it: each seal has a fresh nonce, so any write, by
+    any replica, gives a new version."""
+    return hashlib.sha256(blob).hexdigest() if blob is not None else None
 
 
 def private_dir(path: Path) -> None:

@@ -24,7 +24,7 @@ import msal
 from cachetools import TTLCache
 from fastapi import HTTPException
 
-from .session_store import Sealer, SessionStore, StoredRecord, record_key
+from .session_store import Sealer, SessionStore, StoredRecord, cache_version, record_key
 
 # A sign-in (login page to callback) must complete within this many seconds.
 SIGN_IN_TTL = 600
@@ -63,6 +63,8 @@ class Session:
     last_seen: float
     csrf_token: str
     user: SignedInUser
+    # Which sealed token cache the store held when this request read the record (cache_version()).
+    cache_version: str | None = None
 
     @property
     def key(self) -> str:
@@ -126,7 +128,8 @@ class Sessions:
         if now - record.last_seen > TOUCH_INTERVAL:
             await self.store.update(key, last_seen=now)
             record.last_seen = now
-        return Session(session_id, record.created_at, record.last_seen, data["csrf"], SignedInUser(**data["user"]))
+        user, version = SignedInUser(**data["user"]), cache_version(record.token_cache)
+        return Session(session_id, record.created_at, record.last_seen, data["csrf"], user, version)
 
     # zt: user-authentication
     async def start(self, user: SignedInUser, token_cache: str, *, replaces: list[str]) -> Session:
@@ -136,6 +139,7 @@ class Sessions:
         session = Session(secrets.token_urlsafe(32), now, now, secrets.token_urlsafe(32), user)
         data = {"kind": "session", "csrf": session.csrf_token, "user": dataclasses.asdict(user)}
         cache = self.sealer.seal(token_cache.encode(), f"{session.key}|token_cache")
+        session.cache_version = cache_version(cache)
         old = [k for k in replaces if k and k != session.key]
         if old:
             await self.store.delete(*old)
@@ -149,7 +153,9 @@ class Sessions:
             await self.store.delete(record_key(session_id))
 
     async def token_cache(self, session: Session) -> str | None:
+        """The user's token cache as the store holds it now; session.cache_version follows what was read."""
         record = await self.store.get(session.key)
+        session.cache_version = cache_version(record.token_cache if record is not None else None)
         if record is None or record.token_cache is None:
             return None
         raw = self.sealer.open(record.token_cache, f"{session.key}|token_cache")
@@ -158,6 +164,7 @@ class Sessions:
     async def save_token_cache(self, session: Session, serialized: str) -> None:
         blob = self.sealer.seal(serialized.encode(), f"{session.key}|token_cache")
         await self.store.update(session.key, token_cache=blob)
+        session.cache_version = cache_version(blob)
 
     async def begin_sign_in(
         self, flow: dict[str, Any], next_path: str, replaces: str | None, *, extra: dict[str, Any] | None = None
@@ -268,12 +275,15 @@ def _silently(call: Callable[[], Any]) -> Any:
 # zt: token-management
 class TokenCaches:
     """Each signed-in user's MSAL token cache: sealed in the session store, decrypted into memory for a few
-    minutes (a steady request costs one lookup: no decryption, no store read, no network call), written
-    back only when MSAL refreshed a token."""
+    minutes (a steady request costs one lookup: no decryption, no extra store read, no network call),
+    written back only when MSAL refreshed a token.
+
+    Replicas share the store, not their memory: the copy here is used only while its version is the one
+    the request's session record carries, so a cache another replica refreshed or emptied is read again."""
 
     def __init__(self, sessions: Sessions, make_app: Callable[[msal.TokenCache], Any], ttl: float) -> None:
         self.sessions, self.make_app = sessions, make_app
-        self._memory: TTLCache[str, tuple[Any, msal.SerializableTokenCache]] = TTLCache(1000, ttl)
+        self._memory: TTLCache[str, tuple[Any, msal.SerializableTokenCache, str | None]] = TTLCache(1000, ttl)
 
     async def acquire(self, session: Session, scopes: list[str], *, force_refresh: bool = False) -> Acquired | None:
         """A token for `scopes`, silently: from the user's cache, else with the refresh token. None when there
@@ -300,7 +310,7 @@ class TokenCaches:
         except OSError:
             raise IdentityProviderUnavailable("token endpoint") from None
         if cache.has_state_changed:
-            await self.sessions.save_token_cache(session, cache.serialize())
+            await self._save(session, app, cache)
         if result and "access_token" in result:
             return Acquired(str(result["access_token"]))
         codes = result.get("error_codes") if result else None
@@ -314,14 +324,21 @@ class TokenCaches:
 
     async def _cache_of(self, session: Session) -> tuple[Any, msal.SerializableTokenCache] | None:
         entry = self._memory.get(session.key)
-        if entry is None:
-            serialized = await self.sessions.token_cache(session)
-            if serialized is None:
-                return None
-            cache = msal.SerializableTokenCache()
-            cache.deserialize(serialized)
-            entry = self._memory[session.key] = (await anyio.to_thread.run_sync(self.make_app, cache), cache)
-        return entry
+        if entry is not None and entry[2] == session.cache_version:
+            return entry[0], entry[1]
+        serialized = await self.sessions.token_cache(session)
+        if serialized is None:
+            self.forget(session.key)
+            return None
+        cache = msal.SerializableTokenCache()
+        cache.deserialize(serialized)
+        app = await anyio.to_thread.run_sync(self.make_app, cache)
+        self._memory[session.key] = (app, cache, session.cache_version)
+        return app, cache
+
+    async def _save(self, session: Session, app: Any, cache: msal.SerializableTokenCache) -> None:
+        await self.sessions.save_token_cache(session, cache.serialize())
+        self._memory[session.key] = (app, cache, session.cache_version)
 
     # zt: secure-with-cae
     async def evict(self, session: Session) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from zerotrust.cae import CAPABILITIES
 from zerotrust.credentials import client_credential
@@ -19,6 +19,8 @@ from .signin import SignInConfig
 _REPO = Path(__file__).resolve().parents[3]
 WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
 API_APP_ID = "f6016428-a480-44ec-bc23-042b445465fc"
+SQLITE_STORE = "sqlite"
+REDIS_SCHEMES = ("redis", "rediss")
 
 
 def origin_of(url: str) -> str:
@@ -63,6 +65,15 @@ class Settings(ServiceSettings):
     state_dir: Path = _REPO / ".local" / "web"
     session_idle_timeout: int = Field(default=30 * 60, gt=0)
     session_absolute_timeout: int = Field(default=8 * 3600, gt=0)
+    # zt: token-management
+    # Where sessions and sealed token caches live: "sqlite" (a file in state_dir, for one process) or a Redis
+    # every replica shares, e.g. redis://127.0.0.1:6379/0 (`make run WEB_REPLICAS=2`); replicas then share
+    # the sealing key too (state_dir/session-key here, Key Vault in Azure). In Azure: Azure Cache for Redis
+    # over rediss:// with Microsoft Entra authentication (the managed identity's token, no access key); that
+    # is not built yet, so a password (an ACL user's, its name in the URL) comes from
+    # WEB_SESSION_STORE_PASSWORD, never from the URL, which is printed and logged.
+    session_store: str = SQLITE_STORE
+    session_store_password: SecretStr | None = None
     # Chrome and Firefox keep Secure cookies on http://localhost; false only for browsers that don't.
     cookie_secure: bool = True
     # The attack lab (/lab): fires devtools' forged tokens at the api from this server. For a local run
@@ -74,6 +85,30 @@ class Settings(ServiceSettings):
     def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("session_store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if value == SQLITE_STORE:
+            return value
+        example = "e.g. redis://127.0.0.1:6379/0"
+        parts = urlsplit(value)
+        if parts.scheme not in REDIS_SCHEMES:
+            raise ValueError(f"must be {SQLITE_STORE!r} or a redis:// or rediss:// URL ({example})")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError(f"has a port that is not a number ({example})") from None
+        if not parts.hostname or (port is not None and not 0 < port < 65536):
+            raise ValueError(f"must name a host and a valid port ({example})")
+        if parts.password is not None:
+            raise ValueError("must not carry a password: set WEB_SESSION_STORE_PASSWORD instead")
+        if parts.query or parts.fragment:
+            # redis-py reads connection options from the query, among them one that turns TLS checks off.
+            raise ValueError(f"takes no options after the path ({example})")
+        if parts.path not in ("", "/") and not parts.path[1:].isdigit():
+            raise ValueError(f"must end in a database number, if anything ({example})")
         return value
 
     @model_validator(mode="after")
@@ -95,6 +130,9 @@ class Settings(ServiceSettings):
             problems.append("WEB_END_SESSION_ENDPOINT must be https in production")
         if not self.cookie_secure:
             problems.append("WEB_COOKIE_SECURE must be true in production")
+        store = urlsplit(self.session_store)
+        if store.scheme == "redis" and not is_loopback_host(store.hostname):
+            problems.append("WEB_SESSION_STORE must be rediss:// (TLS) for a Redis on another machine")
         if self.attack_lab:
             problems.append("WEB_ATTACK_LAB must be off in production (it is for the local emulator only)")
         return problems
