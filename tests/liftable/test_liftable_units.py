@@ -50,7 +50,7 @@ def _units() -> dict[str, Unit]:
     plan = {
         "protect-fastapi-api": (2, "use_protect.py"),
         "on-behalf-of": (2, "use_onbehalf.py"),
-        "bff-sign-in": (3, "use_signin.py"),
+        "bff-sign-in": (4, "use_signin.py"),
     }
     units = {}
     for name, parts in found.items():

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from web.consent import Incremental, PendingWrite, needs_admin_approval
-from web.sessions import Acquired
+from web.token_caches import Acquired
 
 pytestmark = pytest.mark.guidance("acquire-application-authorization-to-access-resources")
 

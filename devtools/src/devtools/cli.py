@@ -269,34 +269,24 @@ def permissions_report(manifest: Path | None, directory: Path | None, audit: tup
     return 1 if unused and strict else 0
 
 
-@_command(
-    "what one hop costs the calling tier, per HTTP client (aiohttp, httpx), as ratios measured in one run",
-    "Sends the same HTTPS requests on loopback through aiohttp (what the tiers use for their hops) "
-    "and httpx, and prints each client's CPU time per request, requests per second, and their ratios.",
-)
+@_command("what one hop costs the calling tier, per HTTP client (aiohttp, httpx), as ratios measured in one run")
 @click.option("--requests", type=int, callback=_positive, default=3000, help="requests per client (default 3000)")
 @click.option("--concurrency", type=int, callback=_positive, default=32, help="requests in flight (default 32)")
 def bench_clients(requests: int, concurrency: int) -> int:
-    from devtools.bench import run as run_bench
+    from devtools.bench import run
 
-    run_bench(requests, concurrency)
+    run(requests, concurrency)
     return 0
 
 
 @_command(
     "what Zero Trust costs the chain: throughput and latency against a floor with no auth, in one run",
-    "Starts the stack as `make run` does, a floor (the same hops with no auth) and a naive build, drives each "
-    "with wrk on loopback in interleaved rounds, and prints throughput, p50 and p99, their ratios, token-endpoint "
-    "and key-set calls per 1,000 requests and what one validation costs; writes the figures to a JSON file and a "
-    "PNG chart (docs/performance.md explains them).",
+    "Drives the stack as `make run` starts it, a floor (the same hops, no auth) and a naive build with wrk in "
+    "interleaved rounds; prints throughput, p50, p99, ratios, identity-provider calls per 1,000 requests and "
+    "the cost of one validation; writes JSON and a PNG chart (docs/performance.md).",
 )
 @click.option("--smoke", is_flag=True, help="tiny counts: checks the bench works, measures nothing worth keeping")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="where the JSON goes (default: docs/performance/bench.json; the chart beside it)",
-)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="the JSON (default docs/performance/)")
 def bench(smoke: bool, out: Path | None) -> int:
     from devtools.perf.run import main as run_bench
 

@@ -24,8 +24,9 @@ from . import api_client
 from .api_client import ApiError, ClaimsChallenge
 from .dependencies import Clients, SignInRequired
 from .pages import error_page
-from .sessions import Acquired, PendingSignIn, Session
+from .sessions import PendingSignIn, Session
 from .signin import SignInFailed
+from .token_caches import Acquired
 
 MAX_TITLE = 200
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")

@@ -6,7 +6,7 @@ under a key generated at first run (owner-only file; Key Vault in Azure), bindin
 the field name in, so a blob copied to another row or field does not decrypt.
 """
 
-# region liftable: bff-sign-in (3 of 3) requires: aiosqlite, cryptography
+# region liftable: bff-sign-in (4 of 4) requires: aiosqlite, cryptography
 from __future__ import annotations
 
 import base64
@@ -154,4 +154,4 @@ class Sealer:
             return None
 
 
-# endregion liftable: bff-sign-in (3 of 3)
+# endregion liftable: bff-sign-in (4 of 4)

@@ -6,22 +6,18 @@ after sign-in however active; a sign-in in progress (MSAL's flow: state, nonce, 
 too, used once. `clock` is a setting, so tests move time instead of waiting for it.
 """
 
-# region liftable: bff-sign-in (2 of 3) requires: fastapi, msal, anyio, cachetools
+# region liftable: bff-sign-in (2 of 4) requires: fastapi
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
-import msal
-from cachetools import TTLCache
 from fastapi import HTTPException
 
 from .session_store import Sealer, SessionStore, StoredRecord, cache_version, record_key
@@ -210,150 +206,4 @@ class IdentityProviderUnavailable(HTTPException):
         super().__init__(503, f"The identity provider could not be reached ({what}).")
 
 
-@dataclass(frozen=True)
-class Acquired:
-    """What a silent acquisition gave: a token, or the token service's refusal (never shown raw)."""
-
-    token: str | None
-    error: str | None = None
-    error_codes: tuple[int, ...] = ()
-
-
-class NeedsNetwork(Exception):
-    """MSAL was about to wait on the network on the event loop's thread: the call is redone in a worker thread.
-    Not a requests exception, so MSAL never takes it for a network error and falls back on its own."""
-
-
-_ON_LOOP: contextvars.ContextVar[bool] = contextvars.ContextVar("msal_on_loop", default=False)
-
-
-def off_loop_only(call: Callable[..., Any]) -> Callable[..., Any]:
-    """`call` (an MSAL HTTP method, a client assertion that asks the identity endpoint) refuses to run where
-    it would block the event loop."""
-
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        if _ON_LOOP.get():
-            raise NeedsNetwork
-        return call(*args, **kwargs)
-
-    return guarded
-
-
-class LoopGuardedHttp:
-    """MSAL's HTTP client, refusing to send from the event loop (see `TokenCaches.acquire`)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.get, self.post, self.close = off_loop_only(inner.get), off_loop_only(inner.post), inner.close
-
-
-def off_loop_credential(credential: Mapping[str, Any]) -> dict[str, Any]:
-    """MSAL's client credential, its assertion callable (a managed identity's token: network) guarded."""
-    return {k: off_loop_only(v) if k == "client_assertion" and callable(v) else v for k, v in credential.items()}
-
-
-def msal_http_client() -> Any:
-    """What MSAL builds for itself when given no HTTP client: a requests session retrying once."""
-    import requests
-
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(max_retries=1)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-def _silently(call: Callable[[], Any]) -> Any:
-    # A cached token is a lookup of some microseconds: done right here, not worth a worker thread's ~180 us.
-    # Anything that needs the network raises NeedsNetwork before it blocks.
-    marker = _ON_LOOP.set(True)
-    try:
-        return call()
-    finally:
-        _ON_LOOP.reset(marker)
-
-
-# zt: token-management
-class TokenCaches:
-    """Each signed-in user's MSAL token cache: sealed in the session store, decrypted into memory for a few
-    minutes (a steady request costs one lookup: no decryption, no extra store read, no network call),
-    written back only when MSAL refreshed a token.
-
-    Replicas share the store, not their memory: the copy here is used only while its version is the one
-    the request's session record carries, so a cache another replica refreshed or emptied is read again."""
-
-    def __init__(self, sessions: Sessions, make_app: Callable[[msal.TokenCache], Any], ttl: float) -> None:
-        self.sessions, self.make_app = sessions, make_app
-        self._memory: TTLCache[str, tuple[Any, msal.SerializableTokenCache, str | None]] = TTLCache(1000, ttl)
-
-    async def acquire(self, session: Session, scopes: list[str], *, force_refresh: bool = False) -> Acquired | None:
-        """A token for `scopes`, silently: from the user's cache, else with the refresh token. None when there
-        is nothing to try (sign in); otherwise the token, or why the token service refused it. force_refresh
-        asks the token service again, which checks the grant again (for permissions that can be withdrawn)."""
-        entry = await self._cache_of(session)
-        if entry is None:
-            return None
-        app, cache = entry
-        accounts = [a for a in app.get_accounts() if a.get("home_account_id") == session.user.home_account_id]
-        if not accounts:
-            return None
-
-        def silent() -> Any:
-            return app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force_refresh)
-
-        try:
-            try:
-                if force_refresh:
-                    raise NeedsNetwork
-                result = _silently(silent)
-            except NeedsNetwork:
-                result = await anyio.to_thread.run_sync(silent)
-        except OSError:
-            raise IdentityProviderUnavailable("token endpoint") from None
-        if cache.has_state_changed:
-            await self._save(session, app, cache)
-        if result and "access_token" in result:
-            return Acquired(str(result["access_token"]))
-        codes = result.get("error_codes") if result else None
-        found = tuple(c for c in codes if isinstance(c, int)) if isinstance(codes, list) else ()
-        return Acquired(None, str(result.get("error", "unknown"))[:100] if result else "no_token", found)
-
-    async def cache(self, session: Session) -> msal.SerializableTokenCache | None:
-        """The user's token cache, to read what the app holds for them (never to hand a token out)."""
-        entry = await self._cache_of(session)
-        return entry[1] if entry else None
-
-    async def _cache_of(self, session: Session) -> tuple[Any, msal.SerializableTokenCache] | None:
-        entry = self._memory.get(session.key)
-        if entry is not None and entry[2] == session.cache_version:
-            return entry[0], entry[1]
-        serialized = await self.sessions.token_cache(session)
-        if serialized is None:
-            self.forget(session.key)
-            return None
-        cache = msal.SerializableTokenCache()
-        cache.deserialize(serialized)
-        app = await anyio.to_thread.run_sync(self.make_app, cache)
-        self._memory[session.key] = (app, cache, session.cache_version)
-        return app, cache
-
-    async def _save(self, session: Session, app: Any, cache: msal.SerializableTokenCache) -> None:
-        await self.sessions.save_token_cache(session, cache.serialize())
-        self._memory[session.key] = (app, cache, session.cache_version)
-
-    # zt: secure-with-cae
-    async def evict(self, session: Session) -> None:
-        """Every token held for the session's user is dropped (a claims challenge: none may be used again)."""
-        entry = await self._cache_of(session)
-        if entry is not None:
-            app, cache = entry
-            for account in app.get_accounts():
-                if account.get("home_account_id") == session.user.home_account_id:
-                    await anyio.to_thread.run_sync(app.remove_account, account)
-            await self.sessions.save_token_cache(session, cache.serialize())
-        self.forget(session.key)
-
-    def forget(self, key: str) -> None:
-        self._memory.pop(key, None)
-
-
-# endregion liftable: bff-sign-in (2 of 3)
+# endregion liftable: bff-sign-in (2 of 4)

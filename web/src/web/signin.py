@@ -14,7 +14,7 @@ The routes stay the app's own and short:
 MSAL is synchronous: every call that may touch the network runs in a worker thread.
 """
 
-# region liftable: bff-sign-in (1 of 3) requires: fastapi, msal, anyio
+# region liftable: bff-sign-in (1 of 4) requires: fastapi, msal, anyio
 from __future__ import annotations
 
 import json
@@ -29,18 +29,8 @@ from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from .session_store import record_key
-from .sessions import (
-    SIGN_IN_TTL,
-    IdentityProviderUnavailable,
-    LoopGuardedHttp,
-    PendingSignIn,
-    Session,
-    Sessions,
-    SignedInUser,
-    TokenCaches,
-    msal_http_client,
-    off_loop_credential,
-)
+from .sessions import SIGN_IN_TTL, IdentityProviderUnavailable, PendingSignIn, Session, Sessions, SignedInUser
+from .token_caches import LoopGuardedHttp, TokenCaches, msal_http_client, off_loop_credential
 
 MAX_NEXT_LENGTH = 512
 # What the identity provider may send back to the callback (anything else is ignored), and its refusals.
@@ -301,4 +291,4 @@ class SignIn:
         response.delete_cookie(name, path="/", secure=self.config.cookie_secure, httponly=True, samesite=samesite)
 
 
-# endregion liftable: bff-sign-in (1 of 3)
+# endregion liftable: bff-sign-in (1 of 4)

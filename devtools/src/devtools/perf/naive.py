@@ -1,8 +1,8 @@
 """The naive build: the chain's checks done the way a first attempt does them, for `make bench`. Bench-only.
 
-Per request: the key set fetched again, the token validated, the managed identity's token fetched, an
-on-behalf-of exchange with a new MSAL app (no cache), a new connection for the hop and a new database
-connection for the query. Everything the real tiers keep, this throws away; what it checks, it checks.
+Per request: the key set fetched again, the token validated, an on-behalf-of exchange at the token endpoint
+(no cache of its results), a new connection for the hop and a new database connection for the query.
+What the real tiers keep, this throws away; what it checks, it checks.
 
     python -m devtools.perf.naive api|downstream PORT
 """
@@ -54,6 +54,13 @@ async def _claims(request: Request, authority: str, audience: str) -> dict[str, 
 
 def api(authority: str, audience: str, downstream: str, scope: str) -> FastAPI:
     app = FastAPI()
+    # Built once, as even a first attempt does; MSAL's on-behalf-of goes to the token endpoint every call.
+    client = msal.ConfidentialClientApplication(
+        audience,
+        authority=authority,
+        client_credential={"client_assertion": federated_client_assertion()},
+        instance_discovery=False,
+    )
 
     @app.get("/tasks")
     async def tasks(request: Request) -> JSONResponse:
@@ -61,12 +68,6 @@ def api(authority: str, audience: str, downstream: str, scope: str) -> FastAPI:
         token = request.headers["authorization"].removeprefix("Bearer ")
 
         def exchange() -> dict[str, Any]:
-            client = msal.ConfidentialClientApplication(
-                audience,
-                authority=authority,
-                client_credential={"client_assertion": federated_client_assertion()},
-                instance_discovery=False,
-            )
             result: dict[str, Any] = client.acquire_token_on_behalf_of(token, [scope])
             return result
 

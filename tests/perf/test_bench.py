@@ -1,0 +1,67 @@
+"""`make bench` works end to end (a smoke run with tiny counts), and what it reads from wrk is read right.
+
+The figures themselves come from `make bench` and live in docs/performance.md, never from a timed test; the
+smoke run checks only what holds at any speed: every target answered, nothing failed, and the steady state
+asked the identity provider for no token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from devtools.paths import repo_root
+from devtools.perf.load import LoadError, parse
+
+WRK = """Running 1s test @ http://localhost:9200/tasks
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.10ms  512.00us   9.87ms   80.00%
+  Latency Distribution
+     50%    2.95ms
+     75%    3.30ms
+     90%    3.80ms
+     99%    1.20s
+  1234 requests in 1.00s, 2.00MB read
+  Non-2xx or 3xx responses: 7
+Requests/sec:   1233.50
+Transfer/sec:      2.00MB
+"""
+
+
+def test_wrk_output_is_read_with_its_units() -> None:
+    measured = parse(WRK)
+    assert (measured.rps, measured.requests, measured.non_2xx) == (1233.5, 1234, 7)
+    assert (measured.p50_ms, measured.p99_ms) == (2.95, 1200.0)
+    with pytest.raises(LoadError):
+        parse("wrk: connection refused")
+
+
+@pytest.mark.live
+def test_a_smoke_run_drives_every_target_and_asks_the_identity_provider_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "ZT_LOCAL_DIR": str(tmp_path / "local")}
+    done = subprocess.run(
+        [sys.executable, "-m", "devtools.cli", "bench", "--smoke", "--out", str(out)],
+        cwd=repo_root(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert set(results["targets"]) == {"web", "api", "web floor", "api floor", "api naive"}
+    for name, by_connections in results["targets"].items():
+        for measured in by_connections.values():
+            assert measured["rps"] > 0 and measured["failed"] == 0, name
+    assert results["steady_state"]["requests"] > 0
+    assert results["steady_state"]["token_requests_per_1000"] == 0
+    validation = results["validation"]
+    assert validation["cached_us"] < validation["full_us"]
+    assert "ratios at" in done.stdout and "web / web floor" in done.stdout
