@@ -48,7 +48,7 @@ def _units() -> dict[str, Unit]:
                 name, k, n, requires = match.groups()
                 found.setdefault(name, []).append((int(k), int(n), path, [r.strip() for r in requires.split(",")]))
     plan = {
-        "protect-fastapi-api": (2, "use_protect.py"),
+        "protect-fastapi-api": (3, "use_protect.py"),
         "on-behalf-of": (2, "use_onbehalf.py"),
         "bff-sign-in": (4, "use_signin.py"),
     }

@@ -23,7 +23,7 @@ import pytest
 from api.settings import Settings as ApiSettings
 from devtools.token import device_code_token
 from downstream_api.settings import Settings as DownstreamSettings
-from zerotrust.tokens import KeySet
+from zerotrust.keyset import KeySet
 
 from tests.security.keylab import INTERVAL, KeyLab
 from tests.support.launch import RunningStack

@@ -13,7 +13,8 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from zerotrust.tokens import InvalidToken, KeySet, TokenPolicy, TokenValidator
+from zerotrust.keyset import KeySet
+from zerotrust.tokens import InvalidToken, TokenPolicy, TokenValidator
 
 from tests.support.tokens import STANDALONE_HOST, FakeProvider, Issuer, apis_at
 

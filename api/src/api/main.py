@@ -13,10 +13,10 @@ from zerotrust.cae import CAPABILITIES
 from zerotrust.credentials import ConfidentialApps, client_credential
 from zerotrust.graph import Graph, Send, send_json
 from zerotrust.hops import hop_session
+from zerotrust.keyset import Fetch, fetch_json
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.protect import www_authenticate
 from zerotrust.service import create_api, token_validator
-from zerotrust.tokens import Fetch, fetch_json
 
 from .dependencies import Clients
 from .downstream import Downstream, DownstreamError

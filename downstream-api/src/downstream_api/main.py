@@ -23,9 +23,9 @@ from zerotrust.credentials import ConfidentialApps, client_credential
 from zerotrust.graph import Graph, Send, send_json
 from zerotrust.groups import GroupResolver
 from zerotrust.hops import hop_session
+from zerotrust.keyset import Fetch, fetch_json
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import create_api, token_validator
-from zerotrust.tokens import Fetch, fetch_json
 
 from .db import Database, engine_for, migrate
 from .dependencies import Clients

@@ -13,7 +13,7 @@ what is needed, 400 invalid_request for a malformed header. They are HTTPExcepti
 even where `install` was not called; `install` gives them the RFC 6750 JSON body.
 """
 
-# region liftable: protect-fastapi-api (2 of 2) requires: fastapi
+# region liftable: protect-fastapi-api (3 of 3) requires: fastapi
 # No `from __future__ import annotations`: FastAPI reads these closures' annotations at runtime.
 import base64
 import json
@@ -26,7 +26,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .tokens import InvalidToken, Principal, ProviderUnavailable, TokenValidator
+from .keyset import ProviderUnavailable
+from .tokens import InvalidToken, Principal, TokenValidator
 
 Check = Callable[..., Awaitable[Principal]]
 
@@ -240,4 +241,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OAuthError, rfc6750_body)
 
 
-# endregion liftable: protect-fastapi-api (2 of 2)
+# endregion liftable: protect-fastapi-api (3 of 3)

@@ -19,9 +19,10 @@ from .audit import audit_requests
 from .correlation import HEADER, CorrelationId, correlation_id
 from .docs import serve_docs
 from .headers import API_CSP, SecurityHeaders
+from .keyset import Fetch, KeySet
 from .openapi import document_permissions
 from .settings import ApiSettings
-from .tokens import Fetch, KeySet, TokenPolicy, TokenValidator
+from .tokens import TokenPolicy, TokenValidator
 
 log = logging.getLogger(__name__)
 

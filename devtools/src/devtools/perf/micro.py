@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from devtools.perf.stack import Stack
 from zerotrust.hops import hop_session
-from zerotrust.tokens import KeySet, TokenPolicy, TokenValidator, fetch_json
+from zerotrust.keyset import KeySet, fetch_json
+from zerotrust.tokens import TokenPolicy, TokenValidator
 
 CALLS = 2000
 
