@@ -12,8 +12,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, FastAPI
 from lifted.asgi import request
-from lifted.protect import Protection, install
 from lifted.keyset import KeySet
+from lifted.protect import Protection, install
 from lifted.tokens import Principal, TokenPolicy, TokenValidator
 
 AUTHORITY_HOST, TENANT, API, CLIENT = "https://idp.test", "11111111-2222-4333-8444-555555555555", "my-api", "my-app"

@@ -2,7 +2,7 @@
 
 Building an SSL context costs tens of milliseconds and a new connection a TLS handshake, so
 neither happens per request. aiohttp's session costs a fraction of the CPU of httpx's per hop:
-`make bench` (devtools/src/devtools/bench.py) measures both in one run and prints the ratios.
+`zt bench-clients` (devtools/src/devtools/bench.py) measures both in one run and prints the ratios.
 """
 
 from __future__ import annotations
