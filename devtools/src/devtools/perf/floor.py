@@ -37,7 +37,7 @@ def _page(request: Request, items: list[dict[str, Any]]) -> Response:
     tasks = [SimpleNamespace(path_id=t["id"], shared_with_group=None, **t) for t in items]
     user = SimpleNamespace(name="Alice Adams", username="alice@contoso.test", account_type=None, country=None)
     context = {"tasks": tasks, "csrf_token": "x" * 43, "max_title": 200, "user": user, "display_name": user.name}
-    response = templates.TemplateResponse(request, "tasks.html", {**context, "attack_lab": False})
+    response: Response = templates.TemplateResponse(request, "tasks.html", {**context, "attack_lab": False})
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -59,8 +59,14 @@ def _seed(session: Session, count: int) -> None:
 
 
 def downstream(database_url: str, seed: int) -> FastAPI:
-    db = Database(make_engine(database_url))
-    Record.metadata.create_all(db.engine)
+    if database_url.startswith("postgresql"):
+        from azure.identity import ManagedIdentityCredential
+
+        # The cluster admits tokens only: the floor connects as downstream-api does (its schema is there).
+        db = Database(make_engine(database_url, credential=ManagedIdentityCredential()))
+    else:
+        db = Database(make_engine(database_url))
+        Record.metadata.create_all(db.engine)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -37,13 +37,13 @@ TASKS = 5
 
 @dataclass
 class Plan:
-    seconds: int = 5
+    seconds: int = 4
     rounds: int = 3
     connections: tuple[int, ...] = (16, 32)
     postgres: bool = True
 
 
-SMOKE = Plan(seconds=1, rounds=1, connections=(4,), postgres=False)
+SMOKE = Plan(seconds=1, rounds=1, connections=(4,), postgres=True)
 
 
 @dataclass
@@ -135,6 +135,8 @@ def measure(plan: Plan, out: Path, say: Callable[[str], None] = print) -> dict[s
             "key_set_requests_per_1000": 1000 * asked["key_set_requests"] / max(asked["requests"], 1),
         }
         results["validation"] = validation_costs(stack, token)
+    if plan.postgres:
+        targets += _postgres_phase(plan, local, say)
     for target in targets:
         results["targets"][target.name] = {str(c): target.median(c) for c in target.runs}
     results["ratios"] = _ratios(results["targets"])
@@ -144,12 +146,34 @@ def measure(plan: Plan, out: Path, say: Callable[[str], None] = print) -> dict[s
     return results
 
 
+def _postgres_phase(plan: Plan, local: Path, say: Callable[[str], None]) -> list[Target]:
+    """The real chain and the floor again, downstream-api on PostgreSQL (a database password is a token)."""
+    with real_stack(local / "pg", PORT_OFFSET, db="postgres") as stack:
+        tls = ensure_dev_tls(local / "pg")
+        token = device_code_token(stack.info, USER, list(stack.info["api_scopes"]))
+        _seed(stack, token)
+        chain = _chain_targets(stack, token, web_cookie(stack, USER), " (postgres)")
+        database = str(stack.info["database"])  # downstream-api's role, no password: its token is the credential
+        identity = stack.identity("downstream-api")
+        with floor(tls, local / "logs", FLOOR_PORTS, database, identity) as floor_web:
+            floors = [
+                Target("web floor (postgres)", f"{floor_web}/tasks", {}),
+                Target("api floor (postgres)", f"https://localhost:{FLOOR_PORTS[1]}/tasks", {}),
+            ]
+            _rounds([*chain, *floors], Plan(plan.seconds, plan.rounds, plan.connections[:1]), stack, say)
+    return [*chain, *floors]
+
+
 def _ratios(targets: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     def rps(name: str, conns: str) -> float:
         return targets[name][conns]["rps"] if conns in targets.get(name, {}) else float("nan")
 
     pairs = [("web", "web floor"), ("api", "api floor"), ("api", "api naive")]
-    return {conns: {f"{a} / {b}": rps(a, conns) / rps(b, conns) for a, b in pairs} for conns in targets.get("web", {})}
+    pairs += [(f"{a} (postgres)", f"{a} floor (postgres)") for a in ("web", "api")]
+    return {
+        conns: {f"{a} / {b}": rps(a, conns) / rps(b, conns) for a, b in pairs if conns in targets.get(a, {})}
+        for conns in targets.get("web", {})
+    }
 
 
 def table(results: dict[str, Any]) -> str:

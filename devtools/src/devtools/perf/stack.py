@@ -32,6 +32,11 @@ class Stack:
     info: dict[str, Any]
     local: Path
 
+    def identity(self, name: str) -> dict[str, str]:
+        """What the platform gives workload `name` for its managed identity (the emulator's endpoint)."""
+        headers = json.loads((self.local / "emulator" / "managed-identity-headers.json").read_text())
+        return {"IDENTITY_ENDPOINT": f"{self.info['emulator']}/msi/token", "IDENTITY_HEADER": headers[name]}
+
     def stats(self) -> dict[str, int]:
         with httpx.Client(timeout=10) as http:
             answer: dict[str, int] = http.get(f"{self.info['emulator_front_channel']}/admin/stats").json()
@@ -68,10 +73,14 @@ def real_stack(local: Path, port_offset: int, db: str = "sqlite") -> Iterator[St
 
 
 @contextmanager
-def floor(tls: DevTls, logs: Path, ports: tuple[int, int, int], database_url: str) -> Iterator[str]:
-    """The floor's three tiers (perf/floor.py); yields the web tier's URL."""
+def floor(
+    tls: DevTls, logs: Path, ports: tuple[int, int, int], database_url: str, identity: dict[str, str] | None = None
+) -> Iterator[str]:
+    """The floor's three tiers (perf/floor.py); yields the web tier's URL. `identity`: the managed identity's
+    endpoint and header, for a database that takes tokens only."""
     web, api, downstream = ports
     env = {**os.environ, **ca_env(tls), "FLOOR_TLS_CERT": str(tls.server_cert), "FLOOR_TLS_KEY": str(tls.server_key)}
+    env.update(identity or {})
     specs = [
         ("downstream", downstream, database_url, f"https://localhost:{downstream}/records"),
         ("api", api, f"https://localhost:{downstream}", f"https://localhost:{api}/tasks"),
