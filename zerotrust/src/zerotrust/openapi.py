@@ -1,8 +1,8 @@
 """What each route needs, written into the OpenAPI schema: so /docs shows it, and tests can read it.
 
-FastAPI lists the `bearerAuth` scheme (protect.BEARER_SCHEME) on every operation whose
-dependencies validate a token, with no names. `document_permissions` adds what the route's
-permission checks (Protection.scopes / app_roles / user_roles) accept:
+The `bearerAuth` scheme (protect.BEARER_SCHEME) is declared here, not run as a dependency of every
+request; `document_permissions` lists on each operation what the route's permission checks
+(Protection.scopes / app_roles / user_roles) accept:
 
     security: [{bearerAuth: [Tasks.Read]}, {bearerAuth: [Tasks.ReadWrite]}]   # either one is enough
     x-token-type: delegated                                                  # or app-only
@@ -91,6 +91,7 @@ _RESPONSES = {
 def add_permissions(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
     """Write into `schema` (FastAPI's, for these routes) what each operation's checks accept."""
     paths: dict[str, dict[str, Any]] = schema.get("paths", {})
+    scheme = BEARER_SCHEME.model.model_dump(mode="json", by_alias=True, exclude_none=True)
     for route in iter_route_contexts(routes):
         if not isinstance(route.original_route, APIRoute):
             continue
@@ -104,6 +105,7 @@ def add_permissions(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
             if operation is None:  # not in the schema (include_in_schema=False)
                 continue
             operation["security"] = [{BEARER_SCHEME.scheme_name: list(names)} for names in alternatives]
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})[BEARER_SCHEME.scheme_name] = scheme
             operation[TYPE_EXTENSION] = token_type
             needs = describe(token_type, alternatives)
             user_roles = sorted({name for p in permissions if p.user_roles for name in p.any_of})

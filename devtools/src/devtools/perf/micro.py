@@ -11,6 +11,7 @@ import aiohttp
 import jwt
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from devtools.perf.layers import layer_costs
 from devtools.perf.stack import Stack
 from zerotrust.hops import hop_session
 from zerotrust.keyset import KeySet, fetch_json
@@ -42,13 +43,14 @@ async def _costs(stack: Stack, token: str) -> dict[str, float]:
             await full.validate(token)
         full_us = _per_call_us(time.perf_counter() - started, CALLS // 4)
         public_key: Any = await keys.key(str(jwt.get_unverified_header(token)["kid"]))
+        layers = await layer_costs(cached, token)
     signing_input, _, signature = token.rpartition(".")
     raw_signature, message = jwt.utils.base64url_decode(signature), signing_input.encode()
     started = time.perf_counter()
     for _ in range(CALLS):
         public_key.verify(raw_signature, message, padding.PKCS1v15(), hashes.SHA256())
     raw_us = _per_call_us(time.perf_counter() - started, CALLS)
-    return {"cached_us": cached_us, "full_us": full_us, "raw_rs256_us": raw_us}
+    return {"cached_us": cached_us, "full_us": full_us, "raw_rs256_us": raw_us, **layers}
 
 
 def validation_costs(stack: Stack, token: str) -> dict[str, float]:

@@ -196,6 +196,12 @@ def table(results: dict[str, Any]) -> str:
         f"validation per call: cached {v['cached_us']:.1f} us, full {v['full_us']:.1f} us, "
         f"raw RS256 verify {v['raw_rs256_us']:.1f} us"
     )
+    if "bare_us" in v:
+        lines.append(
+            f"one api request in process: bare {v['bare_us']:.0f} us, with the shared layers "
+            f"{v['with_shared_layers_us']:.0f} us, token checked {v['with_token_checked_us']:.0f} us, "
+            f"audit line {v['with_audit_line_us']:.0f} us"
+        )
     lines.append(f"took {results['seconds']} s")
     return "\n".join(lines)
 
