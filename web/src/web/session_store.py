@@ -81,9 +81,9 @@ class SqliteSessionStore:
         return cls(db)
 
     async def get(self, key: str) -> StoredRecord | None:
-        async with self._db.execute(f"SELECT {_COLUMNS} FROM sessions WHERE key = ?", (key,)) as cursor:  # noqa: S608
-            row = await cursor.fetchone()
-        return StoredRecord(*row) if row else None
+        # One trip to aiosqlite's thread (execute, fetch and close there), not three: read on every request.
+        rows = await self._db.execute_fetchall(f"SELECT {_COLUMNS} FROM sessions WHERE key = ?", (key,))  # noqa: S608
+        return StoredRecord(*next(iter(rows))) if rows else None
 
     async def put(self, record: StoredRecord) -> None:
         await self._db.execute(
@@ -103,9 +103,8 @@ class SqliteSessionStore:
     async def pop(self, key: str) -> StoredRecord | None:
         """Read and delete in one statement: of two concurrent callers, only one gets the record."""
         sql = f"DELETE FROM sessions WHERE key = ? RETURNING {_COLUMNS}"  # noqa: S608
-        async with self._db.execute(sql, (key,)) as cursor:
-            row = await cursor.fetchone()
-        return StoredRecord(*row) if row else None
+        rows = await self._db.execute_fetchall(sql, (key,))
+        return StoredRecord(*next(iter(rows))) if rows else None
 
     async def purge(self, *, idle_before: float, created_before: float) -> int:
         sql = "DELETE FROM sessions WHERE last_seen < ? OR created_at < ?"
