@@ -119,8 +119,7 @@ class Protection:
     def __init__(self, validator: Callable[..., Any], realm: str) -> None:
         self.realm = realm
 
-        # BEARER_SCHEME is documented by openapi.py, not run as a dependency: ~12 us a request saved.
-        async def bearer_token(request: Request) -> str:
+        def read_bearer(request: Request) -> str:
             """The token from the Authorization header (RFC 6750 2.1), and only from there."""
             scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
             if scheme.lower() != "bearer":
@@ -132,12 +131,15 @@ class Protection:
                 )
             return token
 
+        # BEARER_SCHEME is documented by openapi.py, not run as a dependency: ~12 us a request saved.
+        async def bearer_token(request: Request) -> str:
+            """The token from the Authorization header (RFC 6750 2.1), and only from there."""
+            return read_bearer(request)
+
         # zt: protect-api
-        async def principal(
-            request: Request,
-            token: Annotated[str, Depends(bearer_token)],
-            tokens: Annotated[TokenValidator, Depends(validator)],
-        ) -> Principal:
+        # Reads the header itself rather than through bearer_token: one dependency fewer on every request.
+        async def principal(request: Request, tokens: Annotated[TokenValidator, Depends(validator)]) -> Principal:
+            token = read_bearer(request)
             try:
                 found = await tokens.validate(token)
             except InvalidToken as exc:
