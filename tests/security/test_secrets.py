@@ -64,7 +64,8 @@ def _planted(folder: Path) -> dict[str, str]:
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     aws = "AKIA" + "".join(secrets.choice(string.ascii_uppercase + "234567") for _ in range(16))
     files = {
-        "settings.py": f'client_secret = "{secrets.token_urlsafe(30)}"\n',
+        # A letter first: detect-secrets' keyword pattern misses a value that starts with "-" (1 run in 64).
+        "settings.py": f'client_secret = "s{secrets.token_urlsafe(30)}"\n',
         "deploy.sh": f"export AWS_ACCESS_KEY_ID={aws}\n",
         "creds/service.txt": "the key:\n" + pem.decode(),
     }
