@@ -19,6 +19,7 @@ from zerotrust.graph import Graph, GraphUnavailable
 from zerotrust.onbehalf import OboError, OnBehalfOf
 from zerotrust.protect import context_request
 from zerotrust.tokens import Principal
+from zerotrust.tracing import client_span, outgoing
 
 log = logging.getLogger("api.downstream")
 
@@ -76,12 +77,14 @@ class Downstream:
     async def send(
         self, method: str, path: str, token: str, correlation_id: str, body: dict[str, Any] | None = None
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}", "X-Correlation-Id": correlation_id}
         try:
-            async with self.session.request(method, path, json=body, headers=headers) as response:
-                text = await response.text()
-                status = response.status
-                challenge = response.headers.get("WWW-Authenticate")
+            with client_span(f"{method} downstream-api", **{"http.request.method": method}):
+                # The trace context (traceparent) carries the correlation id down.
+                headers = outgoing({"Authorization": f"Bearer {token}"})
+                async with self.session.request(method, path, json=body, headers=headers) as response:
+                    text = await response.text()
+                    status = response.status
+                    challenge = response.headers.get("WWW-Authenticate")
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
             raise DownstreamError(

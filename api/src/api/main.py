@@ -16,7 +16,7 @@ from zerotrust.hops import hop_session
 from zerotrust.keyset import Fetch, fetch_json
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.protect import www_authenticate
-from zerotrust.service import create_api, token_validator
+from zerotrust.service import create_api, token_validator, tracing
 
 from .dependencies import Clients
 from .downstream import Downstream, DownstreamError
@@ -76,6 +76,7 @@ def create_app(
         "Tasks for the signed-in user; calls downstream-api on their behalf.",
         lifespan,
         audit_log=settings.audit_log,
+        tracing=tracing("api", settings),
         docs=True,
     )
     app.add_exception_handler(DownstreamError, downstream_error)

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from zerotrust.cae import challenged_claims
+from zerotrust.tracing import client_span, outgoing
 
 log = logging.getLogger("web.api")
 
@@ -77,12 +78,13 @@ class Me(BaseModel):
 async def call(
     http: aiohttp.ClientSession, method: str, path: str, token: str, body: dict[str, Any] | None = None
 ) -> Any:
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     try:
-        async with http.request(method, path, headers=headers, json=body) as response:
-            status = response.status
-            raw = await response.read()
-            challenge = response.headers.get("WWW-Authenticate")
+        with client_span(f"{method} api", **{"http.request.method": method, "server.address": "api"}):
+            headers = outgoing({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+            async with http.request(method, path, headers=headers, json=body) as response:
+                status = response.status
+                raw = await response.read()
+                challenge = response.headers.get("WWW-Authenticate")
     except (TimeoutError, aiohttp.ClientError):
         log.warning("api %s %s: unreachable", method, path)
         raise ApiError(

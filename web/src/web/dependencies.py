@@ -14,6 +14,7 @@ import aiohttp
 from cachetools import TTLCache
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
+from zerotrust.audit import decided
 from zerotrust.cae import challenged_claims
 from zerotrust.graph import GRAPH_SCOPE
 from zerotrust.onbehalf import CONSENT_MISSING
@@ -70,6 +71,8 @@ ClientsDep = Annotated[Clients, Depends(clients)]
 async def optional_session(request: Request, c: ClientsDep) -> Session | None:
     session = await c.signin.session(request)
     request.state.session = session  # the pages show who is signed in
+    if session is not None:
+        decided(request.state, session.user.tid, session.user.oid)
     return session
 
 

@@ -16,13 +16,14 @@ from starlette.middleware import Middleware
 
 from . import protect
 from .audit import audit_requests
-from .correlation import HEADER, CorrelationId, correlation_id
+from .correlation import HEADER, correlation_id
 from .docs import serve_docs
 from .headers import API_CSP, SecurityHeaders
 from .keyset import Fetch, KeySet
 from .openapi import document_permissions
-from .settings import ApiSettings
+from .settings import ApiSettings, ServiceSettings
 from .tokens import TokenPolicy, TokenValidator
+from .tracing import TraceRequests, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,13 @@ def create_service(
     csp: str = API_CSP,
     hsts: bool = False,
     middleware: Sequence[Middleware] = (),
+    tracing: Tracing | None = None,
+    trust_caller_trace: bool = True,
 ) -> FastAPI:
     """`docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers.
-    `middleware`: the service's own, inside the shared ones, so its answers get the security headers too."""
+    `middleware`: the service's own, inside the shared ones, so its answers get the security headers too.
+    `tracing`: where spans go (None: trace ids for correlation, nothing exported); `trust_caller_trace`:
+    continue a caller's W3C trace (inner tiers) rather than start one (the web app, facing browsers)."""
     app = FastAPI(
         title=name,
         summary=summary,
@@ -75,7 +80,7 @@ def create_service(
     for own in middleware:
         app.add_middleware(own.cls, *own.args, **own.kwargs)
     app.add_middleware(SecurityHeaders, csp=csp, hsts=hsts)
-    app.add_middleware(CorrelationId)
+    app.add_middleware(TraceRequests, tracing=tracing or Tracing(name), trust_caller=trust_caller_trace)
     return app
 
 
@@ -98,9 +103,17 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 # zt: protect-api
-def create_api(name: str, summary: str, lifespan: Lifespan, *, audit_log: Path | None, docs: bool = False) -> FastAPI:
+def create_api(
+    name: str,
+    summary: str,
+    lifespan: Lifespan,
+    *,
+    audit_log: Path | None,
+    docs: bool = False,
+    tracing: Tracing | None = None,
+) -> FastAPI:
     """An API tier: every refusal an RFC 6750 answer, and what each route needs written into its schema."""
-    app = create_service(name, summary, lifespan, docs=docs)
+    app = create_service(name, summary, lifespan, docs=docs, tracing=tracing)
     protect.install(app)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(Exception, unexpected)
@@ -128,3 +141,8 @@ def token_validator(settings: ApiSettings, fetch: Fetch) -> TokenValidator:
         max_age=settings.key_set_max_age_seconds,
     )
     return TokenValidator(policy, keys)
+
+
+def tracing(name: str, settings: ServiceSettings) -> Tracing:
+    """Where `name`'s spans go, from its settings (a file locally, Azure Monitor when configured)."""
+    return Tracing(name, trace_file=settings.trace_file, azure_monitor=settings.applicationinsights_connection_string)
