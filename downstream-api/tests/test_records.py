@@ -256,12 +256,16 @@ def test_unexpected_errors_are_500_without_a_trace(
         raise RuntimeError("disk on fire at /secret/path")
 
     monkeypatch.setattr(Database, "run", broken)
-    r = client.get("/records", headers={**as_user(), "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+    r = client.get(
+        "/records", headers={**as_user(), "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    )
     assert r.status_code == 500
     body = r.json()
     assert body["error"] == "server_error" and body["correlation_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert "secret" not in r.text and "Traceback" not in r.text
-    assert r.headers["x-correlation-id"] == "4bf92f3577b34da6a3ce929d0e0e4736" and r.headers["cache-control"] == "no-store"
+    assert (
+        r.headers["x-correlation-id"] == "4bf92f3577b34da6a3ce929d0e0e4736" and r.headers["cache-control"] == "no-store"
+    )
     assert "4bf92f3577b34da6a3ce929d0e0e4736" in caplog.text and "disk on fire" in caplog.text
 
 

@@ -281,6 +281,7 @@ CONSENT_STACK_OFFSET = stack_offset(1)
 APP_ONLY_STACK_OFFSET = stack_offset(2)
 POSTGRES_STACK_OFFSET = stack_offset(3)
 MAKE_RUN_STACK_OFFSET = stack_offset(4)
+RESTARTING_STACK_OFFSET = stack_offset(5)
 # start_stack waits this long for stack.json: longer than `zt run --ready-timeout` (60 s, 90 s with
 # PostgreSQL), so the runner gives up first, says why, and stops what it started.
 STACK_START_SECONDS = 150

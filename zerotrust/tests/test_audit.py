@@ -7,11 +7,10 @@ import json
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
-from typing import Any
-
 from zerotrust.audit import AuditLog, audit_requests, entry, refuse
 from zerotrust.tokens import Principal
 

@@ -122,6 +122,9 @@ def _refusal(status: int) -> ApiError:
         )
     if status == 404:
         return ApiError(404, "Not found", "The api has no such item for you.")
+    if status == 503:
+        # Something behind the api is down for a moment (the api says so): the same to the person.
+        return ApiError(503, "Temporarily unavailable", "A service behind this page is unavailable; try again shortly.")
     if status >= 500:
         return ApiError(502, "The api failed", f"The api answered with an error ({status}). Try again later.")
     return ApiError(400, "The api did not accept this request", f"The api answered {status}.")
