@@ -27,6 +27,10 @@ Headers = Callable[..., dict[str, str]]
 UNKNOWN_ID = "0f0e0d0c-0b0a-4908-8706-050403020100"
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"  # a caller's W3C trace context
+TRACE_ID_SENT = TRACEPARENT.split("-")[1]
+
+
 def create(client: TestClient, headers: dict[str, str], title: str = "Buy milk") -> dict[str, Any]:
     r = client.post("/records", headers=headers, json={"title": title})
     assert r.status_code == 201, r.text
@@ -256,17 +260,13 @@ def test_unexpected_errors_are_500_without_a_trace(
         raise RuntimeError("disk on fire at /secret/path")
 
     monkeypatch.setattr(Database, "run", broken)
-    r = client.get(
-        "/records", headers={**as_user(), "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
-    )
+    r = client.get("/records", headers={**as_user(), "traceparent": TRACEPARENT})
     assert r.status_code == 500
     body = r.json()
-    assert body["error"] == "server_error" and body["correlation_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert body["error"] == "server_error" and body["correlation_id"] == TRACE_ID_SENT
     assert "secret" not in r.text and "Traceback" not in r.text
-    assert (
-        r.headers["x-correlation-id"] == "4bf92f3577b34da6a3ce929d0e0e4736" and r.headers["cache-control"] == "no-store"
-    )
-    assert "4bf92f3577b34da6a3ce929d0e0e4736" in caplog.text and "disk on fire" in caplog.text
+    assert r.headers["x-correlation-id"] == TRACE_ID_SENT and r.headers["cache-control"] == "no-store"
+    assert TRACE_ID_SENT in caplog.text and "disk on fire" in caplog.text
 
 
 def _operational() -> Exception:

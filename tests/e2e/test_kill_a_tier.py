@@ -66,7 +66,8 @@ class Load:
         n = 0
         while not self.stop.is_set():
             n += 1
-            answer = self._timed("api POST", lambda: self.api.post("/tasks", json={"title": f"load {n}"}))
+            title = f"load {n}"
+            answer = self._timed("api POST", lambda: self.api.post("/tasks", json={"title": title}))  # noqa: B023
             if answer is not None and answer.status_code == 201:
                 self.acknowledged.append(answer.json()["id"])
 
