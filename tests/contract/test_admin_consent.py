@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import jwt
 import pytest
 from devtools.signin import FormBrowser
@@ -33,15 +32,12 @@ TARGET = {"tenant": "contoso", "client": "web", "resource": "api"}
 
 
 def _admin(emulator: LiveEmulator, action: str) -> None:
-    r = httpx.post(
-        f"{emulator.front}/admin/consent/{action}", data=TARGET, headers={"Accept": "application/json"}, timeout=10
-    )
+    r = emulator.administrator.request("POST", f"/admin/consent/{action}", data=TARGET)
     assert r.status_code == 200, r.text
 
 
 def _token_requests(emulator: LiveEmulator) -> int:
-    count: int = httpx.get(f"{emulator.front}/admin/stats", timeout=10).json()["token_requests"]
-    return count
+    return emulator.stats()["token_requests"]
 
 
 def _verified(emulator: LiveEmulator, token: str, audience: str) -> dict[str, object]:

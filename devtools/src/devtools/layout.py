@@ -287,6 +287,9 @@ def emulator_summary(state_dir: Path) -> Summary:
         users = info.get("demo_users")
         if isinstance(users, list):
             yield f"  {'demo users':<18} {', '.join(str(u) for u in users)}"
+        if "demo_administrator" in info:
+            admin = info["demo_administrator"]
+            yield f"  {'demo administrator':<18} {admin} (Global Administrator: the admin view, admin consent)"
         if "demo_password" in info:
             # Where it is, not what it is: terminal output ends up in CI logs, screen shares and
             # pasted bug reports, and the secret scan of captured logs (tests/security) finds it.
