@@ -281,15 +281,12 @@ def emulator_summary(state_dir: Path) -> Summary:
     """What the summary shows of the emulator's part of stack.json."""
 
     def summary(info: Mapping[str, object]) -> Iterable[str]:
-        for key in ("emulator", "emulator_front_channel", "authority"):
+        for key in ("emulator", "emulator_front_channel", "authority", "demo_administrator"):
             if key in info:
                 yield f"  {key:<18} {info[key]}"
         users = info.get("demo_users")
         if isinstance(users, list):
             yield f"  {'demo users':<18} {', '.join(str(u) for u in users)}"
-        if "demo_administrator" in info:
-            admin = info["demo_administrator"]
-            yield f"  {'demo administrator':<18} {admin} (Global Administrator: the admin view, admin consent)"
         if "demo_password" in info:
             # Where it is, not what it is: terminal output ends up in CI logs, screen shares and
             # pasted bug reports, and the secret scan of captured logs (tests/security) finds it.
