@@ -281,7 +281,7 @@ def emulator_summary(state_dir: Path) -> Summary:
     """What the summary shows of the emulator's part of stack.json."""
 
     def summary(info: Mapping[str, object]) -> Iterable[str]:
-        for key in ("emulator", "emulator_front_channel", "authority"):
+        for key in ("emulator", "emulator_front_channel", "authority", "demo_administrator"):
             if key in info:
                 yield f"  {key:<18} {info[key]}"
         users = info.get("demo_users")
