@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from zerotrust.audit import refuse
 
 from .dependencies import Clients
 from .pages import page
@@ -73,6 +74,7 @@ def finish(request: Request, c: Clients) -> Response:
     q = request.query_params
     expected, got = request.cookies.get(_cookie(c)), q.get("state")
     if not expected or not got or not hmac.compare_digest(expected.encode(), got.encode()):
+        refuse(request.state, "admin_consent_state")
         response = page(
             request,
             "admin_consent_result.html",
@@ -100,6 +102,7 @@ def finish(request: Request, c: Clients) -> Response:
             outcome="refused",
             detail="The approval was given in a tenant this app does not serve; it changes nothing here.",
         )
+        refuse(request.state, "admin_consent_tenant")
     else:
         scopes = [s.rsplit("/", 1)[-1] for s in (q.get("scope") or "")[:MAX_FIELD].split()]
         response = page(request, "admin_consent_result.html", outcome="granted", tenant=q["tenant"], scopes=scopes)
