@@ -32,6 +32,7 @@ class DownstreamError(Exception):
     description: str
     correlation_id: str
     claims: str | None = None  # a claims challenge for the caller (only ever for one that declared cp1)
+    retry_after: str | None = None  # for a 429: the seconds downstream-api asked the caller to wait
 
     # zt: identity-standards-based-development-methodologies - downstream-api refuses a user the
     # provisioning service deactivated with 403 account_deactivated: that is about the caller, not
@@ -82,6 +83,7 @@ class Downstream:
                 text = await response.text()
                 status = response.status
                 challenge = response.headers.get("WWW-Authenticate")
+                wait = response.headers.get("Retry-After")
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
             raise DownstreamError(
@@ -91,6 +93,14 @@ class Downstream:
             # zt: secure-with-cae
             # downstream-api (Graph, behind it) wants the user to sign in again: the caller may hear it.
             raise OboError(401, "invalid_token", "Your sign-in is no longer valid; sign in again.", claims=claims)
+        if status == 429:
+            # zt: protect-api
+            # downstream-api limits this caller (or this tier as a whole): the caller hears when to retry.
+            seconds = wait if wait is not None and wait.isdigit() else "1"
+            raise DownstreamError(
+                429, "too_many_requests", f"Too many requests; try again in {seconds} seconds.", correlation_id,
+                retry_after=seconds,
+            )
         if status == 403 and _deactivated(text):
             raise DownstreamError(
                 403,

@@ -19,9 +19,9 @@ log = logging.getLogger("web.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(self, status: int, title: str, detail: str, retry_after: str | None = None) -> None:
         super().__init__(title)
-        self.status, self.title, self.detail = status, title, detail
+        self.status, self.title, self.detail, self.retry_after = status, title, detail, retry_after
 
 
 class ClaimsChallenge(Exception):
@@ -83,6 +83,7 @@ async def call(
             status = response.status
             raw = await response.read()
             challenge = response.headers.get("WWW-Authenticate")
+            wait = response.headers.get("Retry-After")
     except (TimeoutError, aiohttp.ClientError):
         log.warning("api %s %s: unreachable", method, path)
         raise ApiError(
@@ -98,6 +99,11 @@ async def call(
     if status >= 400:
         # A 401 without claims is not retried: signing in again is the person's choice (the page says so).
         log.warning("api %s %s answered %s", method, path, status)
+        if status == 429:
+            seconds = wait if wait is not None and wait.isdigit() else "1"
+            raise ApiError(
+                429, "Too many requests", f"The api is limiting your requests; try again in {seconds} seconds.", seconds
+            )
         raise _refusal(status)
     try:
         return json.loads(raw) if raw.strip() else None

@@ -17,6 +17,7 @@ even where `install` was not called; `install` gives them the RFC 6750 JSON body
 # No `from __future__ import annotations`: FastAPI reads these closures' annotations at runtime.
 import base64
 import json
+import math
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -153,6 +154,16 @@ class Protection:
                     {"Retry-After": "5"},
                 ) from None
             request.state.principal = found
+            # zt: protect-api
+            # A per-caller rate limit, where the app installed one (zerotrust.limits leaves it in the request's
+            # state): given the validated caller, it answers how long they must wait, 0 to go on.
+            limit = getattr(request.state, "caller_limit", None)
+            if limit is not None and (wait := limit(found)) > 0:
+                seconds = str(max(1, math.ceil(wait)))
+                raise OAuthError(
+                    429, "too_many_requests", f"Too many requests; try again in {seconds} seconds.",
+                    {"Retry-After": seconds},
+                )
             return found
 
         self.bearer_token = bearer_token

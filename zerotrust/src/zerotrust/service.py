@@ -20,6 +20,7 @@ from .correlation import HEADER, CorrelationId, correlation_id
 from .docs import serve_docs
 from .headers import API_CSP, SecurityHeaders
 from .keyset import Fetch, KeySet
+from .limits import PeerLimit, RateLimits, Refusal, json_refusal
 from .openapi import document_permissions
 from .settings import ApiSettings
 from .tokens import TokenPolicy, TokenValidator
@@ -53,9 +54,13 @@ def create_service(
     csp: str = API_CSP,
     hsts: bool = False,
     middleware: Sequence[Middleware] = (),
+    limits: RateLimits | None = None,
+    refusal: Refusal = json_refusal,
 ) -> FastAPI:
     """`docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers.
-    `middleware`: the service's own, inside the shared ones, so its answers get the security headers too."""
+    `middleware`: the service's own, inside the shared ones, so its answers get the security headers too.
+    `limits`: per-peer rate limit before the service's own middleware (answered with `refusal`), per-caller
+    where the caller becomes known (zerotrust.limits)."""
     app = FastAPI(
         title=name,
         summary=summary,
@@ -74,6 +79,8 @@ def create_service(
         serve_docs(app)
     for own in middleware:
         app.add_middleware(own.cls, *own.args, **own.kwargs)
+    if limits is not None:
+        app.add_middleware(PeerLimit, limits=limits, refusal=refusal)
     app.add_middleware(SecurityHeaders, csp=csp, hsts=hsts)
     app.add_middleware(CorrelationId)
     return app
@@ -98,9 +105,17 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 # zt: protect-api
-def create_api(name: str, summary: str, lifespan: Lifespan, *, audit_log: Path | None, docs: bool = False) -> FastAPI:
+def create_api(
+    name: str,
+    summary: str,
+    lifespan: Lifespan,
+    *,
+    audit_log: Path | None,
+    docs: bool = False,
+    limits: RateLimits | None = None,
+) -> FastAPI:
     """An API tier: every refusal an RFC 6750 answer, and what each route needs written into its schema."""
-    app = create_service(name, summary, lifespan, docs=docs)
+    app = create_service(name, summary, lifespan, docs=docs, limits=limits)
     protect.install(app)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(Exception, unexpected)
