@@ -1,6 +1,7 @@
 """What each layer of an API tier costs a request, in process (no network, no TLS): a bare FastAPI route, then
 the same with the shared layers every tier has (security headers, correlation id), then with the bearer token
-checked (a validation cached, a scope checked), then with the audit line written. Microseconds per request."""
+checked (a validation cached, a scope checked), then with the audit line written, then with the rate limits (per
+peer and per caller, zerotrust.limits). Microseconds per request."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from fastapi import Depends, FastAPI
 from zerotrust.audit import audit_requests
 from zerotrust.correlation import CorrelationId
 from zerotrust.headers import SecurityHeaders
+from zerotrust.limits import PeerLimit, RateLimits
 from zerotrust.protect import Protection
 from zerotrust.tokens import Principal, TokenValidator
 
 CALLS = 3000
 
 
-def _app(layers: bool, validator: TokenValidator | None, audit: Path | None) -> Any:
+def _app(layers: bool, validator: TokenValidator | None, audit: Path | None, limits: bool = False) -> Any:
     app = FastAPI()
     if validator is not None:
 
@@ -40,6 +42,11 @@ def _app(layers: bool, validator: TokenValidator | None, audit: Path | None) -> 
 
     if audit is not None:
         audit_requests(app, "bench", audit)
+    if limits:
+        # Never tripped here: the cost of counting is what is measured.
+        app.add_middleware(
+            PeerLimit, limits=RateLimits.of(peer_rate=1e9, peer_burst=1e9, caller_rate=1e9, caller_burst=1e9)
+        )
     if layers:
         app.add_middleware(SecurityHeaders)
         app.add_middleware(CorrelationId)
@@ -94,4 +101,5 @@ async def layer_costs(validator: TokenValidator, token: str) -> dict[str, float]
             "with_shared_layers_us": await _per_request_us(_app(True, None, None), token),
             "with_token_checked_us": await _per_request_us(_app(True, validator, None), token),
             "with_audit_line_us": await _per_request_us(_app(True, validator, audit), token),
+            "with_rate_limits_us": await _per_request_us(_app(True, validator, audit, limits=True), token),
         }
