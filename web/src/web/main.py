@@ -183,7 +183,7 @@ def _error_pages(app: FastAPI) -> None:
 
     async def too_many_requests(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TooManyRequests)
-        detail = f"You sent more requests than this app takes at once. Try again in {exc.seconds} seconds."
+        detail = f"You sent more requests than this app takes at once. Wait {exc.seconds} s and try again."
         response = error_page(request, 429, "Too many requests", detail, retry=page_of(request))
         response.headers["Retry-After"] = str(exc.seconds)
         return response

@@ -141,7 +141,7 @@ def json_refusal(seconds: int, scope: Scope) -> tuple[bytes, bytes]:
     """The APIs' error shape (`error`, `error_description`, and the correlation id to quote)."""
     body = {
         "error": "too_many_requests",
-        "error_description": f"Too many requests; try again in {seconds} seconds.",
+        "error_description": f"Too many requests; wait {seconds} s and try again.",
         "correlation_id": (scope.get("state") or {}).get("correlation_id", ""),
     }
     return b"application/json", json.dumps(body).encode()
@@ -149,7 +149,10 @@ def json_refusal(seconds: int, scope: Scope) -> tuple[bytes, bytes]:
 
 def text_refusal(seconds: int, scope: Scope) -> tuple[bytes, bytes]:
     """For a person's browser: a sentence."""
-    return b"text/plain; charset=utf-8", f"Too many requests from your address; try again in {seconds} seconds.\n".encode()
+    return (
+        b"text/plain; charset=utf-8",
+        f"Too many requests from your address; wait {seconds} s and try again.\n".encode(),
+    )
 
 
 async def refuse(send: Send, seconds: int, content_type: bytes, body: bytes) -> None:

@@ -161,7 +161,9 @@ class Protection:
             if limit is not None and (wait := limit(found)) > 0:
                 seconds = str(max(1, math.ceil(wait)))
                 raise OAuthError(
-                    429, "too_many_requests", f"Too many requests; try again in {seconds} seconds.",
+                    429,
+                    "too_many_requests",
+                    f"Too many requests; wait {seconds} s and try again.",
                     {"Retry-After": seconds},
                 )
             return found
