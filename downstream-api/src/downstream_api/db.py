@@ -102,7 +102,7 @@ class ProvisionedUser(Base):
     )
 
 
-def one_page(query: Select[tuple[Record]], page: Page) -> Select[tuple[Record]]:
+def one_page(query: Select[Record], page: Page) -> Select[Record]:
     """`query`'s records in creation order, from where `page` starts: top + 1 of them (the one more says
     another page follows; zerotrust.paging.paged). By key, not offset: no row repeats or goes missing."""
     if page.after is not None:

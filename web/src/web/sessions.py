@@ -196,9 +196,9 @@ class Sessions:
             return None
         raw = self.sealer.open(blob, _SIGN_IN)
         data = json.loads(raw) if raw is not None else None
-        at = data.get("at") if isinstance(data, dict) else None
-        if not isinstance(data, dict) or data.get("kind") != "sign_in" or type(at) not in (int, float):
+        if not isinstance(data, dict) or data.get("kind") != "sign_in" or type(data.get("at")) not in (int, float):
             return None
+        at = float(data["at"])
         if not 0 <= self.clock() - at <= SIGN_IN_TTL:
             return None
         extra = data.get("extra")
