@@ -158,14 +158,11 @@ class SignIn:
         try:
             pending = await self.sessions.begin_sign_in(flow, next_path, current, extra=extra)
         except ValueError:
-            raise SignInFailed(
-                "This sign-in could not be started", "It carries more than a cookie can hold. Please start again."
-            ) from None
+            raise SignInFailed("This sign-in could not be started", "It carries more than a cookie holds.") from None
         response = RedirectResponse(flow["auth_uri"], status_code=303 if request.method == "POST" else 302)
         # zt: user-authentication
-        # The pending sign-in itself, sealed (nothing is stored here for an anonymous visitor); it must come
-        # back with the identity provider's cross-site form post, which a SameSite=Lax cookie does not
-        # accompany (browsers take None only with Secure).
+        # The pending sign-in, sealed (nothing is stored here); it must come back with the identity provider's
+        # cross-site form post, which a SameSite=Lax cookie does not accompany (None needs Secure).
         samesite: Literal["none", "lax"] = "none" if self.config.cookie_secure else "lax"
         response.set_cookie(
             self.config.sign_in_cookie,
@@ -179,8 +176,7 @@ class SignIn:
         return response
 
     async def take(self, request: Request) -> PendingSignIn:
-        """The sign-in this browser started (its cookie, cleared by the answer to this request, so the browser
-        can't send it twice; a copy replayed elsewhere meets a code the identity provider redeems once)."""
+        """The sign-in this browser's cookie holds (cleared by this answer; a replayed copy meets a used code)."""
         pending = await self.sessions.take_sign_in(request.cookies.get(self.config.sign_in_cookie))
         if pending is None:
             raise SignInFailed(
