@@ -9,8 +9,9 @@
 Deny by default: a route without one of these checks is public (routecheck.py lists such routes, so a
 test can insist there are none). Refusals are RFC 6750 answers (status and WWW-Authenticate): 401 with
 no error code when no credentials came, 401 invalid_token for a bad token, 403 insufficient_scope naming
-what is needed, 400 invalid_request for a malformed header. They are HTTPExceptions, so they stay right
-even where `install` was not called; `install` gives them the RFC 6750 JSON body.
+what is needed, 400 invalid_request for a malformed header; and 429 with Retry-After for a caller over a
+per-caller rate limit, where the app installed one. They are HTTPExceptions, so they stay right even where
+`install` was not called; `install` gives them the RFC 6750 JSON body.
 """
 
 # region liftable: protect-fastapi-api (3 of 3) requires: fastapi

@@ -1,5 +1,6 @@
-"""The skeleton every tier is built on, written once: the app, /healthz, security headers, correlation ids;
-and for the APIs, RFC 6750 errors, 422s that echo nothing, no stack trace, permissions in the schema, audit."""
+"""The skeleton every tier is built on, written once: the app, /healthz, security headers, correlation ids,
+rate limits; and for the APIs, RFC 6750 errors, 422s that echo nothing, no stack trace, permissions in the
+schema, audit."""
 
 from __future__ import annotations
 
