@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from devtools.ports import free_port
 
 from tests.support.launch import LiveEmulator, LiveService, ready, spawn, web_settings
@@ -56,9 +55,7 @@ class Chain:
         assert r.status_code == 303 and r.headers["location"] == next_path, r.text[:500]
 
     def token_requests(self) -> int:
-        with httpx.Client(timeout=5) as client:
-            count: int = client.get(f"{self.emulator.front}/admin/stats").json()["token_requests"]
-            return count
+        return self.emulator.stats()["token_requests"]
 
     def token_caches(self) -> list[dict[str, Any]]:
         return web_token_caches(self.web_state)

@@ -268,7 +268,8 @@ class FakeDownstream:
                     request.url.path,
                     request.url.query,
                     request.headers.get("authorization"),
-                    request.headers.get("x-correlation-id"),
+                    # The trace id of the W3C traceparent: the correlation id, carried down.
+                    (request.headers.get("traceparent") or "--").split("-")[1] or None,
                     json.loads(raw) if raw else None,
                 )
             )

@@ -47,6 +47,10 @@ USER_CALLS = [
 USER_CALL_IDS = [f"{m} {p}" for m, p, _, _ in USER_CALLS]
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"  # a caller's W3C trace context
+TRACE_ID_SENT = TRACEPARENT.split("-")[1]
+
+
 def user_call(api: TestClient, tokens: Tokens, method: str, path: str, body: Any, scp: str) -> Any:
     return api.request(method, path, headers=bearer(tokens.user(scp)), json=body)
 
@@ -91,8 +95,12 @@ def test_downstream_unreachable_is_a_503_with_a_correlation_id(
 
 
 def test_the_callers_correlation_id_is_the_one_answered(unreachable_api: TestClient, tokens: Tokens) -> None:
-    cid = "0f9e8d7c-6b5a-4493-8281-706f5e4d3c2b"
-    r = unreachable_api.get("/tasks", headers={**bearer(tokens.user()), "X-Correlation-Id": cid})
+    # The correlation id is the W3C trace id: the caller's, when it sends a valid traceparent.
+    cid = TRACE_ID_SENT
+    r = unreachable_api.get(
+        "/tasks",
+        headers={**bearer(tokens.user()), "traceparent": TRACEPARENT},
+    )
     assert r.headers["x-correlation-id"] == cid
     assert_error(r, 503, "temporarily_unavailable", UNREACHABLE, retry=True)
 

@@ -19,11 +19,16 @@ BOB = "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"
 OTHER_TENANT_ID = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b"
 # The data tests run against SQLite and PostgreSQL (see conftest.py).
 both_backends = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")  # a malformed traceparent is dropped: a new trace begins
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 Headers = Callable[..., dict[str, str]]
 
 # A fixed id for the parametrized cases: pytest-xdist needs every worker to collect the same ids.
 UNKNOWN_ID = "0f0e0d0c-0b0a-4908-8706-050403020100"
+
+
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"  # a caller's W3C trace context
+TRACE_ID_SENT = TRACEPARENT.split("-")[1]
 
 
 def create(client: TestClient, headers: dict[str, str], title: str = "Buy milk") -> dict[str, Any]:
@@ -255,13 +260,13 @@ def test_unexpected_errors_are_500_without_a_trace(
         raise RuntimeError("disk on fire at /secret/path")
 
     monkeypatch.setattr(Database, "run", broken)
-    r = client.get("/records", headers={**as_user(), "X-Correlation-Id": "req-12345678"})
+    r = client.get("/records", headers={**as_user(), "traceparent": TRACEPARENT})
     assert r.status_code == 500
     body = r.json()
-    assert body["error"] == "server_error" and body["correlation_id"] == "req-12345678"
+    assert body["error"] == "server_error" and body["correlation_id"] == TRACE_ID_SENT
     assert "secret" not in r.text and "Traceback" not in r.text
-    assert r.headers["x-correlation-id"] == "req-12345678" and r.headers["cache-control"] == "no-store"
-    assert "req-12345678" in caplog.text and "disk on fire" in caplog.text
+    assert r.headers["x-correlation-id"] == TRACE_ID_SENT and r.headers["cache-control"] == "no-store"
+    assert TRACE_ID_SENT in caplog.text and "disk on fire" in caplog.text
 
 
 def _operational() -> Exception:
@@ -293,8 +298,8 @@ def test_database_unavailable_is_503(
         raise failure()
 
     monkeypatch.setattr(Database, "run", down)
-    r = client.get("/records", headers={**as_user(), "X-Correlation-Id": "<script>"})
+    r = client.get("/records", headers={**as_user(), "traceparent": "<script>"})
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert r.json()["error"] == "temporarily_unavailable"
     cid = r.json()["correlation_id"]
-    assert UUID4.match(cid) and r.headers["x-correlation-id"] == cid
+    assert TRACE_ID.match(cid) and r.headers["x-correlation-id"] == cid

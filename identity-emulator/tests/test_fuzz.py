@@ -581,6 +581,8 @@ def test_raw_bodies_and_content_types(app_and_seeds: Clients, data: st.DataObjec
                 "/devicelogin",
                 "/admin/users/enable",
                 "/admin/consent/revoke",
+                "/admin/signin",
+                f"/{s.tenant_ids[0]}/adminconsent",
             ]
         ),
         label="path",
@@ -623,6 +625,7 @@ def test_get_endpoints(app_and_seeds: Clients, data: st.DataObject) -> None:
                 (f"/{tenant}/discovery/v2.0/keys", ["appid"]),
                 ("/msi/token", ["api-version", "resource", "client_id", "principal_id", "object_id", "mi_res_id"]),
                 ("/admin", ["done"]),
+                (f"/{tenant}/v2.0/adminconsent", ["client_id", "scope", "redirect_uri", "state", "prompt"]),
                 ("/devicelogin", ["user_code"]),
                 ("/healthz", []),
             ]
@@ -726,6 +729,11 @@ def test_admin_forms(app_and_seeds: Clients, data: st.DataObject) -> None:
         st.sampled_from([None, FRONT, BACK, "https://evil.example", "null", FRONT + "/"]), label="origin"
     )
     client = data.draw(st.sampled_from([front, back]), label="channel")
+    client.cookies.clear()
+    if data.draw(st.booleans(), label="as the administrator"):
+        # The forms behind the sign-in, not only the sign-in's refusals (an earlier example may have
+        # disabled the administrator, or revoked their sessions: then these are refusals too).
+        client.post("/admin/signin", data={"username": "admin@contoso.test", "password": s.password})
     r = post_page(client, path, form, origin, data.draw(st.sampled_from(["application/json", "text/html"])))
     check(r, entra_json=False)
     if origin not in (None, FRONT, BACK):

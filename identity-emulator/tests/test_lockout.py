@@ -61,6 +61,7 @@ def test_only_the_token_and_sign_in_endpoints_are_throttled() -> None:
     for path in ("token", "devicecode", "authorize"):
         assert limited(f"/{tenant}/oauth2/v2.0/{path}")
     assert limited(f"/{tenant}/login") and limited(f"/{tenant}/consent") and limited("/devicelogin")
+    assert limited("/admin/signin")
     for path in ("/healthz", "/admin", f"/{tenant}/discovery/v2.0/keys", "/v1.0/me", "/msi/token"):
         assert not limited(path)
 

@@ -118,7 +118,7 @@ class Chain:
         browser = FormBrowser()
         response = browser.sign_in(flow["auth_uri"], person.upn, emu.password)
         if response.status_code == 200 and "Verify it's you" in response.text:
-            codes = httpx.get(f"{emu.front}/admin/one-time-codes", timeout=5).json()["codes"]
+            codes = emu.administrator.get("/admin/one-time-codes")["codes"]
             [code] = [c["code"] for c in codes if c["upn"] == person.upn]
             response = browser.submit(response, {"code": code})
         assert response.status_code == 302, response.text[:300]

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
-import httpx
 import pytest
 from devtools.ports import free_port
 
@@ -63,8 +62,7 @@ def attacker() -> Iterator[tuple[str, list[str]]]:
 
 
 def _graph_requests(chain: Chain) -> int:
-    count: int = httpx.get(f"{chain.emulator.front}/admin/stats", timeout=5).json()["graph_requests"]
-    return count
+    return chain.emulator.stats()["graph_requests"]
 
 
 def _task(chain: Chain, token: str, title: str) -> str:

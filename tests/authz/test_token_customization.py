@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 from devtools.token import TokenError, device_code_token
 
@@ -34,11 +33,10 @@ def test_renamed_alice_signs_in_with_her_new_name_and_reaches_exactly_her_tasks(
     mine = chain.call("api", "POST", "/tasks", before, {"title": "before the rename"}).json()
     chain.call("api", "POST", "/tasks", chain.user_token("api", BOB), {"title": "bob's"})
 
-    renamed = httpx.post(
-        f"{fresh_emulator.front}/admin/users/rename",
+    renamed = fresh_emulator.administrator.request(
+        "POST",
+        "/admin/users/rename",
         data={"upn": "alice@contoso.test", "new_upn": "alice.jones@contoso.test", "display_name": "Alice Jones"},
-        headers={"Accept": "application/json"},
-        timeout=10,
     )
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["object_id"] == ALICE.oid
@@ -56,11 +54,8 @@ def test_renamed_alice_signs_in_with_her_new_name_and_reaches_exactly_her_tasks(
 
 
 def test_a_new_name_outside_the_tenants_domain_is_refused(fresh_emulator: LiveEmulator) -> None:
-    r = httpx.post(
-        f"{fresh_emulator.front}/admin/users/rename",
-        data={"upn": "bob@contoso.test", "new_upn": "bob@fabrikam.test"},
-        headers={"Accept": "application/json"},
-        timeout=10,
+    r = fresh_emulator.administrator.request(
+        "POST", "/admin/users/rename", data={"upn": "bob@contoso.test", "new_upn": "bob@fabrikam.test"}
     )
     assert r.status_code == 400
     assert r.json()["error"] == "invalid_request"

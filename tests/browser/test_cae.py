@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -30,8 +29,7 @@ def _fresh_screenshots() -> None:
 
 
 def _revoke_sessions(stack: RunningStack) -> None:
-    url = f"{stack.info['emulator_front_channel']}/admin/users/revoke-sessions"
-    answer = httpx.post(url, data={"upn": ALICE}, headers={"Accept": "application/json"}, timeout=10)
+    answer = stack.administrator.request("POST", "/admin/users/revoke-sessions", data={"upn": ALICE})
     assert answer.is_success, answer.text
 
 

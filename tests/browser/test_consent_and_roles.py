@@ -4,8 +4,9 @@ its own (consent_stack: these tests change what was granted).
 - alice's first write shows the consent prompt, for the write scope alone, and then succeeds;
   the Permissions page shows what she granted.
 - The organization view before tenant-wide admin consent ("needs admin approval", saying who can
-  grant it and where), after an administrator grants it in the emulator's admin view, and after
-  they revoke it.
+  grant it and where); alice can neither open the emulator's admin view nor grant the consent, at
+  the admin consent endpoint or anywhere else; the demo administrator grants it there, from the
+  app's link, and alice's view then works; and after they revoke it.
 - bob (assigned Tasks.Admin) sees the admin view; alice gets a clear 403 page.
 
 Every response is scanned for tokens as in test_sign_in.py; screenshots in test-artifacts/browser/.
@@ -15,12 +16,11 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.launch import RunningStack
-from tests.support.people import ARTIFACTS, chromium, confirm_its_you, nav, signed_in
+from tests.support.people import ARTIFACTS, Visitor, chromium, confirm_its_you, nav, signed_in
 
 CAROL_OID = "7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e"
 TASK = "Plan the offsite (consent)"
@@ -89,33 +89,77 @@ def _consent_in_admin_view(page: Page, stack: RunningStack, button: str) -> None
 
 
 @pytest.mark.guidance("permissions-require-admin-consent")
-def test_organization_view_before_and_after_admin_consent_and_after_revocation(
+def test_alice_cannot_grant_tenant_wide_consent_an_administrator_can_at_the_admin_consent_endpoint(
     consent_stack: RunningStack,
 ) -> None:
     stack = consent_stack
+    front = stack.info["emulator_front_channel"]
     # Start from no tenant-wide consent, whatever ran before on this stack.
     target = {"tenant": "contoso", "client": "web", "resource": "api"}
-    with httpx.Client(headers={"Accept": "application/json"}, timeout=10) as admin:
-        assert admin.post(f"{stack.info['emulator_front_channel']}/admin/consent/revoke", data=target).is_success
+    assert stack.administrator.request("POST", "/admin/consent/revoke", data=target).is_success
 
     with chromium() as browser:
-        bob = signed_in(browser, stack, "bob@contoso.test", "admin-consent-01-bob")
-        page = bob.page
+        alice = signed_in(browser, stack, "alice@contoso.test", "admin-consent-01-alice")
+        page = alice.page
         nav(page, "Organization")
         needs = page.get_by_role("heading", name="Needs admin approval")
         expect(needs).to_be_visible()
         main = page.get_by_role("main")
         expect(main).to_contain_text("Tasks.Read.All")
         expect(main).to_contain_text("Global Administrator")  # who can grant it
-        expect(page.get_by_role("link", name="admin view")).to_have_attribute("href", stack.info["emulator_admin"])
-        bob.shot("admin-consent-02-needs-approval")
+        alice.shot("admin-consent-02-needs-approval")
 
-        # An administrator grants it for the whole tenant, in the emulator's admin view.
-        page.get_by_role("link", name="admin view").click()
-        _consent_in_admin_view(page, stack, "Grant tenant-wide admin consent")
-        expect(page.locator("table").filter(has_text="admin (tenant-wide)")).to_contain_text("Tasks.Read.All")
-        bob.shot("admin-consent-03-granted")
+        # The emulator's admin view: her sign-in session there is hers, and she is no administrator.
+        page.goto(stack.info["emulator_admin"])
+        refused = page.get_by_role("heading", name="Administrators only")
+        expect(refused).to_be_visible()
+        expect(page.get_by_role("main")).to_contain_text("alice@contoso.test has no administrator role")
+        alice.shot("admin-consent-03-alice-refused-admin-view")
+        # Nor does its sign-in let her in, nor does a form post grant anything.
+        page.get_by_role("link", name="Sign in with an administrator account").click()
+        page.get_by_label("Email or username").fill("alice@contoso.test")
+        page.get_by_label("Password").fill(stack.info["demo_password"])
+        page.get_by_role("button", name="Sign in").click()
+        expect(refused).to_be_visible()
+        grant = page.request.post(f"{front}/admin/consent/grant", form=target)
+        assert grant.status == 403, grant.text()
 
+        # The admin consent endpoint, from the app's page: signed in as herself, she is refused there too.
+        page.goto(f"{stack.web}/organization")
+        page.get_by_role("link", name="Ask an administrator to approve").click()
+        expect(page.get_by_role("heading", name="Need admin approval")).to_be_visible()
+        expect(page.get_by_role("main")).to_contain_text("You are signed in as alice@contoso.test")
+        expect(page.get_by_role("main")).to_contain_text("AADSTS90094")
+        alice.shot("admin-consent-04-alice-refused-admin-consent")
+        page.get_by_role("link", name="Return to the application without granting consent").click()
+        expect(page.get_by_role("heading", name="Admin approval not given")).to_be_visible()
+        expect(page.get_by_role("main")).to_contain_text("AADSTS90094")
+        page.goto(f"{stack.web}/organization")
+        expect(needs).to_be_visible()
+
+        # The administrator, in a browser of their own, through the same link.
+        admin = Visitor(browser, stack, "admin@contoso.test")
+        admin.page.goto(f"{stack.web}/organization/admin-consent")
+        expect(admin.page.get_by_role("heading", name="Sign in")).to_be_visible()
+        admin.page.get_by_label("Email or username").fill("admin@contoso.test")
+        admin.page.get_by_label("Password").fill(stack.info["demo_password"])
+        admin.shot("admin-consent-05-administrator-signs-in")
+        admin.page.get_by_role("button", name="Sign in").click()
+        expect(admin.page.get_by_role("heading", name="Permissions requested")).to_be_visible()
+        expect(admin.page.get_by_role("main")).to_contain_text("Accept for your organization")
+        expect(admin.page.locator("ul.scopes")).to_contain_text("Tasks.Read.All")
+        admin.shot("admin-consent-06-administrator-consents")
+        admin.page.get_by_role("button", name="Accept").click()
+        expect(admin.page.get_by_role("heading", name="Admin approval given")).to_be_visible()
+        expect(admin.page.get_by_role("main")).to_contain_text("Tasks.Read.All")
+        expect(admin.page.get_by_role("main")).to_contain_text(stack.info["tenants"]["contoso"])
+        assert admin.page.url.startswith(f"{stack.web}/auth/admin-consent?"), admin.page.url
+        admin.shot("admin-consent-07-approval-given")
+        # The admin view shows the grant, to them.
+        admin.page.goto(stack.info["emulator_admin"])
+        expect(admin.page.locator("table").filter(has_text="admin (tenant-wide)")).to_contain_text("Tasks.Read.All")
+
+        # alice's Organization page now works.
         page.goto(f"{stack.web}/organization")
         expect(needs.or_(page.get_by_role("heading", name="Your organization's tasks"))).to_be_visible()
         if needs.is_visible():
@@ -123,24 +167,24 @@ def test_organization_view_before_and_after_admin_consent_and_after_revocation(
         expect(page.get_by_role("heading", name="Your organization's tasks")).to_be_visible()
         expect(main).to_contain_text("Only your tenant's tasks")
         expect(main).not_to_contain_text(CAROL_OID)
-        bob.shot("admin-consent-04-organization")
+        alice.shot("admin-consent-08-organization")
 
-        # Revoked: the next visit asks the token service again, which refuses.
-        _consent_in_admin_view(page, stack, "Revoke consent")
-        bob.shot("admin-consent-05-revoked")
+        # Revoked by the administrator: the next visit asks the token service again, which refuses.
+        _consent_in_admin_view(admin.page, stack, "Revoke consent")
+        admin.shot("admin-consent-09-revoked")
         page.goto(f"{stack.web}/organization")
         expect(needs).to_be_visible()
-        bob.shot("admin-consent-06-needs-approval-again")
 
         # Asking interactively now shows the identity provider's own page, with a way back.
         page.get_by_role("link", name="Try again").click()
         expect(page.get_by_role("heading", name="Need admin approval")).to_be_visible()
         expect(page.get_by_role("main")).to_contain_text("AADSTS90094")
-        bob.shot("admin-consent-07-emulator-needs-approval")
+        alice.shot("admin-consent-10-emulator-needs-approval")
         page.get_by_role("link", name="Return to the application without granting consent").click()
         expect(needs).to_be_visible()
-        bob.assert_nothing_leaked()
-        bob.close()
+        for visitor in (alice, admin):
+            visitor.assert_nothing_leaked()
+            visitor.close()
 
 
 @pytest.mark.guidance("configure-tokens-group-claims-app-roles")

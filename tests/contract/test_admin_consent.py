@@ -10,7 +10,7 @@ organization page rather than reusing a cached token.
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import jwt
@@ -33,15 +33,12 @@ TARGET = {"tenant": "contoso", "client": "web", "resource": "api"}
 
 
 def _admin(emulator: LiveEmulator, action: str) -> None:
-    r = httpx.post(
-        f"{emulator.front}/admin/consent/{action}", data=TARGET, headers={"Accept": "application/json"}, timeout=10
-    )
+    r = emulator.administrator.request("POST", f"/admin/consent/{action}", data=TARGET)
     assert r.status_code == 200, r.text
 
 
 def _token_requests(emulator: LiveEmulator) -> int:
-    count: int = httpx.get(f"{emulator.front}/admin/stats", timeout=10).json()["token_requests"]
-    return count
+    return emulator.stats()["token_requests"]
 
 
 def _verified(emulator: LiveEmulator, token: str, audience: str) -> dict[str, object]:
@@ -114,3 +111,79 @@ def test_user_consent_never_carries_an_admin_only_scope_downstream_admin_consent
     granted = api.acquire_token_on_behalf_of(org["access_token"], records_all)
     assert "access_token" in granted, granted
     assert _verified(emu, granted["access_token"], emu.app_id("downstream-api"))["scp"] == "Records.Read.All"
+
+
+# -- the admin consent endpoint -------------------------------------------------------------------
+
+
+def _adminconsent_url(emu: LiveEmulator, scope: str, tenant: str = "organizations") -> str:
+    query = {
+        "client_id": emu.app_id("web"),
+        "scope": scope,
+        "redirect_uri": "http://localhost:8000/auth/admin-consent",
+        "state": "st-42",
+    }
+    return f"{emu.front}/{tenant}/v2.0/adminconsent?{urlencode(query)}"
+
+
+def _decide(emu: LiveEmulator, url: str, decision: str) -> dict[str, list[str]]:
+    """The administrator signs in at `url`, answers the consent page; what the app receives."""
+    browser = FormBrowser()
+    page = browser.sign_in(url, "admin@contoso.test", emu.password)
+    assert page.status_code == 200 and "Accept for your organization" in page.text, page.text[:500]
+    back = browser.submit(page, {}, decision)
+    assert back.status_code == 302, back.text[:300]
+    location = back.headers["location"]
+    assert location.startswith("http://localhost:8000/auth/admin-consent?"), location
+    return parse_qs(urlsplit(location).query)
+
+
+def test_the_admin_consent_endpoint_grants_for_the_whole_tenant_and_answers_as_entra_does(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = fresh_emulator
+    org = [api_scope(emu, "Tasks.Read.All")]
+    answer = _decide(emu, _adminconsent_url(emu, org[0]), "accept")
+    assert answer == {
+        "admin_consent": ["True"],
+        "tenant": [emu.info["tenants"]["contoso"]],
+        "scope": org,
+        "state": ["st-42"],
+    }
+    # Granted for everyone in the tenant: alice gets it with no prompt at all.
+    web = web_client(emu, monkeypatch)
+    flow = web.initiate_auth_code_flow(org, redirect_uri="http://localhost:8000/auth/callback")
+    back = FormBrowser().sign_in(flow["auth_uri"], "alice@contoso.test", emu.password, consent=False)
+    assert back.status_code == 302, back.text[:300]
+    result = web.acquire_token_by_auth_code_flow(
+        flow, {k: v[0] for k, v in parse_qs(urlsplit(back.headers["location"]).query).items()}
+    )
+    assert result.get("scope") == org[0], result
+    # And, combined consent, the api's admin-only need downstream with it (known client application).
+    listed = emu.administrator.request("GET", "/admin").text
+    assert "Records.Read.All" in listed and "Tasks.Read.All" in listed
+
+
+def test_cancel_at_the_admin_consent_endpoint_answers_consent_required_and_grants_nothing(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = fresh_emulator
+    org = api_scope(emu, "Tasks.Read.All")
+    answer = _decide(emu, _adminconsent_url(emu, org, tenant=emu.info["tenants"]["contoso"]), "decline")
+    assert answer["error"] == ["consent_required"] and answer["error_description"][0].startswith("AADSTS65004:")
+    assert answer["admin_consent"] == ["True"] and answer["state"] == ["st-42"] and "scope" not in answer
+    assert answer["tenant"] == [emu.info["tenants"]["contoso"]]
+    web = web_client(emu, monkeypatch)
+    signed_in = sign_in(emu, web, "alice@contoso.test", [api_scope(emu, "Tasks.Read")])
+    assert "access_token" in signed_in, signed_in
+    refused = web.acquire_token_silent_with_error([org], web.get_accounts()[0])
+    assert refused is not None and 90094 in refused["error_codes"]
+
+
+def test_a_scope_the_resource_does_not_define_goes_back_to_the_app_as_an_error(fresh_emulator: LiveEmulator) -> None:
+    emu = fresh_emulator
+    r = httpx.get(_adminconsent_url(emu, api_scope(emu, "Tasks.Everything")), timeout=10, follow_redirects=False)
+    assert r.status_code == 302
+    answer = parse_qs(urlsplit(r.headers["location"]).query)
+    assert answer["error"] == ["invalid_scope"] and answer["state"] == ["st-42"]
+    assert answer["error_description"][0].startswith("AADSTS650053:")

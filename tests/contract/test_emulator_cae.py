@@ -211,12 +211,12 @@ def test_a_deleted_user_cant_sign_in_graph_challenges_and_a_restore_brings_the_s
     refused = FormBrowser().sign_in(flow["auth_uri"], "alice@contoso.test", emu.password)
     assert refused.status_code == 400 and "AADSTS50034" in refused.text
 
-    listed = httpx.get(f"{emu.front}/admin", timeout=10).text
+    listed = emu.administrator.request("GET", "/admin").text
     deleted_section = listed.split("<h3>Deleted users</h3>", 1)[1].split("</table>", 1)[0]
     assert "alice@contoso.test" in deleted_section and 'action="/admin/users/restore"' in deleted_section
 
     emu.admin("users/restore", upn="alice@contoso.test")
-    assert "<h3>Deleted users</h3>" not in httpx.get(f"{emu.front}/admin", timeout=10).text
+    assert "<h3>Deleted users</h3>" not in emu.administrator.request("GET", "/admin").text
     again = sign_in(emu, app, "alice@contoso.test", [api_scope(emu, "Tasks.Read")])
     assert claims_of(again["access_token"])["oid"] == ALICE_OID
     # A token from before the deletion stays void: restoring brings the person back, not old sessions.
@@ -224,10 +224,5 @@ def test_a_deleted_user_cant_sign_in_graph_challenges_and_a_restore_brings_the_s
 
 
 def test_restoring_someone_not_deleted_is_a_clear_400(fresh_emulator: LiveEmulator) -> None:
-    with httpx.Client(timeout=10) as http:
-        r = http.post(
-            f"{fresh_emulator.front}/admin/users/restore",
-            data={"upn": "alice@contoso.test"},
-            headers={"Accept": "application/json"},
-        )
+    r = fresh_emulator.administrator.request("POST", "/admin/users/restore", data={"upn": "alice@contoso.test"})
     assert r.status_code == 400 and "AADSTS50034" in r.json()["error_description"]

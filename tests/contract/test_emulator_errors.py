@@ -904,9 +904,7 @@ def test_cross_origin_admin_post_is_refused(fresh_emulator: LiveEmulator, origin
     ok = FormBrowser().sign_in(authorize_url(emu, user_scopes(emu))[0], "alice@contoso.test", emu.password)
     assert ok.status_code == 302 and "code" in query_of(ok.headers["location"])
     # The admin view's own origin is allowed, so the refusal above was the origin's doing.
-    own = httpx.post(
-        f"{emu.front}/admin/users/disable",
-        data={"upn": "alice@contoso.test"},
-        headers={"Origin": emu.front, "Accept": "application/json"},
+    own = emu.administrator.request(
+        "POST", "/admin/users/disable", data={"upn": "alice@contoso.test"}, headers={"Origin": emu.front}
     )
     assert own.status_code == 200, own.text

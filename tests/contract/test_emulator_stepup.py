@@ -12,7 +12,6 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import msal
 import pytest
 from devtools.signin import FormBrowser, parse_forms
@@ -29,7 +28,7 @@ REDIRECT = "http://localhost:8000/auth/callback"
 
 
 def _codes(emu: LiveEmulator) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = httpx.get(f"{emu.front}/admin/one-time-codes", timeout=5).json()["codes"]
+    found: list[dict[str, Any]] = emu.administrator.get("/admin/one-time-codes")["codes"]
     return found
 
 

@@ -45,8 +45,7 @@ def _revoke(chain: Chain, person: Person) -> float:
 
 
 def _token_requests(chain: Chain) -> int:
-    stats = httpx.get(f"{chain.emulator.front}/admin/stats", timeout=5).json()
-    return int(stats["token_requests"])
+    return chain.emulator.stats()["token_requests"]
 
 
 def test_a_disabled_user_with_nothing_cached_is_refused_by_the_exchange_itself(chain: Chain) -> None:
@@ -161,8 +160,7 @@ def test_without_a_provisioned_app_the_emulator_says_so(tmp_path: Path, live: Li
     try:
         told = emulator.admin("users/disable", upn="bob@contoso.test")
         assert "no app is configured for provisioning" in told["done"]
-        with httpx.Client(timeout=10) as http:
-            page = http.get(f"{emulator.front}/admin")
+        page = emulator.administrator.request("GET", "/admin")
         assert page.status_code == 200
     finally:
         emulator.stop()

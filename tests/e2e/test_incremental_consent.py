@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from devtools.signin import parse_forms
 
@@ -122,11 +121,6 @@ def test_a_write_is_never_done_for_an_account_other_than_the_one_that_asked(cons
 
 
 def _revoke_web_consent(stack: RunningStack) -> None:
-    front = stack.info["emulator_front_channel"]
-    with httpx.Client(timeout=10, trust_env=False) as http:
-        r = http.post(
-            f"{front}/admin/consent/revoke",
-            data={"tenant": "contoso", "client": "web", "resource": "api"},
-            headers={"Accept": "application/json"},
-        )
+    target = {"tenant": "contoso", "client": "web", "resource": "api"}
+    r = stack.administrator.request("POST", "/admin/consent/revoke", data=target)
     assert r.status_code == 200, r.text

@@ -31,14 +31,14 @@ def assert_clean_503(r: httpx.Response, elapsed: float) -> None:
     body = r.json()
     assert set(body) == {"error", "error_description", "correlation_id"}
     assert body["error"] == "temporarily_unavailable"
-    assert body["correlation_id"] == r.headers["x-correlation-id"] == "fault-test-0001"
+    assert body["correlation_id"] == r.headers["x-correlation-id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert r.headers["retry-after"] == "5"
     assert "Traceback" not in r.text and "psycopg" not in r.text and "postgres" not in r.text.lower()
 
 
 def timed_get(http: httpx.Client) -> tuple[httpx.Response, float]:
     started = time.monotonic()
-    r = http.get("/records", headers={"X-Correlation-Id": "fault-test-0001"})
+    r = http.get("/records", headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
     return r, time.monotonic() - started
 
 

@@ -174,12 +174,11 @@ def test_without_admin_consent_the_apis_own_on_behalf_of_request_is_refused(stac
 
 @pytest.fixture(scope="module")
 def consented(consent_stack: RunningStack) -> Iterator[RunningStack]:
-    front = consent_stack.info["emulator_front_channel"]
     target = {"tenant": "contoso", "client": "web", "resource": "api"}
-    with httpx.Client(headers={"Accept": "application/json"}, timeout=10) as admin:
-        assert admin.post(f"{front}/admin/consent/grant", data=target).status_code == 200
-        yield consent_stack
-        assert admin.post(f"{front}/admin/consent/revoke", data=target).status_code == 200
+    admin = consent_stack.administrator
+    assert admin.request("POST", "/admin/consent/grant", data=target).status_code == 200
+    yield consent_stack
+    assert admin.request("POST", "/admin/consent/revoke", data=target).status_code == 200
 
 
 def test_org_tasks_after_admin_consent(consented: RunningStack) -> None:

@@ -51,10 +51,8 @@ def _with_kid(token: str, kid: str) -> str:
     return ".".join((_b64({"alg": "RS256", "typ": "JWT", "kid": kid}), payload, signature))
 
 
-def _key_set_requests(front_channel: str) -> int:
-    with httpx.Client(timeout=5, trust_env=False) as client:
-        count: int = client.get(f"{front_channel}/admin/stats").json()["key_set_requests"]
-        return count
+def _key_set_requests(stack: RunningStack) -> int:
+    return stack.administrator.stats()["key_set_requests"]
 
 
 def _poll(deadline: float, probe: Callable[[], httpx.Response]) -> httpx.Response:
@@ -80,11 +78,10 @@ def test_an_unknown_kid_storm_costs_at_most_one_key_set_request(
     api = targets["api"]
     template = issuer.token(api)
     tokens = [_with_kid(template, secrets.token_urlsafe(12)) for _ in range(STORM)]
-    front = stack.info["emulator_front_channel"]
     tls = ssl.create_default_context(cafile=stack.info["ca_bundle"])
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
     with httpx.Client(verify=tls, timeout=30, limits=limits, trust_env=False) as http:
-        before = _key_set_requests(front)
+        before = _key_set_requests(stack)
         started = time.monotonic()
 
         def send(token: str) -> tuple[int, str]:
@@ -94,7 +91,7 @@ def test_an_unknown_kid_storm_costs_at_most_one_key_set_request(
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             answers = list(pool.map(send, tokens))
         elapsed = time.monotonic() - started
-        after = _key_set_requests(front)
+        after = _key_set_requests(stack)
         # The storm fits in one interval, so one refresh at most may fall inside it.
         assert elapsed < REFRESH_INTERVAL
         assert after - before <= 1, f"{after - before} key-set requests for {STORM} unknown kids in {elapsed:.1f} s"

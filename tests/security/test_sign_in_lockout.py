@@ -81,6 +81,12 @@ def test_wrong_passwords_lock_the_account_and_the_right_one_waits_too(
     assert locked.status_code == 429 and 1 <= int(locked.headers["retry-after"]) <= 60
     assert "AADSTS50053" in _text(locked) and "Your account is locked" in _text(locked)
     assert "password" in parse_forms(locked.text)[0][0].fields  # the page stays, with the reason on it
+    # The admin center's sign-in counts and refuses alike: no second door for guessing.
+    with httpx.Client(timeout=10) as http:
+        admin = http.post(
+            f"{emu.front}/admin/signin", data={"username": "alice@contoso.test", "password": emu.password}
+        )
+    assert admin.status_code == 429 and "Your account is locked" in admin.text and admin.headers["retry-after"]
     # Another account from the same address is not locked with it.
     assert _signed_in(_try(emu, "bob@contoso.test", emu.password))
     clock.write_text("61")  # the lockout's clock, past it

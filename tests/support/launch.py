@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from devtools.emulator_admin import EmulatorAdmin
 from devtools.layout import emulator_settings
 from devtools.paths import repo_root
 from devtools.ports import free_port, stack_offset
@@ -89,12 +90,16 @@ class LiveEmulator:
     def http(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(verify=ssl.create_default_context(cafile=self.tls.ca_bundle), timeout=10, **kwargs)
 
+    @property
+    def administrator(self) -> EmulatorAdmin:
+        """The admin endpoints, called as the demo administrator (a Graph token, as a script gets one)."""
+        return EmulatorAdmin(self.info, self.tls.ca_bundle)
+
     def admin(self, action: str, **form: str) -> dict[str, Any]:
-        with httpx.Client(timeout=10) as c:
-            r = c.post(f"{self.front}/admin/{action}", data=form, headers={"Accept": "application/json"})
-            r.raise_for_status()
-            result: dict[str, Any] = r.json()
-            return result
+        return self.administrator.post(action, **form)
+
+    def stats(self) -> dict[str, int]:
+        return self.administrator.stats()
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -263,10 +268,13 @@ class RunningStack:
     def web(self) -> str:
         return str(self.info["web"])
 
+    @property
+    def administrator(self) -> EmulatorAdmin:
+        """The emulator's admin endpoints, called as the demo administrator."""
+        return EmulatorAdmin(self.info)
+
     def token_requests(self) -> int:
-        with httpx.Client(timeout=5) as client:
-            count: int = client.get(f"{self.info['emulator_front_channel']}/admin/stats").json()["token_requests"]
-            return count
+        return self.administrator.stats()["token_requests"]
 
     def children(self) -> list[int]:
         """Pids whose parent is the runner: the services it started."""
@@ -281,6 +289,7 @@ CONSENT_STACK_OFFSET = stack_offset(1)
 APP_ONLY_STACK_OFFSET = stack_offset(2)
 POSTGRES_STACK_OFFSET = stack_offset(3)
 MAKE_RUN_STACK_OFFSET = stack_offset(4)
+RESTARTING_STACK_OFFSET = stack_offset(5)
 # start_stack waits this long for stack.json: longer than `zt run --ready-timeout` (60 s, 90 s with
 # PostgreSQL), so the runner gives up first, says why, and stops what it started.
 STACK_START_SECONDS = 150

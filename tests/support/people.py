@@ -18,6 +18,7 @@ from urllib.request import Request
 
 import httpx
 import pytest
+from devtools.emulator_admin import EmulatorAdmin
 from devtools.paths import repo_root
 from devtools.signin import FormBrowser, parse_forms
 from playwright.sync_api import (
@@ -142,7 +143,7 @@ LAUNCH_ARGS = [
 ]
 ARTIFACTS = repo_root() / "test-artifacts" / "browser"
 SCANNED_BODIES = ("text/html", "application/json", "javascript", "css")
-WEB_COOKIES = {"__Host-session", "__Host-signin"}
+WEB_COOKIES = {"__Host-session", "__Host-signin", "__Host-admin-consent"}
 # Cookies are scoped by host, not port: the emulator's own SSO cookie, set on localhost:<front port>, is
 # also among the browser's cookies for localhost:<web port>. On Azure the identity provider is
 # another host (login.microsoftonline.com) and the web app never sees it.
@@ -336,7 +337,7 @@ def confirm_its_you(visitor: Visitor, step: str) -> None:
     if accept.is_visible():
         accept.click()
     expect(verify).to_be_visible()
-    codes = httpx.get(f"{visitor.stack.info['emulator_front_channel']}/admin/one-time-codes", timeout=5).json()
+    codes = EmulatorAdmin(visitor.stack.info).get("/admin/one-time-codes")
     [code] = [c["code"] for c in codes["codes"] if c["upn"] == visitor.user]
     page.get_by_label("One-time code").fill(code)
     visitor.shot(f"{step}-second-factor")

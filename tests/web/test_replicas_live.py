@@ -11,7 +11,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from devtools.ports import free_port
@@ -111,8 +110,7 @@ def test_tokens_one_web_process_dropped_are_not_used_from_the_others_memory(
 
 
 def _stats(emulator: LiveEmulator) -> dict[str, int]:
-    stats: dict[str, int] = httpx.get(f"{emulator.front}/admin/stats", timeout=5).json()
-    return stats
+    return emulator.stats()
 
 
 def test_make_run_web_replicas_puts_two_processes_sharing_sessions_behind_one_port(tmp_path: Path) -> None:

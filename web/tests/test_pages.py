@@ -160,7 +160,7 @@ def test_no_usable_token_sends_the_person_to_sign_in_again(browser: Any, monkeyp
         (401, 502, "did not accept the sign-in"),
         (403, 403, "refused this request"),
         (500, 502, "The api failed"),
-        (503, 502, "The api failed"),
+        (503, 503, "Temporarily unavailable"),
     ],
 )
 def test_api_refusals_become_clear_pages(browser: Any, fake_api: Any, status: int, shown: int, title: str) -> None:

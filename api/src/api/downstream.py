@@ -20,6 +20,7 @@ from zerotrust.onbehalf import OboError, OnBehalfOf
 from zerotrust.paging import Page, next_skiptoken
 from zerotrust.protect import context_request
 from zerotrust.tokens import Principal
+from zerotrust.tracing import client_span, outgoing
 
 log = logging.getLogger("api.downstream")
 
@@ -91,15 +92,17 @@ class Downstream:
         page: Page | None = None,
     ) -> tuple[int, Any, str | None]:
         """As `send`, for `page` of a list: the answer and the next page's $skiptoken, if one follows."""
-        headers = {"Authorization": f"Bearer {token}", "X-Correlation-Id": correlation_id}
         params = page.query() if page is not None else None
         try:
-            async with self.session.request(method, path, json=body, headers=headers, params=params) as response:
-                text = await response.text()
-                status = response.status
-                challenge = response.headers.get("WWW-Authenticate")
-                wait = response.headers.get("Retry-After")
-                link = response.headers.get("Link")
+            with client_span(f"{method} downstream-api", **{"http.request.method": method}):
+                # The trace context (traceparent) carries the correlation id down.
+                headers = outgoing({"Authorization": f"Bearer {token}"})
+                async with self.session.request(method, path, json=body, headers=headers, params=params) as response:
+                    text = await response.text()
+                    status = response.status
+                    challenge = response.headers.get("WWW-Authenticate")
+                    wait = response.headers.get("Retry-After")
+                    link = response.headers.get("Link")
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
             raise DownstreamError(

@@ -17,7 +17,7 @@ from zerotrust.keyset import Fetch, fetch_json
 from zerotrust.limits import RateLimits
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.protect import www_authenticate
-from zerotrust.service import create_api, token_validator
+from zerotrust.service import create_api, token_validator, tracing
 
 from .dependencies import Clients
 from .downstream import Downstream, DownstreamError
@@ -78,6 +78,7 @@ def create_app(
         lifespan,
         audit_log=settings.audit_log,
         limits=RateLimits.configured(settings),
+        tracing=tracing("api", settings),
         docs=True,
     )
     app.add_exception_handler(DownstreamError, downstream_error)

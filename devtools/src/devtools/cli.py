@@ -88,7 +88,8 @@ def _positive(_ctx: click.Context, _param: click.Parameter, value: int) -> int:
     help="web processes (default 1); more than one share sessions in a private Redis, behind a small "
     "dev proxy on the usual web port that sends each request to the next one",
 )
-def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str, web_replicas: int) -> int:
+@click.option("--restart", is_flag=True, help="start a service that dies again, as Container Apps would")
+def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str, web_replicas: int, restart: bool) -> int:
     from devtools import webfarm
     from devtools.layout import Ports, database_url, default_services, emulator_describe, emulator_summary, tenant_ids
     from devtools.postgres import PostgresMissing
@@ -103,13 +104,12 @@ def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str, we
     ports = Ports().shifted(port_offset)
     try:
         tenant_list = tenant_ids([t for t in tenants.split(",") if t.strip()])
-    except ValueError as exc:
-        print(f"zt: {exc}", file=sys.stderr)
-        return 2
-    try:
         services = default_services(tls, local, repo_root(), ports, tenants=tenant_list, db=db)
         if web_replicas > 1:
             services = webfarm.scale_web(services, local, ports.web, web_replicas)
+    except ValueError as exc:
+        print(f"zt: {exc}", file=sys.stderr)
+        return 2
     except (PostgresMissing, RedisMissing) as exc:
         print(f"zt run: {exc}", file=sys.stderr)
         return 1
@@ -123,6 +123,7 @@ def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str, we
         summary=summary,
         ca_bundle=tls.ca_bundle,
         ready_timeout=ready_timeout or (90.0 if db == "postgres" else 60.0),
+        restart=restart,
     )
 
 

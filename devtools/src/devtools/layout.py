@@ -101,6 +101,9 @@ def default_services(
                 f"{prefix}_STATE_DIR": str(local / state),
                 # zt: secure-with-cae
                 f"{prefix}_GRAPH_URL": emulator,  # standing in for https://graph.microsoft.com
+                # zt: identity-iam-development-best-practices - decisions and spans, joined by trace id.
+                f"{prefix}_AUDIT_LOG": str(local / "audit" / f"{identity}.jsonl"),
+                f"{prefix}_TRACE_FILE": str(local / "traces" / f"{identity}.jsonl"),
                 **{f"{prefix}_{k.upper()}": v for k, v in settings.items()},
             }
 
@@ -109,8 +112,6 @@ def default_services(
     database: list[Service] = []
     downstream_settings = {
         "port": str(ports.downstream),
-        # zt: overprivileged-permissions - read by `zt permissions-report`.
-        "audit_log": str(local / "audit" / "downstream-api.jsonl"),
         **({"allowed_tenants": ",".join(tenants)} if multi else {}),
     }
     prepare = None
@@ -152,7 +153,6 @@ def default_services(
                 port=str(ports.api),
                 downstream_url=downstream,
                 **({"allowed_tenants": ",".join(tenants)} if multi else {}),
-                audit_log=str(local / "audit" / "api.jsonl"),
             ),
             f"{api}/healthz",
             "api",
@@ -281,7 +281,7 @@ def emulator_summary(state_dir: Path) -> Summary:
     """What the summary shows of the emulator's part of stack.json."""
 
     def summary(info: Mapping[str, object]) -> Iterable[str]:
-        for key in ("emulator", "emulator_front_channel", "authority"):
+        for key in ("emulator", "emulator_front_channel", "authority", "demo_administrator"):
             if key in info:
                 yield f"  {key:<18} {info[key]}"
         users = info.get("demo_users")

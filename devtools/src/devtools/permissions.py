@@ -90,7 +90,7 @@ def used(manifest: dict[str, Any], lines: Iterable[dict[str, Any]]) -> dict[str,
         kind = "app role" if entry.get("token_type") == "app-only" else "scope"
         # Only answered requests count as use: a request refused after the check (e.g. a deactivated
         # user's 403) still shows the permission was needed, so 4xx counts too, 5xx does not.
-        if int(entry.get("status", 500)) >= 500:
+        if int(entry.get("status", 500)) >= 500 or not entry.get("permissions"):
             continue
         seen.setdefault(client, set()).update(Grant(resource, kind, p) for p in entry.get("permissions") or [])
     return seen

@@ -19,11 +19,11 @@ BLOCK = 1500
 DEFAULT_BASE = 24000
 HIGHEST = 32767
 # Whole stacks (`zt run --port-offset N`) listen on 8000-8444 plus N; each xdist worker's stacks take
-# offsets of their own, counted up from here (worker 0: ports 18000-20844, worker 1: 21000-23844, below
+# offsets of their own, counted up from here (worker 0: ports 18000-20944, worker 1: 21000-23944, below
 # the blocks free_port counts through).
 STACK_OFFSET = 10000
-STACK_OFFSETS_PER_WORKER = 5
-STACK_OFFSET_STEP = 600
+STACK_OFFSETS_PER_WORKER = 6
+STACK_OFFSET_STEP = 500
 
 _lock = threading.Lock()
 _next: itertools.count[int] | None = None

@@ -1,11 +1,11 @@
 """The foreground supervisor behind `zt run`: it knows processes, not the app. Each service runs as a
 child in its own process group, started in order, each ready before the next unless it says the next
 needs nothing of it (then they start side by side); on a signal or a child's death the whole stack goes
-down: no child may outlive the supervisor."""
+down: no child may outlive the supervisor. With `restart`, a service that dies after it was healthy is
+started again instead, as Azure Container Apps restarts a failed replica, unless it keeps dying."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
@@ -25,17 +25,19 @@ import httpx
 
 from devtools.files import write_private
 from devtools.ports import bindable
+from devtools.processes import Child
 
 Describe = Callable[[], Mapping[str, object]]
 # Lines about the described stack for the summary; never secrets: terminal output ends up in logs.
 Summary = Callable[[Mapping[str, object]], Iterable[str]]
 
-TAIL_LINES = 40
 POLL_INTERVAL = 0.2
 HEALTH_REQUEST_TIMEOUT = 1.0
 EXIT_PORT_IN_USE = 2
 EXIT_FAILED = 1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# A service that dies this often within the window is broken, not unlucky: the stack stops.
+RESTARTS_ALLOWED, RESTART_WINDOW_SECONDS = 3, 60.0
 
 
 @dataclass(frozen=True)
@@ -80,44 +82,15 @@ def run_stack(
     ready_timeout: float = 30.0,
     stop_timeout: float = 5.0,
     out: TextIO | None = None,
+    restart: bool = False,
 ) -> int:
     """Run `services` until SIGINT/SIGTERM/SIGHUP (exit 0) or until one fails (non-zero)."""
     out = out or sys.stdout
-    return _Runner(list(services), stack_file, describe, summary, ca_bundle, stop_timeout, out).run(ready_timeout)
+    runner = _Runner(list(services), stack_file, describe, summary, ca_bundle, stop_timeout, out, restart=restart)
+    return runner.run(ready_timeout)
 
 
 class _StackFailed(Exception): ...
-
-
-@dataclass
-class _Child:
-    service: Service
-    proc: subprocess.Popen[bytes]
-    log: Callable[[str], None]
-    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=TAIL_LINES))
-    healthy: bool = False
-    reader: threading.Thread = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.reader = threading.Thread(target=self._pump, daemon=True)
-        self.reader.start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in iter(self.proc.stdout.readline, b""):
-            line = raw.decode(errors="replace").rstrip("\r\n")
-            self.tail.append(line)
-            self.log(f"[{self.service.name}] {line}")
-
-    def settle(self) -> None:
-        # The process has exited, but its last lines may still be in the pipe; let the reader drain it.
-        self.reader.join(timeout=2.0)
-
-    def tail_text(self) -> str:
-        lines = "".join(f"\n  | {line}" for line in self.tail)
-        return (
-            f"\n  last output of {self.service.name}:{lines}" if lines else f"\n  ({self.service.name} printed nothing)"
-        )
 
 
 @dataclass
@@ -129,8 +102,10 @@ class _Runner:
     ca_bundle: Path
     stop_timeout: float
     out: TextIO
+    restart: bool = False
+    restarts: dict[str, list[float]] = field(default_factory=dict)
     out_lock: threading.Lock = field(default_factory=threading.Lock)
-    children: list[_Child] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
     # Set by the signal handler. A plain int, not a threading.Event: Event.set() from a handler
     # can deadlock on the Event's own lock if the signal lands while the main thread holds it.
     stop_signal: int = 0
@@ -163,6 +138,7 @@ class _Runner:
                 self._publish()
                 while not self._pause():
                     self._check_children()
+                    self._recheck_restarted()
             if self.stop_signal:
                 self.log(f"zt: received {signal.Signals(self.stop_signal).name}")
             return 0
@@ -207,30 +183,55 @@ class _Runner:
             )
         except OSError as exc:
             raise _StackFailed(f"could not start {service.name} ({' '.join(service.argv)}): {exc}") from exc
-        self.children.append(_Child(service, proc, self.log))
+        self.children.append(Child(service, proc, self.log))
         self.log(f"zt: started {service.name} (pid {proc.pid})")
 
     def _check_children(self) -> None:
-        for child in self.children:
+        for child in list(self.children):
             code = child.proc.poll()
             if code is not None:
                 child.settle()
                 how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+                if child.healthy and self._may_restart(child.service.name):
+                    self.log(f"zt: {child.service.name} {how}; starting it again (--restart)")
+                    _signal_group(child.proc.pid, signal.SIGKILL)  # anything it left behind
+                    self.children.remove(child)
+                    self._start(child.service)
+                    continue
                 when = "while the stack was running; stopping the rest" if child.healthy else "before it became healthy"
                 raise _StackFailed(f"{child.service.name} {how} {when}" + child.tail_text())
 
-    def _wait_ready(self, deadline: float) -> bool:
-        """True once every child started so far is ready; False if a stop was requested first."""
+    def _may_restart(self, name: str) -> bool:
+        if not self.restart:
+            return False
+        now = time.monotonic()
+        recent = [t for t in self.restarts.get(name, []) if now - t < RESTART_WINDOW_SECONDS]
+        self.restarts[name] = [*recent, now]
+        return len(recent) < RESTARTS_ALLOWED
+
+    def _recheck_restarted(self) -> None:
+        if pending := [c for c in self.children if not c.healthy]:
+            with self._health_client() as client:
+                self._poll(client, pending, "healthy again")
+
+    def _health_client(self) -> httpx.Client:
         context = ssl.create_default_context(cafile=str(self.ca_bundle))
         # trust_env=False: a developer's HTTP(S)_PROXY must not swallow requests meant for localhost.
-        with httpx.Client(verify=context, timeout=HEALTH_REQUEST_TIMEOUT, trust_env=False) as client:
+        return httpx.Client(verify=context, timeout=HEALTH_REQUEST_TIMEOUT, trust_env=False)
+
+    def _poll(self, client: httpx.Client, pending: list[Child], state: str) -> None:
+        for child in pending:
+            ready = child.service.ready
+            if ready() if ready is not None else _healthy(client, child.service.health_url):
+                child.healthy = True
+                self.log(f"zt: {child.service.name} is {state} at {child.service.health_url}")
+
+    def _wait_ready(self, deadline: float) -> bool:
+        """True once every child started so far is ready; False if a stop was requested first."""
+        with self._health_client() as client:
             while pending := [c for c in self.children if not c.healthy]:
                 self._check_children()
-                for child in pending:
-                    ready = child.service.ready
-                    if ready() if ready is not None else _healthy(client, child.service.health_url):
-                        child.healthy = True
-                        self.log(f"zt: {child.service.name} is healthy at {child.service.health_url}")
+                self._poll(client, pending, "healthy")
                 late = [c for c in pending if not c.healthy]
                 if late and time.monotonic() > deadline:
                     names = ", ".join(c.service.name for c in late)

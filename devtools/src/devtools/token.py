@@ -30,7 +30,7 @@ def load_stack(stack_file: Path) -> dict[str, Any]:
     return stack
 
 
-def device_code_token(stack: dict[str, Any], user: str, scopes: list[str] | None = None) -> str:
+def device_code_token(stack: dict[str, Any], user: str, scopes: list[str] | None = None, *, quiet: bool = False) -> str:
     if user.lower() not in (u.lower() for u in stack["demo_users"]):
         raise TokenError(f"{user!r} is not a demo user; try one of: {', '.join(stack['demo_users'])}")
     # Trust the stack's dev CA (the bundle holds the system CAs too) for this client only, so the
@@ -47,7 +47,8 @@ def device_code_token(stack: dict[str, Any], user: str, scopes: list[str] | None
         raise TokenError(f"cannot reach the identity provider at {stack['authority']}: {exc}") from None
     if "user_code" not in flow:
         raise TokenError(f"device code request refused: {flow.get('error_description', flow)}")
-    print(flow["message"], file=sys.stderr)
+    if not quiet:
+        print(flow["message"], file=sys.stderr)
     browser = FormBrowser(httpx.Client(follow_redirects=False, timeout=10))
     try:
         page = browser.approve_device(flow["verification_uri"], flow["user_code"], user, stack["demo_password"])

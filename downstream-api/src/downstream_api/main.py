@@ -26,7 +26,7 @@ from zerotrust.hops import hop_session
 from zerotrust.keyset import Fetch, fetch_json
 from zerotrust.limits import RateLimits
 from zerotrust.onbehalf import OnBehalfOf
-from zerotrust.service import create_api, token_validator
+from zerotrust.service import create_api, token_validator, tracing
 
 from .db import Database, engine_for, migrate
 from .dependencies import Clients
@@ -88,6 +88,7 @@ def create_app(
         lifespan,
         audit_log=settings.audit_log,
         limits=RateLimits.configured(settings),
+        tracing=tracing("downstream-api", settings),
     )
     # The database refused or did not answer (OperationalError, InterfaceError), or this service's
     # managed identity could not get its database token (AzurePgEntraError): a 503 the caller may

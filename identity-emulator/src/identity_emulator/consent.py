@@ -88,10 +88,13 @@ class Consents:
         )
         return frozenset(granted)
 
-    def grant_admin(self, tenant_id: str, client: Application, res: Application) -> set[str]:
-        """Tenant-wide admin consent of `client` on `res`, and (combined consent) of `res` on what it
-        needs downstream when `client` is one of its known clients. Returns the scopes granted on `res`."""
-        scopes = set(res.scopes)
+    def grant_admin(
+        self, tenant_id: str, client: Application, res: Application, scopes: set[str] | None = None
+    ) -> set[str]:
+        """Tenant-wide admin consent of `client` on `res` for `scopes` (default: all the resource's), and
+        (combined consent) of `res` on what it needs downstream when `client` is one of its known clients.
+        Returns the scopes granted on `res`."""
+        scopes = set(res.scopes) if scopes is None else scopes & res.scopes.keys()
         self.store.admin.admin_consent.setdefault((tenant_id, client.application_id, res.application_id), set()).update(
             scopes
         )
@@ -100,3 +103,16 @@ class Consents:
                 key = (tenant_id, res.application_id, downstream_id)
                 self.store.admin.admin_consent.setdefault(key, set()).update(needed)
         return scopes
+
+    def grant_admin_roles(self, tenant_id: str, client: Application, res: Application) -> set[str]:
+        """The application roles on `res` that the client's registration asks for, granted to the client."""
+        wanted = {
+            r
+            for r in client.required_roles.get(res.application_id, ())
+            if "Application" in getattr(res.app_roles.get(r), "allowed_member_types", ())
+        }
+        if wanted:
+            self.store.admin.admin_roles.setdefault(
+                (tenant_id, client.application_id, res.application_id), set()
+            ).update(wanted)
+        return wanted

@@ -11,6 +11,30 @@ TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audien
 OSSRDBMS_RESOURCE = "https://ossrdbms-aad.database.windows.net"
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 
+# Microsoft Entra built-in directory roles by template id: the ids a token's `wids` claim carries.
+GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
+PRIVILEGED_ROLE_ADMINISTRATOR = "e8611ab8-c189-46e8-94e1-60213ab1f814"
+CLOUD_APPLICATION_ADMINISTRATOR = "158c047a-c907-4556-b7ef-446551a6b5f7"
+APPLICATION_ADMINISTRATOR = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"
+USER_ADMINISTRATOR = "fe930be7-5e62-47db-91af-98c3a49a38b1"
+DIRECTORY_ROLES = {
+    "Global Administrator": GLOBAL_ADMINISTRATOR,
+    "Privileged Role Administrator": PRIVILEGED_ROLE_ADMINISTRATOR,
+    "Cloud Application Administrator": CLOUD_APPLICATION_ADMINISTRATOR,
+    "Application Administrator": APPLICATION_ADMINISTRATOR,
+    "User Administrator": USER_ADMINISTRATOR,
+}
+# Every member of a tenant holds the default user role; Entra lists it in `wids` too.
+MEMBER_ROLE = "b79fbf4d-3ef9-4689-8143-76b194e85509"
+# zt: permissions-require-admin-consent - who may grant consent for the whole tenant.
+CONSENT_ROLES = frozenset(
+    {GLOBAL_ADMINISTRATOR, PRIVILEGED_ROLE_ADMINISTRATOR, CLOUD_APPLICATION_ADMINISTRATOR, APPLICATION_ADMINISTRATOR}
+)
+# Who may disable, delete, restore and sign users out.
+USER_ROLES = frozenset({GLOBAL_ADMINISTRATOR, USER_ADMINISTRATOR})
+# Any of these opens the admin view; each action then asks for its own roles.
+ADMIN_ROLES = CONSENT_ROLES | USER_ROLES
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -97,6 +121,11 @@ class User:
     groups: tuple[str, ...]  # group object ids
     country: str | None
     app_roles: tuple[tuple[str, str], ...]  # (resource application_id, role value)
+    directory_roles: frozenset[str] = frozenset()  # role template ids (DIRECTORY_ROLES)
+
+    def holds(self, roles: frozenset[str]) -> bool:
+        """Whether the user is assigned any of these directory roles now (not: when a token was issued)."""
+        return bool(self.directory_roles & roles)
 
 
 @dataclass

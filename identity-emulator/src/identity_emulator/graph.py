@@ -32,18 +32,20 @@ MAX_BODY_BYTES = 4096
 CLOCK_SKEW_SECONDS = 300
 
 
-def _graph_error(status: int, code: str, message: str) -> JSONResponse:
+def graph_error(status: int, code: str, message: str) -> JSONResponse:
     headers = {"Cache-Control": "no-store"}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="", error="invalid_token"'
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def _claims(request: Request) -> dict[str, Any] | JSONResponse:
+def token_claims(request: Request, scopes: frozenset[str] = MEMBERSHIP_SCOPES) -> dict[str, Any] | JSONResponse:
+    """A Graph access token's claims, if this emulator minted it and it carries one of `scopes`; else
+    Graph's refusal (401 for no valid token, 403 for a valid one without the permission)."""
     emu = emulator(request)
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return _graph_error(401, "InvalidAuthenticationToken", "Access token is empty.")
+        return graph_error(401, "InvalidAuthenticationToken", "Access token is empty.")
     try:
         kid = str(jwt.get_unverified_header(token.strip()).get("kid", ""))
         key = emu.keys.public_key(kid)
@@ -58,17 +60,17 @@ def _claims(request: Request) -> dict[str, Any] | JSONResponse:
             leeway=CLOCK_SKEW_SECONDS,
         )
     except jwt.PyJWTError:
-        return _graph_error(401, "InvalidAuthenticationToken", "Access token validation failure.")
+        return graph_error(401, "InvalidAuthenticationToken", "Access token validation failure.")
     tid = str(claims["tid"])
     if tid not in emu.directory.tenants or claims["iss"] != emu.issuer.issuer(tid):
-        return _graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer.")
-    if not set(str(claims.get("scp") or "").split()) & MEMBERSHIP_SCOPES or "oid" not in claims:
-        return _graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        return graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer.")
+    if not set(str(claims.get("scp") or "").split()) & scopes or "oid" not in claims:
+        return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
     # zt: secure-with-cae
     # A capable client's token is checked against the user's critical events on every request.
     since = critical_event(emu, tid, str(claims["oid"]), emu.issuer.issued_at(claims))
     if capable(claims.get("xms_cc")) and since is not None:
-        refused = _graph_error(
+        refused = graph_error(
             401,
             "InvalidAuthenticationToken",
             "Continuous access evaluation resulted in challenge with result: InteractionRequired "
@@ -84,12 +86,12 @@ def _signed_in_user(request: Request) -> User | JSONResponse:
     require_back_channel(request)
     emu = emulator(request)
     emu.graph_requests += 1
-    found = _claims(request)
+    found = token_claims(request)
     if isinstance(found, JSONResponse):
         return found
     user = emu.directory.user_by_oid(str(found["tid"]), str(found["oid"]))
     if user is None or (user.tenant_id, user.object_id) in emu.store.admin.disabled:
-        return _graph_error(404, "Request_ResourceNotFound", "The signed-in user no longer exists.")
+        return graph_error(404, "Request_ResourceNotFound", "The signed-in user no longer exists.")
     return user
 
 
@@ -115,7 +117,7 @@ async def get_member_objects(request: Request) -> JSONResponse:
     if isinstance(user, JSONResponse):
         return user
     if len(await request.body()) > MAX_BODY_BYTES:
-        return _graph_error(413, "Request_BadRequest", "The request body is too large.")
+        return graph_error(413, "Request_BadRequest", "The request body is too large.")
     # Every demo group is a security group, so securityEnabledOnly changes nothing here.
     return JSONResponse(
         {

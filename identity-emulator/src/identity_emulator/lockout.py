@@ -28,7 +28,7 @@ from .settings import EmulatorSettings
 MAX_PEERS = 10_000
 # The endpoints a flood from one address is throttled on: tokens, and every step of a sign-in.
 LIMITED = ("/oauth2/v2.0/token", "/oauth2/v2.0/devicecode", "/oauth2/v2.0/authorize", "/login", "/verify")
-LIMITED_EXACT = ("/devicelogin",)
+LIMITED_EXACT = ("/devicelogin", "/admin/signin")
 
 
 def limited(path: str) -> bool:

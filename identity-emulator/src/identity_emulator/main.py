@@ -19,7 +19,8 @@ from starlette.types import Scope
 from zerotrust.limits import PeerLimit
 from zerotrust.settings import is_loopback_host
 
-from . import admin, discovery, grants, graph, managed_identity, pages
+from . import admin, admin_apps, admin_auth, adminconsent, discovery, grants, graph, managed_identity, pages
+from .admin_auth import AdminRefused
 from .core import Emulator
 from .errors import EntraError
 from .forms import MAX_FORM_BYTES
@@ -97,6 +98,11 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
         assert isinstance(exc, EntraError)
         return exc.response()
 
+    @app.exception_handler(AdminRefused)
+    async def admin_refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AdminRefused)
+        return exc.response
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Never a stack trace to the caller; the log keeps it for the developer.
@@ -114,7 +120,10 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app.include_router(grants.router)
     app.include_router(managed_identity.router)
     app.include_router(graph.router)
+    app.include_router(admin_auth.router)
     app.include_router(admin.router)
+    app.include_router(admin_apps.router)
+    app.include_router(adminconsent.router)
     app.include_router(pages.router)
     return app
 
@@ -175,7 +184,8 @@ async def serve(settings: EmulatorSettings) -> None:
         loop.add_signal_handler(sig, stop)
     print(
         f"identity emulator (dev/test only): back channel {settings.issuer_base}, "
-        f"front channel {settings.front_base}, admin view {settings.front_base}/admin",
+        f"front channel {settings.front_base}, admin view {settings.front_base}/admin "
+        "(sign in as a demo administrator)",
         flush=True,
     )
     await asyncio.gather(*(s.serve() for s in servers))

@@ -12,7 +12,17 @@ from typing import Any
 
 import yaml
 
-from .directory import Application, AppRole, Directory, FederatedCredential, ManagedIdentity, Scope, Tenant, User
+from .directory import (
+    DIRECTORY_ROLES,
+    Application,
+    AppRole,
+    Directory,
+    FederatedCredential,
+    ManagedIdentity,
+    Scope,
+    Tenant,
+    User,
+)
 
 
 class DirectoryError(ValueError):
@@ -136,6 +146,9 @@ def load_directory(
                 if r["role"] not in res.app_roles:
                     raise DirectoryError(f"{upn}: app role {r['role']} not defined on {res.name}")
                 user_roles.append((res.application_id, r["role"]))
+            unknown_roles = set(u.get("directory_roles") or []) - DIRECTORY_ROLES.keys()
+            if unknown_roles:
+                raise DirectoryError(f"{upn}: unknown directory role(s) {sorted(unknown_roles)}")
             users[upn] = User(
                 upn=upn,
                 display_name=u["display_name"],
@@ -144,6 +157,7 @@ def load_directory(
                 groups=tuple(group_ids[g] for g in u.get("groups", [])) + tuple(extra.get(upn, [])),
                 country=u.get("country"),
                 app_roles=tuple(user_roles),
+                directory_roles=frozenset(DIRECTORY_ROLES[r] for r in u.get("directory_roles") or []),
             )
         admin_roles = {}
         admin_scopes = {}

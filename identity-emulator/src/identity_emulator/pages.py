@@ -42,7 +42,7 @@ def error_page(request: Request, err: EntraError, status: int = 400) -> HTMLResp
     return page(request, "error.html", status, error=err.error, description=err.description, code=err.code)
 
 
-def _session(emu: Emulator, request: Request) -> SignInSession | None:
+def signed_in(emu: Emulator, request: Request) -> SignInSession | None:
     sid = request.cookies.get(SESSION_COOKIE)
     return emu.store.sessions.get(sid) if sid else None
 
@@ -58,7 +58,7 @@ def _redirect_error(txn: PendingSignIn, error: str, description: str) -> Respons
     return _back_to_client(txn, _error_params(txn, error, description))
 
 
-def _with_query(uri: str, params: dict[str, str]) -> str:
+def with_query(uri: str, params: dict[str, str]) -> str:
     return uri + ("&" if "?" in uri else "?") + urlencode(params)
 
 
@@ -66,7 +66,7 @@ def _back_to_client(txn: PendingSignIn, params: dict[str, str]) -> Response:
     if txn.response_mode == "form_post":
         return HTMLResponse(_form_post_page(txn.redirect_uri, params), headers={"Cache-Control": "no-store"})
     return RedirectResponse(
-        _with_query(txn.redirect_uri, params), status_code=302, headers={"Cache-Control": "no-store"}
+        with_query(txn.redirect_uri, params), status_code=302, headers={"Cache-Control": "no-store"}
     )
 
 
@@ -133,17 +133,19 @@ async def authorize(tenant: str, request: Request) -> Response:
     emu.store.prune(time.time(), PENDING_TTL)
     emu.store.pending[txn.id] = txn
 
-    session = _session(emu, request)
+    session = signed_in(emu, request)
     if session is not None and txn.prompt not in ("login", "select_account"):
         user = emu.directory.user_by_oid(*session.user)
-        if user is not None:
+        # A login_hint naming someone else than who is signed in asks for that person's sign-in, as Entra
+        # does: an app asking for more permission for alice must not get it for whoever used this browser last.
+        if user is not None and (not txn.login_hint or txn.login_hint.strip().lower() == user.upn):
             return _continue(emu, request, txn, user, session)
     if txn.prompt == "none":
         return _redirect_error(txn, "login_required", EntraError("login_required", 50058).description)
-    return _login_page(request, txn)
+    return login_page(request, txn)
 
 
-def _login_page(request: Request, txn: PendingSignIn, error: str | None = None, status: int = 200) -> Response:
+def login_page(request: Request, txn: PendingSignIn, error: str | None = None, status: int = 200) -> Response:
     emu = emulator(request)
     app = emu.directory.applications[txn.client_id]
     return page(
@@ -175,20 +177,20 @@ async def login(tenant: str, request: Request) -> Response:
     peer = request.client.host if request.client else ""
     locked = emu.sign_in_guard.refusal(user, peer)
     if locked is not None:
-        refused = _login_page(request, txn, locked.description, 429)
+        refused = login_page(request, txn, locked.description, 429)
         refused.headers["Retry-After"] = str(locked.retry_after)
         return refused
     if user is None:
         emu.sign_in_guard.failed(None, peer)
-        return _login_page(
+        return login_page(
             request, txn, EntraError("invalid_grant", 50034, upn=username[:100], tenant=tenant[:100]).description, 400
         )
     if not hmac.compare_digest(password.encode(), emu.demo_password.encode()):
         emu.sign_in_guard.failed(user, peer)
-        return _login_page(request, txn, EntraError("invalid_grant", 50126).description, 400)
+        return login_page(request, txn, EntraError("invalid_grant", 50126).description, 400)
     emu.sign_in_guard.succeeded(user)
     if (user.tenant_id, user.object_id) in emu.store.admin.disabled:
-        return _login_page(request, txn, EntraError("invalid_grant", 50057).description, 400)
+        return login_page(request, txn, EntraError("invalid_grant", 50057).description, 400)
     # A fresh session id at every sign-in: nothing planted before it survives (session fixation).
     old = request.cookies.get(SESSION_COOKIE)
     if old:
@@ -200,7 +202,7 @@ async def login(tenant: str, request: Request) -> Response:
     return response
 
 
-def _tenant_check(emu: Emulator, txn: PendingSignIn, user: User, app: Application) -> EntraError | None:
+def tenant_check(emu: Emulator, txn: PendingSignIn, user: User, app: Application) -> EntraError | None:
     path_tenant: Tenant | None = emu.directory.tenant(txn.path_tenant)
     if path_tenant is not None and path_tenant.tenant_id != user.tenant_id:
         return EntraError(
@@ -217,8 +219,12 @@ def _tenant_check(emu: Emulator, txn: PendingSignIn, user: User, app: Applicatio
 
 def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, session: SignInSession) -> Response:
     """After sign-in: tenant rules, then consent, then back to the app (or the device)."""
+    if txn.kind == "adminconsent":
+        from . import adminconsent  # imports this module
+
+        return adminconsent.after_sign_in(emu, request, txn, user, session)
     app = emu.directory.applications[txn.client_id]
-    err = _tenant_check(emu, txn, user, app)
+    err = tenant_check(emu, txn, user, app)
     if err is not None:
         emu.store.pending.pop(txn.id, None)
         return error_page(request, err)
@@ -231,7 +237,7 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
         err = EntraError("access_denied", 90094, scopes=", ".join(sorted(consent.missing_admin)), app=app.display_name)
         back = None
         if txn.kind == "authorize":
-            back = _with_query(txn.redirect_uri, _error_params(txn, "access_denied", err.description))
+            back = with_query(txn.redirect_uri, _error_params(txn, "access_denied", err.description))
         return page(
             request,
             "admin_approval.html",
@@ -296,7 +302,7 @@ def _verify_page(
     )
 
 
-async def _signed_in_form(
+async def signed_in_form(
     emu: Emulator, request: Request
 ) -> tuple[dict[str, str], PendingSignIn, SignInSession, User] | Response:
     """A form posted during a sign-in, counted only from the browser that signed in for that very request."""
@@ -305,7 +311,7 @@ async def _signed_in_form(
     except EntraError as err:
         return error_page(request, err, err.status)
     txn = emu.store.pending.get(form.get("txn", ""))
-    session = _session(emu, request)
+    session = signed_in(emu, request)
     if txn is None or txn.user is None or session is None or session.id != txn.session_id:
         return error_page(request, EntraError("invalid_request", 50089))
     return form, txn, session, emu.user(txn.user)
@@ -314,7 +320,7 @@ async def _signed_in_form(
 @router.post("/{tenant}/verify", response_class=HTMLResponse, tags=["pages"])
 async def verify(tenant: str, request: Request) -> Response:
     emu = emulator(request)
-    found = await _signed_in_form(emu, request)
+    found = await signed_in_form(emu, request)
     if isinstance(found, Response):
         return found
     form, txn, session, user = found
@@ -364,7 +370,7 @@ def _finish(emu: Emulator, request: Request, txn: PendingSignIn, user: User, ses
 @router.post("/{tenant}/consent", response_class=HTMLResponse, tags=["pages"])
 async def consent(tenant: str, request: Request) -> Response:
     emu = emulator(request)
-    found = await _signed_in_form(emu, request)
+    found = await signed_in_form(emu, request)
     if isinstance(found, Response):
         return found
     form, txn, session, user = found
@@ -425,7 +431,7 @@ async def devicelogin(request: Request) -> Response:
         prompt="login",
     )
     emu.store.pending[txn.id] = txn
-    return _login_page(request, txn)
+    return login_page(request, txn)
 
 
 @router.get("/{tenant}/oauth2/v2.0/logout", response_class=HTMLResponse, tags=["pages"])
@@ -439,7 +445,7 @@ async def logout(tenant: str, request: Request) -> Response:
     apps = [a for a in emu.directory.applications.values() if not client_id or a.application_id == client_id]
     if target and any(a.accepts_post_logout_uri(target) for a in apps):
         state = request.query_params.get("state")
-        url = _with_query(target, {"state": state}) if state else target
+        url = with_query(target, {"state": state}) if state else target
         response: Response = RedirectResponse(url, status_code=302)
     else:
         response = page(request, "signed_out.html", unknown_target=bool(target))

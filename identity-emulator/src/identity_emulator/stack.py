@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .directory import ADMIN_ROLES
 from .manifest import load_directory
 from .settings import EmulatorSettings
 
@@ -31,5 +32,7 @@ def stack_info(state_dir: Path, settings: EmulatorSettings | None = None) -> dic
         "api_scopes": [f"{api.identifier_uri}/{s}" for s in ("Tasks.Read", "Tasks.ReadWrite")],
         "downstream_scopes": [f"{downstream.identifier_uri}/{s}" for s in ("Records.Read", "Records.ReadWrite")],
         "demo_users": [u.upn for t in d.tenants.values() for u in t.users.values()],
+        # zt: permissions-require-admin-consent - the one who may open the admin view and grant tenant-wide consent.
+        "demo_administrator": next(u.upn for u in home.users.values() if u.holds(ADMIN_ROLES)),
         "demo_password": (state_dir / "demo-password").read_text().strip(),
     }

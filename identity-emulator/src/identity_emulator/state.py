@@ -33,7 +33,7 @@ class PendingSignIn:
     """An authorization request (or device-code approval) between the first page and the last."""
 
     id: str
-    kind: str  # "authorize" | "device"
+    kind: str  # "authorize" | "device" | "adminconsent"
     path_tenant: str  # tenant segment as requested: a tenant id, "organizations" or "common"
     client_id: str
     scopes: list[str]

@@ -15,7 +15,7 @@ from typing import Any
 import jwt
 
 from .cae import capable
-from .directory import OIDC_SCOPES, Application, Directory, ManagedIdentity, User, service_principal_id
+from .directory import MEMBER_ROLE, OIDC_SCOPES, Application, Directory, ManagedIdentity, User, service_principal_id
 from .errors import EntraError
 from .keys import KeyStore, b64url
 from .settings import EmulatorSettings
@@ -162,6 +162,12 @@ class TokenIssuer:
                 "sub": pairwise_sub(user.object_id, aud),
             }
         )
+        if aud == GRAPH_APP_ID or (
+            resource is not None and resource.group_membership_claims in ("All", "DirectoryRole")
+        ):
+            # The user's directory roles (template ids), as in Graph's tokens: Graph, and the emulator's
+            # admin endpoints, read what the signed-in person may do in the directory from them.
+            claims["wids"] = [*sorted(user.directory_roles), MEMBER_ROLE]
         if resource is not None:
             roles = sorted(r for app_id, r in user.app_roles if app_id == resource.application_id)
             if roles:

@@ -15,6 +15,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from zerotrust.cae import challenged_claims
 from zerotrust.paging import next_skiptoken
+from zerotrust.tracing import client_span, outgoing
 
 log = logging.getLogger("web.api")
 
@@ -91,14 +92,15 @@ async def exchange(
     params: dict[str, str] | None = None,
 ) -> tuple[Any, str | None]:
     """As `call`, with a query; also the next page's $skiptoken when the answer is a page with more after it."""
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     try:
-        async with http.request(method, path, headers=headers, json=body, params=params) as response:
-            status = response.status
-            raw = await response.read()
-            challenge = response.headers.get("WWW-Authenticate")
-            wait = response.headers.get("Retry-After")
-            link = response.headers.get("Link")
+        with client_span(f"{method} api", **{"http.request.method": method, "server.address": "api"}):
+            headers = outgoing({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+            async with http.request(method, path, headers=headers, json=body, params=params) as response:
+                status = response.status
+                raw = await response.read()
+                challenge = response.headers.get("WWW-Authenticate")
+                wait = response.headers.get("Retry-After")
+                link = response.headers.get("Link")
     except (TimeoutError, aiohttp.ClientError):
         log.warning("api %s %s: unreachable", method, path)
         raise ApiError(
@@ -150,6 +152,9 @@ def _refusal(status: int) -> ApiError:
         )
     if status == 404:
         return ApiError(404, "Not found", "The api has no such item for you.")
+    if status == 503:
+        # Something behind the api is down for a moment (the api says so): the same to the person.
+        return ApiError(503, "Temporarily unavailable", "A service behind this page is unavailable; try again shortly.")
     if status >= 500:
         return ApiError(502, "The api failed", f"The api answered with an error ({status}). Try again later.")
     return ApiError(400, "The api did not accept this request", f"The api answered {status}.")

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from zerotrust.audit import refuse
 
 from .api_client import ClaimsChallenge
 from .consent import Incremental
@@ -42,6 +43,7 @@ def _requested_nbf(claims: str) -> float | None:
 
 async def sign_in_again(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClaimsChallenge)
+    refuse(request.state, "claims_challenge")
     c = clients_of(request)
     session: Session | None = getattr(request.state, "session", None)
     if session is None:

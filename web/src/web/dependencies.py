@@ -14,6 +14,7 @@ import aiohttp
 from cachetools import TTLCache
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
+from zerotrust.audit import decided, refuse
 from zerotrust.cae import challenged_claims
 from zerotrust.graph import GRAPH_SCOPE
 from zerotrust.limits import RateLimits, retry_after
@@ -80,10 +81,13 @@ ClientsDep = Annotated[Clients, Depends(clients)]
 async def optional_session(request: Request, c: ClientsDep) -> Session | None:
     session = await c.signin.session(request)
     request.state.session = session  # the pages show who is signed in
-    # zt: protect-api
-    # Per caller, as at the APIs: here the caller is the session (its record key, never the id itself).
-    if session is not None and (wait := c.limits.callers.take(session.key)):
-        raise TooManyRequests(retry_after(wait))
+    if session is not None:
+        decided(request.state, session.user.tid, session.user.oid)
+        # zt: protect-api
+        # Per caller, as at the APIs: here the caller is the session (its record key, never the id itself).
+        if wait := c.limits.callers.take(session.key):
+            refuse(request.state, "too_many_requests")
+            raise TooManyRequests(retry_after(wait))
     return session
 
 

@@ -17,10 +17,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
+from zerotrust.audit import audit_requests, refuse
 from zerotrust.bodies import declared_too_large
 from zerotrust.hops import hop_session
 from zerotrust.limits import RateLimits, text_refusal
-from zerotrust.service import create_service
+from zerotrust.service import create_service, tracing
 
 from . import cae, consent
 from .api_client import ApiError, ClaimsChallenge
@@ -77,8 +78,12 @@ def create_app(
         middleware=[Middleware(Guard, public_origin=settings.public_origin)],
         limits=limits,
         refusal=text_refusal,
+        tracing=tracing("web", settings),
+        trust_caller_trace=False,
     )
     _error_pages(app)
+    # zt: identity-iam-development-best-practices
+    audit_requests(app, "web", settings.audit_log)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     for module in (tour, auth, tasks, chain, organization, admin, permissions, shared):
         app.include_router(module.router)
@@ -110,6 +115,7 @@ class Guard:
                 refusal = error_page(request, refused.status, refused.title, refused.detail)
             elif request.url.path != CALLBACK_PATH and self._cross_site(request):
                 detail = "This form was sent from another site, so it was refused (CSRF protection)."
+                refuse(scope.setdefault("state", {}), "cross_site_form")
                 refusal = error_page(request, 403, "Request refused", detail)
         if refusal is not None:
             await refusal(scope, receive, send)
@@ -150,11 +156,13 @@ def _error_pages(app: FastAPI) -> None:
 
     async def sign_in_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInRequired)
+        refuse(request.state, "no_session")
         status = 302 if request.method == "GET" else 303
         return RedirectResponse("/auth/login?" + urlencode({"next": exc.next_path}), status_code=status)
 
     async def sign_in_failed(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInFailed)
+        refuse(request.state, "sign_in_failed")
         response = error_page(request, exc.status_code, exc.title, exc.detail, retry="/auth/login")
         c = clients_of(request)
         c.signin.clear_cookie(response, c.signin.config.sign_in_cookie)
@@ -178,6 +186,7 @@ def _error_pages(app: FastAPI) -> None:
         return error_page(request, exc.status, exc.title, exc.detail)
 
     async def csrf_rejected(request: Request, exc: Exception) -> Response:
+        refuse(request.state, "csrf_token")
         detail = "This form is out of date or did not come from this app (CSRF protection). Reload and try again."
         return error_page(request, 403, "Request refused", detail)
 

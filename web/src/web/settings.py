@@ -51,8 +51,8 @@ class Settings(ServiceSettings):
     api_write_scopes: TextList = (f"api://{API_APP_ID}/Tasks.ReadWrite",)
     # zt: permissions-require-admin-consent
     api_org_scopes: TextList = (f"api://{API_APP_ID}/Tasks.Read.All",)
-    # Where a person is sent to ask for that consent: the emulator's admin view locally; in Azure, the app's
-    # "Permissions" blade in the Entra admin center (or the tenant's admin consent workflow).
+    # The admin center, named on the "needs admin approval" page beside the admin consent endpoint (which the
+    # app builds from idp_origin): the emulator's admin view locally; in Azure, the Entra admin center.
     admin_consent_url: str = "http://localhost:8444/admin"
     api_timeout_seconds: float = 10.0
     # zt: secure-with-cae

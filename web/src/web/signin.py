@@ -27,6 +27,7 @@ import anyio.to_thread
 import msal
 from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
+from zerotrust.audit import decided
 
 from .session_store import record_key
 from .sessions import SIGN_IN_TTL, IdentityProviderUnavailable, PendingSignIn, Session, Sessions, SignedInUser
@@ -160,7 +161,6 @@ class SignIn:
         except ValueError:
             raise SignInFailed("This sign-in could not be started", "It carries more than a cookie holds.") from None
         response = RedirectResponse(flow["auth_uri"], status_code=303 if request.method == "POST" else 302)
-        # zt: user-authentication
         # The pending sign-in, sealed (nothing is stored here); it must come back with the identity provider's
         # cross-site form post, which a SameSite=Lax cookie does not accompany (None needs Secure).
         samesite: Literal["none", "lax"] = "none" if self.config.cookie_secure else "lax"
@@ -244,6 +244,7 @@ class SignIn:
     async def complete(self, request: Request, pending: PendingSignIn, answer: dict[str, str]) -> Response:
         user, token_cache = await self.redeem(pending, answer)
         session = await self.start_session(request, pending, user, token_cache)
+        decided(request.state, user.tid, user.oid, "signed_in")
         return self.with_session(RedirectResponse(pending.next, status_code=303), session)
 
     async def start_session(
@@ -272,6 +273,7 @@ class SignIn:
         provider, which sends the browser back to the registered post-logout URI."""
         response = RedirectResponse("/", status_code=303)
         if session is not None:
+            decided(request.state, session.user.tid, session.user.oid, "signed_out")
             await self.sessions.end(session.id)
             self.tokens.forget(session.key)
             response = RedirectResponse(await anyio.to_thread.run_sync(self._end_session_url, session.user), 302)

@@ -1,15 +1,18 @@
-"""The audit log: one JSON line per authorized request, saying which permission let it through.
+"""The audit log: one JSON line per authentication and authorization decision, refusals included.
+
+# zt: identity-iam-development-best-practices
+Assume breach: when something goes wrong, the first questions are who did what, through which app, and
+what was refused. Every tier appends, for each request it decided on: when, which service, the decision
+(allow or deny) and its reason, which tenant and object id, which client application (`azp`), delegated
+or app-only, the permissions used (or, refused, the ones required), the route (its template, never the
+concrete path, which could carry ids), the method, the final status and the correlation id (the W3C
+trace id, the same in every tier: zerotrust.tracing).
 
 # zt: overprivileged-permissions
-A permission granted but never used is attack surface with no benefit. Nobody can tell which ones
-those are without a record of what each client actually used, so every API tier appends, for each
-request that passed its permission check: when, which service, which client application (`azp`),
-delegated or app-only, which tenant, the permission that satisfied the route's check, the route
-(its template, never the concrete path, which could carry ids), the method and the final status.
-`zt permissions-report` compares these lines with what infra/registrations.yaml grants.
+A permission granted but never used is attack surface with no benefit; `zt permissions-report` compares
+the allowed lines' permissions with what infra/registrations.yaml grants.
 
-Never a token, never a name or e-mail address: ids only. Requests refused before or at the
-permission check are not in this log (they used nothing); they are in the service's own log.
+Never a token, a code, a name or an e-mail address: ids, and reasons from this code's own vocabulary.
 """
 
 from __future__ import annotations
@@ -59,24 +62,57 @@ class AuditLog:
 
 
 def entry(
-    service: str, principal: Principal, permissions: list[str], route: str, method: str, status: int
+    service: str,
+    *,
+    decision: str,
+    reason: str,
+    principal: Principal | None,
+    user: tuple[str, str] | None,
+    permissions: list[str],
+    required: list[str],
+    route: str,
+    method: str,
+    status: int,
+    correlation_id: str | None,
 ) -> dict[str, Any]:
+    tenant, oid = (principal.tid, principal.oid) if principal else (user or (None, None))
     return {
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
         "service": service,
-        "client_app_id": principal.azp,
-        "token_type": "app-only" if principal.is_app_only else "delegated",
-        "tenant_id": principal.tid,
+        "correlation_id": correlation_id,
+        "decision": decision,
+        "reason": reason,
+        "tenant_id": tenant,
+        "object_id": oid,
+        "client_app_id": principal.azp if principal else None,
+        "token_type": ("app-only" if principal.is_app_only else "delegated") if principal else None,
         "permissions": permissions,
+        **({"required": required} if required else {}),
         "route": route,
         "method": method,
         "status": status,
     }
 
 
+def refuse(state: Any, reason: str, required: tuple[str, ...] | list[str] = ()) -> None:
+    """Mark the request being answered as refused, for its audit line (`state`: request.state or the
+    ASGI scope's state dict)."""
+    if isinstance(state, dict):
+        state["audit_refusal"] = (reason, list(required))
+    else:
+        state.audit_refusal = (reason, list(required))
+
+
+def decided(state: Any, tenant_id: str, object_id: str, reason: str = "session") -> None:
+    """Mark the request as made by this user (a tier with sessions rather than tokens: the web app)."""
+    state.audit_user = (tenant_id, object_id)
+    state.audit_reason = reason
+
+
 class AuditMiddleware:
-    """Writes the audit line as the response starts, from what the permission checks left in
-    request.state (zerotrust.protect records the principal and the permissions used)."""
+    """Writes the audit line as the response starts, from what the checks left in the request's state:
+    the principal and permissions used (zerotrust.protect), a session's user (`decided`), or a refusal
+    (`refuse`). A request nothing decided on (a public page, /healthz) has no line."""
 
     def __init__(self, app: ASGIApp, service: str, audit: AuditLog) -> None:
         self.app = app
@@ -94,14 +130,33 @@ class AuditMiddleware:
             written = True
             state = scope.get("state") or {}
             principal = state.get("principal")
-            used = state.get("permissions_used")
-            if isinstance(principal, Principal) and used:
-                route = getattr(scope.get("route"), "path", None) or "(unmatched)"
-                try:
-                    self.audit.write(entry(self.service, principal, list(used), route, scope["method"], status))
-                except OSError as exc:
-                    # Losing an audit line must be visible, but must not fail the caller's request.
-                    log.error("could not write the audit log %s: %s", self.audit.path, exc)
+            principal = principal if isinstance(principal, Principal) else None
+            user, refusal = state.get("audit_user"), state.get("audit_refusal")
+            if principal is None and user is None and refusal is None:
+                return
+            if refusal is None and status in (401, 403):
+                refusal = (f"refused_{status}", [])
+            reason, required = refusal or (state.get("audit_reason", "permission"), [])
+            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            line = entry(
+                self.service,
+                decision="deny" if refusal else "allow",
+                reason=reason,
+                principal=principal,
+                user=user,
+                # Used: those that passed the permission check, even if the route refused afterwards.
+                permissions=list(state.get("permissions_used") or []),
+                required=required,
+                route=route,
+                method=scope["method"],
+                status=status,
+                correlation_id=state.get("correlation_id"),
+            )
+            try:
+                self.audit.write(line)
+            except OSError as exc:
+                # Losing an audit line must be visible, but must not fail the caller's request.
+                log.error("could not write the audit log %s: %s", self.audit.path, exc)
 
         async def audited(message: Message) -> None:
             # Written before the response leaves: once a caller has its answer, the line is there.
@@ -117,9 +172,9 @@ class AuditMiddleware:
 
 
 def audit_requests(app: FastAPI, service: str, path: Path | None) -> None:
-    """Audit each authorized request of `app` to `path` (None: no audit file, e.g. in unit tests)."""
+    """Audit each decision `app` makes to `path` (None: no audit file, e.g. in unit tests)."""
     if path is not None:
         app.add_middleware(AuditMiddleware, service=service, audit=AuditLog(path))
 
 
-__all__ = ["AuditLog", "AuditMiddleware", "audit_requests", "entry"]
+__all__ = ["AuditLog", "AuditMiddleware", "audit_requests", "decided", "entry", "refuse"]

@@ -80,6 +80,7 @@ class BearerError(OAuthError):
     ):
         headers = {"WWW-Authenticate": www_authenticate(realm, error, description, scope, claims)}
         super().__init__(status, error or "unauthorized", description or "Sign-in required.", headers)
+        self.required = tuple(scope.split())
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,11 @@ def context_request(context: str) -> str:
 
 async def rfc6750_body(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, OAuthError)
+    # zt: identity-iam-development-best-practices
+    # Every refusal is in the audit log (zerotrust.audit reads it from here): the error code and, for a bad
+    # token, which check failed (descriptions are this code's own words, never the token's).
+    reason = f"{exc.error}: {exc.detail}" if exc.error == "invalid_token" else exc.error
+    request.state.audit_refusal = (reason, list(getattr(exc, "required", ())))
     body = {"error": exc.error, "error_description": exc.detail}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 

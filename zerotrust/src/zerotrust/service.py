@@ -17,14 +17,15 @@ from starlette.middleware import Middleware
 
 from . import protect
 from .audit import audit_requests
-from .correlation import HEADER, CorrelationId, correlation_id
+from .correlation import HEADER, correlation_id
 from .docs import serve_docs
 from .headers import API_CSP, SecurityHeaders
 from .keyset import Fetch, KeySet
 from .limits import PeerLimit, RateLimits, Refusal, json_refusal
 from .openapi import document_permissions
-from .settings import ApiSettings
+from .settings import ApiSettings, ServiceSettings
 from .tokens import TokenPolicy, TokenValidator
+from .tracing import TraceRequests, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,15 @@ def create_service(
     middleware: Sequence[Middleware] = (),
     limits: RateLimits | None = None,
     refusal: Refusal = json_refusal,
+    tracing: Tracing | None = None,
+    trust_caller_trace: bool = True,
 ) -> FastAPI:
     """`docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers.
     `middleware`: the service's own, inside the shared ones, so its answers get the security headers too.
     `limits`: per-peer rate limit before the service's own middleware (answered with `refusal`), per-caller
-    where the caller becomes known (zerotrust.limits)."""
+    where the caller becomes known (zerotrust.limits).
+    `tracing`: where spans go (None: trace ids for correlation, nothing exported); `trust_caller_trace`:
+    continue a caller's W3C trace (inner tiers) rather than start one (the web app, facing browsers)."""
     app = FastAPI(
         title=name,
         summary=summary,
@@ -83,7 +88,7 @@ def create_service(
     if limits is not None:
         app.add_middleware(PeerLimit, limits=limits, refusal=refusal)
     app.add_middleware(SecurityHeaders, csp=csp, hsts=hsts)
-    app.add_middleware(CorrelationId)
+    app.add_middleware(TraceRequests, tracing=tracing or Tracing(name), trust_caller=trust_caller_trace)
     return app
 
 
@@ -114,9 +119,10 @@ def create_api(
     audit_log: Path | None,
     docs: bool = False,
     limits: RateLimits | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """An API tier: every refusal an RFC 6750 answer, and what each route needs written into its schema."""
-    app = create_service(name, summary, lifespan, docs=docs, limits=limits)
+    app = create_service(name, summary, lifespan, docs=docs, limits=limits, tracing=tracing)
     protect.install(app)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(Exception, unexpected)
@@ -144,3 +150,8 @@ def token_validator(settings: ApiSettings, fetch: Fetch) -> TokenValidator:
         max_age=settings.key_set_max_age_seconds,
     )
     return TokenValidator(policy, keys)
+
+
+def tracing(name: str, settings: ServiceSettings) -> Tracing:
+    """Where `name`'s spans go, from its settings (a file locally, Azure Monitor when configured)."""
+    return Tracing(name, trace_file=settings.trace_file, azure_monitor=settings.applicationinsights_connection_string)

@@ -119,6 +119,15 @@ class ServiceSettings(BaseSettings):
     rate_trusted_proxies: NetworkList = ()
     # Tests only: a file holding seconds added to the limits' clock, so a window passes without sleeping.
     rate_clock_file: Path | None = None
+    # zt: identity-iam-development-best-practices
+    # One JSON line per authentication and authorization decision (zerotrust.audit); unset: no audit file.
+    audit_log: Path | None = None
+    # Spans as JSON lines (zerotrust.tracing), and to Azure Monitor when its connection string is set (the
+    # variable Azure sets, unprefixed); neither: trace ids still join the tiers' lines, nothing exported.
+    trace_file: Path | None = None
+    applicationinsights_connection_string: str | None = Field(
+        default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
+    )
 
     @field_validator("managed_identity_client_id", mode="before")
     @classmethod
@@ -220,9 +229,6 @@ class ApiSettings(ServiceSettings):
     # Re-read on its cache lifetime (the provider serves it for 5 minutes): bounds how long a withdrawn key
     # still works, without every tier asking every 30 s when nothing changed.
     key_set_max_age_seconds: float = Field(default=300.0, gt=0)
-    # zt: overprivileged-permissions
-    # One JSON line per authorized request (zerotrust.audit); unset: no audit file.
-    audit_log: Path | None = None
 
     @field_validator("allowed_client_ids")
     @classmethod

@@ -1,6 +1,7 @@
 """What each layer of an API tier costs a request, in process (no network, no TLS): a bare FastAPI route, then
-the same with the shared layers every tier has (security headers, correlation id), then with the bearer token
-checked (a validation cached, a scope checked), then with the audit line written, then with the rate limits (per
+the same with the shared layers every tier has (security headers, a server span whose trace id is the
+correlation id), then with the bearer token checked (a validation cached, a scope checked), then with the audit
+line written, then with the span written to a trace file as `make run` does, then with the rate limits (per
 peer and per caller, zerotrust.limits). Microseconds per request."""
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from zerotrust.audit import audit_requests
-from zerotrust.correlation import CorrelationId
 from zerotrust.headers import SecurityHeaders
 from zerotrust.limits import PeerLimit, RateLimits
 from zerotrust.protect import Protection
 from zerotrust.tokens import Principal, TokenValidator
+from zerotrust.tracing import TraceRequests, Tracing
 
 CALLS = 3000
 
 
-def _app(layers: bool, validator: TokenValidator | None, audit: Path | None, limits: bool = False) -> Any:
+def _app(
+    layers: bool, validator: TokenValidator | None, audit: Path | None, spans: Path | None = None, limits: bool = False
+) -> Any:
     app = FastAPI()
     if validator is not None:
 
@@ -49,7 +52,7 @@ def _app(layers: bool, validator: TokenValidator | None, audit: Path | None, lim
         )
     if layers:
         app.add_middleware(SecurityHeaders)
-        app.add_middleware(CorrelationId)
+        app.add_middleware(TraceRequests, tracing=Tracing("bench", trace_file=spans))
     return app
 
 
@@ -101,5 +104,8 @@ async def layer_costs(validator: TokenValidator, token: str) -> dict[str, float]
             "with_shared_layers_us": await _per_request_us(_app(True, None, None), token),
             "with_token_checked_us": await _per_request_us(_app(True, validator, None), token),
             "with_audit_line_us": await _per_request_us(_app(True, validator, audit), token),
-            "with_rate_limits_us": await _per_request_us(_app(True, validator, audit, limits=True), token),
+            "with_span_written_us": await _per_request_us(_app(True, validator, audit, Path(folder) / "spans"), token),
+            "with_rate_limits_us": await _per_request_us(
+                _app(True, validator, audit, Path(folder) / "spans", limits=True), token
+            ),
         }

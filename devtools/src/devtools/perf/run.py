@@ -200,7 +200,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"one api request in process: bare {v['bare_us']:.0f} us, with the shared layers "
             f"{v['with_shared_layers_us']:.0f} us, token checked {v['with_token_checked_us']:.0f} us, "
-            f"audit line {v['with_audit_line_us']:.0f} us, rate limits {v['with_rate_limits_us']:.0f} us"
+            f"audit line {v['with_audit_line_us']:.0f} us, span written {v['with_span_written_us']:.0f} us, "
+            f"rate limits {v['with_rate_limits_us']:.0f} us"
         )
     lines.append(f"took {results['seconds']} s")
     return "\n".join(lines)

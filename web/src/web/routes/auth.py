@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .. import consent
+from .. import admin_consent, consent
 from ..dependencies import ClientsDep, CsrfRejected, OptionalSession
 from ..forms import read_form
 from ..pages import page
@@ -32,6 +32,14 @@ async def callback(request: Request, c: ClientsDep) -> Response:
         # Back from asking for more permission (incremental consent), with a write waiting.
         return await consent.finish(request, c, pending, answer)
     return await c.signin.complete(request, pending, answer)
+
+
+# zt: permissions-require-admin-consent
+@router.get("/admin-consent")
+async def admin_consent_answer(request: Request, c: ClientsDep, session: OptionalSession) -> Response:
+    """The admin consent endpoint's answer (admin_consent=True&tenant=&scope=&state=, or error=): taken
+    only with the state this browser was given when it left (web/admin_consent.py)."""
+    return admin_consent.finish(request, c)
 
 
 # zt: acquire-application-authorization-to-access-resources

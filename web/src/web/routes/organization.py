@@ -7,6 +7,9 @@ then says so, who can grant it and where, instead of sending the person to a pro
 pass. Each visit asks the token service again (force_refresh) rather than reusing a cached token,
 so that an administrator's revocation stops this view at the next visit.
 
+An administrator grants it at the identity provider's admin consent endpoint (web/admin_consent.py):
+"Ask an administrator to approve" goes there, and the answer comes back to /auth/admin-consent.
+
 "Try again" after an administrator granted it is an interactive request (/organization/ask): MSAL
 answers a refresh that was just refused from its own cache for a minute (its throttling of
 requests that need the user), while the identity provider, which now has the consent, answers an
@@ -20,9 +23,9 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .. import api_client
+from .. import admin_consent, api_client
 from ..consent import ask_for, needs_admin_approval
-from ..dependencies import FRESH_SESSION_SECONDS, ClientsDep, CurrentSession, SignInRequired
+from ..dependencies import FRESH_SESSION_SECONDS, ClientsDep, CurrentSession, OptionalSession, SignInRequired
 from ..pages import error_page, page
 from .tasks import PageToken
 
@@ -43,7 +46,7 @@ async def organization(
                 "needs_admin_approval.html",
                 403,
                 scopes=[s.rsplit("/", 1)[-1] for s in c.settings.api_org_scopes],
-                admin_consent_url=c.settings.admin_consent_url,
+                admin_center_url=c.settings.admin_consent_url,
                 client_id=c.settings.client_id,
             )
         if time.time() - session.created_at < FRESH_SESSION_SECONDS:
@@ -64,3 +67,11 @@ async def ask(request: Request, c: ClientsDep, session: CurrentSession) -> Respo
     """The identity provider, asked for Tasks.Read.All interactively: it issues it once an
     administrator consented, or shows its own "needs admin approval" page with a way back."""
     return await ask_for(request, c, list(c.settings.api_org_scopes), "/organization")
+
+
+# zt: permissions-require-admin-consent
+@router.get("/organization/admin-consent")
+async def ask_an_administrator(request: Request, c: ClientsDep, session: OptionalSession) -> Response:
+    """To the admin consent endpoint, where an administrator (not necessarily the person signed in here)
+    signs in and grants Tasks.Read.All for the whole tenant, or is refused if they are not one."""
+    return admin_consent.start(request, c)
