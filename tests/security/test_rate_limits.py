@@ -22,7 +22,7 @@ from web.settings import Settings as WebSettings
 from tests.security.limitlab import CALLER, DOWNSTREAM_CALLER, PEER, LimitLab, start_limit_lab
 from tests.support.launch import LiveEmulator, RunningStack
 from tests.support.people import Person
-from tests.support.tokens import ALICE, Issuer, build_app_only_token
+from tests.support.tokens import Issuer, build_app_only_token
 
 pytestmark = pytest.mark.guidance("protect-api")
 
@@ -189,4 +189,3 @@ def test_the_clock_setting_and_bad_proxies_are_refused_where_they_must_be(tmp_pa
         ApiSettings(rate_trusted_proxies="10.0.0.0/8,not-a-network")
     with pytest.raises(ValidationError):
         ApiSettings(rate_caller_per_second=0)
-    assert ALICE["oid"] != BOB_OID
