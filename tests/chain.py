@@ -95,6 +95,7 @@ def start_chain(
     *,
     web: dict[str, str] | None = None,
     api: dict[str, str] | None = None,
+    downstream: dict[str, str] | None = None,
     managed_identities: bool = True,
 ) -> Chain:
     """downstream-api, api and web side by side (each knows the next one's address before it starts), each
@@ -103,7 +104,11 @@ def start_chain(
     chain = Chain(emulator, workdir)
     logs = workdir / "logs"
     downstream_port, api_port, web_port = free_port(), free_port(), free_port()
-    downstream_settings = {"port": str(downstream_port), "state_dir": str(workdir / "downstream-state")}
+    downstream_settings = {
+        "port": str(downstream_port),
+        "state_dir": str(workdir / "downstream-state"),
+        **(downstream or {}),
+    }
     api_settings = {"port": str(api_port), "downstream_url": f"https://localhost:{downstream_port}", **(api or {})}
     web_settings_ = {
         **web_settings(emulator, web_port, chain.web_state),

@@ -43,7 +43,7 @@ def test_the_first_write_asks_for_write_alone_then_is_done_exactly_once(consent_
     authorize = r.headers["location"]
     assert authorize.startswith(stack.info["emulator_front_channel"])
     assert _scopes(authorize) == {f"{API}/Tasks.ReadWrite", "openid", "profile", "offline_access"}
-    assert title not in authorize and "Book" not in authorize  # the write waits server-side
+    assert title not in authorize and "Book" not in authorize  # the write waits sealed, never in the URL
     # A new authorization request of its own: fresh state and nonce, and PKCE with S256 as at sign-in.
     query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
     assert query["code_challenge_method"] == "S256" and re.fullmatch(r"[A-Za-z0-9_-]{43}", query["code_challenge"])

@@ -71,3 +71,12 @@ def test_a_smoke_run_drives_every_target_and_asks_the_identity_provider_nothing(
     validation = results["validation"]
     assert validation["cached_us"] < validation["full_us"]
     assert "ratios at" in done.stdout and "web / web floor" in done.stdout
+
+
+def test_a_target_that_met_a_429_fails_the_bench() -> None:
+    from devtools.perf.run import refusals
+
+    clean = {"targets": {"api": {"16": {"rps": 600.0, "failed": 0}}}}
+    assert refusals(clean) == []
+    tripped = {"targets": {"api": {"16": {"rps": 600.0, "failed": 0}, "32": {"rps": 580.0, "failed": 12}}}}
+    assert refusals(tripped) == ["api at 32 connections: 12 answers were not 2xx (429: a rate limit tripped)"]

@@ -234,8 +234,13 @@ class FakeApi:
             return response
 
         @app.get("/tasks")
-        async def list_tasks() -> list[dict[str, Any]]:
-            return list(self.tasks.values())
+        async def list_tasks(request: Request, response: Response) -> list[dict[str, Any]]:
+            # Paged as the api pages (here the token is simply where the page starts).
+            top, start = int(request.query_params.get("$top", "100")), int(request.query_params.get("$skiptoken", "0"))
+            tasks = list(self.tasks.values())
+            if start + top < len(tasks):
+                response.headers["Link"] = f'</tasks?$top={top}&$skiptoken={start + top}>; rel="next"'
+            return tasks[start : start + top]
 
         @app.get("/tasks/shared")
         async def shared_tasks() -> list[dict[str, Any]]:

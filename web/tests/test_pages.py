@@ -331,3 +331,57 @@ def test_forms_that_are_not_this_apps_own_are_refused_plainly(
     r = browser.post("/tasks", content=body, headers={"Content-Type": content_type})
     assert r.status_code == status and "Traceback" not in r.text
     assert [c for c in fake_api.calls if c[0] != "GET"] == []
+
+
+def test_a_429_from_the_api_is_a_clear_page_that_says_when(browser: Any, fake_api: Any) -> None:
+    browser.sign_in("alice")
+    fake_api.fail_with = 429
+    r = browser.get("/tasks")
+    assert r.status_code == 429 and "Too many requests" in r.text and "wait 1 s and try again" in r.text
+    assert r.headers["retry-after"] == "1"
+
+
+def test_tasks_come_a_page_at_a_time(browser: Any, fake_api: Any) -> None:
+    from web.api_client import PAGE_SIZE
+
+    browser.sign_in("alice")
+    for n in range(PAGE_SIZE * 2 + 3):
+        fake_api.tasks[f"t{n}"] = {"id": f"t{n}", "title": f"task number {n}", "done": False}
+    first = browser.get("/tasks")
+    assert first.status_code == 200 and first.text.count('class="title"') == PAGE_SIZE
+    assert "task number 0<" in first.text and f"task number {PAGE_SIZE}<" not in first.text
+    assert ("GET", "/tasks") in [(c[0], c[1]) for c in fake_api.calls]
+    seen, url = PAGE_SIZE, re.search(r'href="(/tasks\?page=[^"]+)" rel="next"', first.text)
+    while url:
+        r = browser.get(url.group(1))
+        assert r.status_code == 200 and 'href="/tasks">First page' in r.text
+        seen += r.text.count('class="title"')
+        url = re.search(r'href="(/tasks\?page=[^"]+)" rel="next"', r.text)
+    assert seen == PAGE_SIZE * 2 + 3
+    assert browser.get("/tasks?page=not%20a%20token").status_code == 400
+
+
+def test_a_session_over_its_rate_gets_429_until_its_window_passes(make_browser: Any, tmp_path: Path) -> None:
+    clock = tmp_path / "clock"
+    browser = make_browser(rate_caller_per_second=1.0, rate_caller_burst=5, rate_clock_file=clock)
+    browser.sign_in("alice")
+    answers = [browser.get("/tasks") for _ in range(8)]
+    refused = [r for r in answers if r.status_code == 429]
+    assert refused and all(r.status_code == 200 for r in answers[: len(answers) - len(refused)])
+    assert refused[-1].headers["retry-after"] == "1" and "Too many requests" in refused[-1].text
+    assert browser.get("/").status_code == 429  # every page of the session counts, not one route
+    clock.write_text("10")  # the limits' clock, ten seconds on: no sleeping
+    assert browser.get("/tasks").status_code == 200
+
+
+def test_a_peer_over_its_rate_gets_429_before_any_route_runs(make_browser: Any, tmp_path: Path) -> None:
+    clock = tmp_path / "clock"
+    browser = make_browser(rate_peer_per_second=1.0, rate_peer_burst=3, rate_clock_file=clock)
+    assert [browser.get("/auth/login").status_code for _ in range(4)] == [302, 302, 302, 429]
+    refused = browser.get("/")
+    assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+    assert refused.headers["content-type"].startswith("text/plain") and "Too many requests" in refused.text
+    assert refused.headers["x-content-type-options"] == "nosniff"  # inside the shared layers
+    assert browser.get("/healthz").status_code == 200
+    clock.write_text("10")
+    assert browser.get("/").status_code == 200

@@ -207,17 +207,38 @@ def test_end_deletes_session_and_token_cache(sessions: Any) -> None:
     assert _run(sessions.token_cache(session)) is None
 
 
-def test_pending_sign_in_is_single_use_and_expires(sessions: Any, clock: Clock) -> None:
-    pending = _run(sessions.begin_sign_in({"state": "s", "code_verifier": "v"}, "/tasks", None))
+def test_a_pending_sign_in_lives_in_its_sealed_cookie_and_expires(sessions: Any, store: Backend, clock: Clock) -> None:
+    _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))  # the store holds something, and then no more
+    before = store.raw()
+    flow = {"state": "s", "code_verifier": "v", "auth_uri": "https://idp.example/authorize?x=" + "a" * 900}
+    pending = _run(sessions.begin_sign_in(flow, "/tasks", "a-session-id", extra={"write": "Buy milk"}))
+    assert store.raw() == before  # nothing stored for a visitor who only asked to sign in
+    assert b"Buy milk" not in pending.id.encode() and "code_verifier" not in pending.id
     taken = _run(sessions.take_sign_in(pending.id))
-    assert taken is not None and taken.flow["state"] == "s" and taken.next == "/tasks"
-    assert _run(sessions.take_sign_in(pending.id)) is None
-    late = _run(sessions.begin_sign_in({"state": "s"}, "/", None))
+    assert taken is not None and taken.flow == {"state": "s", "code_verifier": "v"} and taken.next == "/tasks"
+    assert taken.extra == {"write": "Buy milk"} and taken.replaces == record_key("a-session-id")
     clock.now += SIGN_IN_TTL + 1
-    assert _run(sessions.take_sign_in(late.id)) is None
+    assert _run(sessions.take_sign_in(pending.id)) is None
 
 
-def test_a_pending_sign_in_is_not_a_session_and_vice_versa(sessions: Any) -> None:
+def _other_key(sessions: Sessions) -> Sessions:
+    return Sessions(sessions.store, Sealer(b"k" * 32), idle_timeout=1, absolute_timeout=2, clock=sessions.clock)
+
+
+@pytest.mark.parametrize("change", ["flip", "truncate", "other key", "garbage", "oversized"])
+def test_a_sign_in_cookie_changed_or_made_up_is_nothing(sessions: Any, change: str) -> None:
+    sealed = _run(sessions.begin_sign_in({"state": "s"}, "/", None)).id
+    forged = {
+        "flip": sealed[:40] + ("A" if sealed[40] != "A" else "B") + sealed[41:],
+        "truncate": sealed[:-4],
+        "other key": _run(_other_key(sessions).begin_sign_in({"state": "s"}, "/", None)).id,
+        "garbage": "%%%not-base64%%%",
+        "oversized": sealed * 30,
+    }[change]
+    assert _run(sessions.take_sign_in(forged)) is None
+
+
+def test_a_sign_in_cookie_is_not_a_session_and_a_session_id_is_not_a_sign_in(sessions: Any) -> None:
     pending = _run(sessions.begin_sign_in({"state": "s"}, "/", None))
     assert _run(sessions.load(pending.id)) is None
     session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
@@ -236,9 +257,7 @@ def test_redis_drops_each_record_at_the_absolute_lifetime_by_itself(redis_server
     sessions = _sessions(backend, state_dir, Clock())
     try:
         session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))
-        pending = _run(sessions.begin_sign_in({"state": "s"}, "/", None))
-        for key in (session.key, record_key(pending.id)):
-            assert 8 * 3600 - 5 < client.ttl(f"web:session:{key}") <= 8 * 3600
+        assert 8 * 3600 - 5 < client.ttl(f"web:session:{session.key}") <= 8 * 3600
         # Use and a refreshed token cache don't extend it: the absolute timeout holds however active.
         client.expire(f"web:session:{session.key}", 100)
         _run(backend.store.update(session.key, last_seen=time.time(), token_cache=b"sealed"))
@@ -264,15 +283,6 @@ def test_a_record_put_again_keeps_nothing_of_the_one_it_replaces(sessions: Any) 
     _run(sessions.store.put(dataclasses.replace(record, token_cache=None)))
     assert _run(sessions.store.get(session.key)).token_cache is None
     assert _run(sessions.load(session.id)) is not None
-
-
-def test_a_pending_sign_in_is_taken_once_even_by_concurrent_callbacks(sessions: Any) -> None:
-    pending = _run(sessions.begin_sign_in({"state": "s"}, "/", None))
-
-    async def both() -> list[Any]:
-        return list(await asyncio.gather(*(sessions.take_sign_in(pending.id) for _ in range(5))))
-
-    assert sum(taken is not None for taken in _run(both())) == 1
 
 
 # -- the same timeouts, as a person meets them over HTTP ----------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -93,6 +94,39 @@ def test_replayed_callback_is_refused_with_a_clear_page(browser: Any) -> None:
     again = browser.post("/auth/callback", data={"code": code, "state": state})
     assert again.status_code == 400
     assert "expired or was already used" in again.text and 'href="/auth/login"' in again.text
+
+
+def test_a_kept_copy_of_the_sign_in_cookie_replayed_gets_nothing(browser: Any) -> None:
+    auth_uri = browser.start_sign_in()
+    kept = browser.http.cookies["__Host-signin"]
+    code, state = browser.issue_code(auth_uri)
+    assert browser.post("/auth/callback", data={"code": code, "state": state}).status_code == 303
+    signed_in = browser.session_id
+    # An attacker with a copy of the cookie and the answer: the identity provider redeems a code once.
+    again = browser.http.post(
+        "/auth/callback", data={"code": code, "state": state}, headers={"Cookie": f"__Host-signin={kept}"}
+    )
+    assert again.status_code == 400 and "invalid_grant" in again.text
+    assert "__Host-session" not in again.headers.get("set-cookie", "")
+    assert browser.idp.code_redemptions == 2 and browser.get_as(str(signed_in), "/tasks").status_code == 200
+
+
+def test_asking_to_sign_in_stores_nothing(browser: Any) -> None:
+    browser.sign_in("alice")
+    rows = _rows(browser)
+    for _ in range(20):
+        assert browser.http.get("/auth/login", follow_redirects=False).status_code == 302
+    assert _rows(browser) == rows == 1  # the one session, and nothing for the sign-ins asked for
+    browser.sign_in("alice")  # a real sign-in still works (and replaces the session)
+    assert browser.get("/tasks").status_code == 200 and _rows(browser) == 1
+
+
+def _rows(browser: Any) -> int:
+    db = sqlite3.connect(browser.settings.state_dir / "sessions.sqlite3")
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize("state", [None, "", "not-the-state"])

@@ -17,6 +17,7 @@ from zerotrust.apponly import AppOnlyClient, AppOnlyFailure
 from zerotrust.cae import challenged_claims, for_caller
 from zerotrust.graph import Graph, GraphUnavailable
 from zerotrust.onbehalf import OboError, OnBehalfOf
+from zerotrust.paging import Page, next_skiptoken
 from zerotrust.protect import context_request
 from zerotrust.tokens import Principal
 from zerotrust.tracing import client_span, outgoing
@@ -33,6 +34,7 @@ class DownstreamError(Exception):
     description: str
     correlation_id: str
     claims: str | None = None  # a claims challenge for the caller (only ever for one that declared cp1)
+    retry_after: str | None = None  # for a 429: the seconds downstream-api asked the caller to wait
 
     # zt: identity-standards-based-development-methodologies - downstream-api refuses a user the
     # provisioning service deactivated with 403 account_deactivated: that is about the caller, not
@@ -77,14 +79,30 @@ class Downstream:
     async def send(
         self, method: str, path: str, token: str, correlation_id: str, body: dict[str, Any] | None = None
     ) -> tuple[int, Any]:
+        status, answer, _ = await self.exchange(method, path, token, correlation_id, body)
+        return status, answer
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        correlation_id: str,
+        body: dict[str, Any] | None = None,
+        page: Page | None = None,
+    ) -> tuple[int, Any, str | None]:
+        """As `send`, for `page` of a list: the answer and the next page's $skiptoken, if one follows."""
+        params = page.query() if page is not None else None
         try:
             with client_span(f"{method} downstream-api", **{"http.request.method": method}):
                 # The trace context (traceparent) carries the correlation id down.
                 headers = outgoing({"Authorization": f"Bearer {token}"})
-                async with self.session.request(method, path, json=body, headers=headers) as response:
+                async with self.session.request(method, path, json=body, headers=headers, params=params) as response:
                     text = await response.text()
                     status = response.status
                     challenge = response.headers.get("WWW-Authenticate")
+                    wait = response.headers.get("Retry-After")
+                    link = response.headers.get("Link")
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("downstream-api unreachable: %r correlation_id=%s", exc, correlation_id)
             raise DownstreamError(
@@ -94,6 +112,17 @@ class Downstream:
             # zt: secure-with-cae
             # downstream-api (Graph, behind it) wants the user to sign in again: the caller may hear it.
             raise OboError(401, "invalid_token", "Your sign-in is no longer valid; sign in again.", claims=claims)
+        if status == 429:
+            # zt: protect-api
+            # downstream-api limits this caller (or this tier as a whole): the caller hears when to retry.
+            seconds = wait if wait is not None and wait.isdigit() else "1"
+            raise DownstreamError(
+                429,
+                "too_many_requests",
+                f"Too many requests; wait {seconds} s and try again.",
+                correlation_id,
+                retry_after=seconds,
+            )
         if status == 403 and _deactivated(text):
             raise DownstreamError(
                 403,
@@ -119,7 +148,7 @@ class Downstream:
             raise DownstreamError(
                 502, "bad_gateway", "downstream-api sent an unreadable answer.", correlation_id
             ) from None
-        return status, answer
+        return status, answer, next_skiptoken(link)
 
 
 @dataclass
@@ -143,13 +172,26 @@ class Hop:
     ) -> tuple[int, Any]:
         """`context`: an authentication context the call needs downstream too, asked for in the exchange (the
         user's token carries it, so downstream-api's token will)."""
-        correlation_id = self.correlation_id
+        status, answer, _ = await self.page(method, path, None, write, body, scope_value, context)
+        return status, answer
+
+    async def page(
+        self,
+        method: str,
+        path: str,
+        page: Page | None,
+        write: bool = False,
+        body: dict[str, Any] | None = None,
+        scope_value: str | None = None,
+        context: str | None = None,
+    ) -> tuple[int, Any, str | None]:
+        """As `call`, for `page` of a list: also the next page's $skiptoken, if one follows."""
         value = scope_value or ("Records.ReadWrite" if write else "Records.Read")
         scope = f"{self.downstream.scope_base}/{value}"
         claims = context_request(context) if context else None
         try:
             token = await self.downstream.obo.token(self.principal, self.assertion, [scope], claims=claims)
-            return await self.downstream.send(method, path, token, correlation_id, body)
+            return await self.downstream.exchange(method, path, token, self.correlation_id, body, page)
         except OboError as exc:
             raise self._refused(exc) from None
 

@@ -14,6 +14,7 @@ from zerotrust.credentials import ConfidentialApps, client_credential
 from zerotrust.graph import Graph, Send, send_json
 from zerotrust.hops import hop_session
 from zerotrust.keyset import Fetch, fetch_json
+from zerotrust.limits import RateLimits
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.protect import www_authenticate
 from zerotrust.service import create_api, token_validator, tracing
@@ -76,6 +77,7 @@ def create_app(
         "Tasks for the signed-in user; calls downstream-api on their behalf.",
         lifespan,
         audit_log=settings.audit_log,
+        limits=RateLimits.configured(settings),
         tracing=tracing("api", settings),
         docs=True,
     )
@@ -93,4 +95,6 @@ async def downstream_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = www_authenticate("api", exc.error, exc.description, claims=exc.claims)
     if exc.status == 503:
         headers["Retry-After"] = "5"
+    if exc.retry_after is not None:
+        headers["Retry-After"] = exc.retry_after
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)

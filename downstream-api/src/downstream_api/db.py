@@ -18,9 +18,22 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 import anyio.to_thread
 from azure.core.credentials import TokenCredential
 from azure_postgresql_auth.sqlalchemy import enable_entra_authentication
-from sqlalchemy import Boolean, DateTime, Engine, Index, String, UniqueConstraint, create_engine, event
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Engine,
+    Index,
+    Select,
+    String,
+    UniqueConstraint,
+    and_,
+    create_engine,
+    event,
+    or_,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from zerotrust.paging import Page
 from zerotrust.tracing import client_span, outgoing
 
 if TYPE_CHECKING:
@@ -88,6 +101,15 @@ class ProvisionedUser(Base):
         UniqueConstraint("tenant_id", "object_id", name="uq_provisioned_users_tenant_object"),
         Index("ix_provisioned_users_name", "tenant_id", "user_name"),
     )
+
+
+def one_page(query: Select[Record], page: Page) -> Select[Record]:
+    """`query`'s records in creation order, from where `page` starts: top + 1 of them (the one more says
+    another page follows; zerotrust.paging.paged). By key, not offset: no row repeats or goes missing."""
+    if page.after is not None:
+        created, record_id = page.after
+        query = query.where(or_(Record.created_at > created, and_(Record.created_at == created, Record.id > record_id)))
+    return query.order_by(Record.created_at, Record.id).limit(page.top + 1)
 
 
 def utc(value: dt.datetime) -> dt.datetime:

@@ -24,6 +24,7 @@ from zerotrust.graph import Graph, Send, send_json
 from zerotrust.groups import GroupResolver
 from zerotrust.hops import hop_session
 from zerotrust.keyset import Fetch, fetch_json
+from zerotrust.limits import RateLimits
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import create_api, token_validator, tracing
 
@@ -86,6 +87,7 @@ def create_app(
         "The data tier of the Zero Trust sample: records owned by tenant id + object id.",
         lifespan,
         audit_log=settings.audit_log,
+        limits=RateLimits.configured(settings),
         tracing=tracing("downstream-api", settings),
     )
     # The database refused or did not answer (OperationalError, InterfaceError), or this service's

@@ -132,11 +132,21 @@ async def sign_in(request: Request) -> Response:
         return page(request, "admin_signin.html", err.status, error=err.description)
     username = form.get("username", "").strip()
     user = emu.directory.user(username)
+    # Smart lockout as at the sign-in page for apps (lockout.py): one count per account and per address.
+    peer = request.client.host if request.client else ""
+    locked = emu.sign_in_guard.refusal(user, peer)
+    if locked is not None:
+        refused = page(request, "admin_signin.html", 429, error=locked.description, username=username[:100])
+        refused.headers["Retry-After"] = str(locked.retry_after)
+        return refused
     if user is None:
+        emu.sign_in_guard.failed(None, peer)
         error = EntraError("invalid_grant", 50034, upn=username[:100], tenant="any").description
         return page(request, "admin_signin.html", 400, error=error, username=username[:100])
     if not hmac.compare_digest(form.get("password", "").encode(), emu.demo_password.encode()):
+        emu.sign_in_guard.failed(user, peer)
         return page(request, "admin_signin.html", 400, error=EntraError("invalid_grant", 50126).description)
+    emu.sign_in_guard.succeeded(user)
     if (user.tenant_id, user.object_id) in emu.store.admin.disabled:
         return page(request, "admin_signin.html", 400, error=EntraError("invalid_grant", 50057).description)
     if not user.holds(ADMIN_ROLES):

@@ -9,10 +9,12 @@ from typing import Any
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from zerotrust.limits import RateLimits
 
 from .directory import Application, Directory
 from .errors import EntraError
 from .keys import KeyStore, b64url
+from .lockout import throttled
 from .settings import EmulatorSettings
 from .tokens import TokenIssuer
 
@@ -28,13 +30,28 @@ class Client:
 
 
 class ClientAuthenticator:
-    def __init__(self, settings: EmulatorSettings, directory: Directory, keys: KeyStore, issuer: TokenIssuer) -> None:
+    def __init__(
+        self,
+        settings: EmulatorSettings,
+        directory: Directory,
+        keys: KeyStore,
+        issuer: TokenIssuer,
+        throttles: RateLimits | None = None,
+    ) -> None:
         self.settings = settings
         self.directory = directory
         self.keys = keys
         self.issuer = issuer
+        self.throttles = throttles
 
     def authenticate(self, form: dict[str, str], path_tenant: str) -> Client:
+        """The client, authenticated; then throttled per application (429 past its rate, lockout.py)."""
+        client = self._identify(form, path_tenant)
+        if self.throttles is not None:
+            throttled(self.throttles, path_tenant, client.app.application_id)
+        return client
+
+    def _identify(self, form: dict[str, str], path_tenant: str) -> Client:
         client_id = form.get("client_id")
         assertion = form.get("client_assertion")
         secret = form.get("client_secret")

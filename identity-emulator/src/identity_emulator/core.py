@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zerotrust.limits import settable_clock
+
 from . import stepup
 from .client_auth import Client, ClientAuthenticator
 from .consent import Consents
 from .directory import Application, Directory, Tenant, User
 from .errors import EntraError
 from .keys import KeyStore
+from .lockout import SignInGuard, throttles
 from .manifest import load_directory
 from .settings import EmulatorSettings
 from .state import RefreshGrant, Store, UserRef, new_handle
@@ -32,7 +35,11 @@ class Emulator:
         self.keys = KeyStore(settings.state_dir / "signing-keys", settings.key_overlap_seconds)
         self.store = Store(settings.state_dir)
         self.issuer = TokenIssuer(settings, self.directory, self.keys)
-        self.client_auth = ClientAuthenticator(settings, self.directory, self.keys, self.issuer)
+        # Smart lockout and throttling (lockout.py), on a clock tests can move.
+        clock = settable_clock(settings.rate_clock_file)
+        self.sign_in_guard = SignInGuard(settings, clock)
+        self.throttles = throttles(settings, clock)
+        self.client_auth = ClientAuthenticator(settings, self.directory, self.keys, self.issuer, self.throttles)
         self.consent = Consents(self.directory, self.store)
         self.demo_password = self._secret_file("demo-password", lambda: secrets.token_urlsafe(12))
         self.identity_headers: dict[str, str] = json.loads(

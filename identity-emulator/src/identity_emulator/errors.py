@@ -48,6 +48,9 @@ MESSAGES: dict[int, str] = {
     50020: "User account '{upn}' from identity provider does not exist in tenant '{tenant}' and cannot access "
     "the application '{client_id}' in that tenant.",
     50057: "The user account is disabled.",
+    50053: "{locked}, because of too many sign-ins with an incorrect user ID or password. Try again in "
+    "{seconds} seconds.",
+    90055: "There are too many incoming requests. Try again in {seconds} seconds.",
     50076: "Due to a configuration change made by your administrator, or because you moved to a new location, "
     "you must use multi-factor authentication to access this resource.",
     50173: "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user "
@@ -108,6 +111,8 @@ class EntraError(Exception):
         self.suberror = suberror
         # A claims request the client must pass on to get what it asked for (CAE, step-up).
         self.claims = claims
+        # For a 429: when to ask again (Retry-After).
+        self.retry_after = fmt.get("seconds") if status == 429 else None
         try:
             text = MESSAGES[code].format(**fmt)
         except (KeyError, IndexError):
@@ -139,4 +144,6 @@ class EntraError(Exception):
         headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
         if self.status == 401:
             headers["WWW-Authenticate"] = 'Basic realm="identity-emulator"'
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
         return JSONResponse(self.body(), status_code=self.status, headers=headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterator
@@ -14,6 +15,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
+from zerotrust.limits import PeerLimit
 from zerotrust.settings import is_loopback_host
 
 from . import admin, admin_apps, admin_auth, adminconsent, discovery, grants, graph, managed_identity, pages
@@ -21,6 +24,7 @@ from .admin_auth import AdminRefused
 from .core import Emulator
 from .errors import EntraError
 from .forms import MAX_FORM_BYTES
+from .lockout import limited
 from .settings import EmulatorSettings
 
 log = logging.getLogger("identity_emulator")
@@ -53,6 +57,10 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; "
         f"frame-ancestors 'none'; form-action 'self' {' '.join(redirect_origins)}"
     )
+
+    # Throttling per address on the token and sign-in endpoints (lockout.py), inside the guard below so its
+    # answers carry the same headers; plain ASGI, before any form is read.
+    app.add_middleware(PeerLimit, limits=emu.throttles, refusal=_throttled, limited=limited)
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -118,6 +126,14 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app.include_router(adminconsent.router)
     app.include_router(pages.router)
     return app
+
+
+def _throttled(seconds: int, scope: Scope) -> tuple[bytes, bytes]:
+    """Entra's error shape for a program (the token endpoint), a sentence for a person's browser."""
+    err = EntraError("temporarily_unavailable", 90055, status=429, seconds=seconds)
+    if scope["path"].endswith(("/token", "/devicecode")):
+        return b"application/json", json.dumps(err.body()).encode()
+    return b"text/plain; charset=utf-8", f"{err.description}\n".encode()
 
 
 class _Server(uvicorn.Server):

@@ -173,12 +173,22 @@ async def login(tenant: str, request: Request) -> Response:
     username = form.get("username", "").strip()
     password = form.get("password", "")
     user = emu.directory.user(username)
+    # Smart lockout (lockout.py): a locked account or address is refused before its password is looked at.
+    peer = request.client.host if request.client else ""
+    locked = emu.sign_in_guard.refusal(user, peer)
+    if locked is not None:
+        refused = login_page(request, txn, locked.description, 429)
+        refused.headers["Retry-After"] = str(locked.retry_after)
+        return refused
     if user is None:
+        emu.sign_in_guard.failed(None, peer)
         return login_page(
             request, txn, EntraError("invalid_grant", 50034, upn=username[:100], tenant=tenant[:100]).description, 400
         )
     if not hmac.compare_digest(password.encode(), emu.demo_password.encode()):
+        emu.sign_in_guard.failed(user, peer)
         return login_page(request, txn, EntraError("invalid_grant", 50126).description, 400)
+    emu.sign_in_guard.succeeded(user)
     if (user.tenant_id, user.object_id) in emu.store.admin.disabled:
         return login_page(request, txn, EntraError("invalid_grant", 50057).description, 400)
     # A fresh session id at every sign-in: nothing planted before it survives (session fixation).

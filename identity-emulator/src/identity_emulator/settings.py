@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from zerotrust.settings import is_loopback_host
 
@@ -49,6 +49,21 @@ class EmulatorSettings(BaseSettings):
     device_code_interval: int = 1
     # How long a rotated-out signing key stays published, so tokens it signed keep validating.
     key_overlap_seconds: int = 24 * 3600
+
+    # Smart lockout (lockout.py): Entra's defaults, 10 failed sign-ins lock an account for 60 seconds; an
+    # address failing this often across accounts (password spraying) is blocked as long.
+    lockout_threshold: int = Field(default=10, ge=1)
+    lockout_seconds: float = Field(default=60.0, gt=0)
+    lockout_peer_threshold: int = Field(default=50, ge=1)
+    # Throttling (429, Retry-After): per address on the token and sign-in endpoints, and per client
+    # application on the token endpoint. Far above what a test run or `make bench` asks (every local
+    # service shares one address), so only a flood meets them.
+    rate_peer_per_second: float = Field(default=200.0, gt=0)
+    rate_peer_burst: int = Field(default=4000, ge=1)
+    rate_client_per_second: float = Field(default=100.0, gt=0)
+    rate_client_burst: int = Field(default=2000, ge=1)
+    # Tests only: a file holding seconds added to the lockout's and throttles' clock (no sleeping).
+    rate_clock_file: Path | None = None
 
     @field_validator("multi_tenant_apps", mode="before")
     @classmethod

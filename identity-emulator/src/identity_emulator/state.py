@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from .stepup import OneTimeCode
 
 UserRef = tuple[str, str]  # (tenant id, object id)
+# Sign-ins in progress kept at most (each an anonymous authorization request until someone signs in).
+MAX_PENDING = 10_000
 
 
 def new_handle(nbytes: int = 32) -> str:
@@ -151,6 +153,9 @@ class Store:
     def prune(self, now: float, pending_ttl: float) -> None:
         """Drop what has expired, so a long-running emulator doesn't grow without bound."""
         self.pending = {k: v for k, v in self.pending.items() if now - v.created < pending_ttl}
+        if len(self.pending) > MAX_PENDING:
+            # Anyone can open an authorization request: a flood of them keeps only the newest.
+            self.pending = dict(list(self.pending.items())[-MAX_PENDING:])
         self.codes = {k: v for k, v in self.codes.items() if v.expires > now - 600}
         self.refresh = {k: v for k, v in self.refresh.items() if v.expires > now}
         self.devices = {k: v for k, v in self.devices.items() if v.expires > now - 600}

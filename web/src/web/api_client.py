@@ -14,15 +14,16 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from zerotrust.cae import challenged_claims
+from zerotrust.paging import next_skiptoken
 from zerotrust.tracing import client_span, outgoing
 
 log = logging.getLogger("web.api")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, title: str, detail: str) -> None:
+    def __init__(self, status: int, title: str, detail: str, retry_after: str | None = None) -> None:
         super().__init__(title)
-        self.status, self.title, self.detail = status, title, detail
+        self.status, self.title, self.detail, self.retry_after = status, title, detail, retry_after
 
 
 class ClaimsChallenge(Exception):
@@ -78,13 +79,28 @@ class Me(BaseModel):
 async def call(
     http: aiohttp.ClientSession, method: str, path: str, token: str, body: dict[str, Any] | None = None
 ) -> Any:
+    answer, _ = await exchange(http, method, path, token, body)
+    return answer
+
+
+async def exchange(
+    http: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    token: str,
+    body: dict[str, Any] | None = None,
+    params: dict[str, str] | None = None,
+) -> tuple[Any, str | None]:
+    """As `call`, with a query; also the next page's $skiptoken when the answer is a page with more after it."""
     try:
         with client_span(f"{method} api", **{"http.request.method": method, "server.address": "api"}):
             headers = outgoing({"Authorization": f"Bearer {token}", "Accept": "application/json"})
-            async with http.request(method, path, headers=headers, json=body) as response:
+            async with http.request(method, path, headers=headers, json=body, params=params) as response:
                 status = response.status
                 raw = await response.read()
                 challenge = response.headers.get("WWW-Authenticate")
+                wait = response.headers.get("Retry-After")
+                link = response.headers.get("Link")
     except (TimeoutError, aiohttp.ClientError):
         log.warning("api %s %s: unreachable", method, path)
         raise ApiError(
@@ -100,11 +116,25 @@ async def call(
     if status >= 400:
         # A 401 without claims is not retried: signing in again is the person's choice (the page says so).
         log.warning("api %s %s answered %s", method, path, status)
+        if status == 429:
+            seconds = wait if wait is not None and wait.isdigit() else "1"
+            raise ApiError(
+                429, "Too many requests", f"The api is limiting your requests; wait {seconds} s and try again.", seconds
+            )
         raise _refusal(status)
     try:
-        return json.loads(raw) if raw.strip() else None
+        return (json.loads(raw) if raw.strip() else None), next_skiptoken(link)
     except ValueError:
         raise ApiError(502, "The api answered unexpectedly", "Its answer was not JSON.") from None
+
+
+# zt: protect-api
+# What a page of the web app shows of a list at most; the next page is a link (the api's $skiptoken).
+PAGE_SIZE = 50
+
+
+def page_query(after: str | None) -> dict[str, str]:
+    return {"$top": str(PAGE_SIZE), **({"$skiptoken": after} if after else {})}
 
 
 def _refusal(status: int) -> ApiError:
@@ -130,12 +160,15 @@ def _refusal(status: int) -> ApiError:
     return ApiError(400, "The api did not accept this request", f"The api answered {status}.")
 
 
-async def list_tasks(http: aiohttp.ClientSession, token: str) -> list[Task]:
-    answer = await call(http, "GET", "/tasks", token)
+async def list_tasks(
+    http: aiohttp.ClientSession, token: str, after: str | None = None
+) -> tuple[list[Task], str | None]:
+    """A page of the person's tasks (from where `after` says) and the next page's token, if there is one."""
+    answer, following = await exchange(http, "GET", "/tasks", token, params=page_query(after))
     try:
         if not isinstance(answer, list):
             raise ValueError("not a list")
-        return [Task.model_validate(item) for item in answer]
+        return [Task.model_validate(item) for item in answer], following
     except (ValueError, ValidationError):
         raise ApiError(502, "The api answered unexpectedly", "The task list was not in the expected shape.") from None
 
@@ -204,12 +237,14 @@ class Summary(BaseModel):
 
 
 # zt: permissions-require-admin-consent
-async def org_tasks(http: aiohttp.ClientSession, token: str) -> list[OrgTask]:
-    answer = await call(http, "GET", "/org/tasks", token)
+async def org_tasks(
+    http: aiohttp.ClientSession, token: str, after: str | None = None
+) -> tuple[list[OrgTask], str | None]:
+    answer, following = await exchange(http, "GET", "/org/tasks", token, params=page_query(after))
     try:
         if not isinstance(answer, list):
             raise ValueError("not a list")
-        return [OrgTask.model_validate(item) for item in answer]
+        return [OrgTask.model_validate(item) for item in answer], following
     except (ValueError, ValidationError):
         raise ApiError(502, "The api answered unexpectedly", "The organization's tasks were not as expected.") from None
 

@@ -4,9 +4,9 @@
 A write first tries MSAL silently (cached token, else the refresh token) for the write scope. A
 person who already consented gets it with no page at all. Otherwise the token service answers
 that consent is missing, and only then is the person sent to the identity provider, asking for
-that one scope: its consent page lists just what is new. The write waits server-side, sealed in
-the pending sign-in record (never in a URL or the browser), and is done once when the person
-comes back, for the same user, or not at all if they refuse.
+that one scope: its consent page lists just what is new. The write waits sealed in the pending
+sign-in's cookie (never in a URL, never readable or changeable by the browser), and is done once
+when the person comes back, for the same user, or not at all if they refuse.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class PendingWrite:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> PendingWrite | None:
-        """Checked again on the way back (defence in depth: it comes from our own sealed store)."""
+        """Checked again on the way back (defence in depth: it comes from our own sealed cookie)."""
         if not isinstance(data, dict):
             return None
         action, title, task_id = data.get("action"), data.get("title"), data.get("task_id")
@@ -156,7 +156,7 @@ async def ask_for(
     request: Request, c: Clients, scopes: list[str], next_path: str, write: PendingWrite | None = None
 ) -> Response:
     """An interactive request for `scopes` by the signed-in person, coming back to `next_path`; the write
-    (if any) rides along in the pending sign-in record (server-side, sealed, used once)."""
+    (if any) rides along in the pending sign-in (sealed in its cookie, used once)."""
     session: Session | None = getattr(request.state, "session", None)
     if session is None:
         raise SignInRequired(next_path)

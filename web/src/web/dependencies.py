@@ -14,9 +14,10 @@ import aiohttp
 from cachetools import TTLCache
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
-from zerotrust.audit import decided
+from zerotrust.audit import decided, refuse
 from zerotrust.cae import challenged_claims
 from zerotrust.graph import GRAPH_SCOPE
+from zerotrust.limits import RateLimits, retry_after
 from zerotrust.onbehalf import CONSENT_MISSING
 
 from .api_client import ClaimsChallenge
@@ -41,6 +42,7 @@ class Clients:
     api: aiohttp.ClientSession
     signin: SignIn
     graph: aiohttp.ClientSession  # Microsoft Graph (settings.graph_url), on the signed-in user's behalf
+    limits: RateLimits  # per peer (zerotrust.service) and per session (optional_session)
     # When each session's user was last confirmed with Graph, and the profile Graph gave (per process).
     confirmed: TTLCache[str, tuple[float, dict[str, Any]]] = field(default_factory=lambda: TTLCache(10_000, 300))
 
@@ -53,6 +55,14 @@ class SignInRequired(Exception):
 
 class CsrfRejected(Exception):
     pass
+
+
+class TooManyRequests(Exception):
+    """This session sent more requests than its rate limit; `seconds`: when to try again."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 def clients_of(request: Request) -> Clients:
@@ -73,6 +83,11 @@ async def optional_session(request: Request, c: ClientsDep) -> Session | None:
     request.state.session = session  # the pages show who is signed in
     if session is not None:
         decided(request.state, session.user.tid, session.user.oid)
+        # zt: protect-api
+        # Per caller, as at the APIs: here the caller is the session (its record key, never the id itself).
+        if wait := c.limits.callers.take(session.key):
+            refuse(request.state, "too_many_requests")
+            raise TooManyRequests(retry_after(wait))
     return session
 
 

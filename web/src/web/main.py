@@ -20,11 +20,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from zerotrust.audit import audit_requests, refuse
 from zerotrust.bodies import declared_too_large
 from zerotrust.hops import hop_session
+from zerotrust.limits import RateLimits, text_refusal
 from zerotrust.service import create_service, tracing
 
 from . import cae, consent
 from .api_client import ApiError, ClaimsChallenge
-from .dependencies import Clients, CsrfRejected, SignInRequired, clients_of
+from .dependencies import Clients, CsrfRejected, SignInRequired, TooManyRequests, clients_of, page_of
 from .forms import MAX_FORM_BYTES, FormRefused, too_large
 from .pages import error_page
 from .redis_store import open_store
@@ -46,6 +47,7 @@ def create_app(
     """`credential` and `msal_http`: MSAL's client credential and HTTP client, where not the configured ones
     (tests hand in a fake identity provider)."""
     settings = settings or Settings()
+    limits = RateLimits.configured(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,7 +64,7 @@ def create_app(
                 hop_session(settings.api_url, timeout_seconds=settings.api_timeout_seconds) as api,
                 hop_session(None, timeout_seconds=5) as graph,
             ):
-                app.state.clients = Clients(settings, api, signin, graph)
+                app.state.clients = Clients(settings, api, signin, graph, limits)
                 yield
         finally:
             await store.close()
@@ -74,6 +76,8 @@ def create_app(
         csp=settings.csp,
         hsts=settings.environment == "production",
         middleware=[Middleware(Guard, public_origin=settings.public_origin)],
+        limits=limits,
+        refusal=text_refusal,
         tracing=tracing("web", settings),
         trust_caller_trace=False,
     )
@@ -172,7 +176,10 @@ def _error_pages(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         retry = request.url.path if request.method == "GET" else None
-        return error_page(request, exc.status, exc.title, exc.detail, retry=retry)
+        response = error_page(request, exc.status, exc.title, exc.detail, retry=retry)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = exc.retry_after
+        return response
 
     async def form_refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, FormRefused)
@@ -182,6 +189,13 @@ def _error_pages(app: FastAPI) -> None:
         refuse(request.state, "csrf_token")
         detail = "This form is out of date or did not come from this app (CSRF protection). Reload and try again."
         return error_page(request, 403, "Request refused", detail)
+
+    async def too_many_requests(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TooManyRequests)
+        detail = f"You sent more requests than this app takes at once. Wait {exc.seconds} s and try again."
+        response = error_page(request, 429, "Too many requests", detail, retry=page_of(request))
+        response.headers["Retry-After"] = str(exc.seconds)
+        return response
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         return error_page(request, 400, "Bad request", "That address or form is not valid here.")
@@ -202,6 +216,7 @@ def _error_pages(app: FastAPI) -> None:
         ApiError: api_error,
         FormRefused: form_refused,
         CsrfRejected: csrf_rejected,
+        TooManyRequests: too_many_requests,
         RequestValidationError: invalid_request,
         HTTPException: http_error,
     }

@@ -2,13 +2,16 @@
 
 A record holds the session (who signed in, the CSRF token, timestamps) and that user's MSAL token cache,
 both sealed at rest (session_store.py). Sessions end after `idle_timeout` without use and `absolute_timeout`
-after sign-in however active; a sign-in in progress (MSAL's flow: state, nonce, PKCE verifier) is a record
-too, used once. `clock` is a setting, so tests move time instead of waiting for it.
+after sign-in however active. A sign-in in progress (MSAL's flow: state, nonce, PKCE verifier) is not
+stored here at all: it is sealed into the browser's sign-in cookie, so an anonymous request (a login link
+in a cross-site <img>, a flood of them) costs this server no storage. `clock` is a setting, so tests move
+time instead of waiting for it.
 """
 
 # region liftable: bff-sign-in (2 of 4) requires: fastapi
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hmac
 import json
@@ -29,6 +32,9 @@ TOUCH_INTERVAL = 60
 # Expired records are swept at most this often, piggybacking on session creation.
 PURGE_INTERVAL = 300
 MAX_ID_LENGTH = 100
+# A browser keeps a cookie of up to 4096 bytes, name and attributes included: a sealed sign-in stays below.
+MAX_SIGN_IN_COOKIE = 3800
+_SIGN_IN = "sign_in|cookie"
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,9 @@ class Session:
 
 @dataclass
 class PendingSignIn:
-    """A sign-in in progress: MSAL's flow and where to go next. `replaces`: the session it will replace
-    (deleted when the new one starts). `extra`: what the app keeps with the flow (sealed, used once)."""
+    """A sign-in in progress: MSAL's flow and where to go next. `id`: the sign-in cookie's value, all of it
+    sealed. `replaces`: the session it will replace (deleted when the new one starts). `extra`: what the app
+    keeps with the flow (sealed with it)."""
 
     id: str
     flow: dict[str, Any]
@@ -162,34 +169,45 @@ class Sessions:
         await self.store.update(session.key, token_cache=blob)
         session.cache_version = cache_version(blob)
 
+    # zt: user-authentication
     async def begin_sign_in(
         self, flow: dict[str, Any], next_path: str, replaces: str | None, *, extra: dict[str, Any] | None = None
     ) -> PendingSignIn:
-        await self._maybe_purge()
+        """The sign-in sealed (AES-GCM) for the browser's cookie: it can't be read, changed or made up there,
+        and nothing is stored here. MSAL's `auth_uri` is left out: the browser is sent there, it is not needed
+        back. Used once: the callback clears the cookie, and the identity provider redeems a code once."""
         now = self.clock()
-        pending = PendingSignIn(
-            secrets.token_urlsafe(32), flow, next_path, record_key(replaces) if replaces else None, now, extra
-        )
-        key = record_key(pending.id)
-        data = {"kind": "sign_in", "flow": flow, "next": next_path, "replaces": pending.replaces, "extra": extra}
-        await self.store.put(StoredRecord(key, now, now, self._seal(key, data)))
-        return pending
+        kept = {k: v for k, v in flow.items() if k != "auth_uri"}
+        replaced = record_key(replaces) if replaces else None
+        data = {"kind": "sign_in", "flow": kept, "next": next_path, "replaces": replaced, "extra": extra, "at": now}
+        plain = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        sealed = base64.urlsafe_b64encode(self.sealer.seal(plain, _SIGN_IN)).rstrip(b"=").decode()
+        if len(sealed) > MAX_SIGN_IN_COOKIE:
+            raise ValueError("the sign-in is too large for its cookie")
+        return PendingSignIn(sealed, kept, next_path, replaced, now, extra)
 
-    async def take_sign_in(self, sign_in_id: str | None) -> PendingSignIn | None:
-        """The pending sign-in, removed as it is read: a replayed callback finds nothing."""
-        if not sign_in_id or len(sign_in_id) > MAX_ID_LENGTH:
+    async def take_sign_in(self, sealed: str | None) -> PendingSignIn | None:
+        """The sign-in this browser's cookie holds, if this server sealed it and it has not expired."""
+        if not sealed or len(sealed) > MAX_SIGN_IN_COOKIE:
             return None
-        record = await self.store.pop(record_key(sign_in_id))
-        data = self._unseal(record, "sign_in") if record is not None else None
-        if record is None or data is None or self.clock() - record.created_at > SIGN_IN_TTL:
+        try:
+            blob = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+        except ValueError:
+            return None
+        raw = self.sealer.open(blob, _SIGN_IN)
+        data = json.loads(raw) if raw is not None else None
+        if not isinstance(data, dict) or data.get("kind") != "sign_in" or type(data.get("at")) not in (int, float):
+            return None
+        at = float(data["at"])
+        if not 0 <= self.clock() - at <= SIGN_IN_TTL:
             return None
         extra = data.get("extra")
         return PendingSignIn(
-            sign_in_id,
+            sealed,
             data["flow"],
             data["next"],
             data.get("replaces"),
-            record.created_at,
+            at,
             extra if isinstance(extra, dict) else None,
         )
 

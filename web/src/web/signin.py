@@ -156,10 +156,13 @@ class SignIn:
             )
         )
         current = request.cookies.get(self.config.session_cookie)
-        pending = await self.sessions.begin_sign_in(flow, next_path, current, extra=extra)
+        try:
+            pending = await self.sessions.begin_sign_in(flow, next_path, current, extra=extra)
+        except ValueError:
+            raise SignInFailed("This sign-in could not be started", "It carries more than a cookie holds.") from None
         response = RedirectResponse(flow["auth_uri"], status_code=303 if request.method == "POST" else 302)
-        # Names the pending sign-in, nothing more; it must come back with the identity provider's cross-site
-        # form post, which a SameSite=Lax cookie does not accompany (browsers take None only with Secure).
+        # The pending sign-in, sealed (nothing is stored here); it must come back with the identity provider's
+        # cross-site form post, which a SameSite=Lax cookie does not accompany (None needs Secure).
         samesite: Literal["none", "lax"] = "none" if self.config.cookie_secure else "lax"
         response.set_cookie(
             self.config.sign_in_cookie,
@@ -173,7 +176,7 @@ class SignIn:
         return response
 
     async def take(self, request: Request) -> PendingSignIn:
-        """The sign-in this browser started, removed as it is read: a replayed answer finds nothing."""
+        """The sign-in this browser's cookie holds (cleared by this answer; a replayed copy meets a used code)."""
         pending = await self.sessions.take_sign_in(request.cookies.get(self.config.sign_in_cookie))
         if pending is None:
             raise SignInFailed(

@@ -9,14 +9,16 @@
 Deny by default: a route without one of these checks is public (routecheck.py lists such routes, so a
 test can insist there are none). Refusals are RFC 6750 answers (status and WWW-Authenticate): 401 with
 no error code when no credentials came, 401 invalid_token for a bad token, 403 insufficient_scope naming
-what is needed, 400 invalid_request for a malformed header. They are HTTPExceptions, so they stay right
-even where `install` was not called; `install` gives them the RFC 6750 JSON body.
+what is needed, 400 invalid_request for a malformed header; and 429 with Retry-After for a caller over a
+per-caller rate limit, where the app installed one. They are HTTPExceptions, so they stay right even where
+`install` was not called; `install` gives them the RFC 6750 JSON body.
 """
 
 # region liftable: protect-fastapi-api (3 of 3) requires: fastapi
 # No `from __future__ import annotations`: FastAPI reads these closures' annotations at runtime.
 import base64
 import json
+import math
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -154,6 +156,18 @@ class Protection:
                     {"Retry-After": "5"},
                 ) from None
             request.state.principal = found
+            # zt: protect-api
+            # A per-caller rate limit, where the app installed one (zerotrust.limits leaves it in the request's
+            # state): given the validated caller, it answers how long they must wait, 0 to go on.
+            limit = getattr(request.state, "caller_limit", None)
+            if limit is not None and (wait := limit(found)) > 0:
+                seconds = str(max(1, math.ceil(wait)))
+                raise OAuthError(
+                    429,
+                    "too_many_requests",
+                    f"Too many requests; wait {seconds} s and try again.",
+                    {"Retry-After": seconds},
+                )
             return found
 
         self.bearer_token = bearer_token

@@ -1,5 +1,6 @@
-"""The skeleton every tier is built on, written once: the app, /healthz, security headers, correlation ids;
-and for the APIs, RFC 6750 errors, 422s that echo nothing, no stack trace, permissions in the schema, audit."""
+"""The skeleton every tier is built on, written once: the app, /healthz, security headers, correlation ids,
+rate limits; and for the APIs, RFC 6750 errors, 422s that echo nothing, no stack trace, permissions in the
+schema, audit."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .correlation import HEADER, correlation_id
 from .docs import serve_docs
 from .headers import API_CSP, SecurityHeaders
 from .keyset import Fetch, KeySet
+from .limits import PeerLimit, RateLimits, Refusal, json_refusal
 from .openapi import document_permissions
 from .settings import ApiSettings, ServiceSettings
 from .tokens import TokenPolicy, TokenValidator
@@ -54,11 +56,15 @@ def create_service(
     csp: str = API_CSP,
     hsts: bool = False,
     middleware: Sequence[Middleware] = (),
+    limits: RateLimits | None = None,
+    refusal: Refusal = json_refusal,
     tracing: Tracing | None = None,
     trust_caller_trace: bool = True,
 ) -> FastAPI:
     """`docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers.
     `middleware`: the service's own, inside the shared ones, so its answers get the security headers too.
+    `limits`: per-peer rate limit before the service's own middleware (answered with `refusal`), per-caller
+    where the caller becomes known (zerotrust.limits).
     `tracing`: where spans go (None: trace ids for correlation, nothing exported); `trust_caller_trace`:
     continue a caller's W3C trace (inner tiers) rather than start one (the web app, facing browsers)."""
     app = FastAPI(
@@ -79,6 +85,8 @@ def create_service(
         serve_docs(app)
     for own in middleware:
         app.add_middleware(own.cls, *own.args, **own.kwargs)
+    if limits is not None:
+        app.add_middleware(PeerLimit, limits=limits, refusal=refusal)
     app.add_middleware(SecurityHeaders, csp=csp, hsts=hsts)
     app.add_middleware(TraceRequests, tracing=tracing or Tracing(name), trust_caller=trust_caller_trace)
     return app
@@ -110,10 +118,11 @@ def create_api(
     *,
     audit_log: Path | None,
     docs: bool = False,
+    limits: RateLimits | None = None,
     tracing: Tracing | None = None,
 ) -> FastAPI:
     """An API tier: every refusal an RFC 6750 answer, and what each route needs written into its schema."""
-    app = create_service(name, summary, lifespan, docs=docs, tracing=tracing)
+    app = create_service(name, summary, lifespan, docs=docs, limits=limits, tracing=tracing)
     protect.install(app)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(Exception, unexpected)

@@ -64,9 +64,19 @@ def _guid(value: str) -> str:
     return _guids((value,))[0]
 
 
+def _networks(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"{item[:60]!r} is not an address or network (e.g. 10.0.0.0/16)") from None
+    return value
+
+
 Guid = Annotated[str, AfterValidator(_guid)]
 GuidList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list), AfterValidator(_guids)]
 TextList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list)]
+NetworkList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list), AfterValidator(_networks)]
 
 
 class ServiceSettings(BaseSettings):
@@ -96,6 +106,19 @@ class ServiceSettings(BaseSettings):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # zt: protect-api
+    # Rate limits (zerotrust.limits), per process: requests a second and the burst allowed at once, per peer
+    # (before a token is read) and per caller (a user, an app-only client, or a web session). Sized above
+    # what one replica serves on a laptop (make bench: one user, 600-900 requests a second for seconds at a
+    # time), so only a sustained flood meets them; production sets its own from its traffic.
+    rate_peer_per_second: float = Field(default=500.0, gt=0)
+    rate_peer_burst: int = Field(default=10_000, ge=1)
+    rate_caller_per_second: float = Field(default=300.0, gt=0)
+    rate_caller_burst: int = Field(default=6_000, ge=1)
+    # Proxies whose X-Forwarded-For is believed (CIDRs, e.g. the ingress's subnet); empty: the TCP peer.
+    rate_trusted_proxies: NetworkList = ()
+    # Tests only: a file holding seconds added to the limits' clock, so a window passes without sleeping.
+    rate_clock_file: Path | None = None
     # zt: identity-iam-development-best-practices
     # One JSON line per authentication and authorization decision (zerotrust.audit); unset: no audit file.
     audit_log: Path | None = None
@@ -158,6 +181,8 @@ class ServiceSettings(BaseSettings):
             problems.append(f"{prefix}AUTHORITY points at this machine (the identity emulator); use your Entra ID")
         if not self.instance_discovery and urlsplit(self.authority).hostname == "login.microsoftonline.com":
             problems.append(f"{prefix}INSTANCE_DISCOVERY must stay on for Entra ID authorities")
+        if self.rate_clock_file is not None:
+            problems.append(f"{prefix}RATE_CLOCK_FILE moves the rate limits' clock; it is for tests")
         graph = urlsplit(self.graph_url)
         if graph.scheme != "https" or is_loopback_host(graph.hostname):
             problems.append(f"{prefix}GRAPH_URL must be Microsoft Graph over https (https://graph.microsoft.com)")

@@ -11,10 +11,12 @@ the token's `tid`, never a parameter: an organization view of another tenant can
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
+from zerotrust.paging import Paging
 
 from ..dependencies import OnBehalfOfCaller, OrgTasksRead
+from .tasks import page_answer
 
 router = APIRouter(prefix="/org", tags=["organization"])
 
@@ -28,6 +30,7 @@ class OrgTask(BaseModel):
 
 
 @router.get("/tasks", response_model=list[OrgTask])
-async def organization_tasks(user: OrgTasksRead, down: OnBehalfOfCaller) -> Response:
-    status, body = await down.call("GET", "/org/records", scope_value="Records.Read.All")
-    return JSONResponse(body, status_code=status)
+async def organization_tasks(user: OrgTasksRead, down: OnBehalfOfCaller, page: Paging) -> Response:
+    """Everyone's tasks in your organization, a page at a time (`$top`, `$skiptoken`, the `Link` header)."""
+    found = await down.page("GET", "/org/records", page, scope_value="Records.Read.All")
+    return page_answer("/org/tasks", page, *found)

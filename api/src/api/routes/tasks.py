@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from zerotrust.bodies import documented_body, json_body
 from zerotrust.ids import OBJECT_ID
+from zerotrust.paging import Page, Paging, link_next
 
 from ..dependencies import STEP_UP, OnBehalfOfCaller, TasksRead, TasksWrite, TasksWriteSteppedUp, protect
 
@@ -61,9 +62,18 @@ def answer(status: int, body: Any) -> Response:
     return JSONResponse(body, status_code=status)
 
 
+def page_answer(path: str, page: Page, status: int, body: Any, following: str | None) -> Response:
+    """A page of downstream-api's list as this API's own: the next page's address is this API's."""
+    response = answer(status, body)
+    if following is not None and status == 200:
+        response.headers["Link"] = link_next(path, page, following)
+    return response
+
+
 @router.get("", response_model=list[Task])
-async def list_tasks(user: TasksRead, down: OnBehalfOfCaller) -> Response:
-    return answer(*await down.call("GET", "/records"))
+async def list_tasks(user: TasksRead, down: OnBehalfOfCaller, page: Paging) -> Response:
+    """Your tasks, oldest first, a page at a time: `$top` (at most 500), `$skiptoken` from the `Link` header."""
+    return page_answer("/tasks", page, *await down.page("GET", "/records", page))
 
 
 @router.post("", response_model=Task, status_code=201, openapi_extra=documented_body(TaskIn))
@@ -72,9 +82,9 @@ async def add_task(user: TasksWrite, task: NewTask, down: OnBehalfOfCaller) -> R
 
 
 @router.get("/shared", response_model=list[SharedTask])
-async def list_shared_tasks(user: TasksRead, down: OnBehalfOfCaller) -> Response:
-    """Tasks shared with any group you belong to (yours included), in your organization."""
-    return answer(*await down.call("GET", "/records/shared"))
+async def list_shared_tasks(user: TasksRead, down: OnBehalfOfCaller, page: Paging) -> Response:
+    """Tasks shared with any group you belong to (yours included), in your organization, a page at a time."""
+    return page_answer("/tasks/shared", page, *await down.page("GET", "/records/shared", page))
 
 
 @router.delete("", status_code=204)

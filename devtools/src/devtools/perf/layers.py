@@ -1,7 +1,8 @@
 """What each layer of an API tier costs a request, in process (no network, no TLS): a bare FastAPI route, then
 the same with the shared layers every tier has (security headers, a server span whose trace id is the
 correlation id), then with the bearer token checked (a validation cached, a scope checked), then with the audit
-line written, then with the span written to a trace file as `make run` does. Microseconds per request."""
+line written, then with the span written to a trace file as `make run` does, then with the rate limits (per
+peer and per caller, zerotrust.limits). Microseconds per request."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from zerotrust.audit import audit_requests
 from zerotrust.headers import SecurityHeaders
+from zerotrust.limits import PeerLimit, RateLimits
 from zerotrust.protect import Protection
 from zerotrust.tokens import Principal, TokenValidator
 from zerotrust.tracing import TraceRequests, Tracing
@@ -20,7 +22,9 @@ from zerotrust.tracing import TraceRequests, Tracing
 CALLS = 3000
 
 
-def _app(layers: bool, validator: TokenValidator | None, audit: Path | None, spans: Path | None = None) -> Any:
+def _app(
+    layers: bool, validator: TokenValidator | None, audit: Path | None, spans: Path | None = None, limits: bool = False
+) -> Any:
     app = FastAPI()
     if validator is not None:
 
@@ -41,6 +45,11 @@ def _app(layers: bool, validator: TokenValidator | None, audit: Path | None, spa
 
     if audit is not None:
         audit_requests(app, "bench", audit)
+    if limits:
+        # Never tripped here: the cost of counting is what is measured.
+        app.add_middleware(
+            PeerLimit, limits=RateLimits.of(peer_rate=1e9, peer_burst=1e9, caller_rate=1e9, caller_burst=1e9)
+        )
     if layers:
         app.add_middleware(SecurityHeaders)
         app.add_middleware(TraceRequests, tracing=Tracing("bench", trace_file=spans))
@@ -96,4 +105,7 @@ async def layer_costs(validator: TokenValidator, token: str) -> dict[str, float]
             "with_token_checked_us": await _per_request_us(_app(True, validator, None), token),
             "with_audit_line_us": await _per_request_us(_app(True, validator, audit), token),
             "with_span_written_us": await _per_request_us(_app(True, validator, audit, Path(folder) / "spans"), token),
+            "with_rate_limits_us": await _per_request_us(
+                _app(True, validator, audit, Path(folder) / "spans", limits=True), token
+            ),
         }

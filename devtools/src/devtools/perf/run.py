@@ -200,10 +200,22 @@ def table(results: dict[str, Any]) -> str:
         lines.append(
             f"one api request in process: bare {v['bare_us']:.0f} us, with the shared layers "
             f"{v['with_shared_layers_us']:.0f} us, token checked {v['with_token_checked_us']:.0f} us, "
-            f"audit line {v['with_audit_line_us']:.0f} us, span written {v['with_span_written_us']:.0f} us"
+            f"audit line {v['with_audit_line_us']:.0f} us, span written {v['with_span_written_us']:.0f} us, "
+            f"rate limits {v['with_rate_limits_us']:.0f} us"
         )
     lines.append(f"took {results['seconds']} s")
     return "\n".join(lines)
+
+
+def refusals(results: dict[str, Any]) -> list[str]:
+    """Targets that met answers other than 2xx: none may. A 429 there means a rate limit (the tiers'
+    <PREFIX>_RATE_* settings, zerotrust.limits) is set below what one user at full speed sends."""
+    return [
+        f"{name} at {conns} connections: {int(m['failed'])} answers were not 2xx (429: a rate limit tripped)"
+        for name, by_conns in results["targets"].items()
+        for conns, m in by_conns.items()
+        if m["failed"]
+    ]
 
 
 def main(smoke: bool, out: Path) -> int:
@@ -218,4 +230,8 @@ def main(smoke: bool, out: Path) -> int:
         from devtools.perf.chart import chart
 
         chart(results, out.with_suffix(".png"))
+    failed = refusals(results)
+    if failed:
+        print("zt bench: " + "; ".join(failed), file=sys.stderr)
+        return 1
     return 0

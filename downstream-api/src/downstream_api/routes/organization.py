@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
+from zerotrust.paging import Page, Paging, paged
 
-from ..db import Record, utc
+from ..db import Record, one_page, utc
 from ..dependencies import DatabaseDep, OrgRecordsRead, RecordsAdminSteppedUp
 
 router = APIRouter(tags=["organization"])
-
-# A tenant-wide read is capped: an organization page, not an export.
-ORG_LIMIT = 500
 
 
 class OrgRecordOut(BaseModel):
@@ -42,11 +40,10 @@ class Summary(BaseModel):
     owners: list[OwnerCount]
 
 
-def _org_records(session: Session, tenant_id: str) -> list[OrgRecordOut]:
+def _org_records(session: Session, tenant_id: str, page: Page) -> list[OrgRecordOut]:
     # zt: permissions-require-admin-consent - the caller's tenant only, whatever else the token holds.
-    rows = session.scalars(
-        select(Record).where(Record.tenant_id == tenant_id).order_by(Record.created_at, Record.id).limit(ORG_LIMIT)
-    )
+    # A tenant-wide read comes a page at a time: an organization page, not an export.
+    rows = session.scalars(one_page(select(Record).where(Record.tenant_id == tenant_id), page))
     return [
         OrgRecordOut(id=r.id, title=r.title, done=r.done, created_at=utc(r.created_at), owner=r.owner_oid) for r in rows
     ]
@@ -67,8 +64,10 @@ def _summary(session: Session, tenant_id: str) -> Summary:
 
 
 @router.get("/org/records")
-async def organization_records(principal: OrgRecordsRead, db: DatabaseDep) -> list[OrgRecordOut]:
-    return await db.run(_org_records, principal.tid)
+async def organization_records(
+    principal: OrgRecordsRead, db: DatabaseDep, page: Paging, response: Response
+) -> list[OrgRecordOut]:
+    return paged(response, "/org/records", page, await db.run(_org_records, principal.tid, page))
 
 
 # zt: configure-tokens-group-claims-app-roles

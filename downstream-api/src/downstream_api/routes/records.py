@@ -20,9 +20,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, m
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from zerotrust.bodies import documented_body, json_body
+from zerotrust.paging import Page, Paging, paged
 from zerotrust.tokens import Principal
 
-from ..db import TITLE_MAX, Record, utc
+from ..db import TITLE_MAX, Record, one_page, utc
 from ..dependencies import STEP_UP, DatabaseDep, Groups, RecordsRead, RecordsWrite, RecordsWriteSteppedUp, protect
 from .checks import OBJECT_ID, RANDOM_ID, checked_id, not_found, printable
 
@@ -122,11 +123,9 @@ def _owned(session: Session, owner: Owner, record_id: str) -> Record | None:
     ).one_or_none()
 
 
-def _list(session: Session, owner: Owner) -> list[RecordOut]:
+def _list(session: Session, owner: Owner, page: Page) -> list[RecordOut]:
     rows = session.scalars(
-        select(Record)
-        .where(Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid)
-        .order_by(Record.created_at, Record.id)
+        one_page(select(Record).where(Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid), page)
     )
     return [RecordOut.of(r) for r in rows]
 
@@ -171,16 +170,17 @@ def _share(session: Session, owner: Owner, record_id: str, group_id: str | None)
     return RecordOut.of(row)
 
 
-def _shared_with(session: Session, caller: Owner, groups: frozenset[str]) -> list[SharedRecordOut]:
+def _shared_with(session: Session, caller: Owner, groups: frozenset[str], page: Page) -> list[SharedRecordOut]:
     # zt: developer-strategy-authorization-best-practices
     # The caller's tenant AND one of the caller's groups, in the query: a group id of another
     # tenant never matches, whatever the caller claims to belong to.
     if not groups:
         return []
     rows = session.scalars(
-        select(Record)
-        .where(Record.tenant_id == caller.tenant_id, Record.shared_group_id.in_(sorted(groups)))
-        .order_by(Record.created_at, Record.id)
+        one_page(
+            select(Record).where(Record.tenant_id == caller.tenant_id, Record.shared_group_id.in_(sorted(groups))),
+            page,
+        )
     )
     return [SharedRecordOut(**RecordOut.of(r).model_dump(), mine=r.owner_oid == caller.oid) for r in rows]
 
@@ -200,8 +200,9 @@ def _delete_all(session: Session, owner: Owner) -> None:
 
 
 @router.get("")
-async def list_records(principal: RecordsRead, db: DatabaseDep) -> list[RecordOut]:
-    return await db.run(_list, Owner.of(principal))
+async def list_records(principal: RecordsRead, db: DatabaseDep, page: Paging, response: Response) -> list[RecordOut]:
+    """The caller's records, oldest first, a page at a time ($top, $skiptoken; the next page in `Link`)."""
+    return paged(response, "/records", page, await db.run(_list, Owner.of(principal), page))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=documented_body(RecordCreate))
@@ -217,9 +218,12 @@ async def delete_all_records(principal: RecordsWriteSteppedUp, db: DatabaseDep) 
 
 
 @router.get("/shared")
-async def list_shared_records(principal: RecordsRead, groups: Groups, db: DatabaseDep) -> list[SharedRecordOut]:
-    """Records shared with any group the caller belongs to, in the caller's tenant."""
-    return await db.run(_shared_with, Owner.of(principal), await groups.ids())
+async def list_shared_records(
+    principal: RecordsRead, groups: Groups, db: DatabaseDep, page: Paging, response: Response
+) -> list[SharedRecordOut]:
+    """Records shared with any group the caller belongs to, in the caller's tenant, a page at a time."""
+    found = await db.run(_shared_with, Owner.of(principal), await groups.ids(), page)
+    return paged(response, "/records/shared", page, found)
 
 
 @router.put("/{record_id}/share", openapi_extra=documented_body(RecordShare))

@@ -27,12 +27,15 @@ from .. import admin_consent, api_client
 from ..consent import ask_for, needs_admin_approval
 from ..dependencies import FRESH_SESSION_SECONDS, ClientsDep, CurrentSession, OptionalSession, SignInRequired
 from ..pages import error_page, page
+from .tasks import PageToken
 
 router = APIRouter(tags=["organization"])
 
 
 @router.get("/organization")
-async def organization(request: Request, c: ClientsDep, session: CurrentSession) -> Response:
+async def organization(
+    request: Request, c: ClientsDep, session: CurrentSession, page_token: PageToken = None
+) -> Response:
     got = await c.signin.tokens.acquire(session, list(c.settings.api_org_scopes), force_refresh=True)
     if got is None:
         raise SignInRequired("/organization")
@@ -54,9 +57,9 @@ async def organization(request: Request, c: ClientsDep, session: CurrentSession)
                 f"The identity provider refused the permission ({got.error}). Try again later.",
             )
         raise SignInRequired("/organization")
-    tasks = await api_client.org_tasks(c.api, got.token)
+    tasks, following = await api_client.org_tasks(c.api, got.token, page_token)
     owners = sorted({t.owner for t in tasks})
-    return page(request, "organization.html", tasks=tasks, owners=owners)
+    return page(request, "organization.html", tasks=tasks, owners=owners, next_page=following, paged=bool(page_token))
 
 
 @router.get("/organization/ask")

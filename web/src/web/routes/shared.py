@@ -18,6 +18,7 @@ from .. import api_client
 from ..api_client import ApiError
 from ..dependencies import ApiToken, ClientsDep
 from ..pages import page
+from .tasks import PageToken
 
 router = APIRouter(tags=["tasks"])
 
@@ -30,10 +31,12 @@ class SharedTask(BaseModel):
 
 
 @router.get("/shared")
-async def shared_page(request: Request, c: ClientsDep, token: ApiToken) -> Response:
+async def shared_page(request: Request, c: ClientsDep, token: ApiToken, page_token: PageToken = None) -> Response:
     # zt: developer-strategy-authorization-best-practices - what a person may see is decided by
-    # the tier that owns the data; this page only shows its answer.
-    answer: Any = await api_client.call(c.api, "GET", "/tasks/shared", token)
+    # the tier that owns the data; this page only shows its answer (a page of it at a time).
+    query = api_client.page_query(page_token)
+    answer: Any
+    answer, following = await api_client.exchange(c.api, "GET", "/tasks/shared", token, params=query)
     try:
         if not isinstance(answer, list):
             raise ValueError("not a list")
@@ -42,4 +45,4 @@ async def shared_page(request: Request, c: ClientsDep, token: ApiToken) -> Respo
         raise ApiError(
             502, "The api answered unexpectedly", "The shared tasks were not in the expected shape."
         ) from None
-    return page(request, "shared.html", tasks=tasks)
+    return page(request, "shared.html", tasks=tasks, next_page=following, paged=bool(page_token))

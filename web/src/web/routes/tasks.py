@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from zerotrust.ids import OBJECT_ID
 
@@ -38,10 +38,16 @@ async def _done(request: Request, c: Clients, session: Session, write: PendingWr
     return RedirectResponse("/tasks", status_code=303)
 
 
+# Where a page of a list starts: the api's $skiptoken, passed through as it came (the api checks it).
+PageToken = Annotated[str | None, Query(alias="page", pattern=r"^[A-Za-z0-9_-]{1,200}$")]
+
+
 @router.get("/tasks")
-async def tasks_page(request: Request, c: ClientsDep, token: ApiToken) -> Response:
-    tasks = await api_client.list_tasks(c.api, token)
-    return page(request, "tasks.html", tasks=tasks, max_title=MAX_TITLE)
+async def tasks_page(request: Request, c: ClientsDep, token: ApiToken, page_token: PageToken = None) -> Response:
+    # zt: protect-api
+    # A page of tasks at a time (api_client.PAGE_SIZE), the next one a link: never the whole list at once.
+    tasks, following = await api_client.list_tasks(c.api, token, page_token)
+    return page(request, "tasks.html", tasks=tasks, max_title=MAX_TITLE, next_page=following, paged=bool(page_token))
 
 
 @router.post("/tasks")
