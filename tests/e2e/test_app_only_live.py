@@ -467,7 +467,9 @@ def test_permissions_report_flags_the_write_scope_until_a_write_uses_it(
     )
     assert both.returncode == 0
     cli = _block(both.stdout, "cli")
-    assert "UNUSED" not in cli and "api/Tasks.ReadWrite" in cli.split("used:")[1]
+    # Graph's own grants are not in these APIs' audit logs (Graph is Microsoft's API, not ours).
+    unused = [line for line in cli.splitlines() if "UNUSED" in line and "graph/" not in line]
+    assert not unused and "api/Tasks.ReadWrite" in cli.split("used:")[1]
 
 
 # -- downstream-api's app-only routes, called directly --------------------------------------
