@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from zerotrust.correlation import correlation_id
 
 from .dependencies import clients_of
 
@@ -32,4 +33,9 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
 
 
 def error_page(request: Request, status: int, title: str, detail: str, *, retry: str | None = None) -> HTMLResponse:
-    return page(request, "error.html", status, code=status, title=title, detail=detail, retry=retry)
+    """The page says its request's correlation id (X-Correlation-Id, the trace id in every tier's log lines),
+    so a person can quote what a header would hide from them."""
+    reference = correlation_id(request)
+    return page(
+        request, "error.html", status, code=status, title=title, detail=detail, retry=retry, reference=reference
+    )
