@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
+from zerotrust.headers import HeaderLimits
 from zerotrust.limits import PeerLimit
 from zerotrust.settings import is_loopback_host
 
@@ -125,6 +126,9 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app.include_router(admin_apps.router)
     app.include_router(adminconsent.router)
     app.include_router(pages.router)
+    # uvicorn caps headers only while they are still arriving; any that arrive in one read would pass, at any
+    # size. Outermost: refused before the guard or any route reads them, as at every tier (zerotrust.headers).
+    app.add_middleware(HeaderLimits)
     return app
 
 

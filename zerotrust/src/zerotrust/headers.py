@@ -16,6 +16,37 @@ MAX_HEADERS = 100
 _TOO_LARGE = f"Request headers too large: at most {MAX_HEADERS} headers and {MAX_HEADER_BYTES // 1024} KB in all.\n"
 
 
+def over_header_limits(scope: Scope) -> bool:
+    headers = scope["headers"]
+    return len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES
+
+
+async def refuse_headers(send: Send) -> None:
+    """431 (RFC 6585), and the connection closed: nothing of the request is read further."""
+    body = _TOO_LARGE.encode()
+    start = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
+    await send({"type": "http.response.start", "status": 431, "headers": start})
+    await send({"type": "http.response.body", "body": body})
+
+
+class HeaderLimits:
+    """The header limits alone, for a server that sets its own headers (the identity emulator)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and over_header_limits(scope):
+            await refuse_headers(send)
+            return
+        await self.app(scope, receive, send)
+
+
 class SecurityHeaders:
     """431 (RFC 6585) for a request over the header limits, before the app sees it; on every answer
     (errors included): a CSP unless the route set its own, nosniff, no referrer, no framing, no-store
@@ -30,16 +61,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = scope["headers"]
-        if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
-            body = _TOO_LARGE.encode()
-            start = [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ]
-            await self._secured(send)({"type": "http.response.start", "status": 431, "headers": start})
-            await send({"type": "http.response.body", "body": body})
+        if over_header_limits(scope):
+            await refuse_headers(self._secured(send))
             return
         await self.app(scope, receive, self._secured(send))
 
