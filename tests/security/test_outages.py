@@ -59,8 +59,8 @@ def _api_client(chain: Chain, person: AuthzPerson) -> httpx.Client:
     """`person` at the api with a token the api has not exchanged on-behalf-of yet: to answer, it must
     reach the identity provider and then downstream-api."""
     api = apis_at(chain.api.base, chain.services[0].base)["api"]
-    claims = {"oid": person.oid, "sub": pairwise_subject(person.oid, api.app_id), "name": person.name}
-    token = Issuer(chain.emulator).token(api, preferred_username=person.upn, **claims)
+    sub = pairwise_subject(person.oid, api.app_id)
+    token = Issuer(chain.emulator).token(api, oid=person.oid, sub=sub, name=person.name, preferred_username=person.upn)
     verify = ssl.create_default_context(cafile=chain.emulator.tls.ca_bundle)
     bearer = {"Authorization": f"Bearer {token}"}
     return httpx.Client(base_url=chain.api.base, verify=verify, timeout=HANG_SECONDS, headers=bearer)
