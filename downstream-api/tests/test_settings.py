@@ -138,6 +138,7 @@ def test_production_accepts_entra_and_postgres_with_token_auth() -> None:
         database_url=POSTGRES,
         migrate_on_start=False,
         instance_discovery=True,
+        public_url="https://downstream.example",
     )
     assert s.authority_host == "https://login.microsoftonline.com"
     assert s.tenant_id == "11111111-2222-4333-8444-555555555555"
@@ -162,5 +163,6 @@ def test_production_keeps_the_database_credential_a_token_and_connections_younge
         database_url=POSTGRES,
         migrate_on_start=False,
         instance_discovery=True,
+        public_url="https://downstream.example",
     )
     assert s.database_token_auth and s.database_pool_recycle_seconds < 3600

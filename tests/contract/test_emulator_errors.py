@@ -913,18 +913,26 @@ def test_logout_to_a_registered_address_redirects(live: LiveEmulator) -> None:
 # -- the loopback guard -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8443", "localhost.evil.example", "127.0.0.2.nip.io"])
+@pytest.mark.parametrize(
+    "host",
+    ["evil.example", "evil.example:8443", "localhost.evil.example", "127.0.0.2.nip.io", "localhost:1", "localhost."],
+)
 @pytest.mark.parametrize("channel", ["back", "front"])
 def test_foreign_host_header_is_refused(live: LiveEmulator, host: str, channel: str) -> None:
-    # A DNS-rebinding page reaches the loopback port under its own host name.
+    # A DNS-rebinding page reaches the loopback port under its own host name: a 400, as at every tier.
     base = live.base if channel == "back" else live.front
     with live.http() as client:
         for r in (
             client.get(f"{base}/healthz", headers={"Host": host}),
             client.get(f"{base}/admin", headers={"Host": host}),
         ):
-            assert r.status_code == 403, r.text
-            assert r.json()["error"] == "access_denied"
+            assert r.status_code == 400, r.text
+            assert r.json()["error"] == "invalid_request" and "host name" in r.json()["error_description"]
+            assert r.headers["x-content-type-options"] == "nosniff"
+        # Its own names on its own port are answered (the positive control).
+        port = urlsplit(base).port
+        for own in (f"localhost:{port}", f"127.0.0.1:{port}"):
+            assert client.get(f"{base}/healthz", headers={"Host": own}).status_code == 200
 
 
 @pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://localhost:8000"])
