@@ -121,7 +121,10 @@ def default_services(
 
         def prepare() -> None:
             # The schema is the admin identity's business, done before the service starts.
-            admin = {**tier_env("database-admin", "DOWNSTREAM", "downstream")(), **_admin_database_env(ports, tls)}
+            admin = {
+                **tier_env("database-admin", "DOWNSTREAM", "downstream")(),
+                "DOWNSTREAM_DATABASE_URL": database_url(ports, tls, "database-admin"),
+            }
             run_migration(admin)
 
     return [
@@ -196,15 +199,10 @@ def emulator_settings(tls: DevTls, state_dir: Path, root: Path, port: int, front
 
 
 def database_url(ports: Ports, tls: DevTls, role: str = "downstream-api") -> str:
-    """The SQLAlchemy URL of the local cluster for `role`: no password, the token is the credential; TLS
-    verified against the dev CA (devtools.postgres.database_url)."""
+    """The local cluster's URL for `role`: no password, TLS checked against the dev CA (devtools.postgres)."""
     from devtools.postgres import database_url as cluster_url
 
     return cluster_url(ports.postgres, tls.ca_cert, role)
-
-
-def _admin_database_env(ports: Ports, tls: DevTls) -> dict[str, str]:
-    return {"DOWNSTREAM_DATABASE_URL": database_url(ports, tls, "database-admin")}
 
 
 def postgres_services(tls: DevTls, local: Path, root: Path, ports: Ports, authority: str) -> list[Service]:
