@@ -118,13 +118,11 @@ def default_services(
     if db == "postgres":
         database = postgres_services(tls, local, root, ports, _home_authority(emulator))
         downstream_settings.update(database_url=database_url(ports, tls), migrate_on_start="false")
+        admin_url = database_url(ports, tls, "database-admin")
 
         def prepare() -> None:
             # The schema is the admin identity's business, done before the service starts.
-            admin = {
-                **tier_env("database-admin", "DOWNSTREAM", "downstream")(),
-                "DOWNSTREAM_DATABASE_URL": database_url(ports, tls, "database-admin"),
-            }
+            admin = tier_env("database-admin", "DOWNSTREAM", "downstream", database_url=admin_url)()
             run_migration(admin)
 
     return [
@@ -215,7 +213,7 @@ def postgres_services(tls: DevTls, local: Path, root: Path, ports: Ports, author
     manifest = root / "infra" / "registrations.yaml"
     pgtoken = ("--port", str(ports.pgtoken), "--authority", authority, "--manifest", str(manifest))
     postgres = ("--root", str(root_dir), "--port", str(ports.postgres), "--ldap-port", str(ports.pgtoken))
-    postgres += ("--tls-dir", str(tls.ca_cert.parent))
+    postgres += ("--tls-dir", str(tls.ca_cert.parent))  # the server's certificate, of the dev CA
     return [
         Service(
             "pgtoken",
