@@ -211,3 +211,19 @@ def test_a_graph_token_of_any_shape_is_a_clear_401(live: LiveEmulator, claim: st
     assert r.status_code == 401, r.text
     assert r.json()["error"]["code"] == "InvalidAuthenticationToken"
     assert 'error="invalid_token"' in r.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("wids", [[{"role": 1}], "62e90394-69f5-4237-9190-012177145e10", 5, [["x"]]], ids=repr)
+def test_an_admin_views_token_of_any_shape_is_a_clear_401(live: LiveEmulator, wids: Any) -> None:
+    # The demo administrator's own Graph token, its directory roles (`wids`) reshaped and signed again.
+    claims = jwt.decode(live.administrator.token(), options={"verify_signature": False})
+    issuer = Issuer(live)
+
+    def stats(token: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        return httpx.get(f"{live.front}/admin/stats", headers=headers, timeout=10)
+
+    assert stats(raw_signed(issuer, claims)).status_code == 200  # the control: re-signed as it was
+    r = stats(raw_signed(issuer, {**claims, "wids": wids}))
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "InvalidAuthenticationToken"

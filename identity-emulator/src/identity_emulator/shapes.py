@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 STRINGS = ("iss", "tid", "oid", "sub", "azp", "appid", "scp", "idtyp", "uti", "ver")
-STRING_LISTS = ("roles", "groups", "xms_cc", "acrs", "amr")
+STRING_LISTS = ("roles", "groups", "xms_cc", "acrs", "amr", "wids")
 NUMBERS = ("exp", "nbf", "iat", "auth_time")
 
 
