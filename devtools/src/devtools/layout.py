@@ -212,8 +212,8 @@ def postgres_services(tls: DevTls, local: Path, root: Path, ports: Ports, author
     root_dir = local / "postgres"
     manifest = root / "infra" / "registrations.yaml"
     pgtoken = ("--port", str(ports.pgtoken), "--authority", authority, "--manifest", str(manifest))
-    postgres = ("--root", str(root_dir), "--port", str(ports.postgres), "--ldap-port", str(ports.pgtoken))
-    postgres += ("--tls-dir", str(tls.ca_cert.parent))  # the server's certificate, of the dev CA
+    postgres = ["--root", str(root_dir), "--port", str(ports.postgres), "--ldap-port", str(ports.pgtoken)]
+    postgres += ["--tls-dir", str(tls.ca_cert.parent)]  # the server's certificate, of the dev CA
     return [
         Service(
             "pgtoken",
