@@ -385,7 +385,8 @@ def make_api(
             graph=graph.send,
         )
         # Unexpected errors answered as the api answers them (a 500 with an id), not raised in the test.
-        client = TestClient(app, raise_server_exceptions=False)
+        # Addressed as configured: any other Host is refused (zerotrust.hosts).
+        client = TestClient(app, raise_server_exceptions=False, base_url=settings.public_base_url)
         clients.append(client.__enter__())
         return client
 

@@ -51,7 +51,11 @@ def test_azure_client_id_is_never_taken_for_the_apps_own_id(monkeypatch: pytest.
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("API_AUTHORITY", f"https://localhost:8443/{TENANT}"), ("API_DOWNSTREAM_URL", "http://downstream.example")],
+    [
+        ("API_AUTHORITY", f"https://localhost:8443/{TENANT}"),
+        ("API_DOWNSTREAM_URL", "http://downstream.example"),
+        ("API_PUBLIC_URL", ""),
+    ],
 )
 def test_production_refuses_local_or_plain_http_endpoints(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
@@ -60,6 +64,7 @@ def test_production_refuses_local_or_plain_http_endpoints(
     monkeypatch.setenv("API_AUTHORITY", f"https://login.microsoftonline.com/{TENANT}")
     monkeypatch.setenv("API_INSTANCE_DISCOVERY", "true")
     monkeypatch.setenv("API_DOWNSTREAM_URL", "https://downstream.example")
+    monkeypatch.setenv("API_PUBLIC_URL", "https://api.example")
     Settings()  # the safe combination is accepted
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
@@ -67,7 +72,7 @@ def test_production_refuses_local_or_plain_http_endpoints(
 
 
 def test_docs_are_served_from_this_host_with_no_inline_script() -> None:
-    client = TestClient(create_app(Settings()))
+    client = TestClient(create_app(Settings()), base_url=Settings().public_base_url)
     page = client.get("/docs")
     assert page.status_code == 200
     assert "<script>" not in page.text and "cdn" not in page.text.lower()

@@ -54,7 +54,8 @@ RESOURCE = {
         "resourceType": "User",
         "created": "2026-01-01T00:00:00Z",
         "lastModified": "2026-01-02T00:00:00Z",
-        "location": f"http://testserver/scim/v2/Users/{USER_ID}",
+        # The configured address (API_PUBLIC_URL, here its default), never the request's Host.
+        "location": f"https://localhost:8001/scim/v2/Users/{USER_ID}",
     },
 }
 NEW_USER = {"schemas": [USER_SCHEMA], "externalId": OBJECT_ID, "userName": "alice@contoso.test", "active": True}
@@ -76,8 +77,10 @@ def assert_as_itself(
     assert all(caller_token not in str(c.authorization) for c in downstream.calls)
 
 
-def scim(api: TestClient, method: str, path: str, token: str, body: Any = None, **kwargs: Any) -> Any:
-    headers = {**bearer(token), "Content-Type": SCIM}
+def scim(
+    api: TestClient, method: str, path: str, token: str, body: Any = None, headers_host: str = "", **kwargs: Any
+) -> Any:
+    headers = {**bearer(token), "Content-Type": SCIM, **({"Host": headers_host} if headers_host else {})}
     content = None if body is None else json.dumps(body)
     return api.request(method, f"/scim/v2{path}", headers=headers, content=content, **kwargs)
 
@@ -160,6 +163,23 @@ def test_scim_create_provisions_the_user_downstream(
         "active": True,
     }
     assert_as_itself(token_service, downstream, token)
+
+
+@pytest.mark.parametrize("host", ["localhost:8001", "127.0.0.1:8001"])
+def test_scim_locations_are_on_the_configured_address_whatever_the_host_header(
+    make_api: ApiFactory, downstream: FakeDownstream, tokens: Tokens, host: str
+) -> None:
+    # Answered under another of its allowed names, the api still links to its configured public address.
+    api = make_api(public_url="https://api.contoso.example", allowed_hosts="api.contoso.example,localhost,127.0.0.1")
+    downstream.answer(Reply(201, USER), Reply(200, USER))
+    location = f"https://api.contoso.example/scim/v2/Users/{USER_ID}"
+    created = scim(api, "POST", "/Users", tokens.provisioner(), NEW_USER, headers_host=host)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == created.json()["meta"]["location"] == location
+    read = scim(api, "GET", f"/Users/{USER_ID}", tokens.provisioner(), headers_host=host)
+    assert read.json()["meta"]["location"] == location
+    # A name it was not given is no way in at all.
+    assert scim(api, "GET", f"/Users/{USER_ID}", tokens.provisioner(), headers_host="evil.test").status_code == 400
 
 
 def test_scim_list_pages_and_filters_downstream(

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from devtools.layout import Ports, default_services, tenant_ids
@@ -428,7 +429,10 @@ def test_postgres_runs_between_the_emulator_and_downstream_api_with_no_password(
     assert pgtoken.ready is not None and postgres.ready is not None
     assert "--authority" in pgtoken.argv and str(local / "postgres") in postgres.argv
     env = dict(downstream.env() if callable(downstream.env) else downstream.env)
-    assert env["DOWNSTREAM_DATABASE_URL"] == "postgresql+psycopg://downstream-api@127.0.0.1:18432/records"
+    # The role, no password, TLS with the server checked against the dev CA.
+    tls_query = urlencode({"sslmode": "verify-full", "sslrootcert": str(tls.ca_cert)})
+    assert env["DOWNSTREAM_DATABASE_URL"] == f"postgresql+psycopg://downstream-api@127.0.0.1:18432/records?{tls_query}"
+    assert "--tls-dir" in postgres.argv
     assert env["DOWNSTREAM_MIGRATE_ON_START"] == "false" and env["IDENTITY_HEADER"] == "h-down"
     assert downstream.prepare is not None
     # SQLite stays the default: no database services, no migration step.

@@ -120,8 +120,10 @@ def make_client(provider: FakeProvider, tmp_path: Path, database_url: str) -> It
         settings.setdefault("database_url", database_url)
         # The superuser over the owner-only socket (see the module docstring); SQLite ignores it.
         settings.setdefault("database_token_auth", False)
-        app = create_app(Settings(**settings), key_fetch=provider.fetch)
-        client = TestClient(app, raise_server_exceptions=False, base_url="https://testserver")
+        configured = Settings(**settings)
+        app = create_app(configured, key_fetch=provider.fetch)
+        # Addressed as configured: any other Host is refused (zerotrust.hosts).
+        client = TestClient(app, raise_server_exceptions=False, base_url=configured.public_base_url)
         client.__enter__()
         clients.append(client)
         return client

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION_AUTHORITY = "https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555"
 HOME = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
-POSTGRES = "postgresql+psycopg://downstream-api@db.example.test:5432/records?sslmode=require"
+POSTGRES = "postgresql+psycopg://downstream-api@db.example.test:5432/records?sslmode=verify-full"
 
 
 @pytest.fixture(autouse=True)
@@ -138,6 +138,7 @@ def test_production_accepts_entra_and_postgres_with_token_auth() -> None:
         database_url=POSTGRES,
         migrate_on_start=False,
         instance_discovery=True,
+        public_url="https://downstream.example",
     )
     assert s.authority_host == "https://login.microsoftonline.com"
     assert s.tenant_id == "11111111-2222-4333-8444-555555555555"
@@ -162,5 +163,19 @@ def test_production_keeps_the_database_credential_a_token_and_connections_younge
         database_url=POSTGRES,
         migrate_on_start=False,
         instance_discovery=True,
+        public_url="https://downstream.example",
     )
     assert s.database_token_auth and s.database_pool_recycle_seconds < 3600
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?sslmode=require", "?sslmode=prefer", "?sslmode=disable", "?sslmode=verify-ca", "?sslmode=VERIFY-FULL"],
+)
+def test_a_postgres_url_without_verify_full_is_refused_where_the_token_is_the_password(query: str) -> None:
+    # The token would cross the network in clear, or to a server whose name nobody checked: in every environment.
+    with pytest.raises(ValidationError, match="sslmode=verify-full"):
+        Settings(database_url=f"postgresql+psycopg://downstream-api@db.example.test/records{query}")
+    # Over a unix socket the operating system authenticates (the data tests): no token, no TLS needed.
+    socket = f"postgresql+psycopg://postgres@/records?host=/tmp/socket{query.replace('?', '&')}"
+    Settings(database_url=socket, database_token_auth=False)

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import msal
@@ -294,6 +295,31 @@ def test_scim_lifecycle_create_find_replace_deactivate_reactivate_delete(
     assert http.delete(path, headers=bearer(provisioner)).status_code == 204
     _scim_error(http.get(path, headers=scim(provisioner)), 404, None)
     assert http.get("/tasks", headers=bearer(dave)).json() == []  # deleted with him
+
+
+@PROVISIONING
+def test_scim_locations_are_the_configured_address_never_the_host_header(
+    app_only_stack: RunningStack, http: httpx.Client, provisioner: str
+) -> None:
+    api = str(app_only_stack.info["api"])
+    # Another of the api's own names (allowed), so the request is answered: the links still name the
+    # configured address (API_PUBLIC_URL; here its default, https://localhost:<port>).
+    alias = {"Host": f"127.0.0.1:{urlsplit(api).port}"}
+    oid = "6e7f8091-a2b3-44c5-96e7-f8091a2b3c4d"
+    created = http.post("/scim/v2/Users", json=_user(oid, "frank@contoso.test"), headers={**scim(provisioner), **alias})
+    assert created.status_code == 201, created.text
+    location = f"{api}/scim/v2/Users/{created.json()['id']}"
+    assert created.headers["location"] == created.json()["meta"]["location"] == location
+    listed = http.get(
+        "/scim/v2/Users", params={"filter": f'externalId eq "{oid}"'}, headers={**scim(provisioner), **alias}
+    )
+    assert [u["meta"]["location"] for u in listed.json()["Resources"]] == [location]
+    # A forged host is no way in at all: refused before the token is read.
+    forged = http.post(
+        "/scim/v2/Users", json=_user(oid, "frank@contoso.test"), headers={**scim(provisioner), "Host": "evil.test"}
+    )
+    assert forged.status_code == 400 and "location" not in forged.headers
+    assert http.delete(urlsplit(location).path, headers=bearer(provisioner)).status_code == 204
 
 
 @PROVISIONING

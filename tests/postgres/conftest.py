@@ -44,16 +44,21 @@ class PgStack:
         token: str = r.json()["access_token"]
         return token
 
-    def connect(self, role: str, password: str | None) -> psycopg.Connection[tuple[object, ...]]:
-        """Over TCP, as any client would: the only way in besides the superuser's socket."""
+    def connect(
+        self, role: str, password: str | None, *, dbname: str = DATABASE, sslmode: str = "verify-full"
+    ) -> psycopg.Connection[tuple[object, ...]]:
+        """Over TCP, as any client would: the only way in besides the superuser's socket. TLS, the server's
+        certificate and name checked against the dev CA, unless `sslmode` says otherwise."""
         return psycopg.connect(
             host="127.0.0.1",
             port=self.cluster.port,
             user=role,
             password=password,
-            dbname=DATABASE,
+            dbname=dbname,
             autocommit=True,
             connect_timeout=5,
+            sslmode=sslmode,
+            sslrootcert=str(self.emulator.tls.ca_cert),
         )
 
     def migrate(self) -> None:
@@ -99,7 +104,7 @@ def start_pg_stack(emulator: LiveEmulator, root: Path) -> PgStack:
     )
     responder = TokenResponder(checker, free_port()).start()
     try:
-        cluster = Cluster(root, free_port(), responder.port).start()
+        cluster = Cluster(root, free_port(), responder.port, emulator.tls).start()
     except BaseException:
         responder.stop()
         raise

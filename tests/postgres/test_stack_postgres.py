@@ -48,6 +48,9 @@ def test_stack_json_names_the_database_with_downstream_apis_role_and_no_password
     url = make_url(pg_stack.info["database"])
     assert url.drivername == "postgresql+psycopg" and url.username == "downstream-api"
     assert url.password is None and url.host == "127.0.0.1" and url.database == DATABASE
+    # TLS, the server's certificate and name checked against the dev CA alone.
+    assert url.query["sslmode"] == "verify-full"
+    assert url.query["sslrootcert"] == str(pg_stack.local_dir / "tls" / "ca.pem")
 
 
 def test_a_task_added_in_the_web_app_is_a_row_in_postgresql(pg_stack: RunningStack) -> None:
@@ -68,5 +71,11 @@ def test_a_task_added_in_the_web_app_is_a_row_in_postgresql(pg_stack: RunningSta
         # downstream-api logged in as its own role (with its token), and the schema is the admin's.
         sessions = conn.execute("SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = %s", (DATABASE,))
         assert ("downstream-api",) in sessions.fetchall()
+        # Each of its connections over TLS (the cluster would refuse any other).
+        tls = conn.execute(
+            "SELECT DISTINCT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = %s",
+            ("downstream-api",),
+        )
+        assert tls.fetchall() == [(True,)]
         owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'records'").fetchone()
         assert owner == ("database-admin",)

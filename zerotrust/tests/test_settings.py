@@ -93,6 +93,9 @@ def test_one_credential_at_most(tmp_path: Path) -> None:
     assert Tier(managed_identity_client_id="").managed_identity_client_id is None  # empty: the platform's own
 
 
+PUBLIC = "https://tier.contoso.example"
+
+
 def test_production_refuses_what_only_a_laptop_may_do_naming_each_variable() -> None:
     with pytest.raises(ValidationError) as refused:
         Tier(environment="production", clock_leeway_seconds=600, key_set_refresh_seconds=1)
@@ -100,9 +103,11 @@ def test_production_refuses_what_only_a_laptop_may_do_naming_each_variable() -> 
     assert "TIER_AUTHORITY points at this machine" in message
     assert "TIER_CLOCK_LEEWAY_SECONDS is over 300" in message
     assert "TIER_KEY_SET_REFRESH_SECONDS and TIER_KEY_SET_MAX_AGE_SECONDS must be at least 30" in message
+    assert "TIER_PUBLIC_URL must be this app's address" in message
     with pytest.raises(ValidationError, match="TIER_INSTANCE_DISCOVERY must stay on"):
-        Tier(environment="production", authority=ENTRA)
-    sound = Tier(environment="production", authority=ENTRA, instance_discovery=True)
+        Tier(environment="production", authority=ENTRA, public_url=PUBLIC)
+    sound = Tier(environment="production", authority=ENTRA, instance_discovery=True, public_url=PUBLIC)
+    assert sound.trusted_hosts == ("tier.contoso.example",)
     assert sound.clock_leeway_seconds == 60 and sound.key_set_refresh_seconds == 30
 
 

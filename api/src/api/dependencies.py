@@ -25,9 +25,18 @@ class Clients:
 
     validator: TokenValidator
     downstream: Downstream
+    # This api's address as configured (settings.public_base_url): absolute URLs are built from it alone.
+    public_url: str
 
 
 ClientsDep = Annotated[Clients, Depends(lifespan_clients(Clients))]
+
+
+async def public_url(c: ClientsDep) -> str:
+    return c.public_url
+
+
+PublicUrl = Annotated[str, Depends(public_url)]
 
 
 async def token_validator(c: ClientsDep) -> TokenValidator:

@@ -68,7 +68,9 @@ def create_app(
                 AppOnlyClient(apps),
                 Graph(settings.graph_url, obo, graph or send_json(provider)),
             )
-            app.state.clients = Clients(token_validator(settings, key_fetch or fetch_json(provider)), downstream)
+            app.state.clients = Clients(
+                token_validator(settings, key_fetch or fetch_json(provider)), downstream, settings.public_base_url
+            )
             yield
 
     # Swagger UI is served from this host (zerotrust.docs): no CDN, no inline script.
@@ -76,6 +78,7 @@ def create_app(
         "api",
         "Tasks for the signed-in user; calls downstream-api on their behalf.",
         lifespan,
+        allowed_hosts=settings.trusted_hosts,
         audit_log=settings.audit_log,
         limits=RateLimits.configured(settings),
         tracing=tracing("api", settings),

@@ -64,7 +64,8 @@ async def read_object(request: Request) -> dict[str, Any]:
     return body
 
 
-def resource(request: Request, user: dict[str, Any]) -> dict[str, Any]:
+def resource(base_url: str, user: dict[str, Any]) -> dict[str, Any]:
+    """`base_url`: the api's configured public address (settings.public_base_url), never the Host header."""
     resource: dict[str, Any] = {
         "schemas": [USER_SCHEMA],
         "id": user["id"],
@@ -75,16 +76,12 @@ def resource(request: Request, user: dict[str, Any]) -> dict[str, Any]:
             "resourceType": "User",
             "created": user["created_at"],
             "lastModified": user["updated_at"],
-            "location": _location(request, user["id"]),
+            "location": f"{base_url}/scim/v2/Users/{quote(user['id'])}",
         },
     }
     if user.get("display_name") is not None:
         resource["displayName"] = user["display_name"]
     return resource
-
-
-def _location(request: Request, user_id: str) -> str:
-    return f"{str(request.base_url).rstrip('/')}/scim/v2/Users/{quote(user_id)}"
 
 
 def answer(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:

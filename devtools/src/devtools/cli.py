@@ -119,7 +119,7 @@ def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str, we
     return run_stack(
         services,
         stack_file=local / "stack.json",
-        describe=emulator_describe(local / "emulator", ports, database_url(ports) if db == "postgres" else None),
+        describe=emulator_describe(local / "emulator", ports, database_url(ports, tls) if db == "postgres" else None),
         summary=summary,
         ca_bundle=tls.ca_bundle,
         ready_timeout=ready_timeout or (90.0 if db == "postgres" else 60.0),

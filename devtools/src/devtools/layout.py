@@ -117,11 +117,12 @@ def default_services(
     prepare = None
     if db == "postgres":
         database = postgres_services(tls, local, root, ports, _home_authority(emulator))
-        downstream_settings.update(database_url=database_url(ports), migrate_on_start="false")
+        downstream_settings.update(database_url=database_url(ports, tls), migrate_on_start="false")
+        admin_url = database_url(ports, tls, "database-admin")
 
         def prepare() -> None:
             # The schema is the admin identity's business, done before the service starts.
-            admin = {**tier_env("database-admin", "DOWNSTREAM", "downstream")(), **_admin_database_env(ports)}
+            admin = tier_env("database-admin", "DOWNSTREAM", "downstream", database_url=admin_url)()
             run_migration(admin)
 
     return [
@@ -195,13 +196,11 @@ def emulator_settings(tls: DevTls, state_dir: Path, root: Path, port: int, front
     }
 
 
-def database_url(ports: Ports, role: str = "downstream-api") -> str:
-    """The SQLAlchemy URL of the local cluster for `role`: no password, the token is the credential."""
-    return f"postgresql+psycopg://{role}@127.0.0.1:{ports.postgres}/records"
+def database_url(ports: Ports, tls: DevTls, role: str = "downstream-api") -> str:
+    """The local cluster's URL for `role`: no password, TLS checked against the dev CA (devtools.postgres)."""
+    from devtools.postgres import database_url as cluster_url
 
-
-def _admin_database_env(ports: Ports) -> dict[str, str]:
-    return {"DOWNSTREAM_DATABASE_URL": database_url(ports, "database-admin")}
+    return cluster_url(ports.postgres, tls.ca_cert, role)
 
 
 def postgres_services(tls: DevTls, local: Path, root: Path, ports: Ports, authority: str) -> list[Service]:
@@ -213,7 +212,8 @@ def postgres_services(tls: DevTls, local: Path, root: Path, ports: Ports, author
     root_dir = local / "postgres"
     manifest = root / "infra" / "registrations.yaml"
     pgtoken = ("--port", str(ports.pgtoken), "--authority", authority, "--manifest", str(manifest))
-    postgres = ("--root", str(root_dir), "--port", str(ports.postgres), "--ldap-port", str(ports.pgtoken))
+    postgres = ["--root", str(root_dir), "--port", str(ports.postgres), "--ldap-port", str(ports.pgtoken)]
+    postgres += ["--tls-dir", str(tls.ca_cert.parent)]  # the server's certificate, of the dev CA
     return [
         Service(
             "pgtoken",

@@ -50,6 +50,7 @@ from ldap3.protocol.rfc4511 import (
 )
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error, SubstrateUnderrunError
+from zerotrust.redact import escape_controls, install_log_redaction
 
 log = logging.getLogger("devtools.pgtoken")
 
@@ -197,10 +198,12 @@ class _Handler(socketserver.BaseRequestHandler):
                 counters.token_digests.add(hashlib.sha256(token.encode()).hexdigest())
             else:
                 counters.refused += 1
+        # The bind name is the client's text: escaped, so a CR or LF in it can't write a line of its own.
+        shown = escape_controls(role[:64])
         if reason is None:
-            log.info("bind accepted for role %s", role[:64])
+            log.info("bind accepted for role %s", shown)
             return _bind_response(message_id, True, "")
-        log.warning("bind refused for role %s: %s", role[:64], reason)
+        log.warning("bind refused for role %s: %s", shown, escape_controls(reason))
         # The reason stays in this log: the client learns only that the credential was refused.
         return _bind_response(message_id, False, "invalid credentials")
 
@@ -255,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ca-bundle", type=Path, help="CA certificates for the key set's https (the dev CA)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    install_log_redaction()
     checker = TokenChecker(authority=args.authority, roles=role_map(args.manifest), ca_bundle=args.ca_bundle)
     responder = TokenResponder(checker, args.port)
 

@@ -1,8 +1,10 @@
 """A private PostgreSQL 15 cluster that only lets in Entra tokens, as Azure's Entra-only mode does.
 
-The cluster lives under `.local/postgres/` (data, unix socket, log), listens on 127.0.0.1 only, and
-its pg_hba.conf sends every TCP login to the LDAP token responder (devtools.pgtoken) in simple-bind
-mode: the role name is the bind DN and the password must be that role's managed identity's token.
+The cluster lives under `.local/postgres/` (data, unix socket, log), listens on 127.0.0.1 only, serves
+TLS with a certificate of the dev CA (devtools.tls) and refuses any TCP login without it (hostssl /
+hostnossl reject, as Azure's `require_secure_transport`); its pg_hba.conf sends every TLS login to the LDAP
+token responder (devtools.pgtoken) in simple-bind mode: the role name is the bind DN and the password must
+be that role's managed identity's token, which so never crosses even loopback in clear.
 No role has a password. The bootstrap superuser `postgres` is reachable only over the unix socket,
 whose directory is owner-only (trust there means: whoever may open the socket file, i.e. us).
 
@@ -11,7 +13,9 @@ makes them):
 
 - `database-admin` owns the database and runs the schema migrations;
 - `downstream-api` may only SELECT/INSERT/UPDATE/DELETE the tables (default privileges of the admin
-  role, so a table added by a later migration is covered too).
+  role, so a table added by a later migration is covered too), connect to `records` alone (CONNECT and
+  TEMPORARY on `postgres` and `template1` are revoked from PUBLIC) and create no temporary tables; it owns
+  nothing and is no superuser nor BYPASSRLS, so the tables' row-level security (migration 0004) holds it.
 
 PostgreSQL refuses to run as root (and CI runs as root): then every PostgreSQL program runs in a user
 namespace whose only user is `nobody`, mapped to us, so the files stay ours and the folders owner-only.
@@ -29,9 +33,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psycopg
 from psycopg import sql
+
+from devtools.files import write_private
+from devtools.tls import DevTls, tls_paths
 
 SUPERUSER = "postgres"
 DATABASE = "records"
@@ -39,6 +47,8 @@ ADMIN_ROLE = "database-admin"
 APP_ROLE = "downstream-api"
 DEFAULT_BIN = Path("/usr/lib/postgresql/15/bin")
 READY_FILE = "ready"
+# Databases every cluster has, which no application role needs.
+OTHER_DATABASES = ("postgres", "template1")
 
 
 class PostgresMissing(RuntimeError):
@@ -65,11 +75,21 @@ def _unprivileged(argv: list[str]) -> list[str]:
     return [unshare, "--user", "--map-user=65534", "--map-group=65534", *argv]
 
 
+def database_url(port: int, ca_cert: Path, role: str = APP_ROLE) -> str:
+    """The SQLAlchemy URL of the local cluster for `role`: no password (the token is the credential), TLS with
+    the server's certificate and name checked against the dev CA alone (sslmode=verify-full)."""
+    tls = urlencode({"sslmode": "verify-full", "sslrootcert": str(ca_cert)})
+    return f"postgresql+psycopg://{role}@127.0.0.1:{port}/{DATABASE}?{tls}"
+
+
 class Cluster:
-    def __init__(self, root: Path, port: int, ldap_port: int) -> None:
+    """`tls` (certificate and key of the dev CA, and the CA): without it the cluster takes no TCP login at all."""
+
+    def __init__(self, root: Path, port: int, ldap_port: int, tls: DevTls | None = None) -> None:
         self.root = root
         self.port = port
         self.ldap_port = ldap_port
+        self.tls = tls
         self.bin = postgres_bin()
         self.data = root / "data"
         self.socket_dir = root / "socket"
@@ -80,7 +100,9 @@ class Cluster:
 
     def url(self, role: str = APP_ROLE) -> str:
         """SQLAlchemy URL for `role`, with no password: the token is supplied per connection."""
-        return f"postgresql+psycopg://{role}@127.0.0.1:{self.port}/{DATABASE}"
+        if self.tls is None:
+            raise RuntimeError("a cluster without TLS takes no login over TCP")
+        return database_url(self.port, self.tls.ca_cert, role)
 
     def init(self) -> None:
         """initdb once; (re)write pg_hba.conf every time, since the responder's port may change."""
@@ -109,38 +131,35 @@ class Cluster:
                 capture_output=True,
             )
         (self.data / "pg_hba.conf").write_text(self.hba())
+        if self.tls is not None:
+            # The server's own copies, owner-only as PostgreSQL demands of a key, renewed with the dev CA's.
+            write_private(self.root / "server.crt", self.tls.server_cert.read_bytes())
+            write_private(self.root / "server.key", self.tls.server_key.read_bytes())
 
     def hba(self) -> str:
         # Simple-bind mode (ldapprefix/ldapsuffix set, even empty): PostgreSQL binds as
         # "<prefix><role><suffix>" with the client's password and lets it in on success. The empty
-        # strings make the DN exactly the role name. Nothing else can log in over TCP.
-        return (
-            "# Written by devtools.postgres; rewritten at every start.\n"
-            f"local all {SUPERUSER} trust\n"
-            "host all all 127.0.0.1/32 ldap ldapserver=127.0.0.1 "
-            f'ldapport={self.ldap_port} ldapprefix="" ldapsuffix=""\n'
-        )
+        # strings make the DN exactly the role name. Over TLS only: a login without it is refused before
+        # a password is asked for. Nothing else can log in over TCP.
+        ldap = f'ldap ldapserver=127.0.0.1 ldapport={self.ldap_port} ldapprefix="" ldapsuffix=""'
+        tcp = f"hostssl all all 127.0.0.1/32 {ldap}\n" if self.tls is not None else ""
+        header = "# Written by devtools.postgres; rewritten at every start.\n"
+        return f"{header}local all {SUPERUSER} trust\n{tcp}host all all 0.0.0.0/0 reject\n"
 
     def server_argv(self) -> list[str]:
-        return _unprivileged(
-            [
-                str(self.bin / "postgres"),
-                "-D",
-                str(self.data),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                f"port={self.port}",
-                "-c",
-                f"unix_socket_directories={self.socket_dir}",
-                "-c",
-                "unix_socket_permissions=0700",
-                "-c",
-                "log_connections=on",
-                "-c",
-                "fsync=off",
-            ]
-        )
+        options: dict[str, object] = {
+            "listen_addresses": "127.0.0.1",
+            "port": self.port,
+            "unix_socket_directories": self.socket_dir,
+            "unix_socket_permissions": "0700",
+            "log_connections": "on",
+            "fsync": "off",
+        }
+        if self.tls is not None:
+            tls = {"ssl_cert_file": self.root / "server.crt", "ssl_key_file": self.root / "server.key"}
+            options.update(ssl="on", ssl_min_protocol_version="TLSv1.2", **tls)
+        settings = [arg for name, value in options.items() for arg in ("-c", f"{name}={value}")]
+        return _unprivileged([str(self.bin / "postgres"), "-D", str(self.data), *settings])
 
     # -- lifecycle (tests and `python -m devtools.postgres`) ------------------------------------
 
@@ -204,14 +223,27 @@ class Cluster:
                     conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
                 # No role has a password: the token is the only credential (Entra-only authentication).
                 conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD NULL").format(sql.Identifier(role)))
+            # Explicit, as Azure's pgaadauth_create_principal makes them: nothing to bypass row-level security with.
+            conn.execute(
+                sql.SQL("ALTER ROLE {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS").format(
+                    sql.Identifier(APP_ROLE)
+                )
+            )
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
                 conn.execute(
                     sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(DATABASE), sql.Identifier(ADMIN_ROLE))
+                )
+            # Every role may connect to these and make temporary tables there by default: not ours.
+            for other in OTHER_DATABASES:
+                conn.execute(
+                    sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(sql.Identifier(other))
                 )
         admin, app = sql.Identifier(ADMIN_ROLE), sql.Identifier(APP_ROLE)
         with self.superuser(DATABASE) as conn:
             for statement in (
                 "REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+                # Connect, and nothing else: no temporary tables either.
+                "REVOKE ALL ON DATABASE {db} FROM {app}",
                 "GRANT CONNECT ON DATABASE {db} TO {app}",
                 "ALTER SCHEMA public OWNER TO {admin}",
                 "REVOKE ALL ON SCHEMA public FROM PUBLIC",
@@ -231,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--ldap-port", type=int, required=True)
+    parser.add_argument("--tls-dir", type=Path, required=True, help="the dev CA's folder (devtools.tls)")
     args = parser.parse_args(argv)
     stop = False
 
@@ -241,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     try:
-        cluster = Cluster(args.root, args.port, args.ldap_port)
+        cluster = Cluster(args.root, args.port, args.ldap_port, tls_paths(args.tls_dir))
         cluster.start()
     except (PostgresMissing, RuntimeError, subprocess.CalledProcessError, psycopg.Error) as exc:
         detail = exc.stderr.decode(errors="replace") if isinstance(exc, subprocess.CalledProcessError) else ""

@@ -52,18 +52,23 @@ def ca_env(tls: DevTls) -> dict[str, str]:
     return {"REQUESTS_CA_BUNDLE": bundle, "SSL_CERT_FILE": bundle}
 
 
-def ensure_dev_tls(local_dir: Path) -> DevTls:
-    tls_dir = local_dir / "tls"
-    tls_dir.mkdir(parents=True, exist_ok=True)
-    # mkdir's mode is filtered by umask and ignored for an existing dir, so set it explicitly.
-    tls_dir.chmod(0o700)
-    paths = DevTls(
+def tls_paths(tls_dir: Path) -> DevTls:
+    """Where the dev CA and the server certificate are in `tls_dir` (ensure_dev_tls makes them)."""
+    return DevTls(
         ca_cert=tls_dir / "ca.pem",
         ca_key=tls_dir / "ca-key.pem",
         server_cert=tls_dir / "server.pem",
         server_key=tls_dir / "server-key.pem",
         ca_bundle=tls_dir / "ca-bundle.pem",
     )
+
+
+def ensure_dev_tls(local_dir: Path) -> DevTls:
+    tls_dir = local_dir / "tls"
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    # mkdir's mode is filtered by umask and ignored for an existing dir, so set it explicitly.
+    tls_dir.chmod(0o700)
+    paths = tls_paths(tls_dir)
     # `zt run` and tests may race on first run; a lock keeps cert and key files from pairing up wrongly.
     with (tls_dir / ".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

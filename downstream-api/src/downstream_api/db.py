@@ -30,6 +30,7 @@ from sqlalchemy import (
     create_engine,
     event,
     or_,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -203,6 +204,10 @@ def _sqlite_engine(database: str) -> Engine:
     return engine
 
 
+# The tenant a transaction works for, read by the row-level security policies (migration 0004).
+_DECLARE_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
+
+
 class Database:
     """The engine plus a way for async routes to run a unit of work off the event loop."""
 
@@ -221,6 +226,16 @@ class Database:
 
         with client_span(f"{self._system} transaction", **{"db.system": self._system}):
             return await anyio.to_thread.run_sync(unit)
+
+    def declare_tenant(self, session: Session, tenant: str | None) -> None:
+        """The tenant (the caller's token's tid) this transaction works for: on PostgreSQL the tables'
+        row-level security then shows and takes that tenant's rows alone, whatever a query says; with none
+        declared, no tenant's rows. SQLite has no row-level security (and is refused in production)."""
+        if tenant is not None and self._system == "postgresql":
+            # zt: developer-strategy-authorization-best-practices
+            # set_config(..., true) is SET LOCAL with the value as a parameter: it ends with this transaction,
+            # never carried into the pooled connection's next use.
+            session.execute(_DECLARE_TENANT, {"tenant": tenant})
 
     def dispose(self) -> None:
         self.engine.dispose()

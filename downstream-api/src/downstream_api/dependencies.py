@@ -48,20 +48,24 @@ async def token_validator(c: ClientsDep) -> TokenValidator:
 
 
 class UnitOfWork:
-    """The database as one request sees it: `run(work, ...)` as Database.run, and, for a user whose request
-    must not come from a deactivated account (`active`), that check first, in the same transaction."""
+    """The database as one request sees it: `run(work, ...)` as Database.run, in the caller's tenant (row-level
+    security), and, for a user whose request must not come from a deactivated account (`active`), that
+    check first, in the same transaction."""
 
     def __init__(self, db: Database, request: Request) -> None:
         self.db, self.request = db, request
 
     async def run(self, work: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        # The caller's tenant, from its validated token, declared for the transaction (row-level security);
+        # none when no token was validated (then no tenant's rows are seen).
+        principal: Principal | None = getattr(self.request.state, "principal", None)
+        tenant = principal.tid if principal is not None else None
         caller: tuple[str, str] | None = getattr(self.request.state, "active_check", None)
-        if caller is None:
-            return await self.db.run(work, *args, **kwargs)
         self.request.state.active_check = None
 
         def checked(session: Session) -> T:
-            if _deactivated(session, *caller):
+            self.db.declare_tenant(session, tenant)
+            if caller is not None and _deactivated(session, *caller):
                 raise HTTPException(403, {"error": "account_deactivated", "error_description": DEACTIVATED})
             return work(session, *args, **kwargs)
 

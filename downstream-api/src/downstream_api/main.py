@@ -86,6 +86,7 @@ def create_app(
         "downstream-api",
         "The data tier of the Zero Trust sample: records owned by tenant id + object id.",
         lifespan,
+        allowed_hosts=settings.trusted_hosts,
         audit_log=settings.audit_log,
         limits=RateLimits.configured(settings),
         tracing=tracing("downstream-api", settings),

@@ -84,6 +84,22 @@ class Settings(ApiSettings):
             raise ValueError("an in-memory SQLite database would lose every record at restart; name a file")
         return value
 
+    @model_validator(mode="after")
+    def _tls_to_the_database(self) -> Settings:
+        # The token is the password: it never crosses a network in clear, nor to a server whose name and
+        # certificate were not checked (Azure Database for PostgreSQL requires TLS; verify-full checks both).
+        url = make_url(self.database_url)
+        if (
+            url.get_backend_name() == "postgresql"
+            and self.database_token_auth
+            and url.query.get("sslmode") != "verify-full"
+        ):
+            raise ValueError(
+                "DOWNSTREAM_DATABASE_URL must end in ?sslmode=verify-full (with sslrootcert=<CA file> where the "
+                "server's CA is not the system's): the managed identity's token is the password"
+            )
+        return self
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         url = make_url(self.database_url)

@@ -16,6 +16,7 @@ from .errors import EntraError
 from .keys import KeyStore, b64url
 from .lockout import throttled
 from .settings import EmulatorSettings
+from .shapes import well_formed
 from .tokens import TokenIssuer
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -122,6 +123,8 @@ class ClientAuthenticator:
             raise EntraError("invalid_client", 700024, status=401) from None
         except jwt.PyJWTError:
             raise EntraError("invalid_client", 700027, status=401) from None
+        if not well_formed(claims, audience_list=True) or not isinstance(claims.get("jti"), str):
+            raise EntraError("invalid_client", 50027, status=401)
         if claims["iss"] != app.application_id or claims["sub"] != app.application_id:
             raise EntraError("invalid_client", 700021, status=401)
 
@@ -141,6 +144,8 @@ class ClientAuthenticator:
             raise EntraError("invalid_client", 700024, status=401) from None
         except jwt.PyJWTError:
             raise EntraError("invalid_client", 50013, status=401) from None
+        if not well_formed(claims, audience_list=True):
+            raise EntraError("invalid_client", 50027, status=401)
         auds = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         home_issuer = self.issuer.issuer(self.directory.home_tenant_id)
         for fed in app.federated_credentials:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a secret
 # Azure Database for PostgreSQL's Entra resource; managed identities ask for it to log in.
@@ -183,24 +183,32 @@ class Directory:
         return next((m for m in self.managed_identities.values() if m.object_id == oid), None)
 
 
-def _without_port(uri: str) -> str:
-    p = urlsplit(uri)
-    return urlunsplit((p.scheme, p.hostname or "", p.path, p.query, p.fragment))
+# zt: user-authentication
+# A redirect URI is compared as a string, as Entra compares it, and never parsed: a URL parser that reads the
+# host differently from the browser (userinfo, a backslash, a fragment) could be talked into another host.
+# Only these characters may appear at all; "@", "\\", "#", "[", whitespace, controls and non-ASCII never.
+_SAFE_URI = re.compile(r"\A[A-Za-z0-9\-._~:/?&=%+,;!$'()*]+\Z")
+# The one exception (Entra's, RFC 8252 7.3): the port of an http loopback URI is ignored, so a native or
+# local app may listen on whatever port is free. The host is literal text; only the digits may differ.
+_LOOPBACK_PORT = re.compile(r"\A(http://(?:localhost|127\.0\.0\.1)):([0-9]{1,5})((?:[/?].*)?)\Z")
+
+
+def _without_loopback_port(uri: str) -> str | None:
+    """An http loopback URI with its port taken out; None for any other URI or a port that is no port."""
+    match = _LOOPBACK_PORT.match(uri)
+    if match is None or not 0 < int(match[2]) < 65536:
+        return None
+    return match[1] + match[3]
 
 
 def _registered(uri: str, registered: tuple[str, ...]) -> bool:
-    """Exact match, except that Entra ignores the port of http://localhost and 127.0.0.1 URIs
-    (RFC 8252 7.3), so a native or local app may listen on whatever port is free."""
+    """Exact string match against the registered list; for http loopback URIs, any port."""
+    if not _SAFE_URI.match(uri):
+        return False
     if uri in registered:
         return True
-    try:
-        parts = urlsplit(uri)
-        if parts.scheme != "http" or parts.hostname not in ("localhost", "127.0.0.1") or parts.port is None:
-            return False
-    except ValueError:
-        # A port out of range or not a number, or a broken IPv6 host: no registered address (fuzzing).
-        return False
-    return _without_port(uri) in {_without_port(r) for r in registered if urlsplit(r).scheme == "http"}
+    portless = _without_loopback_port(uri)
+    return portless is not None and portless in {_without_loopback_port(r) or r for r in registered}
 
 
 def service_principal_id(tenant_id: str, application_id: str) -> str:

@@ -21,6 +21,7 @@ from .core import Emulator
 from .directory import Tenant
 from .errors import EntraError
 from .forms import emulator, read_form, require_back_channel
+from .shapes import well_formed
 from .state import DeviceGrant, new_handle
 from .tokens import parse_scopes, wants_cp1
 
@@ -178,8 +179,13 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
         )
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
         raise EntraError("invalid_grant", 500133) from None
-    except jwt.PyJWTError:
+    except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError, jwt.InvalidKeyError):
         raise EntraError("invalid_grant", 50013) from None
+    except (jwt.PyJWTError, RecursionError):
+        # Signed, but not a token: a claim missing or of the wrong type, a payload nested past reading.
+        raise EntraError("invalid_grant", 50027) from None
+    if not well_formed(claims):
+        raise EntraError("invalid_grant", 50027)
     if claims["iss"] != emu.issuer.issuer(str(claims["tid"])) or str(claims["tid"]) not in emu.directory.tenants:
         raise EntraError("invalid_grant", 50013)
     if claims["aud"] not in client.app.resource_ids():
@@ -199,7 +205,7 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
         _param(form, "scope"),
         claims=form.get("claims"),
         auth_time=emu.issuer.issued_at(claims) or time.time(),
-        carried_contexts=[c for c in claims.get("acrs") or [] if isinstance(c, str)],
+        carried_contexts=claims.get("acrs") or [],
         family=new_handle(8),
     )
 

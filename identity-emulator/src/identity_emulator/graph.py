@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from .cae import capable, challenge, critical_event
 from .directory import User
 from .forms import emulator, require_back_channel
+from .shapes import well_formed
 from .tokens import GRAPH_APP_ID
 
 router = APIRouter(prefix="/v1.0", tags=["graph"])
@@ -61,6 +62,8 @@ def token_claims(request: Request, scopes: frozenset[str] = MEMBERSHIP_SCOPES) -
         )
     except jwt.PyJWTError:
         return graph_error(401, "InvalidAuthenticationToken", "Access token validation failure.")
+    if not well_formed(claims, audience_list=True):
+        return graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Malformed token.")
     tid = str(claims["tid"])
     if tid not in emu.directory.tenants or claims["iss"] != emu.issuer.issuer(tid):
         return graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid issuer.")

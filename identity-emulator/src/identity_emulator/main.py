@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 from zerotrust.headers import HeaderLimits
+from zerotrust.hosts import LOOPBACK_NAMES, TrustedHosts
 from zerotrust.limits import PeerLimit
 from zerotrust.settings import is_loopback_host
 
@@ -41,7 +42,6 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     )
     app.state.emulator = emu
 
-    allowed_hosts = {"localhost", "127.0.0.1", "[::1]", "::1", settings.public_host}
     own_origins = {settings.front_base, settings.issuer_base}
     # Where our forms may lead (the login POST redirects to the app): registered origins, with any
     # port for http loopback ones, matching how redirect URIs themselves are compared.
@@ -62,18 +62,19 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     # Throttling per address on the token and sign-in endpoints (lockout.py), inside the guard below so its
     # answers carry the same headers; plain ASGI, before any form is read.
     app.add_middleware(PeerLimit, limits=emu.throttles, refusal=_throttled, limited=limited)
+    # Any Host but this machine's names on the emulator's two ports is a 400 (zerotrust.hosts, as at every
+    # tier): a DNS-rebinding page could otherwise drive the admin view. Also inside the guard, which checks
+    # the peer first and puts its headers on this answer too.
+    names = dict.fromkeys((*LOOPBACK_NAMES, settings.public_host.lower()))
+    app.add_middleware(
+        TrustedHosts, allowed=[f"{name}:{port}" for name in names for port in (settings.port, settings.front_port)]
+    )
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Defence in depth beside the loopback bind: refuse any peer that isn't this machine, and
-        # any Host that isn't loopback (a DNS-rebinding page could otherwise drive the admin view).
+        # Defence in depth beside the loopback bind: refuse any peer that isn't this machine.
         peer = request.client.host if request.client else ""
-        host = (
-            (request.headers.get("host") or "").rsplit(":", 1)[0]
-            if "]" not in (request.headers.get("host") or "")
-            else (request.headers.get("host") or "").split("]")[0] + "]"
-        )
-        if not is_loopback_host(peer) or host not in allowed_hosts:
+        if not is_loopback_host(peer):
             return JSONResponse({"error": "access_denied", "error_description": "loopback only"}, status_code=403)
         if request.method == "POST":
             origin = request.headers.get("origin")

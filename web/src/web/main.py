@@ -73,6 +73,7 @@ def create_app(
         "web",
         "Zero Trust sample: the web app (backend-for-frontend).",
         lifespan,
+        allowed_hosts=settings.trusted_hosts,
         csp=settings.csp,
         hsts=settings.environment == "production",
         middleware=[Middleware(Guard, public_origin=settings.public_origin)],

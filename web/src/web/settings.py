@@ -5,7 +5,7 @@ configuration, never from that file."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -146,6 +146,12 @@ class Settings(ServiceSettings):
     def public_origin(self) -> str:
         """This app's own origin, as the browser sees it (from the registered redirect URI)."""
         return origin_of(self.redirect_uri)
+
+    public_address_setting: ClassVar[str] = "REDIRECT_URI"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.public_origin
 
     @property
     def csp(self) -> str:

@@ -20,6 +20,7 @@ from .audit import audit_requests
 from .correlation import HEADER, correlation_id
 from .docs import serve_docs
 from .headers import API_CSP, SecurityHeaders
+from .hosts import TrustedHosts
 from .keyset import Fetch, KeySet
 from .limits import PeerLimit, RateLimits, Refusal, json_refusal
 from .openapi import document_permissions
@@ -52,6 +53,7 @@ def create_service(
     summary: str,
     lifespan: Lifespan,
     *,
+    allowed_hosts: Sequence[str],
     docs: bool = False,
     csp: str = API_CSP,
     hsts: bool = False,
@@ -61,7 +63,8 @@ def create_service(
     tracing: Tracing | None = None,
     trust_caller_trace: bool = True,
 ) -> FastAPI:
-    """`docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers.
+    """`allowed_hosts`: the Host header values answered (settings.trusted_hosts), any other a 400.
+    `docs`: /openapi.json and /docs (Swagger UI from this host, zerotrust.docs); off for internal tiers.
     `middleware`: the service's own, inside the shared ones, so its answers get the security headers too.
     `limits`: per-peer rate limit before the service's own middleware (answered with `refusal`), per-caller
     where the caller becomes known (zerotrust.limits).
@@ -87,6 +90,9 @@ def create_service(
         app.add_middleware(own.cls, *own.args, **own.kwargs)
     if limits is not None:
         app.add_middleware(PeerLimit, limits=limits, refusal=refusal)
+    # Outside the limits, inside the headers and the trace (its 400 gets both): a misdirected request is
+    # answered before anything else of the service runs.
+    app.add_middleware(TrustedHosts, allowed=allowed_hosts)
     app.add_middleware(SecurityHeaders, csp=csp, hsts=hsts)
     app.add_middleware(TraceRequests, tracing=tracing or Tracing(name), trust_caller=trust_caller_trace)
     return app
@@ -116,13 +122,16 @@ def create_api(
     summary: str,
     lifespan: Lifespan,
     *,
+    allowed_hosts: Sequence[str],
     audit_log: Path | None,
     docs: bool = False,
     limits: RateLimits | None = None,
     tracing: Tracing | None = None,
 ) -> FastAPI:
     """An API tier: every refusal an RFC 6750 answer, and what each route needs written into its schema."""
-    app = create_service(name, summary, lifespan, docs=docs, limits=limits, tracing=tracing)
+    app = create_service(
+        name, summary, lifespan, allowed_hosts=allowed_hosts, docs=docs, limits=limits, tracing=tracing
+    )
     protect.install(app)
     app.add_exception_handler(RequestValidationError, invalid_body)
     app.add_exception_handler(Exception, unexpected)

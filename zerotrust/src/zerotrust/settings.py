@@ -12,12 +12,13 @@ import ipaddress
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .hosts import default_hosts, host_entries, public_url
 from .ids import OBJECT_ID
 
 # The emulator's home tenant (contoso, identity-emulator/demo/directory.yaml); in Azure, configuration.
@@ -77,6 +78,8 @@ Guid = Annotated[str, AfterValidator(_guid)]
 GuidList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list), AfterValidator(_guids)]
 TextList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list)]
 NetworkList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list), AfterValidator(_networks)]
+PublicUrl = Annotated[str, AfterValidator(public_url)]
+HostList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list), AfterValidator(host_entries)]
 
 
 class ServiceSettings(BaseSettings):
@@ -128,6 +131,10 @@ class ServiceSettings(BaseSettings):
     applicationinsights_connection_string: str | None = Field(
         default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
     )
+    # Host header values this service answers (`host` on any port, or `host:port`); any other is a 400
+    # (zerotrust.hosts: DNS rebinding, forged Host). Empty: its public address's host, plus, on this machine,
+    # localhost, 127.0.0.1 and [::1] on its own port. In Azure: the app's host name (its FQDN).
+    allowed_hosts: HostList = ()
 
     @field_validator("managed_identity_client_id", mode="before")
     @classmethod
@@ -183,6 +190,8 @@ class ServiceSettings(BaseSettings):
             problems.append(f"{prefix}INSTANCE_DISCOVERY must stay on for Entra ID authorities")
         if self.rate_clock_file is not None:
             problems.append(f"{prefix}RATE_CLOCK_FILE moves the rate limits' clock; it is for tests")
+        if is_loopback_host(urlsplit(self.public_base_url).hostname):
+            problems.append(f"{prefix}{self.public_address_setting} must be this app's address (its FQDN in Azure)")
         graph = urlsplit(self.graph_url)
         if graph.scheme != "https" or is_loopback_host(graph.hostname):
             problems.append(f"{prefix}GRAPH_URL must be Microsoft Graph over https (https://graph.microsoft.com)")
@@ -196,6 +205,21 @@ class ServiceSettings(BaseSettings):
     def require_tls(self) -> bool:
         """Bearer tokens travel in this service's requests: never over plain http, not on a laptop either."""
         return True
+
+    # The setting that gives public_base_url its value (the web's comes from its redirect URI).
+    public_address_setting: ClassVar[str] = "PUBLIC_URL"
+
+    @property
+    def public_base_url(self) -> str:
+        """This service's address as its callers reach it; absolute URLs it answers with start with it,
+        never with a request's Host header."""
+        return f"{'https' if self.require_tls else 'http'}://localhost:{self.port}"
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host header values answered: ALLOWED_HOSTS, or those of the public address (zerotrust.hosts)."""
+        loopback = is_loopback_host(urlsplit(self.public_base_url).hostname)
+        return self.allowed_hosts or default_hosts(self.public_base_url, self.port, loopback=loopback)
 
     @property
     def authority_host(self) -> str:
@@ -229,6 +253,14 @@ class ApiSettings(ServiceSettings):
     # Re-read on its cache lifetime (the provider serves it for 5 minutes): bounds how long a withdrawn key
     # still works, without every tier asking every 30 s when nothing changed.
     key_set_max_age_seconds: float = Field(default=300.0, gt=0)
+    # This API's address as its callers reach it (https://<app>.azurewebsites.net, or behind a gateway its
+    # public URL), for the absolute URLs it answers with (SCIM's Location): configuration, never the Host
+    # header. Empty: https://localhost:<port>.
+    public_url: PublicUrl = ""
+
+    @property
+    def public_base_url(self) -> str:
+        return self.public_url or super().public_base_url
 
     @field_validator("allowed_client_ids")
     @classmethod

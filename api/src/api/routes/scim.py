@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request, Response
 from zerotrust.ids import OBJECT_ID
 
-from ..dependencies import AsApp, Provisioner
+from ..dependencies import AsApp, Provisioner, PublicUrl
 from ..downstream import AppHop, DownstreamError
 from ..scim import (
     FILTER,
@@ -80,16 +80,16 @@ def _user_path(user_id: str) -> str:
 
 
 @router.post("/Users", status_code=201)
-async def create_user(caller: Provisioner, request: Request, body: Body, down: AsApp) -> Response:
+async def create_user(caller: Provisioner, base: PublicUrl, body: Body, down: AsApp) -> Response:
     _, user = await _call(down, "POST", "/users", user_fields(body))
-    created = resource(request, user)
+    created = resource(base, user)
     return answer(created, 201, {"Location": created["meta"]["location"]})
 
 
 @router.get("/Users")
 async def list_users(
     caller: Provisioner,
-    request: Request,
+    base: PublicUrl,
     down: AsApp,
     filter: Annotated[str | None, Query(max_length=300)] = None,
     start_index: Annotated[str | None, Query(alias="startIndex", max_length=12)] = None,
@@ -112,31 +112,31 @@ async def list_users(
         else:
             query["user_name"] = value
     _, page = await _call(down, "GET", f"/users?{urlencode(query)}")
-    return list_response(first, int(page["total"]), [resource(request, u) for u in page["users"]])
+    return list_response(first, int(page["total"]), [resource(base, u) for u in page["users"]])
 
 
 @router.get("/Users/{user_id}")
-async def get_user(user_id: str, caller: Provisioner, request: Request, down: AsApp) -> Response:
+async def get_user(user_id: str, caller: Provisioner, base: PublicUrl, down: AsApp) -> Response:
     _, user = await _call(down, "GET", _user_path(user_id))
-    return answer(resource(request, user))
+    return answer(resource(base, user))
 
 
 @router.put("/Users/{user_id}")
-async def replace_user(user_id: str, caller: Provisioner, request: Request, body: Body, down: AsApp) -> Response:
+async def replace_user(user_id: str, caller: Provisioner, base: PublicUrl, body: Body, down: AsApp) -> Response:
     path = _user_path(user_id)
     fields = user_fields(body)
     _, current = await _call(down, "GET", path)
     if fields.pop("object_id") != current["object_id"]:
         raise ScimError(400, "externalId can't be changed: it is the user's Entra object id.", "mutability")
     _, user = await _call(down, "PATCH", path, fields)
-    return answer(resource(request, user))
+    return answer(resource(base, user))
 
 
 @router.patch("/Users/{user_id}")
-async def change_user(user_id: str, caller: Provisioner, request: Request, body: Body, down: AsApp) -> Response:
+async def change_user(user_id: str, caller: Provisioner, base: PublicUrl, body: Body, down: AsApp) -> Response:
     path = _user_path(user_id)
     _, user = await _call(down, "PATCH", path, patch_changes(body))
-    return answer(resource(request, user))
+    return answer(resource(base, user))
 
 
 @router.delete("/Users/{user_id}", status_code=204)

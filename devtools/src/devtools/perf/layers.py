@@ -1,7 +1,7 @@
 """What each layer of an API tier costs a request, in process (no network, no TLS): a bare FastAPI route, then
-the same with the shared layers every tier has (security headers, a server span whose trace id is the
-correlation id), then with the bearer token checked (a validation cached, a scope checked), then with the audit
-line written, then with the span written to a trace file as `make run` does, then with the rate limits (per
+the same with the shared layers every tier has (trusted hosts, security headers, a server span whose trace id is
+the correlation id), then with the bearer token checked (a validation cached, a scope checked), then with the
+audit line written, then with the span written to a trace file as `make run` does, then with the rate limits (per
 peer and per caller, zerotrust.limits). Microseconds per request."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from zerotrust.audit import audit_requests
 from zerotrust.headers import SecurityHeaders
+from zerotrust.hosts import TrustedHosts
 from zerotrust.limits import PeerLimit, RateLimits
 from zerotrust.protect import Protection
 from zerotrust.tokens import Principal, TokenValidator
@@ -51,6 +52,7 @@ def _app(
             PeerLimit, limits=RateLimits.of(peer_rate=1e9, peer_burst=1e9, caller_rate=1e9, caller_burst=1e9)
         )
     if layers:
+        app.add_middleware(TrustedHosts, allowed=["localhost"])
         app.add_middleware(SecurityHeaders)
         app.add_middleware(TraceRequests, tracing=Tracing("bench", trace_file=spans))
     return app
