@@ -74,6 +74,18 @@ def tracked_credential_files(paths: Iterable[str]) -> list[str]:
     return bad
 
 
+LABELLED_TRACE_ID = re.compile(
+    r"((?:reference <code>|correlation[ _]id[=: ]\s*|\"(?:correlation_id|trace_id|span_id|parent_id)\":\s*\"))"
+    r"([0-9a-f]{32}|[0-9a-f]{16})\b|(traceparent='00-)([0-9a-f]{32}-[0-9a-f]{16})"
+)
+
+
+def _masked(match: re.Match[str]) -> str:
+    label = match.group(1) or match.group(3)
+    value = match.group(2) or match.group(4)
+    return label + re.sub(r"[0-9a-f]", "0", value)
+
+
 def scan_text(where: str, text: str, known: Mapping[str, Iterable[str]] | None = None) -> list[Finding]:
     """Findings in text a service or page produced; `known` maps a kind to exact secret values."""
     values = [(kind, v) for kind, vs in (known or {}).items() for v in vs if v]
@@ -86,10 +98,11 @@ def scan_text(where: str, text: str, known: Mapping[str, Iterable[str]] | None =
             findings.append(Finding(where, number, "PEM private key block"))
         findings.extend(Finding(where, number, kind) for kind, value in values if value in line)
     # detect-secrets scans files (its filters need the file's context): the text goes through a
-    # private temporary file, as a log file would.
+    # private temporary file, as a log file would. Trace ids (the correlation ids pages and logs show on
+    # purpose) are hex of a secret's entropy: masked where they are labelled as such, and only there.
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "captured.log"
-        path.write_text(text)
+        path.write_text(LABELLED_TRACE_ID.sub(_masked, text))
         findings.extend(
             Finding(where, f.line, f"detect-secrets: {f.kind}") for f in scan_files(Path(folder), ["captured.log"])
         )

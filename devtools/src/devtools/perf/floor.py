@@ -42,14 +42,17 @@ def _page(request: Request, items: list[dict[str, Any]]) -> Response:
     return response
 
 
-def _rows(session: Session) -> list[dict[str, Any]]:
+def _rows(session: Session, db: Database) -> list[dict[str, Any]]:
+    # As downstream-api's unit of work does: on PostgreSQL, row-level security shows the declared tenant only.
+    db.declare_tenant(session, TENANT)
     rows = session.scalars(
         select(Record).where(Record.tenant_id == TENANT, Record.owner_oid == OWNER).order_by(Record.created_at)
     )
     return [{"id": r.id, "title": r.title, "done": r.done, "created_at": r.created_at.isoformat()} for r in rows]
 
 
-def _seed(session: Session, count: int) -> None:
+def _seed(session: Session, db: Database, count: int) -> None:
+    db.declare_tenant(session, TENANT)
     if session.scalar(select(Record.id).limit(1)) is None:
         now = dt.datetime.now(dt.UTC)
         for n in range(count):
@@ -70,7 +73,7 @@ def downstream(database_url: str, seed: int) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await db.run(_seed, seed)
+        await db.run(_seed, db, seed)
         yield
         db.dispose()
 
@@ -78,7 +81,7 @@ def downstream(database_url: str, seed: int) -> FastAPI:
 
     @app.get("/records")
     async def records() -> JSONResponse:
-        return JSONResponse(await db.run(_rows))
+        return JSONResponse(await db.run(_rows, db))
 
     return app
 
