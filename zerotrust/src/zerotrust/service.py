@@ -163,4 +163,9 @@ def token_validator(settings: ApiSettings, fetch: Fetch) -> TokenValidator:
 
 def tracing(name: str, settings: ServiceSettings) -> Tracing:
     """Where `name`'s spans go, from its settings (a file locally, Azure Monitor when configured)."""
-    return Tracing(name, trace_file=settings.trace_file, azure_monitor=settings.applicationinsights_connection_string)
+    return Tracing(
+        name,
+        trace_file=settings.trace_file,
+        azure_monitor=settings.applicationinsights_connection_string,
+        per_second=settings.trace_samples_per_second,
+    )

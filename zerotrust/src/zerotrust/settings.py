@@ -128,6 +128,9 @@ class ServiceSettings(BaseSettings):
     # Spans as JSON lines (zerotrust.tracing), and to Azure Monitor when its connection string is set (the
     # variable Azure sets, unprefixed); neither: trace ids still join the tiers' lines, nothing exported.
     trace_file: Path | None = None
+    # New traces kept per second (the rest still carry their trace id): every click of a person, a bounded
+    # cost under load. Azure Monitor's distro samples the same way (rate-limited sampling).
+    trace_samples_per_second: float = Field(default=20.0, ge=0)
     applicationinsights_connection_string: str | None = Field(
         default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
     )

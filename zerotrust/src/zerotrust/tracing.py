@@ -11,8 +11,9 @@ import json
 import logging
 import os
 import threading
+import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -23,7 +24,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -74,12 +75,38 @@ def _plain(span: ReadableSpan) -> dict[str, Any]:
     }
 
 
+class PerSecond(Sampler):
+    """Keeps at most `rate` new traces a second (a token bucket), as Azure Monitor's rate-limited sampling
+    does: every request while a person clicks, a bounded cost under load."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.clock = rate, clock
+        self.tokens, self.last = rate, clock()
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        now = self.clock()
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1:
+            return SamplingResult(Decision.DROP)
+        self.tokens -= 1
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, kwargs.get("attributes"))
+
+    def get_description(self) -> str:
+        return f"PerSecond{{{self.rate}}}"
+
+
 class Tracing:
-    """A service's tracer. Sampling keeps every trace when something exports it and none otherwise; trace
-    ids (the correlation ids) are made either way, and a caller's sampling decision is followed."""
+    """A service's tracer. Sampling keeps up to `per_second` new traces when something exports them and
+    none otherwise; trace ids (the correlation ids) are made either way, and a caller's decision is followed."""
 
     def __init__(
-        self, service: str, *, trace_file: Path | None = None, azure_monitor: str | None = None, ratio: float = 1.0
+        self,
+        service: str,
+        *,
+        trace_file: Path | None = None,
+        azure_monitor: str | None = None,
+        per_second: float = 20.0,
     ) -> None:
         processors: list[SimpleSpanProcessor | BatchSpanProcessor] = []
         if trace_file is not None:
@@ -87,7 +114,7 @@ class Tracing:
             processors.append(SimpleSpanProcessor(JsonLinesExporter(trace_file)))
         if azure_monitor:
             processors.append(BatchSpanProcessor(_azure_monitor(azure_monitor)))
-        sampler = ParentBased(TraceIdRatioBased(ratio)) if processors else ALWAYS_OFF
+        sampler = ParentBased(PerSecond(per_second)) if processors and per_second > 0 else ALWAYS_OFF
         self.provider = TracerProvider(sampler=sampler, resource=Resource.create({"service.name": service}))
         for processor in processors:
             self.provider.add_span_processor(processor)

@@ -1,0 +1,63 @@
+"""Tracing: the correlation id is the W3C trace id, a caller's trace is continued only where trusted, spans reach
+the file, and sampling keeps a bounded number of new traces a second."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace.sampling import Decision
+from zerotrust.tracing import PerSecond, TraceRequests, Tracing, client_span
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+def _app(tracing: Tracing, trust_caller: bool) -> TestClient:
+    app = FastAPI()
+
+    @app.get("/items/{item}")
+    async def item(item: str) -> dict[str, str]:
+        with client_span("sqlite transaction", **{"db.system": "sqlite"}):
+            return {"item": item}
+
+    app.add_middleware(TraceRequests, tracing=tracing, trust_caller=trust_caller)
+    return TestClient(app)
+
+
+def test_a_trusted_callers_trace_is_continued_and_its_spans_written(tmp_path: Path) -> None:
+    tracing = Tracing("api", trace_file=tmp_path / "spans.jsonl")
+    r = _app(tracing, trust_caller=True).get("/items/secret-1", headers={"traceparent": TRACEPARENT})
+    assert r.headers["x-correlation-id"] == TRACE_ID
+    spans = [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
+    server = next(s for s in spans if s["kind"] == "SERVER")
+    database = next(s for s in spans if s["kind"] == "CLIENT")
+    assert {s["trace_id"] for s in spans} == {TRACE_ID}
+    assert server["parent_id"] == "00f067aa0ba902b7" and server["name"] == "GET /items/{item}"
+    assert database["parent_id"] == server["span_id"] and database["attributes"] == {"db.system": "sqlite"}
+    assert "secret-1" not in (tmp_path / "spans.jsonl").read_text()  # the route template, never the path
+
+
+def test_an_untrusted_callers_trace_context_is_ignored_and_a_malformed_one_too(tmp_path: Path) -> None:
+    web = _app(Tracing("web", trace_file=tmp_path / "spans.jsonl"), trust_caller=False)
+    assert web.get("/items/1", headers={"traceparent": TRACEPARENT}).headers["x-correlation-id"] != TRACE_ID
+    api = _app(Tracing("api"), trust_caller=True)
+    cid = api.get("/items/1", headers={"traceparent": "00-zz-<script>-01"}).headers["x-correlation-id"]
+    assert len(cid) == 32 and int(cid, 16) and cid != TRACE_ID
+
+
+def test_at_most_rate_new_traces_a_second_are_kept() -> None:
+    now = [100.0]
+    sampler = PerSecond(2, clock=lambda: now[0])
+    kept = [sampler.should_sample(None, 1, "GET").decision for _ in range(3)]
+    assert kept == [Decision.RECORD_AND_SAMPLE, Decision.RECORD_AND_SAMPLE, Decision.DROP]
+    now[0] += 0.5  # half a second: one more
+    assert sampler.should_sample(None, 1, "GET").decision == Decision.RECORD_AND_SAMPLE
+    assert sampler.should_sample(None, 1, "GET").decision == Decision.DROP
+
+
+def test_nothing_is_recorded_without_an_exporter_yet_the_trace_id_is_there(tmp_path: Path) -> None:
+    r = _app(Tracing("api"), trust_caller=True).get("/items/1", headers={"traceparent": TRACEPARENT})
+    assert r.status_code == 200 and r.headers["x-correlation-id"] == TRACE_ID
