@@ -75,7 +75,7 @@ def tracked_credential_files(paths: Iterable[str]) -> list[str]:
 
 
 LABELLED_TRACE_ID = re.compile(
-    r"((?:reference <code>|correlation[ _]id[=: ]\s*|\"(?:correlation_id|trace_id|span_id|parent_id)\":\s*\"))"
+    r"((?:reference <code>|correlation[ _-]id[=: ]\s*|\"(?:correlation_id|trace_id|span_id|parent_id)\":\s*\"))"
     r"([0-9a-f]{32}|[0-9a-f]{16})\b|(traceparent='00-)([0-9a-f]{32}-[0-9a-f]{16})"
 )
 
