@@ -35,6 +35,7 @@ def main() -> int:
         ca_bundle=Path(config["ca_bundle"]),
         ready_timeout=config.get("ready_timeout", 20.0),
         stop_timeout=config.get("stop_timeout", 5.0),
+        restart=config.get("restart", False),
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from devtools.layout import Ports, default_services, tenant_ids
 from devtools.paths import repo_root
 from devtools.ports import free_port
-from devtools.supervisor import Service, run_stack
+from devtools.supervisor import RESTARTS_ALLOWED, Service, run_stack
 from devtools.tls import DevTls, ensure_dev_tls
 
 from tests.support.launch import alive
@@ -222,6 +222,31 @@ def test_child_dying_while_running_stops_the_rest_and_fails(harness: Harness) ->
     assert "doomed was killed by SIGKILL while the stack was running" in harness.output()
     assert not harness.stack_file.exists()
     _wait_for(lambda: not alive(survivor), "the surviving child to be stopped", 5)
+
+
+def test_with_restart_a_dead_child_is_started_again_until_it_keeps_dying(harness: Harness) -> None:
+    port = free_port()
+    pid_file = harness.pid_file("flaky")
+    harness.start(
+        [
+            {
+                "name": "flaky",
+                "argv": _fake(port, "--pid-file", pid_file),
+                "health_url": f"http://localhost:{port}/healthz",
+            }
+        ],
+        restart=True,
+    )
+    harness.wait_ready()
+    for death in range(1, RESTARTS_ALLOWED + 1):
+        pid = int(pid_file.read_text())
+        os.kill(pid, signal.SIGKILL)
+        _wait_for(lambda n=death: harness.output().count("flaky is healthy again") == n, f"restart {death}")
+        assert harness.proc is not None and harness.proc.poll() is None and harness.stack_file.exists()
+        assert int(pid_file.read_text()) != pid
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)  # once more within the window: broken, not unlucky
+    assert harness.proc is not None and harness.proc.wait(timeout=20) == 1
+    assert "flaky was killed by SIGKILL while the stack was running" in harness.output()
 
 
 def _run_in_process(services: list[Service], tmp_path: Path, tls: DevTls, **kwargs: float) -> tuple[int, str]:
