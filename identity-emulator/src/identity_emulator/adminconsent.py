@@ -50,19 +50,8 @@ async def adminconsent(tenant: str, request: Request) -> Response:
     emu = emulator(request)
     q = request.query_params
     try:
-        path_tenant = emu.tenant_for_path(tenant)
-        client_id = q.get("client_id") or ""
-        app = emu.directory.applications.get(client_id.lower())
-        if app is None:
-            raise EntraError("unauthorized_client", 700016, client_id=client_id[:100], tenant=tenant[:100])
-        if path_tenant is not None:
-            emu.check_app_in_tenant(app, path_tenant.tenant_id)
-        redirect_uri = q.get("redirect_uri")
-        if not redirect_uri:
-            raise EntraError("invalid_request", 900971)
         # The same exact match as the authorize endpoint: an unregistered URI gets nothing, not even an error.
-        if not app.accepts_redirect_uri(redirect_uri):
-            raise EntraError("invalid_request", 50011, redirect_uri=redirect_uri[:200], client_id=app.application_id)
+        app, redirect_uri, path_tenant = pages.requesting_client(emu, tenant, q)
     except EntraError as err:
         return error_page(request, err)
     txn = PendingSignIn(

@@ -75,25 +75,31 @@ def _form_post_page(action: str, params: dict[str, str]) -> str:
     return str(rendered)
 
 
+def requesting_client(emu: Emulator, tenant: str, q: Any) -> tuple[Application, str, Tenant | None]:
+    """The client `client_id` names (allowed in the path's tenant) and its `redirect_uri`; else EntraError."""
+    path_tenant = emu.tenant_for_path(tenant)
+    client_id = q.get("client_id") or ""
+    app = emu.directory.applications.get(client_id.lower())
+    if app is None:
+        raise EntraError("unauthorized_client", 700016, client_id=client_id[:100], tenant=tenant[:100])
+    if path_tenant is not None:
+        emu.check_app_in_tenant(app, path_tenant.tenant_id)
+    redirect_uri = q.get("redirect_uri")
+    if not redirect_uri:
+        raise EntraError("invalid_request", 900971)
+    # Exact string match, no wildcards, no normalisation: anything else is an open redirect.
+    # The one exception is Entra's (and RFC 8252's): the port of an http loopback URI.
+    if not app.accepts_redirect_uri(redirect_uri):
+        raise EntraError("invalid_request", 50011, redirect_uri=redirect_uri[:200], client_id=app.application_id)
+    return app, redirect_uri, path_tenant
+
+
 @router.get("/{tenant}/oauth2/v2.0/authorize", response_class=HTMLResponse, tags=["pages"])
 async def authorize(tenant: str, request: Request) -> Response:
     emu = emulator(request)
     q = request.query_params
     try:
-        path_tenant = emu.tenant_for_path(tenant)
-        client_id = q.get("client_id") or ""
-        app = emu.directory.applications.get(client_id.lower())
-        if app is None:
-            raise EntraError("unauthorized_client", 700016, client_id=client_id[:100], tenant=tenant[:100])
-        if path_tenant is not None:
-            emu.check_app_in_tenant(app, path_tenant.tenant_id)
-        redirect_uri = q.get("redirect_uri")
-        if not redirect_uri:
-            raise EntraError("invalid_request", 900971)
-        # Exact string match, no wildcards, no normalisation: anything else is an open redirect.
-        # The one exception is Entra's (and RFC 8252's): the port of an http loopback URI.
-        if not app.accepts_redirect_uri(redirect_uri):
-            raise EntraError("invalid_request", 50011, redirect_uri=redirect_uri[:200], client_id=app.application_id)
+        app, redirect_uri, _ = requesting_client(emu, tenant, q)
     except EntraError as err:
         # Before the redirect URI is known to be the client's, errors stay on our own page.
         return error_page(request, err)
