@@ -89,6 +89,15 @@ def test_a_planted_secret_is_found(tmp_path: Path) -> None:
     assert not [f for f in findings if f.where == "clean.py"]
 
 
+def test_a_secret_keyword_whose_value_starts_with_a_dash_is_found_too(tmp_path: Path) -> None:
+    # The value detect-secrets' own keyword pattern misses; the scan's extra check finds it.
+    (tmp_path / "settings.py").write_text(f'client_secret = "-{secrets.token_urlsafe(30)}"\n')
+    (tmp_path / "flags.py").write_text('ARGS = ["--verbose", "-n", "--token-file"]\n')
+    findings = scan_files(tmp_path, ["settings.py", "flags.py"])
+    assert ("settings.py", "Secret Keyword") in {(f.where, f.kind) for f in findings}
+    assert not [f for f in findings if f.where == "flags.py"]
+
+
 def test_an_allowlist_pragma_does_not_hide_a_private_key(tmp_path: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
