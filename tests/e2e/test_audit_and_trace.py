@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,14 @@ def test_one_page_is_one_line_per_tier_joined_by_its_correlation_id_and_one_trac
     assert by_tier["api"]["permissions"] == ["Tasks.Read"]
     assert by_tier["downstream-api"]["permissions"] == ["Records.Read"]
 
+    # A span is written when it ends, just after its tier answered: the api's and downstream's may land a
+    # moment after the page. Poll for them (their processes write them), within a bound.
+    deadline = time.monotonic() + 10
     spans = _spans(stack, cid)
+    while {span["service"] for span in spans if span["kind"] == "SERVER"} != set(TIERS):
+        assert time.monotonic() < deadline, f"spans of {cid}: {spans}"
+        time.sleep(0.1)
+        spans = _spans(stack, cid)
     by_id = {span["span_id"]: span for span in spans}
     servers = {span["service"]: span for span in spans if span["kind"] == "SERVER"}
     assert set(servers) == set(TIERS)
