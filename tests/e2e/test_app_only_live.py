@@ -155,6 +155,37 @@ def test_the_daemon_gets_the_tenant_report_app_only_counts_and_no_titles(
 
 
 @APP_ONLY
+def test_the_daemon_runs_as_a_scheduled_job_from_its_environment_alone(
+    app_only_stack: RunningStack, tmp_path: Path
+) -> None:
+    # As the Container Apps job runs it (infra/jobs.tf): DAEMON_* settings, the platform's identity endpoint,
+    # the user-assigned identity named by client id; no stack.json to read (an empty local folder).
+    headers = json.loads((app_only_stack.local_dir / "emulator" / "managed-identity-headers.json").read_text())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "API_", "DOWNSTREAM_", "DAEMON_"))}
+    env |= {
+        "ZT_LOCAL_DIR": str(tmp_path),
+        "IDENTITY_ENDPOINT": f"{app_only_stack.info['emulator']}/msi/token",
+        "IDENTITY_HEADER": headers["daemon"],
+        "SSL_CERT_FILE": str(app_only_stack.info["ca_bundle"]),
+        "REQUESTS_CA_BUNDLE": str(app_only_stack.info["ca_bundle"]),
+        "DAEMON_AUTHORITY": str(app_only_stack.info["authority"]),
+        "DAEMON_CLIENT_ID": app_id("daemon"),
+        "DAEMON_MANAGED_IDENTITY_CLIENT_ID": "d028a466-064c-4333-bbf9-2090e0c994a3",
+        "DAEMON_API_URL": str(app_only_stack.info["api"]),
+        "DAEMON_API_APP_ID_URI": f"api://{app_id('api')}",
+    }
+    run = [sys.executable, "-m", "devtools.cli", "daemon"]
+    done = subprocess.run(run, env=env, cwd=repo_root(), capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tenant_id"] == app_only_stack.info["tenants"]["contoso"]
+    # A setting missing: one line naming it, no traceback.
+    del env["DAEMON_CLIENT_ID"]
+    failed = subprocess.run(run, env=env, cwd=repo_root(), capture_output=True, text=True, timeout=120, check=False)
+    assert failed.returncode == 1 and "DAEMON_CLIENT_ID must be set" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
+@APP_ONLY
 @pytest.mark.parametrize(
     ("method", "path", "scope"),
     [

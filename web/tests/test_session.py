@@ -4,6 +4,7 @@ contract for both stores (the SQLite file of one process, the Redis replicas sha
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import json
 import re
@@ -151,6 +152,21 @@ def test_the_key_is_generated_once_and_reused(state_dir: Path) -> None:
     a = Sealer.from_key_file(state_dir / "session-key")
     b = Sealer.from_key_file(state_dir / "session-key")
     assert b.open(a.seal(b"x", "ctx"), "ctx") == b"x"
+
+
+def test_a_key_mounted_read_only_is_used_as_it_is(tmp_path: Path) -> None:
+    # Key Vault's secret as Container Apps mounts it: a folder and file the app can read, never change.
+    mounted = tmp_path / "secrets"
+    mounted.mkdir()
+    writer = Sealer(b"m" * 32)
+    (mounted / "session-key").write_bytes(base64.b64encode(b"m" * 32))
+    mounted.chmod(0o555)
+    try:
+        sealer = Sealer.from_key_file(mounted / "session-key")
+        assert sealer.open(writer.seal(b"x", "ctx"), "ctx") == b"x"
+        assert stat.S_IMODE(mounted.stat().st_mode) == 0o555
+    finally:
+        mounted.chmod(0o755)
 
 
 def test_a_blob_moved_to_another_record_does_not_decrypt(state_dir: Path) -> None:

@@ -118,3 +118,14 @@ def test_short_clocks_are_for_development_only() -> None:
         Tier(key_set_refresh_seconds=0)
     with pytest.raises(ValidationError):
         Tier(clock_leeway_seconds=-1)
+
+
+def test_tls_ends_at_the_ingress_only_behind_an_https_public_address() -> None:
+    # Container Apps: the ingress serves HTTPS and the container plain HTTP; without it, HTTPS in the process.
+    assert Tier().require_tls
+    behind = Tier(
+        environment="production", authority=ENTRA, instance_discovery=True, public_url=PUBLIC, tls_at_ingress=True
+    )
+    assert not behind.require_tls and behind.public_base_url == PUBLIC
+    with pytest.raises(ValidationError, match="TIER_TLS_AT_INGRESS needs TIER_PUBLIC_URL"):
+        Tier(environment="production", authority=ENTRA, instance_discovery=True, tls_at_ingress=True)

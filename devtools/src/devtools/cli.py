@@ -196,11 +196,11 @@ def scorecard(
     "as federated credential, app role Tasks.Report.All) and prints GET /reports/tenant of the local stack.",
 )
 def daemon() -> int:
-    from devtools.token import TokenError, load_stack
-    from devtools.workloads import tenant_report
+    from devtools.token import TokenError
+    from devtools.workloads import daemon_report
 
     try:
-        report = tenant_report(load_stack(local_dir() / "stack.json"), local_dir())
+        report = daemon_report(dict(os.environ), local_dir())
     except TokenError as exc:
         print(f"zt daemon: {exc}", file=sys.stderr)
         return 1

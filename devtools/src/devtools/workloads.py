@@ -37,7 +37,9 @@ class Workload:
     name: str
     client_id: str
     authority: str
-    ca_bundle: str
+    # A CA bundle file (the dev CA locally), or True: the system's trust store (Azure).
+    ca_bundle: str | bool
+    managed_identity_client_id: str | None = None
 
     @classmethod
     def local(cls, name: str, stack: dict[str, Any], local_dir: Path) -> Workload:
@@ -58,6 +60,23 @@ class Workload:
             os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = stack["ca_bundle"]
         return cls(name, registrations()[name]["application_id"], stack["authority"], stack["ca_bundle"])
 
+    @classmethod
+    def from_environment(cls, name: str, environ: dict[str, str]) -> Workload:
+        """The workload as a scheduled job runs it (Container Apps job): its settings from the environment,
+        the identity endpoint from the platform. `<NAME>_*`, e.g. DAEMON_CLIENT_ID."""
+        prefix = name.upper().replace("-", "_") + "_"
+        missing = [k for k in ("AUTHORITY", "CLIENT_ID", "API_URL", "API_APP_ID_URI") if not environ.get(prefix + k)]
+        if missing:
+            raise TokenError(f"{', '.join(prefix + k for k in missing)} must be set (the job's environment)")
+        return cls(
+            name,
+            environ[prefix + "CLIENT_ID"],
+            environ[prefix + "AUTHORITY"],
+            # The system's trust store unless the environment names a bundle (the dev CA's, on a laptop).
+            environ.get("SSL_CERT_FILE") or True,
+            environ.get(prefix + "MANAGED_IDENTITY_CLIENT_ID") or None,
+        )
+
     def token(self, resource_app_id_uri: str) -> str:
         # Imported here: only these commands need zerotrust (and azure-identity through it).
         from zerotrust.credentials import federated_client_assertion
@@ -67,7 +86,7 @@ class Workload:
         http.trust_env = False
         app = msal.ConfidentialClientApplication(
             self.client_id,
-            client_credential={"client_assertion": federated_client_assertion()},
+            client_credential={"client_assertion": federated_client_assertion(self.managed_identity_client_id)},
             authority=self.authority,
             instance_discovery=False,
             http_client=http,
@@ -99,8 +118,26 @@ def api_app_id_uri() -> str:
 
 def tenant_report(stack: dict[str, Any], local_dir: Path) -> dict[str, Any]:
     """The daemon's job: the tenant report from the api, app-only (Tasks.Report.All)."""
-    daemon = Workload.local("daemon", stack, local_dir)
-    with daemon.client(stack["api"], api_app_id_uri()) as http:
+    return report_from(Workload.local("daemon", stack, local_dir), stack["api"], api_app_id_uri())
+
+
+def daemon_report(environ: dict[str, str], local_dir: Path) -> dict[str, Any]:
+    """A scheduled job (infra/jobs.tf) has its settings in its environment; a laptop's stack in stack.json."""
+    if "DAEMON_API_URL" in environ:
+        return scheduled_report(environ)
+    from devtools.token import load_stack
+
+    return tenant_report(load_stack(local_dir / "stack.json"), local_dir)
+
+
+def scheduled_report(environ: dict[str, str]) -> dict[str, Any]:
+    """The daemon as a Container Apps job runs it: DAEMON_* settings, the platform's managed identity."""
+    daemon = Workload.from_environment("daemon", environ)
+    return report_from(daemon, environ["DAEMON_API_URL"], environ["DAEMON_API_APP_ID_URI"])
+
+
+def report_from(daemon: Workload, api_url: str, api_id_uri: str) -> dict[str, Any]:
+    with daemon.client(api_url, api_id_uri) as http:
         response = http.get("/reports/tenant")
     if response.status_code != 200:
         raise TokenError(f"the api answered {response.status_code}: {response.text[:300]}")

@@ -124,9 +124,10 @@ class Sealer:
     # zt: token-management
     @classmethod
     def from_key_file(cls, path: Path) -> Sealer:
-        """The key generated at first run; in Azure it would come from Key Vault instead."""
-        private_dir(path.parent)
+        """The key generated at first run; in Azure, Key Vault's secret mounted read-only in its place."""
         if not path.exists():
+            # Only a folder we write the key into is made owner-only; a mounted secret's folder is the platform's.
+            private_dir(path.parent)
             # Written aside, then linked into place: no reader ever sees a half-written key, and when two
             # processes start at once the first link wins and both use that key.
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -167,5 +167,6 @@ def tracing(name: str, settings: ServiceSettings) -> Tracing:
         name,
         trace_file=settings.trace_file,
         azure_monitor=settings.applicationinsights_connection_string,
+        managed_identity_client_id=settings.managed_identity_client_id,
         per_second=settings.trace_samples_per_second,
     )

@@ -260,10 +260,18 @@ class ApiSettings(ServiceSettings):
     # public URL), for the absolute URLs it answers with (SCIM's Location): configuration, never the Host
     # header. Empty: https://localhost:<port>.
     public_url: PublicUrl = ""
+    # True where the platform's ingress ends TLS and is the only way in (Container Apps: HTTPS-only ingress,
+    # encrypted between apps by the environment's peer-to-peer encryption); the container then serves plain
+    # HTTP on its port. PUBLIC_URL must then say the https address callers use.
+    tls_at_ingress: bool = False
 
     @property
     def public_base_url(self) -> str:
         return self.public_url or super().public_base_url
+
+    @property
+    def require_tls(self) -> bool:
+        return not self.tls_at_ingress
 
     @field_validator("allowed_client_ids")
     @classmethod
@@ -281,6 +289,8 @@ class ApiSettings(ServiceSettings):
                 f"{prefix}KEY_SET_REFRESH_SECONDS and {prefix}KEY_SET_MAX_AGE_SECONDS must be at least "
                 f"{MIN_PRODUCTION_KEY_SET_SECONDS:g} (shorter is for tests)"
             )
+        if self.tls_at_ingress and urlsplit(self.public_url).scheme != "https":
+            problems.append(f"{prefix}TLS_AT_INGRESS needs {prefix}PUBLIC_URL: the https address the ingress serves")
         return problems
 
 

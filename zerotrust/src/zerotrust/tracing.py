@@ -106,6 +106,7 @@ class Tracing:
         *,
         trace_file: Path | None = None,
         azure_monitor: str | None = None,
+        managed_identity_client_id: str | None = None,
         per_second: float = 20.0,
     ) -> None:
         processors: list[SimpleSpanProcessor | BatchSpanProcessor] = []
@@ -113,7 +114,7 @@ class Tracing:
             # A span is in the file when it ends: one write(2), as an audit line costs.
             processors.append(SimpleSpanProcessor(JsonLinesExporter(trace_file)))
         if azure_monitor:
-            processors.append(BatchSpanProcessor(_azure_monitor(azure_monitor)))
+            processors.append(BatchSpanProcessor(_azure_monitor(azure_monitor, managed_identity_client_id)))
         sampler = ParentBased(PerSecond(per_second)) if processors and per_second > 0 else ALWAYS_OFF
         self.provider = TracerProvider(sampler=sampler, resource=Resource.create({"service.name": service}))
         for processor in processors:
@@ -124,13 +125,15 @@ class Tracing:
         self.provider.shutdown()
 
 
-def _azure_monitor(connection_string: str) -> SpanExporter:
+def _azure_monitor(connection_string: str, managed_identity_client_id: str | None) -> SpanExporter:
     from azure.identity import ManagedIdentityCredential
     from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
 
     # Entra authentication to Application Insights (local auth disabled there): the service's own managed
-    # identity, no instrumentation key doing the work of a secret.
-    return AzureMonitorTraceExporter(connection_string=connection_string, credential=ManagedIdentityCredential())
+    # identity (user-assigned: named by its client id, as the federated credential is), no instrumentation key
+    # doing the work of a secret.
+    credential = ManagedIdentityCredential(client_id=managed_identity_client_id)
+    return AzureMonitorTraceExporter(connection_string=connection_string, credential=credential)
 
 
 # zt: identity-iam-development-best-practices
