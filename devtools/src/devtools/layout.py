@@ -35,7 +35,8 @@ class Ports:
 
 
 # zt: identity-supported-account-types - the registrations a multi-tenant run opens to other tenants.
-MULTI_TENANT_APPS = ("web", "api", "downstream-api")
+# The api's app-only identity goes with the api: its SCIM routes call downstream-api in the user's tenant.
+MULTI_TENANT_APPS = ("web", "api", "api-app-only", "downstream-api")
 
 
 def tenant_ids(names: Sequence[str]) -> list[str]:
@@ -76,6 +77,8 @@ def default_services(
     # zt: secure-with-cae
     # The api's SCIM endpoint: the emulator tells the app when an administrator disables a user.
     emulator_env["EMULATOR_SCIM_URL"] = f"https://localhost:{ports.api}/scim/v2"
+    # zt: app-registration - the registrations' terms and privacy URLs point at this run's web app.
+    emulator_env["EMULATOR_WEB_ORIGIN"] = f"http://localhost:{ports.web}"
     multi = len(tenants) > 1
     if multi:
         emulator_env["EMULATOR_MULTI_TENANT_APPS"] = ",".join(MULTI_TENANT_APPS)
