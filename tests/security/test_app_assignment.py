@@ -11,7 +11,7 @@ Assigned people and apps get their tokens, with the baseline `User` role in `rol
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msal
@@ -132,6 +132,22 @@ def test_a_managed_identity_with_no_app_role_gets_no_token_for_an_app_that_requi
         )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     assert r.json()["error_description"].startswith("AADSTS501051:") and "Zero Trust Sample - API" in r.text
+
+
+def test_the_consent_prompt_links_the_apps_terms_and_privacy_statement(
+    emulator_factory: Callable[..., LiveEmulator], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "{web_origin}" in the registration, filled in with the web app's origin where this run serves it.
+    emulator = emulator_factory(web_origin="http://localhost:18000")
+    flow = web_client(emulator, monkeypatch).initiate_auth_code_flow(
+        [api_scope(emulator, "Tasks.Read")], redirect_uri="http://localhost:8000/auth/callback", prompt="consent"
+    )
+    browser = FormBrowser()
+    login = browser.http.get(flow["auth_uri"])
+    prompt = browser.submit(login, {"username": "alice@contoso.test", "password": emulator.password})
+    assert prompt.status_code == 200 and "Permissions requested" in prompt.text
+    assert 'href="http://localhost:18000/terms"' in prompt.text
+    assert 'href="http://localhost:18000/privacy"' in prompt.text
 
 
 @pytest.fixture(scope="module")

@@ -35,8 +35,7 @@ class Ports:
 
 
 # zt: identity-supported-account-types - the registrations a multi-tenant run opens to other tenants.
-# The api's app-only identity goes with the api: its SCIM routes call downstream-api in the user's tenant.
-MULTI_TENANT_APPS = ("web", "api", "api-app-only", "downstream-api")
+MULTI_TENANT_APPS = ("web", "api", "downstream-api")
 
 
 def tenant_ids(names: Sequence[str]) -> list[str]:
@@ -75,16 +74,14 @@ def default_services(
     base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
     emulator_env = {**base, **emulator_settings(tls, local / "emulator", root, ports.emulator, ports.emulator_front)}
     # zt: secure-with-cae
-    # The api's SCIM endpoint: the emulator tells the app when an administrator disables a user.
-    emulator_env["EMULATOR_SCIM_URL"] = f"https://localhost:{ports.api}/scim/v2"
-    # zt: app-registration - the registrations' terms and privacy URLs point at this run's web app.
-    emulator_env["EMULATOR_WEB_ORIGIN"] = f"http://localhost:{ports.web}"
+    # The api's SCIM endpoint (told when an administrator disables a user); the web's origin (terms URLs).
+    web = f"http://localhost:{ports.web}"
+    emulator_env |= {"EMULATOR_SCIM_URL": f"https://localhost:{ports.api}/scim/v2", "EMULATOR_WEB_ORIGIN": web}
     multi = len(tenants) > 1
     if multi:
         emulator_env["EMULATOR_MULTI_TENANT_APPS"] = ",".join(MULTI_TENANT_APPS)
     emulator = f"https://localhost:{ports.emulator}"
     api, downstream = f"https://localhost:{ports.api}", f"https://localhost:{ports.downstream}"
-    web = f"http://localhost:{ports.web}"
 
     def tier_env(identity: str, prefix: str, state: str, **settings: str) -> Callable[[], Mapping[str, str]]:
         def env() -> Mapping[str, str]:
