@@ -244,5 +244,6 @@ def test_app_only_tokens_are_taken_from_the_app_only_callers_only(make_client: A
         assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
     # A deployment that lets the api call with users' tokens only refuses its app-only token.
     users_only = make_client(app_only_client_ids=(web_app,))
-    assert users_only.get("/reports/tenant", headers=bearer(mint(**app_only, azp=DOWNSTREAM.app_caller))).status_code == 401
+    app_token = bearer(mint(**app_only, azp=DOWNSTREAM.app_caller))
+    assert users_only.get("/reports/tenant", headers=app_token).status_code == 401
     assert users_only.get("/records", headers=bearer(mint())).status_code == 200
