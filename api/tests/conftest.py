@@ -23,7 +23,15 @@ from typing import Any
 import jwt
 import pytest
 from api.main import create_app
-from api.settings import API_APP_ID, DAEMON_APP_ID, DOWNSTREAM_APP_ID, PROVISIONER_APP_ID, WEB_APP_ID, Settings
+from api.settings import (
+    API_APP_ID,
+    API_APP_ONLY_APP_ID,
+    DAEMON_APP_ID,
+    DOWNSTREAM_APP_ID,
+    PROVISIONER_APP_ID,
+    WEB_APP_ID,
+    Settings,
+)
 from devtools.ports import free_port
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -171,13 +179,19 @@ class FakeTokenService:
             return _Response(404, {"error": "not_found"})
         request = TokenRequest(match[1], dict(data or {}))
         self.requests.append(request)
-        if request.form.get("client_id") != API_APP_ID or request.form.get("client_assertion") != CLIENT_ASSERTION:
+        # The api's two registrations, one credential: users' exchanges as the api, app-only as api-app-only.
+        client = request.form.get("client_id")
+        if client not in (API_APP_ID, API_APP_ONLY_APP_ID) or request.form.get("client_assertion") != CLIENT_ASSERTION:
             return _Response(401, entra_error("invalid_client", 700027))
         if self.refusal is not None:
             return _Response(*self.refusal)
         if request.grant_type == OBO_GRANT and request.form.get("requested_token_use") == "on_behalf_of":
+            if client != API_APP_ID:
+                return _Response(400, entra_error("invalid_grant", 50105))
             return _Response(200, self._token(request, user=True))
         if request.grant_type == "client_credentials":
+            if client != API_APP_ONLY_APP_ID:
+                return _Response(400, entra_error("invalid_grant", 501051))
             return _Response(200, self._token(request, user=False))
         return _Response(400, entra_error("unsupported_grant_type", 70003))
 

@@ -37,6 +37,7 @@ def test_the_check_catches_an_open_route() -> None:
 def test_defaults_match_the_registration_manifest() -> None:
     s = Settings()
     assert s.client_id == APPS["api"]["application_id"]
+    assert s.app_only_client_id == APPS["api-app-only"]["application_id"]
     # Users come through the web app and the CLI; the daemon and the provisioning client app-only.
     assert set(s.allowed_client_ids) == {APPS["web"]["application_id"], APPS["cli"]["application_id"]}
     assert set(s.app_only_client_ids) == {APPS["daemon"]["application_id"], APPS["provisioner"]["application_id"]}

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from api.settings import API_APP_ID
+from api.settings import API_APP_ONLY_APP_ID
 from fastapi.testclient import TestClient
 
 from .conftest import (
@@ -68,7 +68,8 @@ def assert_as_itself(
     [request] = token_service.requests
     assert request.grant_type == "client_credentials"
     assert request.tenant == tenant
-    assert request.form["client_id"] == API_APP_ID
+    # As the api's app-only registration, never as the client that acts for users.
+    assert request.form["client_id"] == API_APP_ONLY_APP_ID
     assert request.scopes == {f"{DOWNSTREAM_APP_ID_URI}/.default"}
     assert request.assertion is None
     [issued] = token_service.issued

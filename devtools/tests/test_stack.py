@@ -381,6 +381,8 @@ def test_tenants_switch_every_tier_and_the_registrations_to_multi_tenant(tmp_pat
 
     envs = {s.name: dict(s.env() if callable(s.env) else s.env) for s in (emulator, downstream, api, web)}
     assert envs["identity-emulator"]["EMULATOR_MULTI_TENANT_APPS"] == "web,api,downstream-api"
+    # The registrations' terms and privacy URLs ("{web_origin}/terms") point at this run's web app.
+    assert envs["identity-emulator"]["EMULATOR_WEB_ORIGIN"] == "http://localhost:8000"
     # One name and one syntax for every tier's allowlist.
     for service, prefix in (("api", "API"), ("downstream-api", "DOWNSTREAM"), ("web", "WEB")):
         assert envs[service][f"{prefix}_ALLOWED_TENANTS"] == f"{contoso},{fabrikam}"

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from zerotrust.settings import HOME_TENANT_ID
 
-from .conftest import ALICE, AUTHORITY_HOST, BOB, OTHER_TENANT_ID, AppFactory, Mint, bearer
+from .conftest import ALICE, AUTHORITY_HOST, BOB, DOWNSTREAM, OTHER_TENANT_ID, AppFactory, Mint, bearer
 
 pytestmark = pytest.mark.guidance("developer-strategy-application-permissions")
 
@@ -31,10 +31,11 @@ def client(make_client: AppFactory) -> TestClient:
 
 @pytest.fixture
 def as_app(mint: Mint) -> Callable[..., dict[str, str]]:
-    """The api's own app-only token (client credentials) with these app roles, in a tenant."""
+    """The api's own app-only token (client credentials, as api-app-only) with these app roles, in a tenant."""
 
     def headers(*roles: str, tenant: str | None = None) -> dict[str, str]:
         claims: dict[str, Any] = {"scp": None, "idtyp": "app", "roles": list(roles), "oid": API_SP, "sub": API_SP}
+        claims["azp"] = DOWNSTREAM.app_caller
         claims |= {"name": None, "preferred_username": None}
         if tenant:
             claims |= {"tid": tenant, "iss": f"{AUTHORITY_HOST}/{tenant}/v2.0"}
@@ -233,12 +234,16 @@ def test_deleting_a_user_deletes_their_records_and_nobody_elses(
 def test_app_only_tokens_are_taken_from_the_app_only_callers_only(make_client: AppFactory, mint: Mint) -> None:
     app_only = {"scp": None, "idtyp": "app", "roles": ["Records.Report.All"], "oid": API_SP, "sub": API_SP}
     web_app = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
-    # By default the api is the only caller of either kind.
+    # By default the api is the only caller of either kind, each kind with its own registration.
     client = make_client()
-    assert client.get("/reports/tenant", headers=bearer(mint(**app_only))).status_code == 200
-    refused = client.get("/reports/tenant", headers=bearer(mint(**app_only, azp=web_app)))
-    assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+    assert client.get("/reports/tenant", headers=bearer(mint(**app_only, azp=DOWNSTREAM.app_caller))).status_code == 200
+    # The client id that calls for users holds no
+    # app role here: an app-only token from it is refused, even one carrying the right role.
+    for azp in (web_app, DOWNSTREAM.caller):
+        refused = client.get("/reports/tenant", headers=bearer(mint(**app_only, azp=azp)))
+        assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
     # A deployment that lets the api call with users' tokens only refuses its app-only token.
     users_only = make_client(app_only_client_ids=(web_app,))
-    assert users_only.get("/reports/tenant", headers=bearer(mint(**app_only))).status_code == 401
+    app_token = bearer(mint(**app_only, azp=DOWNSTREAM.app_caller))
+    assert users_only.get("/reports/tenant", headers=app_token).status_code == 401
     assert users_only.get("/records", headers=bearer(mint())).status_code == 200

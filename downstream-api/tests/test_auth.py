@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from downstream_api.settings import API_APP_ID
+from downstream_api.settings import API_APP_ID, API_APP_ONLY_APP_ID
 from fastapi.testclient import TestClient
 from zerotrust.settings import HOME_TENANT_ID
 
@@ -166,11 +166,13 @@ def test_reading_without_a_records_scope_is_403_naming_both(client: TestClient, 
 
 
 def test_app_only_tokens_have_no_route_here(client: TestClient, as_user: Headers) -> None:
-    # Even with the app role the manifest defines, and a scope claim smuggled in beside idtyp=app.
+    # Even with the app role the manifest defines, and a scope claim smuggled in beside idtyp=app, from the
+    # client app-only tokens are taken from (the api's app-only registration).
     for claims in (
         {"scp": None, "idtyp": "app", "roles": ["Records.Report.All"]},
         {"idtyp": "app", "roles": ["Records.Report.All"]},
     ):
+        claims["azp"] = API_APP_ONLY_APP_ID
         r = client.get("/records", headers=as_user(**claims))
         assert r.status_code == 403, claims
 

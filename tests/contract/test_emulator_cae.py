@@ -86,8 +86,11 @@ def test_client_credentials_honour_the_claims_parameter_too(
     """The same app-only request, with cp1 declared (MSAL sends it as `claims`) and without."""
     credential = {"client_assertion": managed_identity_assertion(live, "api", monkeypatch)}
     scopes = [f"api://{live.app_id('downstream-api')}/.default"]
-    capable = confidential_client(live, "api", credential, client_capabilities=CP1).acquire_token_for_client(scopes)
-    plain = confidential_client(live, "api", credential).acquire_token_for_client(scopes)
+    # As api-app-only: the api's registration for app-only calls (same managed identity, federated to both).
+    capable = confidential_client(live, "api-app-only", credential, client_capabilities=CP1).acquire_token_for_client(
+        scopes
+    )
+    plain = confidential_client(live, "api-app-only", credential).acquire_token_for_client(scopes)
     assert claims_of(capable["access_token"])["xms_cc"] == ["cp1"]
     assert claims_of(capable["access_token"])["idtyp"] == "app"
     assert "xms_cc" not in claims_of(plain["access_token"])

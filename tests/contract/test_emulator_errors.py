@@ -287,16 +287,16 @@ def test_federated_assertion_from_another_managed_identity(live: LiveEmulator) -
 
 
 def test_federated_assertion_with_the_wrong_audience(live: LiveEmulator) -> None:
-    # The api's own managed identity, but a token minted for the api rather than for token exchange.
+    # The api's own managed identity, but a token minted for Microsoft Graph rather than for token exchange.
     form = {
         "grant_type": "client_credentials",
         "scope": f"api://{live.app_id('downstream-api')}/.default",
-        "client_id": live.app_id("api"),
+        "client_id": live.app_id("api-app-only"),
         "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": mi_token(live, "api", resource=f"api://{live.app_id('api')}"),
+        "client_assertion": mi_token(live, "api", resource="https://graph.microsoft.com"),
     }
     body = assert_entra_error(post_token(live, form), 401, "invalid_client", 700212)
-    assert live.app_id("api") in body["error_description"]  # the audience it did present
+    assert live.app_id("graph") in body["error_description"]  # the audience it did present
 
 
 @pytest.mark.parametrize("assertion_type", [None, "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"])

@@ -177,9 +177,10 @@ def test_group_claims_and_overage(live: LiveEmulator, monkeypatch: pytest.Monkey
 def test_app_role_for_a_user_appears_in_roles(live: LiveEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     app = web_client(live, monkeypatch)
     bob = claims_of(sign_in(live, app, "bob@contoso.test", [api_scope(live, "Tasks.Read")])["access_token"])
-    assert bob["roles"] == ["Tasks.Admin"]
+    assert bob["roles"] == ["Tasks.Admin", "User"]
+    # Every assigned person holds the api's baseline role (the api requires assignment); nothing more.
     alice = claims_of(sign_in(live, app, "alice@contoso.test", [api_scope(live, "Tasks.Read")])["access_token"])
-    assert "roles" not in alice
+    assert alice["roles"] == ["User"]
 
 
 def test_multi_tenant_endpoint_organizations_issues_tokens_from_the_users_home_tenant(live: LiveEmulator) -> None:

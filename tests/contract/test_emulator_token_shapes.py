@@ -161,7 +161,8 @@ def _client_credentials(live: LiveEmulator, assertion: str) -> httpx.Response:
         {
             "grant_type": "client_credentials",
             "scope": downstream_scope(live, ".default"),
-            "client_id": live.app_id("api"),
+            # The api's app-only registration: the one with app roles downstream, federated to the api's identity.
+            "client_id": live.app_id("api-app-only"),
             "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": assertion,
         },

@@ -116,7 +116,7 @@ def apis_at(api_base: str, downstream_base: str) -> dict[str, Api]:
             ("Records.Read", "Records.ReadWrite"),
             ("Records.ReadWrite",),
             caller=app_id("api"),
-            app_caller=app_id("api"),
+            app_caller=app_id("api-app-only"),
             foreign_scopes="Tasks.Read Tasks.ReadWrite",
         ),
     }

@@ -24,6 +24,17 @@ def test_healthz_answers_without_sign_in(browser: Any) -> None:
     assert r.status_code == 200 and r.json() == {"status": "ok"}
 
 
+@pytest.mark.guidance("app-registration")
+def test_the_terms_and_privacy_pages_the_registrations_link_answer_without_sign_in(browser: Any) -> None:
+    registrations = (Path(__file__).resolve().parents[2] / "infra" / "registrations.yaml").read_text()
+    for path, heading in (("/terms", "Terms of service"), ("/privacy", "Privacy statement")):
+        assert f'"{{web_origin}}{path}"' in registrations
+        r = browser.get(path)
+        assert r.status_code == 200, path
+        assert f"<h1>{heading}</h1>" in r.text and "This is a sample" in r.text
+        assert f'href="{path}"' in r.text  # linked from every page's footer too
+
+
 def test_tasks_without_a_session_send_the_person_to_sign_in(browser: Any) -> None:
     r = browser.get("/tasks")
     assert r.status_code == 302 and r.headers["location"] == "/auth/login?next=%2Ftasks"

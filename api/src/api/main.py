@@ -60,12 +60,20 @@ def create_app(
             )
             obo = OnBehalfOf(apps)
             # zt: developer-strategy-application-permissions
-            # App-only calls downstream, for the app-only routes only.
+            # App-only calls downstream, for the app-only routes only, as the api's app-only registration.
+            app_only = ConfidentialApps(
+                settings.app_only_client_id,
+                settings.authority_host,
+                configured,
+                instance_discovery=settings.instance_discovery,
+                client_capabilities=CAPABILITIES,
+                http_client=msal_http,
+            )
             downstream = Downstream(
                 session,
                 obo,
                 settings.downstream_app_id_uri,
-                AppOnlyClient(apps),
+                AppOnlyClient(app_only),
                 Graph(settings.graph_url, obo, graph or send_json(provider)),
             )
             app.state.clients = Clients(

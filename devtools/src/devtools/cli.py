@@ -247,27 +247,27 @@ def provision(action: str, user: str) -> int:
 )
 @click.option("--strict", is_flag=True, help="exit 1 when a granted permission is unused")
 def permissions_report(manifest: Path | None, directory: Path | None, audit: tuple[Path, ...], strict: bool) -> int:
-    from devtools.permissions import load, render, report
+    from devtools.permissions import command
 
     root = repo_root()
-    logs = list(audit) or [local_dir() / "audit"]
-    missing = [str(p) for p in logs if not p.exists()]
-    if missing:
-        print(
-            f"zt permissions-report: no audit log at {', '.join(missing)}; run the stack (`make run`) and use it first",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        registrations, demo = load(
-            manifest or root / "infra" / "registrations.yaml",
-            directory or root / "identity-emulator" / "demo" / "directory.yaml",
-        )
-    except (OSError, ValueError) as exc:
-        print(f"zt permissions-report: {exc}", file=sys.stderr)
-        return 2
-    unused = render(report(registrations, demo, logs), sys.stdout)
-    return 1 if unused and strict else 0
+    return command(
+        manifest or root / "infra" / "registrations.yaml",
+        directory or root / "identity-emulator" / "demo" / "directory.yaml",
+        list(audit) or [local_dir() / "audit"],
+        strict,
+    )
+
+
+@_command(
+    "check app registrations against the registration rules; print each problem (exit 1 on any)",
+    "Checks a registration manifest (default: infra/registrations.yaml) against the rules of guidance articles 7 "
+    "and 23 (devtools/src/devtools/registration_rules.py): what the pre-commit hook and `make` run.",
+)
+@click.argument("path", type=PATH, required=False)
+def check_registrations(path: Path | None) -> int:
+    from devtools.registration_rules import main as check
+
+    return check([str(path)] if path else [])
 
 
 @_command("what one hop costs the calling tier, per HTTP client (aiohttp, httpx), as ratios measured in one run")

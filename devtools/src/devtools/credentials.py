@@ -22,6 +22,9 @@ from devtools.files import write_private
 # Short-lived on purpose: a local fallback credential, renewed by running the command again.
 VALIDITY = dt.timedelta(days=30)
 APPS = ("web", "api", "daemon")
+# The registrations a workload's certificate is uploaded to: the api has two (its app-only calls are made
+# as api-app-only, infra/registrations.yaml), and one credential of the workload serves both.
+REGISTRATIONS = {"api": ("api", "api-app-only")}
 
 
 def register_certificate(
@@ -38,10 +41,11 @@ def register_certificate(
         not_after=now + validity,
         extensions=[(key_usage(digital_signature=True), True)],
     )
-    registered = local_dir / "credentials" / app
-    registered.mkdir(mode=0o700, parents=True, exist_ok=True)
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    (registered / f"{cert.fingerprint(hashes.SHA256()).hex()[:16]}.crt").write_bytes(cert_pem)
+    for registration in REGISTRATIONS.get(app, (app,)):
+        registered = local_dir / "credentials" / registration
+        registered.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (registered / f"{cert.fingerprint(hashes.SHA256()).hex()[:16]}.crt").write_bytes(cert_pem)
     return key, cert
 
 

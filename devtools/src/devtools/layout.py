@@ -74,14 +74,14 @@ def default_services(
     base = {**os.environ, **ca_env(tls), "PYTHONUNBUFFERED": "1"}
     emulator_env = {**base, **emulator_settings(tls, local / "emulator", root, ports.emulator, ports.emulator_front)}
     # zt: secure-with-cae
-    # The api's SCIM endpoint: the emulator tells the app when an administrator disables a user.
-    emulator_env["EMULATOR_SCIM_URL"] = f"https://localhost:{ports.api}/scim/v2"
+    # The api's SCIM endpoint (told when an administrator disables a user); the web's origin (terms URLs).
+    web = f"http://localhost:{ports.web}"
+    emulator_env |= {"EMULATOR_SCIM_URL": f"https://localhost:{ports.api}/scim/v2", "EMULATOR_WEB_ORIGIN": web}
     multi = len(tenants) > 1
     if multi:
         emulator_env["EMULATOR_MULTI_TENANT_APPS"] = ",".join(MULTI_TENANT_APPS)
     emulator = f"https://localhost:{ports.emulator}"
     api, downstream = f"https://localhost:{ports.api}", f"https://localhost:{ports.downstream}"
-    web = f"http://localhost:{ports.web}"
 
     def tier_env(identity: str, prefix: str, state: str, **settings: str) -> Callable[[], Mapping[str, str]]:
         def env() -> Mapping[str, str]:

@@ -17,6 +17,7 @@ end-to-end tests) first; a permission that only a rare path needs shows as unuse
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,3 +133,21 @@ def load(manifest: Path, directory: Path | None) -> tuple[dict[str, Any], dict[s
     loaded: dict[str, Any] = yaml.safe_load(manifest.read_text())
     demo = yaml.safe_load(directory.read_text()) if directory and directory.exists() else None
     return loaded, demo
+
+
+def command(manifest: Path, directory: Path, logs: list[Path], strict: bool) -> int:
+    """`zt permissions-report`: 0, or 1 (--strict) when a grant is unused; 2 when there is nothing to read."""
+    missing = [str(p) for p in logs if not p.exists()]
+    if missing:
+        print(
+            f"zt permissions-report: no audit log at {', '.join(missing)}; run the stack (`make run`) and use it first",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        registrations, demo = load(manifest, directory)
+    except (OSError, ValueError) as exc:
+        print(f"zt permissions-report: {exc}", file=sys.stderr)
+        return 2
+    unused = render(report(registrations, demo, logs), sys.stdout)
+    return 1 if unused and strict else 0

@@ -28,6 +28,7 @@ _REPO = Path(__file__).resolve().parents[3]
 # The emulator's registrations (infra/registrations.yaml): in Azure, Entra assigns other ids.
 DOWNSTREAM_API_APP_ID = "56416278-656a-410f-9888-db490850ca20"
 API_APP_ID = "f6016428-a480-44ec-bc23-042b445465fc"
+API_APP_ONLY_APP_ID = "d81fb773-8357-4308-90ea-443618d80b43"
 
 DEFAULT_STATE_DIR = _REPO / ".local" / "downstream"
 
@@ -42,8 +43,9 @@ class Settings(ApiSettings):
     # Calling applications (azp) allowed at all: only the api, which calls on-behalf-of its user.
     allowed_client_ids: GuidList = (API_APP_ID,)
     # zt: developer-strategy-application-permissions
-    # The api again, as itself, for its app-only routes (tenant report, provisioning).
-    app_only_client_ids: GuidList = (API_APP_ID,)
+    # The api as itself, for its app-only routes (tenant report, provisioning): its app-only registration,
+    # never the client id that calls on users' behalf (each list holds for its token type only).
+    app_only_client_ids: GuidList = (API_APP_ONLY_APP_ID,)
     port: int = Field(default=8002, ge=1, le=65535)
     # -- data -----------------------------------------------------------------------------------
     # Local state (the SQLite file by default); created owner-only (0700).

@@ -28,7 +28,7 @@ class Emulator:
         self.settings = settings
         settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.directory: Directory = load_directory(
-            settings.manifest, settings.directory, frozenset(settings.multi_tenant_apps)
+            settings.manifest, settings.directory, frozenset(settings.multi_tenant_apps), settings.web_origin
         )
         # Calls to the Graph stand-in (graph.py), for workshops and tests; not persisted.
         self.graph_requests = 0
@@ -80,6 +80,28 @@ class Emulator:
         if tenant_id != self.directory.home_tenant_id and not app.multi_tenant:
             raise EntraError("unauthorized_client", 700016, client_id=app.application_id, tenant=tenant_id)
 
+    # zt: app-registration
+    def check_assigned(self, user: User, *apps: Application | None) -> None:
+        """AADSTS50105 for the first app that requires assignment and has none for `user`: the app the user
+        signs in to, then the resource the token is for (each service principal keeps its own list)."""
+        for app in apps:
+            if app is not None and not app.assigned(user):
+                raise EntraError(
+                    "invalid_grant", 50105, app=app.display_name, client_id=app.application_id, upn=user.upn
+                )
+
+    def check_app_assigned(self, client: Application, resource: Application, roles: list[str]) -> None:
+        """AADSTS501051: an app with no app role on a resource that requires assignment gets no token for it."""
+        if resource.app_role_assignment_required and not roles:
+            raise EntraError(
+                "invalid_grant",
+                501051,
+                client_id=client.application_id,
+                app=client.display_name,
+                resource_id=resource.identifier_uri or resource.application_id,
+                resource=resource.display_name,
+            )
+
     def user_ref(self, user: User) -> UserRef:
         return (user.tenant_id, user.object_id)
 
@@ -118,6 +140,9 @@ class Emulator:
         """Where every flow that carries a user ends: consent for the scopes asked, the authentication
         contexts the claims ask for (met in the session, or carried by the user's token), then the tokens."""
         req = parse_scopes(scope, self.directory)
+        # Every flow that carries a user ends here, so the assignment is checked for all of them (a
+        # refresh token or an on-behalf-of exchange after an administrator removed it is refused too).
+        self.check_assigned(user, client.app, req.resource)
         scopes = self.consent.require(user, client.app, req)
         acrs = stepup.contexts_for(self, claims, session_id, carried_contexts or ())
         access, exp = self.issuer.user_access_token(user, client.app, req.resource, scopes, client.azpacr, claims, acrs)

@@ -82,6 +82,10 @@ class Application:
     app_role_assignment_required: bool
     allow_public_client_flows: bool
     implicit_grant: dict[str, bool]
+    owners: tuple[str, ...] = ()
+    # Linked from the consent prompt, as Entra links a registration's terms and privacy statement.
+    terms_of_service_url: str | None = None
+    privacy_statement_url: str | None = None
 
     @property
     def is_public(self) -> bool:
@@ -96,6 +100,12 @@ class Application:
 
     def accepts_post_logout_uri(self, uri: str) -> bool:
         return _registered(uri, self.post_logout_redirect_uris)
+
+    # zt: app-registration
+    def assigned(self, user: User) -> bool:
+        """Whether `user` may have this app's tokens: assignment not required, or any role assigned here.
+        Entra checks it on this app's service principal wherever the app signs a user in or is the resource."""
+        return not self.app_role_assignment_required or any(a == self.application_id for a, _ in user.app_roles)
 
     def resource_ids(self) -> set[str]:
         """Every string by which a client may name this application as a resource."""

@@ -56,8 +56,12 @@ MESSAGES: dict[int, str] = {
     50173: "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user "
     "might have changed or reset their password. The grant was issued on '{issued}' and the TokensValidFrom "
     "date (before which tokens are not valid) for this user is '{valid_from}'.",
-    50105: "Your administrator has configured the application {app} to block users unless they are "
-    "specifically granted ('assigned') access to the application.",
+    50105: "Your administrator has configured the application {app} ('{client_id}') to block users unless they "
+    "are specifically granted ('assigned') access to the application. The signed in user '{upn}' is blocked "
+    "because they are not a direct member of a group with access, nor had access directly assigned by an "
+    "administrator. Please contact your administrator to assign access to this application.",
+    501051: "Application '{client_id}'({app}) is not assigned to a role for the application "
+    "'{resource_id}'({resource}).",
     65001: "The user or administrator has not consented to use the application with ID '{client_id}' named "
     "'{app}'. Send an interactive authorization request for this user and resource.",
     90094: "The grant requires admin permission: '{scopes}' on '{app}' can only be granted by an administrator "

@@ -150,6 +150,7 @@ def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
         for r in roles
         if r in req.resource.app_roles and "Application" in req.resource.app_roles[r].allowed_member_types
     ]
+    emu.check_app_assigned(client.app, req.resource, valid)
     access, exp = emu.issuer.app_access_token(
         path_tenant.tenant_id, client.app, req.resource, valid, client.azpacr, form.get("claims")
     )

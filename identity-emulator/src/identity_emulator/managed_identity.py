@@ -65,6 +65,14 @@ async def token(request: Request) -> JSONResponse:
         audience = app.application_id
         granted = emu.store.admin.admin_roles.get((emu.directory.home_tenant_id, mi.client_id, app.application_id))
         roles = sorted(granted or ())
+        if app.app_role_assignment_required and not roles:
+            # zt: app-registration - as at the token endpoint: no app role on an app that requires assignment.
+            return _problem(
+                400,
+                "invalid_grant",
+                f"AADSTS501051: Application '{mi.client_id}'({mi.name}) is not assigned to a role for the "
+                f"application '{app.identifier_uri or app.application_id}'({app.display_name}).",
+            )
     access, exp = emu.issuer.managed_identity_token(mi, audience, roles)
     return JSONResponse(
         {

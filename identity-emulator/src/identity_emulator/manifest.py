@@ -42,11 +42,21 @@ def _uuid(value: Any, where: str) -> str:
         raise DirectoryError(f"{where}: {value!r} is not a GUID") from None
 
 
+# The web app's origin in a local run; "{web_origin}" in a registration's URLs stands for it.
+WEB_ORIGIN = "http://localhost:8000"
+# zt: app-registration - the role an administrator assigns people to where an app requires assignment.
+BASELINE_ROLE = "User"
+
+
 def load_directory(
-    manifest_path: Path, directory_path: Path, multi_tenant_apps: frozenset[str] = frozenset()
+    manifest_path: Path,
+    directory_path: Path,
+    multi_tenant_apps: frozenset[str] = frozenset(),
+    web_origin: str = WEB_ORIGIN,
 ) -> Directory:
     """`multi_tenant_apps`: registrations whose sign-in audience is switched to AzureADMultipleOrgs
-    (zt run --tenants), as a Terraform variable would switch them in Entra."""
+    (zt run --tenants), as a Terraform variable would switch them in Entra. `web_origin`: what
+    "{web_origin}" in the registrations' terms and privacy URLs stands for."""
     manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
     demo = yaml.safe_load(directory_path.read_text(encoding="utf-8"))
 
@@ -83,6 +93,7 @@ def load_directory(
             if f["managed_identity"] not in mis:
                 raise DirectoryError(f"{name}: federated credential names unknown identity {f['managed_identity']}")
             feds.append(FederatedCredential(f["name"], f["managed_identity"], tuple(f.get("audiences", []))))
+        info = {k: str(v).replace("{web_origin}", web_origin) for k, v in (spec.get("info") or {}).items()}
         apps[aid] = Application(
             name=name,
             display_name=spec.get("display_name", name),
@@ -116,6 +127,9 @@ def load_directory(
             app_role_assignment_required=bool(spec.get("app_role_assignment_required", False)),
             allow_public_client_flows=bool(spec.get("allow_public_client_flows", False)),
             implicit_grant=dict(spec.get("implicit_grant") or {}),
+            owners=tuple(spec.get("owners") or ()),
+            terms_of_service_url=info.get("terms_of_service_url"),
+            privacy_statement_url=info.get("privacy_statement_url"),
         )
     by_name = {a.name: a for a in apps.values()}
     for app in apps.values():
@@ -141,10 +155,13 @@ def load_directory(
         for u in tspec.get("users") or []:
             upn = u["upn"].lower()
             user_roles: list[tuple[str, str]] = []
-            for r in u.get("app_roles") or []:
+            assigned = [{"application": a, "role": BASELINE_ROLE} for a in u.get("assigned") or []]
+            for r in [*assigned, *(u.get("app_roles") or [])]:
+                if r["application"] not in by_name:
+                    raise DirectoryError(f"{upn}: assigned to unknown application {r['application']!r}")
                 res = by_name[r["application"]]
-                if r["role"] not in res.app_roles:
-                    raise DirectoryError(f"{upn}: app role {r['role']} not defined on {res.name}")
+                if r["role"] not in res.app_roles or "User" not in res.app_roles[r["role"]].allowed_member_types:
+                    raise DirectoryError(f"{upn}: app role {r['role']} not defined for users on {res.name}")
                 user_roles.append((res.application_id, r["role"]))
             unknown_roles = set(u.get("directory_roles") or []) - DIRECTORY_ROLES.keys()
             if unknown_roles:

@@ -218,8 +218,9 @@ def tenant_check(emu: Emulator, txn: PendingSignIn, user: User, app: Application
         return EntraError("unauthorized_client", 700016, client_id=app.application_id, tenant=user.tenant_id)
     if (user.tenant_id, user.object_id) in emu.store.admin.disabled:
         return EntraError("invalid_grant", 50057)
-    if app.app_role_assignment_required and not any(a == app.application_id for a, _ in user.app_roles):
-        return EntraError("invalid_grant", 50105, app=app.display_name)
+    # zt: app-registration - the app signed in to requires assignment: this person must hold a role on it.
+    if not app.assigned(user):
+        return EntraError("invalid_grant", 50105, app=app.display_name, client_id=app.application_id, upn=user.upn)
     return None
 
 

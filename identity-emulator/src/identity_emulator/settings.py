@@ -33,6 +33,8 @@ class EmulatorSettings(BaseSettings):
     # zt: identity-supported-account-types - registrations (by name, comma-separated) whose sign-in
     # audience is multi-tenant for this run: what `zt run --tenants a,b` switches, as Terraform would.
     multi_tenant_apps: Annotated[tuple[str, ...], NoDecode] = ()
+    # The web app's origin: what "{web_origin}" in the registrations' terms and privacy URLs stands for.
+    web_origin: str = "http://localhost:8000"
 
     # The app's SCIM 2.0 endpoint (e.g. https://localhost:8001/scim/v2), told when an administrator disables,
     # enables or deletes a user, as Entra's provisioning service does; empty: no app is provisioned.
