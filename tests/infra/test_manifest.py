@@ -44,7 +44,11 @@ def test_the_manifest_and_the_checker_carry_the_articles_markers() -> None:
 
 def test_every_app_requires_assignment_and_people_have_a_baseline_role_to_be_assigned() -> None:
     apps = _apps(REAL)
-    assert all(app["app_role_assignment_required"] is True for app in apps.values())
+    # The web app alone is exempt, with its reason: people consent to it for themselves (Entra allows no user
+    # consent to an app that requires assignment); the api it gets tokens for requires assignment.
+    exempt = {name for name, app in apps.items() if app["app_role_assignment_required"] is not True}
+    assert exempt == {"web"} and apps["web"]["assignment_not_required_because"]
+    assert apps["api"]["app_role_assignment_required"] is True
     for name in ("web", "api", "downstream-api", "cli"):
         [user] = [r for r in apps[name]["app_roles"] if r["value"] == "User"]
         assert user["allowed_member_types"] == ["User"], name
@@ -120,6 +124,12 @@ def _preauthorize_unasked(m: dict[str, Any]) -> None:
     _apps(m)["downstream-api"]["pre_authorized_applications"].append({"application": "web", "scopes": ["Records.Read"]})
 
 
+def _api_lets_anyone_in(m: dict[str, Any]) -> None:
+    # Exempt with a reason of its own (its own API downstream still gates), which takes the web's gate away.
+    _apps(m)["api"]["app_role_assignment_required"] = False
+    _apps(m)["api"]["assignment_not_required_because"] = "people consent to it"
+
+
 def _no_privacy(m: dict[str, Any]) -> None:
     _apps(m)["api"]["info"] = {"terms_of_service_url": "{web_origin}/terms"}
 
@@ -150,6 +160,16 @@ BROKEN: list[tuple[str, Mutation, tuple[str, str]]] = [
         ("assignment-required", "downstream-api"),
     ),
     ("assignment unset", _drop("daemon", "app_role_assignment_required"), ("assignment-required", "daemon")),
+    (
+        "an exception with no reason",
+        _drop("web", "assignment_not_required_because"),
+        ("assignment-required", "web"),
+    ),
+    (
+        "an exception whose API lets anyone in",
+        _api_lets_anyone_in,
+        ("assignment-required", "web"),
+    ),
     ("no baseline role", _no_user_role, ("baseline-user-role", "downstream-api")),
     ("no owners", _drop("api", "owners"), ("owners", "api")),
     ("empty owners", _set("cli", "owners", []), ("owners", "cli")),

@@ -1,8 +1,9 @@
 """Assignment required, enforced by the identity provider as Entra enforces it, over HTTP.
 
-Every registration requires assignment (infra/registrations.yaml). A person nobody assigned is refused at
-sign-in (the authorize endpoint, AADSTS50105, on the identity provider's own page: no code goes back to the
-app) and at the token endpoint: for the app they use, for the resource the token is for, and in an
+Every registration requires assignment (infra/registrations.yaml) but the web app, the one reviewed exception
+(people consent to it for themselves). A person nobody assigned is refused at sign-in to an app that requires
+it (the authorize endpoint, AADSTS50105, on the identity provider's own page: no code goes back to the app)
+and at the token endpoint: for the app they use, for the resource the token is for, and in an
 on-behalf-of exchange for the next tier. An application with no app role on a resource that requires
 assignment gets no token for it (AADSTS501051), at the token endpoint or the managed identity endpoint.
 Assigned people and apps get their tokens, with the baseline `User` role in `roles`.
@@ -45,17 +46,25 @@ def _refused_for(body: dict[str, Any], upn: str, app: str) -> None:
     assert f"'{upn}'" in body["error_description"] and app in body["error_description"], body
 
 
-def test_an_unassigned_member_of_the_tenant_is_refused_at_sign_in_and_no_code_reaches_the_app(
+def test_an_unassigned_member_of_the_tenant_gets_no_token_for_the_api_the_web_app_signs_her_in_for(
     live: LiveEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flow = web_client(live, monkeypatch).initiate_auth_code_flow(
-        [api_scope(live, "Tasks.Read")], redirect_uri="http://localhost:8000/auth/callback"
-    )
-    page = FormBrowser().sign_in(flow["auth_uri"], ERIN["upn"], live.password)
-    # Her password is right and her account enabled: what stops her is the assignment, on the IdP's page.
-    assert page.status_code == 400 and "location" not in page.headers
-    assert "AADSTS50105" in page.text and "erin@contoso.test" in page.text and "Zero Trust Sample - Web" in page.text
-    assert "code=" not in page.text
+    # The web app is the one reviewed exception (people consent to it for themselves, which Entra refuses for
+    # apps that require assignment): she may sign in, but the api requires assignment, so the code's
+    # redemption for its scope is refused, naming the api. Her password is right and her account enabled.
+    result = sign_in_result(live, monkeypatch, ERIN["upn"])
+    assert "access_token" not in result
+    _refused_for(result, ERIN["upn"], "Zero Trust Sample - API")
+
+
+def test_people_may_not_consent_to_an_app_that_requires_assignment(live: LiveEmulator) -> None:
+    # As Entra: for such an app only an administrator consents; the person is told it needs admin approval.
+    cli = msal.PublicClientApplication(live.app_id("cli"), authority=live.authority(), instance_discovery=False)
+    flow = cli.initiate_device_flow(scopes=["https://graph.microsoft.com/User.Read"])
+    alice = "alice@contoso.test"
+    page = FormBrowser().approve_device(flow["verification_uri"], flow["user_code"], alice, live.password)
+    assert page.status_code == 403 and "Need admin approval" in page.text
+    assert "Zero Trust Sample - CLI" in page.text
 
 
 def test_the_cli_too_refuses_her_and_the_assigned_sign_in(live: LiveEmulator) -> None:

@@ -54,7 +54,7 @@ def problems(manifest: dict[str, Any]) -> list[Problem]:
 
 
 def _app_problems(name: str, spec: dict[str, Any], apps: dict[str, Any], mis: set[str]) -> Iterator[tuple[str, str]]:
-    yield from _assignment(spec)
+    yield from _assignment(spec, apps)
     yield from _redirects(spec)
     yield from _ownership(spec)
     yield from _credentials(spec, mis)
@@ -66,9 +66,19 @@ def _users_come(spec: dict[str, Any]) -> bool:
     return bool(spec.get("redirect_uris") or spec.get("scopes") or spec.get("client_type") == "public")
 
 
-def _assignment(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
+def _assignment(spec: dict[str, Any], apps: dict[str, Any]) -> Iterator[tuple[str, str]]:
     if spec.get("app_role_assignment_required") is not True:
-        yield "assignment-required", "set app_role_assignment_required: true (only people and apps assigned get in)"
+        # The one exception Entra forces (no user consent to an app that requires assignment): it gives its
+        # reason, and every app of ours it gets tokens for requires assignment, so no one unassigned gets far.
+        reason = str(spec.get("assignment_not_required_because") or "").strip()
+        ours = [r for r in spec.get("required_resource_access") or {} if r in apps]
+        gated = bool(ours) and all((apps[r] or {}).get("app_role_assignment_required") is True for r in ours)
+        if not (reason and gated):
+            yield "assignment-required", (
+                "set app_role_assignment_required: true (only people and apps assigned get in), or give "
+                "assignment_not_required_because where people must consent for themselves and every API it "
+                "calls requires assignment"
+            )
     if _users_come(spec):
         roles = [r for r in spec.get("app_roles") or [] if r.get("value") == BASELINE_ROLE]
         if not any("User" in (r.get("allowed_member_types") or []) and r.get("id") for r in roles):

@@ -39,6 +39,10 @@ class Consents:
             wanted = set(client.required_scopes.get(res.application_id, frozenset())) | granted
         missing = wanted - granted
         admin_only = {s for s in missing if res.scopes[s].admin_consent_required}
+        if client.app_role_assignment_required:
+            # zt: app-registration
+            # Entra allows no user consent to an app that requires assignment: an administrator consents.
+            admin_only = set(missing)
         return Consent(frozenset(wanted & granted), frozenset(missing - admin_only), frozenset(admin_only))
 
     def require(self, user: User, client: Application, req: ScopeRequest) -> list[str]:
