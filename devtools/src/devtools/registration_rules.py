@@ -74,10 +74,13 @@ def _assignment(spec: dict[str, Any], apps: dict[str, Any]) -> Iterator[tuple[st
         ours = [r for r in spec.get("required_resource_access") or {} if r in apps]
         gated = bool(ours) and all((apps[r] or {}).get("app_role_assignment_required") is True for r in ours)
         if not (reason and gated):
-            yield "assignment-required", (
-                "set app_role_assignment_required: true (only people and apps assigned get in), or give "
-                "assignment_not_required_because where people must consent for themselves and every API it "
-                "calls requires assignment"
+            yield (
+                "assignment-required",
+                (
+                    "set app_role_assignment_required: true (only people and apps assigned get in), or give "
+                    "assignment_not_required_because where people must consent for themselves and every API it "
+                    "calls requires assignment"
+                ),
             )
     if _users_come(spec):
         roles = [r for r in spec.get("app_roles") or [] if r.get("value") == BASELINE_ROLE]
