@@ -45,7 +45,7 @@ def redis_server_bin() -> str:
 
 
 FRONT_USER = "zt-front"
-PASSWORD_FILE = "front-password"
+PASSWORD_FILE = "front-password"  # noqa: S105 - a file name, not a password
 
 
 def config(root: Path, port: int, password: str) -> str:
