@@ -148,4 +148,3 @@ def managed_identity_token(emulator: Any, identity: str, resource: str = REDIS_A
     assert r.status_code == 200, r.text
     token: str = r.json()["access_token"]
     return token
-

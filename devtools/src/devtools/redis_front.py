@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import logging
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -56,6 +57,18 @@ def server_context(tls: DevTls) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(tls.server_cert, tls.server_key)
     return context
+
+
+def answers(port: int, ca_file: Path) -> bool:
+    """The front answers on 127.0.0.1:`port`: over TLS, and a command before AUTH is refused."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as raw:
+            context = ssl.create_default_context(cafile=str(ca_file))
+            with context.wrap_socket(raw, server_hostname="localhost") as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64) == NOAUTH
+    except OSError:
+        return False
 
 
 def access_policy(manifest: Path, identities: Sequence[str]) -> dict[str, str]:
