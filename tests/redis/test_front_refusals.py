@@ -16,16 +16,22 @@ import pytest
 import redis
 from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.pgtoken import OSSRDBMS_AUDIENCE
+from devtools.redis_front import REDIS_AUDIENCE
 from devtools.resp import encode_command
 
 from tests.support.launch import LiveEmulator
-from tests.support.redis import OBJECT_IDS, WEB_OBJECT_ID, RedisFrontStack, managed_identity_token
+from tests.support.redis import OBJECT_IDS, WEB_OBJECT_ID, RedisFrontStack
 from tests.support.tokens import Issuer
 
 pytestmark = [pytest.mark.live, pytest.mark.guidance("identity-non-user-applications")]
 
 NOAUTH = b"-NOAUTH Authentication required.\r\n"
 WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+
+@pytest.fixture
+def front(redis_front: RedisFrontStack) -> RedisFrontStack:
+    return redis_front
 
 
 def exchange(front: RedisFrontStack, data: bytes, *, tls: bool = True) -> bytes:
@@ -73,7 +79,7 @@ def client(front: RedisFrontStack, token: str, **options: Any) -> redis.Redis:
 
 
 def test_the_web_identitys_own_token_is_let_in_and_reaches_redis(live: LiveEmulator, front: RedisFrontStack) -> None:
-    token = managed_identity_token(live, "web")
+    token = live.managed_identity_token("web", REDIS_AUDIENCE)
     with client(front, token) as web:
         assert web.set("web:session:x", b"sealed") and web.get("web:session:x") == b"sealed"
     # RESP3's HELLO with AUTH in it, as redis-py sends with protocol=3, is a first command too.
@@ -102,7 +108,7 @@ def test_a_password_that_is_not_a_token_is_refused(front: RedisFrontStack) -> No
 
 
 def test_a_token_signed_by_a_key_not_in_the_key_set_is_refused(live: LiveEmulator, front: RedisFrontStack) -> None:
-    real = managed_identity_token(live, "web")
+    real = live.managed_identity_token("web", REDIS_AUDIENCE)
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forged = Issuer(live).sign(claims_of(real), kid=jwt.get_unverified_header(real)["kid"], key=forger)
     assert_refused(front, auth(WEB_OBJECT_ID, forged))
@@ -110,19 +116,19 @@ def test_a_token_signed_by_a_key_not_in_the_key_set_is_refused(live: LiveEmulato
 
 def test_a_token_for_another_audience_is_refused(live: LiveEmulator, front: RedisFrontStack) -> None:
     # The web identity's genuine token for Azure Database for PostgreSQL.
-    postgres = managed_identity_token(live, "web", OSSRDBMS_AUDIENCE)
+    postgres = live.managed_identity_token("web", OSSRDBMS_AUDIENCE)
     assert claims_of(postgres)["oid"] == WEB_OBJECT_ID
     assert_refused(front, auth(WEB_OBJECT_ID, postgres))
 
 
 def test_another_identitys_valid_token_is_refused(live: LiveEmulator, front: RedisFrontStack) -> None:
-    apis = managed_identity_token(live, "api")
+    apis = live.managed_identity_token("api", REDIS_AUDIENCE)
     assert_refused(front, auth(WEB_OBJECT_ID, apis))  # for the web's user
     assert_refused(front, auth(OBJECT_IDS["api"], apis))  # for its own: it has no access policy assignment
 
 
 def test_an_expired_token_is_refused(live: LiveEmulator, front: RedisFrontStack) -> None:
-    token = managed_identity_token(live, "web")
+    token = live.managed_identity_token("web", REDIS_AUDIENCE)
     front.clock.ahead = claims_of(token)["exp"] - time.time()  # the front's clock at the token's expiry
     assert_refused(front, auth(WEB_OBJECT_ID, token))
     now = int(time.time())
@@ -132,7 +138,7 @@ def test_an_expired_token_is_refused(live: LiveEmulator, front: RedisFrontStack)
 
 
 def test_a_connection_is_closed_once_its_token_expired(live: LiveEmulator, front: RedisFrontStack) -> None:
-    token = managed_identity_token(live, "web")
+    token = live.managed_identity_token("web", REDIS_AUDIENCE)
     with socket.create_connection(("127.0.0.1", front.front.port), timeout=5) as raw:
         sock = front.tls_context().wrap_socket(raw, server_hostname="localhost")
         sock.sendall(auth(WEB_OBJECT_ID, token) + encode_command(b"PING"))
@@ -143,7 +149,7 @@ def test_a_connection_is_closed_once_its_token_expired(live: LiveEmulator, front
 
 
 def test_the_web_may_not_run_redis_dangerous_commands(live: LiveEmulator, front: RedisFrontStack) -> None:
-    with client(front, managed_identity_token(live, "web")) as web:
+    with client(front, live.managed_identity_token("web", REDIS_AUDIENCE)) as web:
         for command in (("FLUSHALL",), ("CONFIG", "GET", "*"), ("ACL", "LIST"), ("KEYS", "*")):
             with pytest.raises(redis.exceptions.NoPermissionError):
                 web.execute_command(*command)

@@ -135,16 +135,3 @@ class SignerCredential:
 
     async def __aexit__(self, *_: object) -> None:
         pass
-
-
-def managed_identity_token(emulator: Any, identity: str, resource: str = REDIS_AUDIENCE) -> str:
-    """`identity`'s token for `resource` from the emulator's managed-identity endpoint (App Service protocol)."""
-    with emulator.http() as http:
-        r = http.get(
-            f"{emulator.base}/msi/token",
-            params={"api-version": "2019-08-01", "resource": resource},
-            headers={"X-IDENTITY-HEADER": emulator.identity_header(identity)},
-        )
-    assert r.status_code == 200, r.text
-    token: str = r.json()["access_token"]
-    return token

@@ -39,14 +39,6 @@ def person() -> Iterator[Person]:
     p.http.close()
 
 
-@pytest.fixture
-def front(live: LiveEmulator, redis_server: RedisServer) -> Iterator[RedisFrontStack]:
-    stack = start_redis_front(redis_server, live.tls, live.authority())
-    stack.clear()
-    yield stack
-    stack.stop()
-
-
 def _two_webs(emulator: LiveEmulator, tmp_path: Path, store: str) -> tuple[Chain, LiveService]:
     """The chain with web A, and web B beside it: same api, same Redis, same sealing key (state folder)."""
     chain = start_chain(emulator, tmp_path, web={"session_store": store})
@@ -66,9 +58,9 @@ def _two_webs(emulator: LiveEmulator, tmp_path: Path, store: str) -> tuple[Chain
 
 
 def test_a_person_signs_in_on_one_web_process_and_goes_on_with_the_other(
-    live: LiveEmulator, front: RedisFrontStack, tmp_path: Path, person: Person
+    live: LiveEmulator, redis_front: RedisFrontStack, tmp_path: Path, person: Person
 ) -> None:
-    chain, b = _two_webs(live, tmp_path, front.url)
+    chain, b = _two_webs(live, tmp_path, redis_front.url)
     try:
         a = chain.web.base
         chain.sign_in(person)  # through A
@@ -86,10 +78,10 @@ def test_a_person_signs_in_on_one_web_process_and_goes_on_with_the_other(
         # A's very next request finds the session gone (A's memory held its token cache a moment ago).
         r = person.get(f"{a}/tasks")
         assert r.status_code == 302 and r.headers["location"] == "/auth/login?next=%2Ftasks"
-        with front.private() as client:
+        with redis_front.private() as client:
             assert client.dbsize() == 0  # nothing of the session left in the store
         # Each process logged in to it with the web's managed identity token, through the front.
-        assert front.front.counters.snapshot()["accepted"] >= 2
+        assert redis_front.front.counters.snapshot()["accepted"] >= 2
     finally:
         chain.stop()
 
@@ -178,10 +170,10 @@ def test_an_unreachable_redis_stops_the_web_app_with_one_clear_line(live: LiveEm
 
 @pytest.mark.guidance("identity-non-user-applications")
 def test_a_web_process_with_another_identity_is_refused_by_redis(
-    live: LiveEmulator, front: RedisFrontStack, tmp_path: Path
+    live: LiveEmulator, redis_front: RedisFrontStack, tmp_path: Path
 ) -> None:
     # The api's managed identity, logging in as the web's object id: its token's oid is not the user's.
-    out = _web_that_stops(live, tmp_path, front.url, "api")
-    assert f"web: WEB_SESSION_STORE: Redis at localhost:{front.front.port} is not usable" in out, out
+    out = _web_that_stops(live, tmp_path, redis_front.url, "api")
+    assert f"web: WEB_SESSION_STORE: Redis at localhost:{redis_front.front.port} is not usable" in out, out
     assert "invalid username-password pair or user is disabled" in out, out
-    assert front.front.counters.snapshot() == {"accepted": 0, "refused": 1, "distinct_tokens": 0}
+    assert redis_front.front.counters.snapshot() == {"accepted": 0, "refused": 1, "distinct_tokens": 0}

@@ -75,17 +75,21 @@ def test_a_connection_is_opened_again_before_its_token_expires(redis_front: Redi
     assert len(credential.scopes) == 2
 
 
-def test_a_token_the_cache_refuses_is_a_clean_store_unavailable(redis_front: RedisFrontStack) -> None:
-    # A valid token of another identity (the api's), used as the web's user: no access policy for it.
+def _ping(front: RedisFrontStack, credential: Any) -> None:
     async def scenario() -> None:
-        store = _store(redis_front, SignerCredential(SIGNER, object_id=OBJECT_IDS["api"]))
+        store = _store(front, credential)
         try:
             await store.ping()
         finally:
             await store.close()
 
+    asyncio.run(scenario())
+
+
+def test_a_token_the_cache_refuses_is_a_clean_store_unavailable(redis_front: RedisFrontStack) -> None:
+    # A valid token of another identity (the api's), used as the web's user: no access policy for it.
     with pytest.raises(StoreUnavailable, match="invalid username-password pair or user is disabled"):
-        asyncio.run(scenario())
+        _ping(redis_front, SignerCredential(SIGNER, object_id=OBJECT_IDS["api"]))
 
 
 class Unavailable(SignerCredential):
@@ -94,13 +98,6 @@ class Unavailable(SignerCredential):
 
 
 def test_no_managed_identity_token_is_a_clean_store_unavailable(redis_front: RedisFrontStack) -> None:
-    async def scenario() -> None:
-        store = _store(redis_front, Unavailable(SIGNER))
-        try:
-            await store.ping()
-        finally:
-            await store.close()
-
     with pytest.raises(StoreUnavailable, match="no managed identity token for Redis: ManagedIdentityCredential"):
-        asyncio.run(scenario())
+        _ping(redis_front, Unavailable(SIGNER))
     assert redis_front.front.counters.snapshot()["accepted"] == 0

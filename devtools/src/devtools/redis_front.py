@@ -117,6 +117,7 @@ class RedisFront:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
+        self._clients: set[asyncio.Task[None]] = set()
 
     async def listen(self) -> asyncio.Server:
         self._server = await asyncio.start_server(
@@ -136,6 +137,10 @@ class RedisFront:
         return None, float(claims["exp"])
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        task.add_done_callback(self._clients.discard)
         try:
             await self._session(reader, writer)
         except (OSError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
@@ -214,11 +219,17 @@ class RedisFront:
 
         async def close() -> None:
             server.close()
+            # Connections end here, not when the loop is collected with their handlers half-way.
+            for task in list(self._clients):
+                task.cancel()
+            await asyncio.gather(*self._clients, return_exceptions=True)
             loop.stop()
 
         asyncio.run_coroutine_threadsafe(close(), loop)
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if not loop.is_running():
+            loop.close()
 
 
 async def _pipe_both_ways(
