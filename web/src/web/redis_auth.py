@@ -28,8 +28,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 # zt: identity-non-user-applications
 REDIS_SCOPE = "https://redis.azure.com/.default"
-# Azure: send a new token at least 3 minutes before the old one expires. azure-identity hands out a token
-# with more than 5 minutes left (it renews before that), so a connection lives at least a minute.
+# Azure: send a new token at least 3 minutes before the old one expires. azure-identity renews a token when
+# it has 5 minutes left, so a connection normally lives at least a minute.
 RENEW_BEFORE_EXPIRY_SECONDS = 240
 
 
