@@ -6,6 +6,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from devtools.tls import ca_env
@@ -20,6 +21,7 @@ from tests.support.launch import (
     start_stack,
     start_web,
 )
+from tests.support.redis import RedisFrontStack, start_redis_front
 
 
 @pytest.fixture(scope="session")
@@ -121,3 +123,13 @@ def consent_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     yield running
     running.process.send_signal(signal.SIGTERM)
     running.process.wait(30)
+
+
+@pytest.fixture
+def redis_front(live: LiveEmulator, redis_server: Any) -> Iterator[RedisFrontStack]:
+    """The session's private Redis behind a token front of its own (its clock, its counters) that checks the
+    session emulator's tokens; the store emptied first."""
+    stack = start_redis_front(redis_server, live.tls, live.authority())
+    stack.clear()
+    yield stack
+    stack.stop()

@@ -1,5 +1,5 @@
 """`zt run --web-replicas N`: the front passes requests and answers unchanged and spreads them over the
-replicas; the stack's web service becomes Redis, N web processes and the front."""
+replicas; the stack's web service becomes Redis, its token front, N web processes and the front."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from devtools.layout import Ports
+from devtools.paths import repo_root
 from devtools.ports import free_port
 from devtools.supervisor import Service
+from devtools.tls import tls_paths
 from devtools.webfarm import app, scale_web
+from identity_emulator.stack import home_tenant_id
 from yarl import URL
 
 
@@ -90,14 +94,24 @@ def test_the_web_service_becomes_redis_replicas_and_a_front(tmp_path: Path) -> N
         "web", ("python", "-m", "web"), lambda: {"WEB_PORT": "9000", "X": "1"}, "http://localhost:9000/healthz", "web"
     )
     api = Service("api", ("python", "-m", "api"), {}, "https://localhost:9001/healthz", "api", wait=False)
-    services = scale_web([api, web_service], tmp_path, 9000, 2)
-    assert [s.name for s in services] == ["api", "redis", "web-1", "web-2", "web"]
-    redis, one, two, front = services[1:]
+    tls = tls_paths(tmp_path / "tls")
+    services = scale_web([api, web_service], tmp_path, Ports().shifted(1000), 2, tls)
+    assert [s.name for s in services] == ["api", "redis", "redis-front", "web-1", "web-2", "web"]
+    redis, token_front, one, two, front = services[1:]
     assert redis.argv[2:] == ("devtools.redis_server", "--root", str(tmp_path / "redis"), "--port", "9379")
+    # Clients reach Redis only through the front, which admits the web's managed identity's token alone.
+    assert token_front.port == 9380 and token_front.argv[2:] == (
+        "devtools.redis_front",
+        *("--port", "9380", "--backend-port", "9379", "--password-file", str(tmp_path / "redis" / "front-password")),
+        *("--authority", f"https://localhost:9443/{home_tenant_id()}"),
+        *("--manifest", str(repo_root() / "infra" / "registrations.yaml"), "--identity", "web"),
+        *("--tls-dir", str(tmp_path / "tls"), "--ca-bundle", str(tls.ca_bundle)),
+    )
     for replica, port in ((one, 9010), (two, 9011)):
         env = replica.env() if callable(replica.env) else replica.env
         assert env["WEB_PORT"] == str(port) and env["X"] == "1"
-        assert env["WEB_SESSION_STORE"] == "redis://127.0.0.1:9379/0"
+        # The web's managed identity's object id (infra/registrations.yaml) as the user, no password, TLS.
+        assert env["WEB_SESSION_STORE"] == "rediss://2e2df95e-22f0-462f-87d4-67941fc6141b@localhost:9380/0"
         assert replica.stack_key is None and replica.port == port and not replica.wait
     assert front.stack_key == "web" and front.port == 9000
     assert front.argv[2:] == (

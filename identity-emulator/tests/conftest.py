@@ -126,7 +126,7 @@ def app_and_seeds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Te
             mi_object_ids=[m.object_id for m in d.managed_identities.values()],
             identity_headers=list(emu.identity_headers.values()),
             resources=[r for a in (api, downstream) for r in sorted(a.resource_ids())]
-            + ["api://AzureADTokenExchange", "https://ossrdbms-aad.database.windows.net"],
+            + ["api://AzureADTokenExchange", "https://ossrdbms-aad.database.windows.net", "https://redis.azure.com"],
             scopes=[f"{a.identifier_uri}/{s}" for a in (api, downstream) for s in a.scopes]
             + [f"{a.identifier_uri}/.default" for a in (api, downstream)],
             redirect_uris=[u for a in d.applications.values() for u in a.redirect_uris + a.post_logout_redirect_uris],

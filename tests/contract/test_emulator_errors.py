@@ -78,14 +78,7 @@ def post_token(emu: LiveEmulator, form: dict[str, str], tenant: str = "contoso")
 
 def mi_token(emu: LiveEmulator, service: str, resource: str = TOKEN_EXCHANGE_AUDIENCE) -> str:
     """A managed identity token, fetched as azure-identity fetches it on App Service."""
-    with emu.http() as client:
-        r = client.get(
-            f"{emu.base}/msi/token",
-            params={"api-version": "2019-08-01", "resource": resource},
-            headers={"X-IDENTITY-HEADER": emu.identity_header(service)},
-        )
-    r.raise_for_status()
-    return str(r.json()["access_token"])
+    return emu.managed_identity_token(service, resource)
 
 
 def client_auth(emu: LiveEmulator, app: str, identity: str | None = None) -> dict[str, str]:

@@ -34,15 +34,7 @@ class PgStack:
 
     def token(self, identity: str, resource: str = OSSRDBMS_AUDIENCE) -> str:
         """A managed identity's token from the emulator's managed-identity endpoint (App Service protocol)."""
-        with self.emulator.http() as http:
-            r = http.get(
-                f"{self.emulator.base}/msi/token",
-                params={"api-version": "2019-08-01", "resource": resource},
-                headers={"X-IDENTITY-HEADER": self.emulator.identity_header(identity)},
-            )
-        assert r.status_code == 200, r.text
-        token: str = r.json()["access_token"]
-        return token
+        return self.emulator.managed_identity_token(identity, resource)
 
     def connect(
         self, role: str, password: str | None, *, dbname: str = DATABASE, sslmode: str = "verify-full"

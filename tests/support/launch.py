@@ -90,6 +90,17 @@ class LiveEmulator:
     def http(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(verify=ssl.create_default_context(cafile=self.tls.ca_bundle), timeout=10, **kwargs)
 
+    def managed_identity_token(self, service: str, resource: str) -> str:
+        """`service`'s managed identity token for `resource`, fetched as azure-identity fetches it on App Service."""
+        with self.http() as http:
+            r = http.get(
+                f"{self.base}/msi/token",
+                params={"api-version": "2019-08-01", "resource": resource},
+                headers={"X-IDENTITY-HEADER": self.identity_header(service)},
+            )
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
+
     @property
     def administrator(self) -> EmulatorAdmin:
         """The admin endpoints, called as the demo administrator (a Graph token, as a script gets one)."""

@@ -25,6 +25,7 @@ from web.settings import Settings
 
 from tests.support.launch import serve_in_thread
 from tests.support.people import Person
+from tests.support.redis import RedisFrontStack, SignerCredential, StaticKeys, start_redis_front
 from tests.support.tokens import Issuer
 
 TENANT = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -423,9 +424,11 @@ def make_browser(settings: Settings, idp: FakeIdp, fake_api: FakeApi) -> Iterato
     def make(**overrides: Any) -> Browser:
         s = settings.model_copy(update=overrides)
         credential = {"client_assertion": lambda: "managed-identity-assertion"}
+        # The web's managed identity's tokens for Redis, signed by the fake identity provider.
+        app = create_app(s, credential=credential, msal_http=idp, store_credential=SignerCredential(SIGNER))
         # https base URL: the cookie jar sends Secure cookies only over https (browsers also over
         # http://localhost, which the live test covers).
-        client = TestClient(create_app(s, credential=credential, msal_http=idp), base_url="https://localhost:8000")
+        client = TestClient(app, base_url="https://localhost:8000")
         clients.append(client.__enter__())
         return Browser(client, idp, s)
 
@@ -437,6 +440,29 @@ def make_browser(settings: Settings, idp: FakeIdp, fake_api: FakeApi) -> Iterato
 @pytest.fixture
 def browser(make_browser: Callable[..., Browser]) -> Browser:
     return make_browser()
+
+
+@pytest.fixture(scope="session")
+def redis_front_stack(redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisFrontStack]:
+    """The session's private Redis behind a token front that trusts the fake identity provider's keys."""
+    from devtools.tls import ensure_dev_tls
+
+    tls = ensure_dev_tls(tmp_path_factory.mktemp("local"))
+    stack = start_redis_front(redis_server, tls, AUTHORITY, keys=StaticKeys(SIGNER.jwks()))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def redis_front(redis_front_stack: RedisFrontStack, monkeypatch: pytest.MonkeyPatch) -> RedisFrontStack:
+    """The front, emptied, its clock right; this process trusts the dev CA as the web process does (SSL_CERT_FILE)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(redis_front_stack.tls.ca_bundle))
+    from devtools.pgtoken import Counters
+
+    redis_front_stack.clear()
+    redis_front_stack.clock.ahead = 0
+    redis_front_stack.front.counters = Counters()
+    return redis_front_stack
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
+
+from tests.support.redis import RedisFrontStack
 
 from .conftest import IDP, Browser, FakeApi, claims_challenge
 
@@ -18,11 +19,10 @@ pytestmark = pytest.mark.guidance("token-management")
 
 
 @pytest.fixture
-def replicas(make_browser: Callable[..., Browser], redis_server: Any) -> tuple[Browser, Browser]:
-    """Replicas A and B: one store, one sealing key (the same state_dir), two processes' worth of memory."""
-    with redis.Redis.from_url(redis_server.url) as client:
-        client.flushdb()
-    return make_browser(session_store=redis_server.url), make_browser(session_store=redis_server.url)
+def replicas(make_browser: Callable[..., Browser], redis_front: RedisFrontStack) -> tuple[Browser, Browser]:
+    """Replicas A and B: one store (reached through the token front, each replica logging in with the web's
+    managed identity), one sealing key (the same state_dir), two processes' worth of memory."""
+    return make_browser(session_store=redis_front.url), make_browser(session_store=redis_front.url)
 
 
 def _same_browser(a: Browser, b: Browser) -> None:
@@ -59,13 +59,15 @@ def _api_calls(fake_api: FakeApi) -> list[str | None]:
 
 
 def test_a_session_started_on_one_replica_is_used_and_ended_on_the_other(
-    replicas: tuple[Browser, Browser], fake_api: FakeApi
+    replicas: tuple[Browser, Browser], fake_api: FakeApi, redis_front: RedisFrontStack
 ) -> None:
     a, b = replicas
     a.sign_in("alice")
     _same_browser(a, b)
     page = b.get("/tasks")
     assert page.status_code == 200 and "Alice Adams" in page.text
+    # Each replica logged in to the store with the web's managed identity token, through the front.
+    assert redis_front.front.counters.snapshot()["accepted"] >= 2
     r = b.post("/tasks", data={"title": "Added on B", "csrf_token": b.csrf("/tasks")})
     assert r.status_code == 303
     assert "Added on B" in a.get("/tasks").text

@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from web.redis_store import RedisSessionStore
 from web.session_store import Sealer, SessionStore, SqliteSessionStore, record_key
 from web.sessions import SIGN_IN_TTL, Sessions, SignedInUser
 from zerotrust.redact import JWT_SHAPE as TEXT_JWT_SHAPE
+
+from tests.support.redis import RedisFrontStack, SignerCredential
+
+from .conftest import SIGNER
 
 JWT_SHAPE = re.compile(TEXT_JWT_SHAPE.pattern.encode())  # the same shape, in raw file bytes
 ALICE = SignedInUser(
@@ -84,20 +87,18 @@ def _sqlite(state_dir: Path) -> Backend:
     return Backend(_run(SqliteSessionStore.open(state_dir / "sessions.sqlite3")), raw)
 
 
-def _redis(url: str) -> Backend:
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-
+def _redis(front: RedisFrontStack) -> Backend:
     def raw() -> bytes:
-        found = [key + b"".join(k + v for k, v in client.hgetall(key).items()) for key in client.scan_iter()]
+        with front.private() as client:
+            found = [key + b"".join(k + v for k, v in client.hgetall(key).items()) for key in client.scan_iter()]
         return b"".join(found)
 
-    return Backend(RedisSessionStore.connect(url, lifetime=8 * 3600), raw)
+    return Backend(RedisSessionStore.connect(front.url, SignerCredential(SIGNER), lifetime=8 * 3600), raw)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request: pytest.FixtureRequest, state_dir: Path) -> Iterator[Backend]:
-    backend = _sqlite(state_dir) if request.param == "sqlite" else _redis(request.getfixturevalue("redis_server").url)
+    backend = _sqlite(state_dir) if request.param == "sqlite" else _redis(request.getfixturevalue("redis_front"))
     yield backend
     _run(backend.store.close())
 
@@ -268,8 +269,10 @@ def test_expired_records_are_purged(sqlite_sessions: Any, clock: Clock) -> None:
     assert _run(sqlite_sessions.store.get(stale.key)) is None
 
 
-def test_redis_drops_each_record_at_the_absolute_lifetime_by_itself(redis_server: Any, state_dir: Path) -> None:
-    backend, client = _redis(redis_server.url), redis.Redis.from_url(redis_server.url)
+def test_redis_drops_each_record_at_the_absolute_lifetime_by_itself(
+    redis_front: RedisFrontStack, state_dir: Path
+) -> None:
+    backend, client = _redis(redis_front), redis_front.private()
     sessions = _sessions(backend, state_dir, Clock())
     try:
         session = _run(sessions.start(ALICE, FAKE_CACHE, replaces=[]))

@@ -13,6 +13,8 @@ from web.settings import Settings
 from web.signin import safe_next
 
 REPO = Path(__file__).resolve().parents[2]
+# The web's managed identity's object id (infra/registrations.yaml): Azure Cache for Redis's user for it.
+WEB_MI = "2e2df95e-22f0-462f-87d4-67941fc6141b"
 
 
 @pytest.fixture(autouse=True)
@@ -70,9 +72,9 @@ def test_a_sound_production_configuration_is_accepted(production_ok: dict[str, o
         ({"api_url": "http://api.internal.example.net"}, "api_url"),
         ({"idp_origin": "http://localhost:8444"}, "idp_origin"),
         ({"end_session_endpoint": "http://login.example.net/logout"}, "end_session_endpoint"),
-        # Sealed blobs, but the password and every request would cross the network in the clear.
-        ({"session_store": "redis://cache.example.net:6379/0"}, "session_store"),
-        ({"session_store": "redis://10.0.0.4:6379"}, "session_store"),
+        # Sealed blobs, but the token and every request would cross the network in the clear.
+        ({"session_store": f"redis://{WEB_MI}@cache.example.net:6379/0"}, "session_store"),
+        ({"session_store": f"redis://{WEB_MI}@10.0.0.4:6379"}, "session_store"),
     ],
 )
 def test_unsafe_values_are_refused_in_production(
@@ -84,12 +86,18 @@ def test_unsafe_values_are_refused_in_production(
 
 def test_the_session_store_is_sqlite_or_redis_over_tls_off_this_machine(production_ok: dict[str, object]) -> None:
     assert Settings().session_store == "sqlite"
-    for url in ("rediss://cache.example.net:6380/0", "redis://127.0.0.1:6379/0", "redis://localhost"):
+    for url in (f"rediss://{WEB_MI}@cache.example.net:6380/0", f"redis://{WEB_MI}@127.0.0.1:6379/0"):
         assert Settings(**{**production_ok, "session_store": url}).session_store == url  # type: ignore[arg-type]
     # A laptop may point at a Redis elsewhere on its network; a deployment may not (above).
-    assert Settings(session_store="redis://redis.lan:6379/0").session_store == "redis://redis.lan:6379/0"
-    with_user = Settings(session_store="rediss://web@cache.example.net:6380", session_store_password="pw")
-    assert "pw" not in repr(with_user)
+    assert Settings(session_store=f"redis://{WEB_MI}@redis.lan:6379/0").session_store.endswith("@redis.lan:6379/0")
+
+
+def test_a_redis_password_is_refused_wherever_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_SESSION_STORE_PASSWORD", "an-access-key")
+    with pytest.raises(ValidationError, match="session_store_password") as refused:
+        Settings(session_store=f"rediss://{WEB_MI}@cache.example.net:6380/0")
+    [shown] = [str(e["msg"]) for e in refused.value.errors()]
+    assert "managed identity token" in shown and "an-access-key" not in shown
 
 
 @pytest.mark.parametrize(
@@ -100,9 +108,12 @@ def test_the_session_store_is_sqlite_or_redis_over_tls_off_this_machine(producti
         ("redis://", "must name a host"),
         ("redis://127.0.0.1:port/0", "port that is not a number"),
         ("redis://127.0.0.1:99999/0", "port"),
-        ("redis://:secret@127.0.0.1:6379/0", "WEB_SESSION_STORE_PASSWORD"),
-        ("rediss://cache.example.net/0?ssl_cert_reqs=none", "no options"),
-        ("redis://127.0.0.1:6379/sessions", "database number"),
+        ("redis://:secret@127.0.0.1:6379/0", "must not carry a password"),
+        (f"rediss://{WEB_MI}:secret@cache.example.net:6380/0", "must not carry a password"),  # pragma: allowlist secret
+        ("rediss://cache.example.net:6380/0", "object id as the user"),
+        ("rediss://web@cache.example.net:6380/0", "object id as the user"),
+        (f"rediss://{WEB_MI}@cache.example.net/0?ssl_cert_reqs=none", "no options"),
+        (f"redis://{WEB_MI}@127.0.0.1:6379/sessions", "database number"),
     ],
 )
 def test_a_malformed_session_store_is_refused_with_the_reason(value: str, complaint: str) -> None:
@@ -110,7 +121,7 @@ def test_a_malformed_session_store_is_refused_with_the_reason(value: str, compla
         Settings(session_store=value)
     # What `python -m web` prints (zerotrust.serve.load_settings): the reason, never the value given.
     [shown] = [str(e["msg"]) for e in refused.value.errors()]
-    assert complaint in shown and "secret" not in shown.replace("SESSION_STORE_PASSWORD", "")
+    assert complaint in shown and "secret" not in shown
 
 
 def test_local_http_redirect_is_fine_in_development_and_the_authority_is_always_https() -> None:

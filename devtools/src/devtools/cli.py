@@ -106,7 +106,7 @@ def run(port_offset: int, tenants: str, ready_timeout: float | None, db: str, we
         tenant_list = tenant_ids([t for t in tenants.split(",") if t.strip()])
         services = default_services(tls, local, repo_root(), ports, tenants=tenant_list, db=db)
         if web_replicas > 1:
-            services = webfarm.scale_web(services, local, ports.web, web_replicas)
+            services = webfarm.scale_web(services, local, ports, web_replicas, tls)
     except ValueError as exc:
         print(f"zt: {exc}", file=sys.stderr)
         return 2

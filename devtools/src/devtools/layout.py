@@ -87,7 +87,7 @@ def default_services(
         def env() -> Mapping[str, str]:
             # Read once the emulator is up: it creates the identity headers at first start.
             headers = json.loads((local / "emulator" / "managed-identity-headers.json").read_text())
-            authority = _home_authority(emulator)
+            authority = home_authority(emulator)
             if multi and prefix == "WEB":
                 authority = f"{emulator}/organizations"
             return {
@@ -116,7 +116,7 @@ def default_services(
     }
     prepare = None
     if db == "postgres":
-        database = postgres_services(tls, local, root, ports, _home_authority(emulator))
+        database = postgres_services(tls, local, root, ports, home_authority(emulator))
         downstream_settings.update(database_url=database_url(ports, tls), migrate_on_start="false")
         admin_url = database_url(ports, tls, "database-admin")
 
@@ -255,7 +255,7 @@ def _accepts(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _home_authority(emulator: str) -> str:
+def home_authority(emulator: str) -> str:
     from identity_emulator.stack import home_tenant_id
 
     return f"{emulator}/{home_tenant_id()}"

@@ -23,21 +23,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import json
 import logging
 import signal
 import socket
 import socketserver
-import ssl
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
 
-import jwt
 import yaml
 from ldap3.protocol.rfc4511 import (
     LDAPDN,
@@ -51,6 +48,8 @@ from ldap3.protocol.rfc4511 import (
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error, SubstrateUnderrunError
 from zerotrust.redact import escape_controls, install_log_redaction
+
+from devtools.entratoken import AccessTokenChecker, TokenRefused
 
 log = logging.getLogger("devtools.pgtoken")
 
@@ -87,29 +86,19 @@ class Counters:
 
 
 class TokenChecker:
-    """Verifies one bind: role name + token."""
+    """Verifies one bind: role name + token (devtools.entratoken does the token's part)."""
 
     def __init__(
-        self, *, authority: str, roles: Mapping[str, str], ca_bundle: Path | None, audience: str = OSSRDBMS_AUDIENCE
+        self,
+        *,
+        authority: str,
+        roles: Mapping[str, str],
+        ca_bundle: Path | None,
+        audience: str = OSSRDBMS_AUDIENCE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.authority = authority.rstrip("/")
-        self.issuer = f"{self.authority}/v2.0"
         self.roles = dict(roles)
-        self.audience = audience
-        self._ssl = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
-        self._jwks: jwt.PyJWKClient | None = None
-        self._jwks_lock = threading.Lock()
-
-    def _keys(self) -> jwt.PyJWKClient:
-        with self._jwks_lock:
-            if self._jwks is None:
-                # Discovery names the key set, as for any relying party; read once, then the client
-                # refreshes the keys itself when a token names an unknown kid (rotation).
-                url = f"{self.issuer}/.well-known/openid-configuration"
-                with urlopen(url, timeout=5, context=self._ssl) as answer:  # noqa: S310 - https URL from config
-                    jwks_uri = json.loads(answer.read())["jwks_uri"]
-                self._jwks = jwt.PyJWKClient(jwks_uri, ssl_context=self._ssl, timeout=5, lifespan=300)
-            return self._jwks
+        self.tokens = AccessTokenChecker(authority=authority, audience=audience, ca_bundle=ca_bundle, clock=clock)
 
     def check(self, role: str, token: str) -> str | None:
         """None if `token` lets `role` in; otherwise why not (logged, never sent to the client)."""
@@ -117,19 +106,9 @@ class TokenChecker:
         if expected_oid is None:
             return f"role {role[:64]!r} is not mapped to a managed identity"
         try:
-            key = self._keys().get_signing_key_from_jwt(token)
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=["RS256"],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "nbf", "iat", "iss", "aud", "oid"]},
-            )
-        except (jwt.PyJWTError, OSError, KeyError, ValueError) as exc:
-            return f"token refused: {type(exc).__name__}: {str(exc)[:120]}"
-        if str(claims.get("oid", "")).lower() != expected_oid:
-            return f"token of object id {str(claims.get('oid'))[:40]} used for role {role[:64]!r}"
+            self.tokens.claims(token, expected_oid)
+        except TokenRefused as refused:
+            return f"{refused} (role {role[:64]!r})"
         return None
 
 

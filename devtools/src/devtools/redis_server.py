@@ -2,14 +2,21 @@
 
 Debian's redis-server program, never its system service: our own process, its config and working folder
 owner-only under `.local/redis/`, listening on 127.0.0.1 only (protected mode on), with no persistence
-(sessions are worth nothing after a restart of the stack: people sign in again). No password: only this
-machine can connect, and what it holds is sealed by the web app (a copy yields no token and no cookie).
+(sessions are worth nothing after a restart of the stack: people sign in again). What it holds is sealed
+by the web app (a copy yields no token and no cookie).
+
+Clients never reach it directly: they go through devtools.redis_front, which checks their Entra token as
+Azure Cache for Redis does. The default user is off; the one user, the front's, has a random password made
+at every start, written owner-only to `front-password` here (the config holds only its SHA-256), and
+none of Redis's @dangerous commands (no FLUSHALL, CONFIG, ACL, DEBUG, KEYS...).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -37,7 +44,12 @@ def redis_server_bin() -> str:
     return path
 
 
-def config(root: Path, port: int) -> str:
+FRONT_USER = "zt-front"
+FRONT_LOGIN_FILE = "front-password"
+
+
+def config(root: Path, port: int, password: str) -> str:
+    digest = hashlib.sha256(password.encode()).hexdigest()
     return "\n".join(
         [
             "# Written by devtools.redis_server at every start.",
@@ -50,6 +62,8 @@ def config(root: Path, port: int) -> str:
             "daemonize no",
             "loglevel notice",
             'logfile ""',
+            "user default off",
+            f"user {FRONT_USER} on #{digest} ~* &* +@all -@dangerous",
             "",
         ]
     )
@@ -68,11 +82,18 @@ class RedisServer:
     def log_path(self) -> Path:
         return self.root / "redis.log"
 
+    @property
+    def password_file(self) -> Path:
+        return self.root / FRONT_LOGIN_FILE
+
     def argv(self) -> list[str]:
+        """The command, with a new password for the front user (never printed) and the config holding its hash."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
+        password = secrets.token_urlsafe(32)
+        write_private(self.password_file, password.encode())
         conf = self.root / "redis.conf"
-        write_private(conf, config(self.root, self.port).encode())
+        write_private(conf, config(self.root, self.port, password).encode())
         return [redis_server_bin(), str(conf)]
 
     def start(self, timeout: float = 15) -> RedisServer:
@@ -103,11 +124,12 @@ class RedisServer:
 
 
 def answers_ping(port: int) -> bool:
-    """A Redis answers on 127.0.0.1:`port` (a bare TCP accept is not enough: it may still be loading)."""
+    """A Redis answers on 127.0.0.1:`port` (a bare TCP accept is not enough: it may still be loading).
+    Without credentials it answers NOAUTH: up, and refusing as it should."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 

@@ -1,8 +1,10 @@
 """`zt run --web-replicas N`: the web tier scaled out on this machine, as behind a load balancer in Azure.
 
-A private Redis holds the sessions and sealed token caches (devtools.redis_server), N web processes share
-it (and the sealing key, in the one state folder), and a front on the usual web port sends each request to
-the next replica in turn, so consecutive requests of one person land on different processes.
+A private Redis holds the sessions and sealed token caches (devtools.redis_server), reached only through
+its token front (devtools.redis_front: TLS, the web's managed identity token as the password, as Azure Cache
+for Redis with Microsoft Entra authentication); N web processes share it (and the sealing key, in the one
+state folder), and a front on the usual web port sends each request to the next replica in turn, so
+consecutive requests of one person land on different processes.
 
 The front is dev tooling, not a production proxy: no TLS, no streaming, one retry policy (the next replica
 when one refuses the connection, which never sent the request). It passes the request unchanged: method,
@@ -24,14 +26,20 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from devtools.redis_server import answers_ping, redis_server_bin
+from devtools.layout import Ports, home_authority
+from devtools.paths import repo_root
+from devtools.pgtoken import role_map
+from devtools.redis_front import answers
+from devtools.redis_server import FRONT_LOGIN_FILE, answers_ping, redis_server_bin
 from devtools.supervisor import Service, Summary
+from devtools.tls import DevTls
 
 Env = Mapping[str, str] | Callable[[], Mapping[str, str]]
 # Within the stack's own port block (8000-8444 plus --port-offset): replicas on 8010-8017 (zt run allows
-# up to 8), Redis on 8379.
+# up to 8), Redis on 8379 (loopback, private), its token front on 8380.
 REPLICA_PORT_SHIFT = 10
 REDIS_PORT_SHIFT = 379
+REDIS_FRONT_PORT_SHIFT = 380
 # Per RFC 9110 7.6.1 these describe one connection, not the message: never forwarded.
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "upgrade"}
@@ -49,12 +57,20 @@ def redis_port(web_port: int) -> int:
     return web_port + REDIS_PORT_SHIFT
 
 
-def scale_web(services: Sequence[Service], local: Path, web_port: int, replicas: int) -> list[Service]:
-    """`services` with the one web process replaced by Redis, `replicas` web processes and the front."""
+def store_url(web_port: int) -> str:
+    """WEB_SESSION_STORE of the replicas: the web's managed identity's object id as the user, TLS to the front."""
+    web_object_id = role_map(repo_root() / "infra" / "registrations.yaml")["web"]
+    return f"rediss://{web_object_id}@localhost:{web_port + REDIS_FRONT_PORT_SHIFT}/0"
+
+
+def scale_web(services: Sequence[Service], local: Path, ports: Ports, replicas: int, tls: DevTls) -> list[Service]:
+    """`services` with the one web process replaced by Redis and its token front (checking the emulator's
+    tokens), `replicas` web processes and the front."""
     redis_server_bin()  # a clear message now if Redis is not installed, not a dead child later
+    web_port, authority = ports.web, home_authority(f"https://localhost:{ports.emulator}")
     [front] = [s for s in services if s.name == "web"]
-    port = redis_port(web_port)
-    store = f"redis://127.0.0.1:{port}/0"
+    port, token_port = redis_port(web_port), web_port + REDIS_FRONT_PORT_SHIFT
+    store = store_url(web_port)
     base = {**os.environ, "PYTHONUNBUFFERED": "1"}
     redis = Service(
         "redis",
@@ -62,6 +78,20 @@ def scale_web(services: Sequence[Service], local: Path, web_port: int, replicas:
         base,
         f"tcp://127.0.0.1:{port}",
         ready=lambda: answers_ping(port),
+    )
+    checks = ("--authority", authority, "--manifest", str(repo_root() / "infra" / "registrations.yaml"))
+    redis_front = Service(
+        "redis-front",
+        (
+            *front.argv[:2],
+            "devtools.redis_front",
+            *("--port", str(token_port), "--backend-port", str(port)),
+            *("--password-file", str(local / "redis" / FRONT_LOGIN_FILE), *checks, "--identity", "web"),
+            *("--tls-dir", str(tls.ca_cert.parent), "--ca-bundle", str(tls.ca_bundle)),
+        ),
+        base,
+        f"tcp://127.0.0.1:{token_port}",
+        ready=lambda: answers(token_port, tls.ca_bundle),
     )
     copies = [
         Service(
@@ -76,7 +106,7 @@ def scale_web(services: Sequence[Service], local: Path, web_port: int, replicas:
     backends = [f"--backend=http://127.0.0.1:{p}" for p in replica_ports(web_port, replicas)]
     proxy = replace(front, argv=(*front.argv[:2], "devtools.webfarm", f"--port={web_port}", *backends), env=base)
     others = [s for s in services if s is not front]
-    return [*others, redis, *copies, proxy]
+    return [*others, redis, redis_front, *copies, proxy]
 
 
 def _replica_env(env: Env, port: int, store: str) -> Callable[[], Mapping[str, str]]:
@@ -92,7 +122,8 @@ def summary(web_port: int, replicas: int, then: Summary) -> Summary:
     def lines(info: Mapping[str, object]) -> Iterable[str]:
         ports = ", ".join(str(p) for p in replica_ports(web_port, replicas))
         yield f"  {'web replicas':<18} {replicas} on ports {ports}, behind devtools.webfarm (a dev proxy)"
-        yield f"  {'session store':<18} redis://127.0.0.1:{redis_port(web_port)}/0 (sealed records, no disk)"
+        yield f"  {'session store':<18} {store_url(web_port)} (sealed records, no disk)"
+        yield f"  {'':<18} (devtools.redis_front checks the Entra token; Redis on 127.0.0.1:{redis_port(web_port)})"
         yield from then(info)
 
     return lines

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a secret
 # Azure Database for PostgreSQL's Entra resource; managed identities ask for it to log in.
 OSSRDBMS_RESOURCE = "https://ossrdbms-aad.database.windows.net"
+# Azure Cache for Redis's Entra resource; the web's managed identity asks for it for the shared session store.
+REDIS_RESOURCE = "https://redis.azure.com"
 OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 
 # Microsoft Entra built-in directory roles by template id: the ids a token's `wids` claim carries.

@@ -12,7 +12,7 @@ import hmac
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .directory import OSSRDBMS_RESOURCE, TOKEN_EXCHANGE_AUDIENCE
+from .directory import OSSRDBMS_RESOURCE, REDIS_RESOURCE, TOKEN_EXCHANGE_AUDIENCE
 from .forms import emulator, require_back_channel
 
 router = APIRouter()
@@ -52,7 +52,7 @@ async def token(request: Request) -> JSONResponse:
             return _problem(400, "invalid_request", f"This workload has no identity with {param} {q[param][:64]!r}.")
     resource = (q.get("resource") or "").removesuffix("/.default").rstrip("/")
     roles: list[str] = []
-    if resource in (TOKEN_EXCHANGE_AUDIENCE, OSSRDBMS_RESOURCE):
+    if resource in (TOKEN_EXCHANGE_AUDIENCE, OSSRDBMS_RESOURCE, REDIS_RESOURCE):
         audience = resource
     else:
         app = emu.directory.resource(resource)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from azure.core.credentials_async import AsyncTokenCredential
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
@@ -42,16 +43,21 @@ CALLBACK_PATH = "/auth/callback"
 
 
 def create_app(
-    settings: Settings | None = None, *, credential: dict[str, Any] | None = None, msal_http: Any = None
+    settings: Settings | None = None,
+    *,
+    credential: dict[str, Any] | None = None,
+    msal_http: Any = None,
+    store_credential: AsyncTokenCredential | None = None,
 ) -> FastAPI:
     """`credential` and `msal_http`: MSAL's client credential and HTTP client, where not the configured ones
-    (tests hand in a fake identity provider)."""
+    (tests hand in a fake identity provider); `store_credential`: the identity the Redis store logs in with,
+    where not the web's managed identity."""
     settings = settings or Settings()
     limits = RateLimits.configured(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = await open_store(settings)
+        store = await open_store(settings, store_credential)
         sessions = Sessions(
             store,
             Sealer.from_key_file(settings.state_dir / "session-key"),

@@ -1,6 +1,6 @@
 """The session store several web replicas share: Redis, holding the same sealed blobs as the SQLite store
 (Redis never sees a token, a user or a session id in the clear), each record expiring by itself at the
-session's absolute lifetime.
+session's absolute lifetime. The web logs in to it with its managed identity's Entra token (redis_auth.py).
 
 `open_store` picks the store WEB_SESSION_STORE names; `check_store` is the start-up check that turns an
 unreachable Redis into one clear line instead of a traceback.
@@ -9,13 +9,16 @@ unreachable Redis into one clear line instead of a traceback.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio as aioredis
+from azure.core.credentials_async import AsyncTokenCredential
 
+from .redis_auth import entra_pool, managed_identity
 from .session_store import SessionStore, SqliteSessionStore, StoredRecord
 from .settings import SQLITE_STORE, Settings
 
@@ -39,22 +42,41 @@ class RedisSessionStore:
     """One Redis hash per record under `namespace` + record key; single-key commands only, so it also works
     on a clustered cache."""
 
-    def __init__(self, client: aioredis.Redis, *, lifetime: int, namespace: str = DEFAULT_NAMESPACE) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        lifetime: int,
+        namespace: str = DEFAULT_NAMESPACE,
+        credential: AsyncTokenCredential | None = None,
+    ) -> None:
+        """`credential`: closed with the store, when the store owns it."""
         self._redis, self._lifetime, self._namespace = client, lifetime, namespace
+        self._credential = credential
         self._update = client.register_script(_UPDATE_EXISTING)
 
     @classmethod
     def connect(
-        cls, url: str, *, lifetime: int, password: str | None = None, namespace: str = DEFAULT_NAMESPACE
+        cls,
+        url: str,
+        credential: AsyncTokenCredential,
+        *,
+        lifetime: int,
+        namespace: str = DEFAULT_NAMESPACE,
+        owns_credential: bool = False,
+        clock: Callable[[], float] = time.time,
     ) -> RedisSessionStore:
-        client = aioredis.Redis.from_url(
+        """`credential`: the identity whose Entra token is the password (user: the object id in `url`)."""
+        pool = entra_pool(
             url,
-            password=password,
+            credential,
+            clock=clock,
             socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
             socket_timeout=CONNECT_TIMEOUT_SECONDS,
             health_check_interval=30,
         )
-        return cls(client, lifetime=lifetime, namespace=namespace)
+        client = aioredis.Redis.from_pool(pool)
+        return cls(client, lifetime=lifetime, namespace=namespace, credential=credential if owns_credential else None)
 
     def _key(self, key: str) -> str:
         return self._namespace + key
@@ -115,6 +137,8 @@ class RedisSessionStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._credential is not None:
+            await self._credential.close()
 
 
 def _record(key: str, found: Mapping[Any, Any]) -> StoredRecord | None:
@@ -125,14 +149,17 @@ def _record(key: str, found: Mapping[Any, Any]) -> StoredRecord | None:
     )
 
 
-async def open_store(settings: Settings) -> SessionStore:
-    """The store WEB_SESSION_STORE names: the SQLite file in state_dir, or the shared Redis."""
+async def open_store(settings: Settings, credential: AsyncTokenCredential | None = None) -> SessionStore:
+    """The store WEB_SESSION_STORE names: the SQLite file in state_dir, or the shared Redis, logged in to with
+    `credential` (default: the web's managed identity)."""
     if settings.session_store == SQLITE_STORE:
         return await SqliteSessionStore.open(settings.state_dir / "sessions.sqlite3")
-    store = RedisSessionStore.connect(
-        settings.session_store, lifetime=settings.session_absolute_timeout, password=_secret(settings)
-    )
-    await store.ping()
+    store = _connect(settings, credential, settings.session_absolute_timeout)
+    try:
+        await store.ping()
+    except BaseException:
+        await store.close()
+        raise
     return store
 
 
@@ -142,7 +169,7 @@ def check_store(settings: Settings) -> str | None:
         return None
 
     async def ping() -> None:
-        store = RedisSessionStore.connect(settings.session_store, lifetime=1, password=_secret(settings))
+        store = _connect(settings, None, 1)
         try:
             await store.ping()
         finally:
@@ -156,6 +183,8 @@ def check_store(settings: Settings) -> str | None:
     return None
 
 
-def _secret(settings: Settings) -> str | None:
-    password = settings.session_store_password
-    return password.get_secret_value() if password is not None else None
+def _connect(settings: Settings, credential: AsyncTokenCredential | None, lifetime: int) -> RedisSessionStore:
+    # zt: identity-non-user-applications
+    owned = credential is None
+    credential = credential or managed_identity(settings.managed_identity_client_id)
+    return RedisSessionStore.connect(settings.session_store, credential, lifetime=lifetime, owns_credential=owned)

@@ -4,11 +4,12 @@ configuration, never from that file."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from zerotrust.cae import CAPABILITIES
 from zerotrust.credentials import client_credential
@@ -21,6 +22,7 @@ WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
 API_APP_ID = "f6016428-a480-44ec-bc23-042b445465fc"
 SQLITE_STORE = "sqlite"
 REDIS_SCHEMES = ("redis", "rediss")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 def origin_of(url: str) -> str:
@@ -67,13 +69,14 @@ class Settings(ServiceSettings):
     session_absolute_timeout: int = Field(default=8 * 3600, gt=0)
     # zt: token-management
     # Where sessions and sealed token caches live: "sqlite" (a file in state_dir, for one process) or a Redis
-    # every replica shares, e.g. redis://127.0.0.1:6379/0 (`make run WEB_REPLICAS=2`); replicas then share
-    # the sealing key too (state_dir/session-key here, Key Vault in Azure). In Azure: Azure Cache for Redis
-    # over rediss:// with Microsoft Entra authentication (the managed identity's token, no access key); that
-    # is not built yet, so a password (an ACL user's, its name in the URL) comes from
-    # WEB_SESSION_STORE_PASSWORD, never from the URL, which is printed and logged.
+    # every replica shares (`make run WEB_REPLICAS=2`); replicas then share the sealing key too
+    # (state_dir/session-key here, Key Vault in Azure). Redis is always logged in to with Microsoft Entra, as
+    # Azure Cache for Redis with access keys disabled requires: the user is the web's managed identity's object
+    # id, named in the URL (rediss://<object id>@<cache>.redis.cache.windows.net:6380/0), the password that
+    # identity's token (redis_auth.py), never a password in configuration.
     session_store: str = SQLITE_STORE
-    session_store_password: SecretStr | None = None
+    # Read only to refuse it: a deployment still configured with a Redis password learns it is not used.
+    session_store_password: str | None = Field(default=None, repr=False)
     # Chrome and Firefox keep Secure cookies on http://localhost; false only for browsers that don't.
     cookie_secure: bool = True
     # The attack lab (/lab): fires devtools' forged tokens at the api from this server. For a local run
@@ -92,7 +95,7 @@ class Settings(ServiceSettings):
     def _store(cls, value: str) -> str:
         if value == SQLITE_STORE:
             return value
-        example = "e.g. redis://127.0.0.1:6379/0"
+        example = "e.g. rediss://<managed identity object id>@<cache>.redis.cache.windows.net:6380/0"
         parts = urlsplit(value)
         if parts.scheme not in REDIS_SCHEMES:
             raise ValueError(f"must be {SQLITE_STORE!r} or a redis:// or rediss:// URL ({example})")
@@ -103,13 +106,28 @@ class Settings(ServiceSettings):
         if not parts.hostname or (port is not None and not 0 < port < 65536):
             raise ValueError(f"must name a host and a valid port ({example})")
         if parts.password is not None:
-            raise ValueError("must not carry a password: set WEB_SESSION_STORE_PASSWORD instead")
+            raise ValueError(
+                "must not carry a password: the password is always the web's managed identity token "
+                f"(Microsoft Entra authentication), never a key ({example})"
+            )
+        if not parts.username or not _GUID.fullmatch(parts.username):
+            raise ValueError(f"must name the managed identity's object id as the user ({example})")
         if parts.query or parts.fragment:
             # redis-py reads connection options from the query, among them one that turns TLS checks off.
             raise ValueError(f"takes no options after the path ({example})")
         if parts.path not in ("", "/") and not parts.path[1:].isdigit():
             raise ValueError(f"must end in a database number, if anything ({example})")
         return value
+
+    @field_validator("session_store_password")
+    @classmethod
+    def _no_password(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(
+                "is not a setting: Redis is logged in to with the web's managed identity token (Microsoft Entra "
+                "authentication, access keys disabled); remove WEB_SESSION_STORE_PASSWORD"
+            )
+        return None
 
     @model_validator(mode="after")
     def _timeouts(self) -> Settings:
