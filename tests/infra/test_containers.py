@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from devtools import compose, containers
 from devtools.containers import (
     COMPOSE_FILE,
     DOCKERFILES,
@@ -22,6 +21,8 @@ from devtools.containers import (
     load_compose,
     parse_dockerfile,
 )
+
+from devtools import compose, containers
 
 pytestmark = pytest.mark.guidance("secure-devops-platform-environment-zero-trust")
 
@@ -59,7 +60,9 @@ def test_images_install_the_lock_with_hashes_and_run_as_uid_10001() -> None:
 
 def test_the_images_uv_is_the_installers_version() -> None:
     installer = re.search(r"^UV_VERSION=(\S+)$", (ROOT / "devtools" / "install.sh").read_text(), re.M)
-    pinned = re.search(r"^uv==(\S+) \\\n\s+--hash=sha256:[0-9a-f]{64}$", (ROOT / "devtools" / "uv-requirements.txt").read_text(), re.M)
+    pinned = re.search(
+        r"^uv==(\S+) \\\n\s+--hash=sha256:[0-9a-f]{64}$", (ROOT / "devtools" / "uv-requirements.txt").read_text(), re.M
+    )
     assert installer and pinned and installer.group(1) == pinned.group(1)
 
 

@@ -84,7 +84,11 @@ def check_dockerfile(text: str, name: str = "Dockerfile") -> list[str]:
             final = []
         final.append(ins)
         if ins.keyword in ("ENV", "ARG"):
-            found += [f"{name}:{ins.line}: {ins.keyword} {n} looks like a secret" for n in _names(ins) if SECRET_NAME.search(n)]
+            found += [
+                f"{name}:{ins.line}: {ins.keyword} {n} looks like a secret"
+                for n in _names(ins)
+                if SECRET_NAME.search(n)
+            ]
         if ins.keyword == "ADD":
             found.append(f"{name}:{ins.line}: ADD (fetches and unpacks): use COPY")
         if ins.keyword == "COPY" and re.search(r"(^|\s)\.?/?\.(local|git|env)\b", ins.args):
@@ -114,7 +118,7 @@ def command_of(text: str) -> list[str]:
 
 def _depends(service: Mapping[str, Any]) -> Mapping[str, Any]:
     depends = service.get("depends_on") or {}
-    return depends if isinstance(depends, Mapping) else {name: None for name in depends}
+    return depends if isinstance(depends, Mapping) else dict.fromkeys(depends)
 
 
 def _upstream(services: Mapping[str, Any], name: str) -> set[str]:
