@@ -4,6 +4,7 @@ say ready only when what they check is there. In process: the gate listens on 12
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -55,10 +56,8 @@ def gate(upstream: int) -> Iterator[int]:
         nonlocal task
         asyncio.set_event_loop(loop)
         task = loop.create_task(loopgate.serve([GATE], [upstream], ready))
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             loop.run_until_complete(task)
-        except asyncio.CancelledError:
-            pass
 
     # serve() installs signal handlers, which only the main thread may: give it a loop that ignores them.
     loop.add_signal_handler = lambda *_args: None  # type: ignore[method-assign]
