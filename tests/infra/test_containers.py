@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 import stat
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,13 @@ def test_everything_an_image_copies_exists_and_no_local_state_enters_the_build()
                 *sources, _target = ins.args.split()
                 for source in sources:
                     assert (ROOT / source).exists(), f"{service}/Dockerfile copies {source}, which does not exist"
+
+
+def test_every_image_gives_uv_the_whole_workspace_to_check_the_lock_against() -> None:
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    for service in DOCKERFILES:
+        copied = [i.args.split()[0] for i in parse_dockerfile(_dockerfile(service)) if i.keyword == "COPY"]
+        assert [c for c in copied if c.endswith("/pyproject.toml")] == [f"{m}/pyproject.toml" for m in members]
 
 
 def test_only_the_gate_publishes_and_only_on_the_hosts_loopback() -> None:
