@@ -114,3 +114,24 @@ def scan_text(where: str, text: str, known: Mapping[str, Iterable[str]] | None =
             Finding(where, f.line, f"detect-secrets: {f.kind}") for f in scan_files(Path(folder), ["captured.log"])
         )
     return findings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.security.secretscan [FILE...]`: the repository scan of test_secrets.py, for `make gates`
+    and the pre-commit hook (the staged files), or every tracked file when none is named."""
+    import sys
+
+    root = Path.cwd()
+    paths = list(sys.argv[1:] if argv is None else argv)
+    tracked = git_tracked(root)
+    findings = scan_files(root, paths or tracked)
+    bad_files = tracked_credential_files(paths or tracked)
+    for finding in findings:
+        print(f"{finding}  (a reviewed false positive gets `# pragma: allowlist secret` on its line)")
+    for path in bad_files:
+        print(f"{path}: local state or a key/certificate file must not be committed")
+    return 1 if findings or bad_files else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
