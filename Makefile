@@ -15,11 +15,11 @@ MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test token scorecard report provision permissions-report bench lint gates audit sbom test-pythons \
-	.venv-ready
+	hooks .venv-ready
 
 help:
 	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint"
-	@echo "make gates [GATES='bandit checkov zizmor workflows secrets yamllint'] | audit | sbom | test-pythons [PYTHONS=...]"
+	@echo "make gates [GATES='bandit checkov zizmor workflows secrets yamllint'] | audit | sbom | test-pythons [PYTHONS=...] | hooks"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 # devtools/install.sh is the one installer (.ci/run uses it through `make test`); SYSTEM names the Debian
@@ -100,3 +100,8 @@ sbom: .venv-ready
 PYTHONS ?=
 test-pythons: .venv-ready
 	devtools/test-pythons.sh $(PYTHONS)
+
+# The git hooks of .pre-commit-config.yaml (ruff, the secret scan, the manifest and workflow rules, yamllint,
+# bandit) in this clone's .git/hooks: each a local hook running the locked tools, nothing fetched.
+hooks: .venv-ready
+	devtools/gates/.venv/bin/pre-commit install

@@ -1,5 +1,5 @@
-"""The security gates' tools (checkov, zizmor, bandit, pip-audit, cyclonedx-py, yamllint), run from their own
-locked environment, devtools/gates/.venv, which devtools/install.sh syncs from devtools/gates/uv.lock.
+"""The security gates' tools (checkov, zizmor, bandit, pip-audit, cyclonedx-py, yamllint, pre-commit), run
+from their own locked environment, devtools/gates/.venv, which devtools/install.sh syncs from its uv.lock.
 
 Tests, `make gates` and the workflows call them the same way: `tool_command("checkov")` gives the argv,
 `tool_env()` the environment that keeps them off the network.
@@ -27,6 +27,7 @@ TOOLS = {
     "cyclonedx-bom": "cyclonedx-py",
     "cyclonedx-py": "cyclonedx-py",
     "yamllint": "yamllint",
+    "pre-commit": "pre-commit",
 }
 
 # Checkov without an API key scans locally, but still asks PyPI for a newer checkov at import and Prisma
