@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The project installs from uv.lock and its in-process tests pass on each supported Python (3.11-3.13).
 #   devtools/test-pythons.sh [PYTHON...]     (`make test-pythons`; the CI matrix passes one interpreter)
-# With no argument: every python3.11, python3.12 and python3.13 this machine has (on PATH or under pyenv);
-# a supported version that is absent is reported, and fails the run when REQUIRE_ALL_PYTHONS=1.
+# With no argument: each version of PYTHON_VERSIONS (default: 3.11 3.12 3.13) this machine has (on PATH or
+# under pyenv); one that is absent is reported, and fails the run when REQUIRE_ALL_PYTHONS=1.
 # Each gets its own environment under .local/pythons/ (the developer's .venv is left alone), installed
-# --frozen from the same lock, then `pytest -m "not live" -n 0`: the tests that start no process.
+# --frozen from the same lock, then `pytest -m "not live"`: the tests that start no process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export UV_PYTHON_DOWNLOADS=never
 SUPPORTED=(3.11 3.12 3.13)
+read -r -a WANTED <<<"${PYTHON_VERSIONS:-${SUPPORTED[*]}}"
 # The in-process tests of every package and of tests/ (no emulator, stack, database or browser).
 TESTS=(tests identity-emulator/tests devtools/tests zerotrust/tests web/tests api/tests downstream-api/tests)
 
@@ -18,7 +19,7 @@ works() { "$1" -c 'import sys' >/dev/null 2>&1; }
 pythons=("$@")
 if [ ${#pythons[@]} -eq 0 ]; then
     missing=()
-    for version in "${SUPPORTED[@]}"; do
+    for version in "${WANTED[@]}"; do
         found=""
         # pyenv's shims exist for versions that are not selected, so each candidate is run, not just found.
         for candidate in "python${version}" $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/${version}".*/bin/python 2>/dev/null | sort -V -r); do
@@ -32,7 +33,10 @@ if [ ${#pythons[@]} -eq 0 ]; then
     fi
 fi
 
-python3 -m uv --version >/dev/null 2>&1 || devtools/install.sh
+# uv only (the version the installer pins): the installer would also sync .venv for .python-version's
+# Python, which a machine with only 3.12 or 3.13 does not have.
+python3 -m uv --version >/dev/null 2>&1 ||
+    python3 -m pip install --quiet "uv==$(sed -n 's/^UV_VERSION=//p' devtools/install.sh)"
 status=0
 for python in "${pythons[@]}"; do
     version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
@@ -51,7 +55,7 @@ for python in "${pythons[@]}"; do
         continue
     fi
     if ! UV_PROJECT_ENVIRONMENT="$env_dir" python3 -m uv run --frozen --no-sync --python "$python" \
-        pytest -q -p no:cacheprovider -n 0 -m "not live" "${TESTS[@]}" >"${env_dir}.log" 2>&1; then
+        pytest -q -p no:cacheprovider -m "not live" "${TESTS[@]}" >"${env_dir}.log" 2>&1; then
         tail -n 40 "${env_dir}.log" >&2
         echo "test-pythons: the in-process tests fail on Python ${version} (log: ${env_dir}.log)" >&2
         status=1

@@ -61,7 +61,7 @@ def test_the_workflows_keep_every_rule() -> None:
 def test_ci_runs_every_gate_and_the_python_matrix() -> None:
     ci = _load("ci.yml")
     runs = " ".join(str(step.get("run", "")) for job in ci["jobs"].values() for step in job.get("steps", []))
-    for gate in (".ci/run", "make lint", "make gates", "make audit", "make sbom", "make test-pythons"):
+    for gate in (".ci/run", "make lint", "make gates", "make audit", "make sbom", "devtools/test-pythons.sh"):
         assert gate in runs, gate
     assert ci["jobs"]["pythons"]["strategy"]["matrix"]["python"] == ["3.11", "3.12", "3.13"]
     assert "pull_request_target" not in ci["on"]
