@@ -18,7 +18,7 @@ from devtools.gate_runs import OFFLINE_GATES, offline
 from devtools.layout import Ports
 from devtools.paths import repo_root
 
-from devtools.gates import tool_command, tool_env
+from devtools.gates import offline_command, tool_command, tool_env
 from tests.security.secretscan import main as secret_scan
 
 pytestmark = [
@@ -125,3 +125,25 @@ def test_bandit_fails_on_a_shell_call(tmp_path: Path) -> None:
         argv, cwd=tmp_path, capture_output=True, text=True, env=tool_env(), timeout=120, check=False
     )
     assert result.returncode == 1 and "B602" in result.stdout, result.stdout + result.stderr
+
+
+def _checkov(*targets: Path) -> subprocess.CompletedProcess[str]:
+    dirs = [arg for target in targets for arg in ("-d", str(target))]
+    argv = [*offline_command("checkov"), *dirs, "--framework", "github_actions", "dockerfile", "--compact", "--quiet"]
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=tool_env(), timeout=300, check=False)
+
+
+@pytest.mark.live
+def test_checkov_passes_the_workflows_and_the_dev_container() -> None:
+    result = _checkov(ROOT / ".github", DEVCONTAINER)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for framework in ("github_actions", "dockerfile"):
+        assert f"{framework} scan results" in result.stdout, result.stdout
+
+
+@pytest.mark.live
+def test_checkov_fails_a_dev_container_that_runs_as_root(tmp_path: Path) -> None:
+    text = (DEVCONTAINER / "Dockerfile").read_text()
+    (tmp_path / "Dockerfile").write_text(text.replace("USER ${USERNAME}\n", ""))
+    result = _checkov(tmp_path)
+    assert result.returncode == 1 and "CKV_DOCKER_3" in result.stdout, result.stdout + result.stderr
