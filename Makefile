@@ -14,10 +14,12 @@ USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.tes
 MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test token scorecard report provision permissions-report bench lint .venv-ready
+.PHONY: help run test token scorecard report provision permissions-report bench lint gates audit sbom test-pythons \
+	hooks .venv-ready
 
 help:
 	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint"
+	@echo "make gates [GATES='bandit checkov zizmor workflows secrets yamllint'] | audit | sbom | test-pythons [PYTHONS=...] | hooks"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 # devtools/install.sh is the one installer (.ci/run uses it through `make test`); SYSTEM names the Debian
@@ -77,3 +79,30 @@ lint: .venv-ready
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy $(MEMBER_SRC)
+
+# The security gates CI runs, offline, from devtools/gates' own lock: bandit, checkov, zizmor, the workflow
+# rules, the secret scan and yamllint; each fails on a finding its reviewed exception list does not excuse (devtools/gate_runs.py).
+GATES ?=
+gates: .venv-ready
+	$(UV) run python -m devtools.gate_runs offline $(GATES)
+
+# Known vulnerabilities in both locks (pip-audit asks PyPI's advisory database: the one gate that needs the
+# network, so it is not part of `make test`).
+audit: .venv-ready
+	$(UV) run python -m devtools.gate_runs audit
+
+# CycloneDX SBOM of the locked runtime packages, in test-artifacts/sbom/ (CI keeps it as an artifact).
+sbom: .venv-ready
+	$(UV) run python -m devtools.gate_runs sbom
+
+# The lock installs and the in-process tests pass on each supported Python (3.11-3.13): the interpreters
+# given, or every one this machine has. Each gets its own environment under .local/pythons/.
+# PYTHON_VERSIONS="3.12 3.13" narrows the search (.ci/run: make test covers 3.11).
+PYTHONS ?=
+test-pythons:
+	devtools/test-pythons.sh $(PYTHONS)
+
+# The git hooks of .pre-commit-config.yaml (ruff, the secret scan, the manifest and workflow rules, yamllint,
+# bandit) in this clone's .git/hooks: each a local hook running the locked tools, nothing fetched.
+hooks: .venv-ready
+	devtools/gates/.venv/bin/pre-commit install

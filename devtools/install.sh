@@ -52,3 +52,6 @@ if ! python3 -m uv --version >/dev/null 2>&1; then
 fi
 # --frozen: the lock file is the contract, never re-resolved silently.
 python3 -m uv sync --quiet --frozen --all-packages
+# The security gates' tools (checkov, zizmor, bandit, ...) from their own lock into devtools/gates/.venv,
+# wherever UV_PROJECT_ENVIRONMENT points the application's environment (devtools.gates finds them there).
+env -u UV_PROJECT_ENVIRONMENT python3 -m uv sync --quiet --frozen --project devtools/gates

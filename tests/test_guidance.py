@@ -8,6 +8,7 @@ can't leave a chapter pointing at nothing.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -26,17 +27,26 @@ def _articles() -> list[dict[str, object]]:
     return articles
 
 
+# Installed environments (devtools/gates/.venv, .local/pythons/...) hold other projects' files: never walked.
+NOT_OURS = {".venv", ".local", ".git", "node_modules", "__pycache__", ".terraform"}
+
+
+def _walk(base: Path) -> list[Path]:
+    found = []
+    for folder, subfolders, names in os.walk(base):
+        subfolders[:] = [s for s in subfolders if s not in NOT_OURS]
+        found += [Path(folder) / name for name in names]
+    return found
+
+
 def _files(dirs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
     return [
-        p
-        for d in dirs
-        for p in (ROOT / d).rglob("*")
-        if p.suffix in suffixes and p.is_file() and "tests" not in p.relative_to(ROOT).parts
+        p for d in dirs for p in _walk(ROOT / d) if p.suffix in suffixes and "tests" not in p.relative_to(ROOT).parts
     ]
 
 
 def _test_files() -> list[Path]:
-    return [p for p in ROOT.rglob("test_*.py") if ".venv" not in p.parts]
+    return [p for p in _walk(ROOT) if p.name.startswith("test_") and p.suffix == ".py"]
 
 
 def test_the_tour_lists_all_27_articles_once() -> None:

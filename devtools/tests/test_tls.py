@@ -117,6 +117,14 @@ def _leaf_signed_by_dev_ca(tls: DevTls, dns_name: str, out_dir: Path) -> tuple[P
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        # Python 3.13 verifies strictly (VERIFY_X509_STRICT): a leaf without its issuer's key id is refused
+        # before the name constraint is looked at, which would prove nothing here.
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+            ),
+            critical=False,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     cert_path, key_path = out_dir / f"{dns_name}.pem", out_dir / f"{dns_name}-key.pem"

@@ -61,7 +61,7 @@ class AccessTokenChecker:
                 # Discovery names the key set, as for any relying party; read once, then the client
                 # refreshes the keys itself when a token names an unknown kid (rotation).
                 url = f"{self.issuer}/.well-known/openid-configuration"
-                with urlopen(url, timeout=5, context=self._ssl) as answer:  # noqa: S310 - https URL from config
+                with urlopen(url, timeout=5, context=self._ssl) as answer:  # noqa: S310  # nosec B310 - https URL from config
                     jwks_uri = json.loads(answer.read())["jwks_uri"]
                 self._jwks = jwt.PyJWKClient(jwks_uri, ssl_context=self._ssl, timeout=5, lifespan=300)
             return self._jwks

@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"devtools.redis_server: {exc}", file=sys.stderr)
         return 1
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.execv(command[0], command)  # noqa: S606 - our own argv
+    os.execv(command[0], command)  # noqa: S606 - our own argv  # nosec B606
 
 
 if __name__ == "__main__":

@@ -99,8 +99,9 @@ class ClientAuthenticator:
         # Header values are the caller's JSON: a thumbprint that is not a string matches nothing.
         s256, s1 = (v.rstrip("=") if isinstance(v := header.get(k), str) else None for k in ("x5t#S256", "x5t"))
         for candidate in self.certificates(app):
+            # x5t is the SHA-1 thumbprint by definition (RFC 7515 4.1.7): an identifier, not a protection.
             der_s256 = b64url(candidate.fingerprint(hashes.SHA256()))
-            der_s1 = b64url(candidate.fingerprint(hashes.SHA1()))  # noqa: S303 - x5t is SHA-1 by definition
+            der_s1 = b64url(candidate.fingerprint(hashes.SHA1()))  # noqa: S303  # nosec B303
             if s256 == der_s256 or s1 == der_s1:
                 cert = candidate
                 break

@@ -148,7 +148,7 @@ class Emulator:
         access, exp = self.issuer.user_access_token(user, client.app, req.resource, scopes, client.azpacr, claims, acrs)
         now = time.time()
         body: dict[str, Any] = {
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # a token type, not a secret  # nosec B105
             "scope": " ".join(req.full_for(scopes)) if req.resource else " ".join(sorted(req.oidc)),
             "expires_in": exp - int(now),
             "ext_expires_in": exp - int(now),

@@ -6,7 +6,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 
-TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a secret
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a secret  # nosec B105
 # Azure Database for PostgreSQL's Entra resource; managed identities ask for it to log in.
 OSSRDBMS_RESOURCE = "https://ossrdbms-aad.database.windows.net"
 # Azure Cache for Redis's Entra resource; the web's managed identity asks for it for the shared session store.

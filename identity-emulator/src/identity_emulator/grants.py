@@ -155,7 +155,7 @@ def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
         path_tenant.tenant_id, client.app, req.resource, valid, client.azpacr, form.get("claims")
     )
     return {
-        "token_type": "Bearer",
+        "token_type": "Bearer",  # a token type, not a secret  # nosec B105
         "expires_in": exp - int(time.time()),
         "ext_expires_in": exp - int(time.time()),
         "access_token": access,

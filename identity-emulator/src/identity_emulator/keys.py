@@ -47,7 +47,7 @@ class SigningKey:
             "kty": "RSA",
             "use": "sig",
             "kid": self.kid,
-            "x5t": b64url(hashlib.sha1(der).digest()),  # noqa: S324 - the JWK x5t is defined as SHA-1
+            "x5t": b64url(hashlib.sha1(der).digest()),  # noqa: S324 - the JWK x5t is defined as SHA-1  # nosec B324
             "n": _int_b64(pub.n),
             "e": _int_b64(pub.e),
             "x5c": [base64.b64encode(der).decode("ascii")],

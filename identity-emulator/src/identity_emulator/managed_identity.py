@@ -79,7 +79,7 @@ async def token(request: Request) -> JSONResponse:
             "access_token": access,
             "expires_on": str(exp),
             "resource": q.get("resource"),
-            "token_type": "Bearer",
+            "token_type": "Bearer",  # a token type, not a secret  # nosec B105
             "client_id": mi.client_id,
         },
         headers={"Cache-Control": "no-store"},

@@ -82,7 +82,8 @@ class SqliteSessionStore:
 
     async def get(self, key: str) -> StoredRecord | None:
         # One trip to aiosqlite's thread (execute, fetch and close there), not three: read on every request.
-        rows = await self._db.execute_fetchall(f"SELECT {_COLUMNS} FROM sessions WHERE key = ?", (key,))  # noqa: S608
+        sql = f"SELECT {_COLUMNS} FROM sessions WHERE key = ?"  # noqa: S608  # nosec B608
+        rows = await self._db.execute_fetchall(sql, (key,))
         return StoredRecord(*next(iter(rows))) if rows else None
 
     async def put(self, record: StoredRecord) -> None:
@@ -102,7 +103,7 @@ class SqliteSessionStore:
 
     async def pop(self, key: str) -> StoredRecord | None:
         """Read and delete in one statement: of two concurrent callers, only one gets the record."""
-        sql = f"DELETE FROM sessions WHERE key = ? RETURNING {_COLUMNS}"  # noqa: S608
+        sql = f"DELETE FROM sessions WHERE key = ? RETURNING {_COLUMNS}"  # noqa: S608  # nosec B608
         rows = await self._db.execute_fetchall(sql, (key,))
         return StoredRecord(*next(iter(rows))) if rows else None
 

@@ -81,7 +81,7 @@ def _rounds(targets: list[Target], plan: Plan, stack: Stack, say: Callable[[str]
     meanwhile (the emulator's counters, read around the chain's own runs only)."""
     for target in targets:  # warm: connections, caches, the first on-behalf-of exchange
         drive(target.url, seconds=1, connections=4, headers=target.headers)
-    asked = {"requests": 0, "token_requests": 0, "key_set_requests": 0}
+    asked = {"requests": 0, "token_requests": 0, "key_set_requests": 0}  # counters, not passwords  # nosec B105
     for n in range(plan.rounds):
         for connections in plan.connections:
             for target in targets:
