@@ -7,10 +7,11 @@ resource "azurerm_container_registry" "main" {
   resource_group_name = azurerm_resource_group.main.name
   location            = azurerm_resource_group.main.location
   # Premium: private endpoints and a firewall.
-  sku                    = "Premium"
-  admin_enabled          = false
-  anonymous_pull_enabled = false
-  data_endpoint_enabled  = true
+  sku                     = "Premium"
+  admin_enabled           = false
+  anonymous_pull_enabled  = false
+  data_endpoint_enabled   = true
+  zone_redundancy_enabled = true
   # Reachable from outside the network only from the operator's listed addresses (and not at all
   # when there are none); the apps pull through the private endpoint.
   public_network_access_enabled = length(local.operator_ip_ranges) > 0
