@@ -33,8 +33,6 @@ locals {
     "${prefix}HOST"                       = "0.0.0.0"
     # The ingress's proxies sit in the apps subnet: believe their X-Forwarded-For, no one else's.
     "${prefix}RATE_TRUSTED_PROXIES" = azurerm_subnet.apps.address_prefixes[0]
-    # azure-identity's default user-assigned identity (telemetry, Redis and database tokens).
-    AZURE_CLIENT_ID = local.mi[name]
     # Names the Application Insights resource; grants nothing (local authentication is off).
     APPLICATIONINSIGHTS_CONNECTION_STRING = azurerm_application_insights.main.connection_string
   } }
@@ -71,7 +69,9 @@ locals {
       external = false
       host     = local.api_host
       env = {
-        API_PORT                  = "8001"
+        API_PORT = "8001"
+        # The ingress serves HTTPS (and only HTTPS) and is the only way in; the container plain HTTP.
+        API_TLS_AT_INGRESS        = "true"
         API_PUBLIC_URL            = local.api_origin
         API_ALLOWED_HOSTS         = local.api_host
         API_ALLOWED_CLIENT_IDS    = join(",", [local.client_ids["web"], local.client_ids["cli"]])
@@ -87,6 +87,7 @@ locals {
       host     = local.downstream_host
       env = {
         DOWNSTREAM_PORT                = "8002"
+        DOWNSTREAM_TLS_AT_INGRESS      = "true"
         DOWNSTREAM_PUBLIC_URL          = local.downstream_origin
         DOWNSTREAM_ALLOWED_HOSTS       = local.downstream_host
         DOWNSTREAM_ALLOWED_CLIENT_IDS  = local.client_ids["api"]

@@ -39,7 +39,7 @@ resource "azurerm_container_app_job" "daemon" {
           DAEMON_CLIENT_ID                      = local.client_ids["daemon"]
           DAEMON_API_URL                        = local.api_origin
           DAEMON_API_APP_ID_URI                 = local.api_id_uri
-          AZURE_CLIENT_ID                       = local.mi["daemon"]
+          DAEMON_MANAGED_IDENTITY_CLIENT_ID     = local.mi["daemon"]
           APPLICATIONINSIGHTS_CONNECTION_STRING = azurerm_application_insights.main.connection_string
         }
         content {
@@ -104,7 +104,6 @@ resource "azurerm_container_app_job" "migrate" {
           DOWNSTREAM_MANAGED_IDENTITY_CLIENT_ID = local.mi["database-admin"]
           DOWNSTREAM_DATABASE_URL               = format(local.database_url, "database-admin")
           DOWNSTREAM_MIGRATE_ON_START           = "false"
-          AZURE_CLIENT_ID                       = local.mi["database-admin"]
           # For db_bootstrap.py: the role to create and the identity it is bound to.
           ZT_DB_APP_ROLE      = "downstream-api"
           ZT_DB_APP_OBJECT_ID = azurerm_user_assigned_identity.workload["downstream-api"].principal_id

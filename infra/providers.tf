@@ -9,6 +9,10 @@ terraform {
   # Write-only arguments (the session key never lands in the state) need Terraform 1.11.
   required_version = ">= 1.11"
 
+  # State in a storage account reached with Entra ID (no account key), never on one laptop or lost with
+  # a CI runner: values from -backend-config (the deploy workflow) or azd's provider.conf.json.
+  backend "azurerm" {}
+
   required_providers {
     azurerm = {
       source = "hashicorp/azurerm"

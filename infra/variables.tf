@@ -19,10 +19,11 @@ variable "operator_ip_ranges" {
   description = <<-EOT
     Public addresses (CIDR) of whoever runs Terraform and `azd deploy`: the only ones the registry and
     Key Vault firewalls let in from outside the virtual network (to push images and write the session
-    key). Empty: no access from outside at all (then run from a machine inside the network).
+    key), comma-separated (azd passes ZT_OPERATOR_IP_RANGES as one string). Empty: no access from outside
+    at all (then run from a machine inside the network).
   EOT
-  type        = list(string)
-  default     = []
+  type        = string
+  default     = ""
 }
 
 variable "vnet_address_space" {

@@ -12,6 +12,10 @@
 terraform {
   required_version = ">= 1.11"
 
+  # State in a storage account reached with Entra ID (no account key), never on one laptop or lost with
+  # a CI runner: values from -backend-config (the deploy workflow) or azd's provider.conf.json.
+  backend "azurerm" {}
+
   required_providers {
     azuread = {
       source  = "hashicorp/azuread"

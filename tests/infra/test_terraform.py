@@ -81,6 +81,7 @@ def test_every_manifest_identity_is_created_and_every_workload_runs_as_its_own()
     assert used | {"web", "api", "downstream-api"} <= set(manifest["managed_identities"])
 
 
+@pytest.mark.guidance("identity-developer-administrator-responsibilities")
 def test_the_admin_root_holds_no_secret_and_no_azure_resource() -> None:
     """The administrator's root changes Entra only (consent, assignments, Conditional Access)."""
     config = Config.load(ADMIN)
@@ -93,6 +94,27 @@ def test_the_admin_root_holds_no_secret_and_no_azure_resource() -> None:
         "azuread_conditional_access_policy",
     ):
         assert config.of_type(rtype), f"no {rtype} in infra/admin"
+
+
+ADMIN_ONLY = (
+    "azuread_app_role_assignment",
+    "azuread_service_principal_delegated_permission_grant",
+    "azuread_conditional_access_policy",
+    "azuread_directory_role_assignment",
+)
+
+
+@pytest.mark.guidance("identity-developer-administrator-responsibilities")
+def test_the_developer_root_grants_no_consent_assignment_or_policy() -> None:
+    """What only an administrator decides stays out of the developer's root (article 4), so the developer's
+    identity needs no right to grant it, and a developer's `azd up` can never consent for the tenant."""
+    config = Config.load(INFRA)
+    granted = sorted(name for name in config.resources if name.split(".")[0] in ADMIN_ONLY)
+    assert granted == [], f"infra/ grants what infra/admin owns: {granted}"
+    # Both roots keep their state remotely, with Entra auth (never a laptop's file, never a storage key).
+    for root in (INFRA, ADMIN):
+        text = (root / "providers.tf").read_text()
+        assert re.search(r'^\s*backend "azurerm" \{\}', text, re.M), f"{root.name}: no azurerm backend"
 
 
 def test_each_root_is_marked_with_the_articles_it_implements() -> None:
@@ -123,5 +145,6 @@ def test_azure_yaml_provisions_with_terraform_and_deploys_the_three_services() -
     assert (ROOT / hook).is_file(), f"{hook} missing"
 
 
+@pytest.mark.guidance("integrate-apps-microsoft-identity-platform")
 def test_the_whole_developer_root_has_no_problem() -> None:
     assert problems(INFRA) == []
