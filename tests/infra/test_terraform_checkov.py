@@ -1,4 +1,4 @@
-"""checkov finds nothing in infra/ that its reviewed skip list (infra/.checkov.yaml) does not explain.
+"""checkov finds nothing in infra/ that its reviewed skip list (.checkov.yaml) does not explain.
 
 Offline: no platform API key, no download of external checks or guideline mappings (the run is the
 same with the network cut). checkov comes from the gate tools' own locked project (devtools/gates).
@@ -7,7 +7,6 @@ same with the network cut). checkov comes from the gate tools' own locked projec
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -15,30 +14,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devtools.gates import tool_env
+
 pytestmark = [pytest.mark.live, pytest.mark.guidance("secure-devops-platform-environment-zero-trust")]
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
-CONFIG = INFRA / ".checkov.yaml"
+CONFIG = INFRA.parent / ".checkov.yaml"
 
 
 def checkov_command() -> list[str]:
-    """The one place that knows where checkov comes from."""
-    try:
-        from devtools.gates import tool_command  # type: ignore[import-not-found]
-    except ImportError:
-        pytest.fail("checkov runs from the gate tools (devtools.gates.tool_command), which this checkout lacks")
-    return list(tool_command("checkov"))
+    from devtools.gates import offline_command
 
-
-def offline_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_"))}
-    # No platform: nothing to send results to, no guideline mapping to fetch, no external checks.
-    return env | {
-        "BC_SKIP_MAPPING": "TRUE",
-        "CHECKOV_SKIP_DOWNLOAD": "true",
-        "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
-    }
+    return offline_command("checkov")
 
 
 def test_checkov_passes_with_only_the_reviewed_skips() -> None:
@@ -47,7 +35,7 @@ def test_checkov_passes_with_only_the_reviewed_skips() -> None:
         capture_output=True,
         text=True,
         timeout=300,
-        env=offline_env(),
+        env=tool_env(),
         check=False,
     )
     assert result.returncode == 0, f"checkov failed:\n{result.stdout[-4000:]}\n{result.stderr[-2000:]}"

@@ -45,7 +45,18 @@ def bandit_argv(root: Path) -> list[str]:
 
 def checkov_argv(root: Path) -> list[str]:
     skips = [arg for path in CHECKOV_SKIP_PATHS for arg in ("--skip-path", path)]
-    return [*offline_command("checkov"), "-d", ".", "--framework", *CHECKOV_FRAMEWORKS, *skips, "--compact", "--quiet"]
+    config = ["--config-file", str(root / ".checkov.yaml")]
+    return [
+        *offline_command("checkov"),
+        "-d",
+        ".",
+        *config,
+        "--framework",
+        *CHECKOV_FRAMEWORKS,
+        *skips,
+        "--compact",
+        "--quiet",
+    ]
 
 
 def zizmor_argv(root: Path, workflows: Path | None = None) -> list[str]:

@@ -22,7 +22,7 @@ import yaml
 
 from devtools.paths import repo_root
 
-TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 - an audience, not a secret
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105  # nosec B105 - an audience, not a secret
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 BASELINE_ROLE = "User"
 # Keys that would hold a shared secret: none may appear anywhere in a registration.
