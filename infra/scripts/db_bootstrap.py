@@ -39,7 +39,8 @@ def bootstrap() -> None:
     admin, database = sql.Identifier(str(url.username)), str(url.database)
     app_role, app_oid = os.environ["ZT_DB_APP_ROLE"], os.environ["ZT_DB_APP_OBJECT_ID"]
     app = sql.Identifier(app_role)
-    token = ManagedIdentityCredential(client_id=os.environ["DOWNSTREAM_MANAGED_IDENTITY_CLIENT_ID"]).get_token(TOKEN_SCOPE).token
+    identity = ManagedIdentityCredential(client_id=os.environ["DOWNSTREAM_MANAGED_IDENTITY_CLIENT_ID"])
+    token = identity.get_token(TOKEN_SCOPE).token
 
     with connect(url_text, "postgres", token) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
