@@ -9,17 +9,16 @@ Never AZURE_CLIENT_ID: azure-identity reads it as a user-assigned managed identi
 from __future__ import annotations
 
 import ipaddress
-import json
-import re
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .hosts import default_hosts, host_entries, public_url
+from .hosts import default_hosts
 from .ids import OBJECT_ID
+from .setting_types import Guid, GuidList, HostList, NetworkList, PublicUrl, TextList, split_list
 
 # The emulator's home tenant (contoso, identity-emulator/demo/directory.yaml); in Azure, configuration.
 HOME_TENANT_ID = "9c8a1e2b-3d4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -40,46 +39,6 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def split_list(value: object) -> object:
-    """Every list setting reads the same: `a,b` (or spaces), or a JSON list `["a", "b"]`."""
-    if isinstance(value, str):
-        if value.strip().startswith("["):
-            try:
-                return json.loads(value)
-            except ValueError:
-                raise ValueError("is not a JSON list") from None
-        return [v for v in re.split(r"[,\s]+", value.strip()) if v]
-    return value
-
-
-def _guids(value: tuple[str, ...]) -> tuple[str, ...]:
-    for item in value:
-        if not OBJECT_ID.match(item):
-            raise ValueError(f"{item[:60]!r} is not an id (a lowercase GUID)")
-    return value
-
-
-def _guid(value: str) -> str:
-    return _guids((value,))[0]
-
-
-def _networks(value: tuple[str, ...]) -> tuple[str, ...]:
-    for item in value:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            raise ValueError(f"{item[:60]!r} is not an address or network (e.g. 10.0.0.0/16)") from None
-    return value
-
-
-Guid = Annotated[str, AfterValidator(_guid)]
-GuidList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list), AfterValidator(_guids)]
-TextList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list)]
-NetworkList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list), AfterValidator(_networks)]
-PublicUrl = Annotated[str, AfterValidator(public_url)]
-HostList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list), AfterValidator(host_entries)]
 
 
 class ServiceSettings(BaseSettings):
