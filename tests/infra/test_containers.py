@@ -210,10 +210,10 @@ BASE = re.compile(r"@sha256:[0-9a-f]{64}")
 DOCKERFILE_MUTATIONS: dict[str, tuple[Callable[[str], str], list[str]]] = {
     "unpinned base": (
         lambda t: t[: t.rindex("@sha256:")] + BASE.sub("", t[t.rindex("@sha256:") :], count=1),
-        ["FROM python:3.11.14-slim-bookworm is not pinned by @sha256 digest"],
+        ["FROM python:3.11.16-slim-bookworm is not pinned by @sha256 digest"],
     ),
     "latest base": (
-        lambda t: BASE.sub("", t.replace("python:3.11.14-slim-bookworm", "python:latest")),
+        lambda t: BASE.sub("", t.replace("python:3.11.16-slim-bookworm", "python:latest")),
         ["FROM python:latest is not pinned by @sha256 digest", "FROM python:latest uses the latest tag"] * 2,
     ),
     "no user": (lambda t: t.replace("USER 10001:10001\n", ""), ["the final stage has no USER (it would run as root)"]),

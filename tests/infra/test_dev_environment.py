@@ -50,6 +50,9 @@ def test_the_dev_container_is_ci_s_machine_with_a_non_root_user() -> None:
     [image] = PINNED_IMAGE.findall(dockerfile)
     ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
     assert ci["jobs"]["test"]["container"]["image"] == image, "the dev container and CI's tests share one base"
+    # ... and the services' images: what is developed and tested is what runs.
+    for service in ("web", "api", "downstream-api", "identity-emulator", "devtools"):
+        assert set(PINNED_IMAGE.findall((ROOT / service / "Dockerfile").read_text())) == {image}, service
     assert re.search(r"^USER \$\{USERNAME\}$", dockerfile, re.MULTILINE) and "ARG USERNAME=dev" in dockerfile
     installed = set(re.search(r"--no-install-recommends\s*\\\n\s*([^\\]+)\\", dockerfile).group(1).split())
     assert _installer_packages() <= installed, "every Debian package the installer knows is in the image"
