@@ -22,6 +22,7 @@ import pytest
 from devtools.containers import COMPOSE_FILE, command_of, load_compose
 from devtools.layout import Ports, default_services
 from devtools.paths import repo_root
+from devtools.pgtoken import role_map
 from devtools.processes import stop_process
 from devtools.tls import tls_paths
 
@@ -72,7 +73,8 @@ def to_box(value: str, local: Path) -> str:
 
 
 def make_run_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: Mapping[str, str]) -> dict[str, Run]:
-    """What `zt run --db postgres` starts (and `--web-replicas 2` adds: Redis), in container terms."""
+    """What `zt run --db postgres` starts (and `--web-replicas 2` adds: Redis and its token front), in
+    container terms."""
     for key in list(os.environ):
         if key.startswith(tuple(PREFIXES.values())) or key in SHARED:
             monkeypatch.delenv(key)
@@ -80,8 +82,9 @@ def make_run_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: Mappi
     (local / "emulator").mkdir(parents=True)
     headers = {i: values[compose.header_variable(i)] for i in compose.IDENTITIES}
     (local / "emulator" / compose.HEADERS_FILE).write_text(json.dumps(headers))
-    services = default_services(tls_paths(local / "tls"), local, ROOT, PORTS, db="postgres")
-    scaled = {s.name: s for s in webfarm.scale_web(services, local, PORTS.web, 2)}
+    tls = tls_paths(local / "tls")
+    services = default_services(tls, local, ROOT, PORTS, db="postgres")
+    scaled = {s.name: s for s in webfarm.scale_web(services, local, PORTS, 2, tls)}
     migration: dict[str, Any] = {}
 
     def migrate(argv: list[str], env: dict[str, str], **_: object) -> subprocess.CompletedProcess[bytes]:
@@ -90,15 +93,16 @@ def make_run_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: Mappi
 
     monkeypatch.setattr(layout.subprocess, "run", migrate)
     runs: dict[str, tuple[list[str], Mapping[str, str]]] = {}
-    for service in [*services, scaled["redis"]]:
+    for service in [*services, scaled["redis"], scaled["redis-front"]]:
         env = service.env() if callable(service.env) else service.env
         runs[service.name] = (list(service.argv), env)
         if service.prepare is not None:
             service.prepare()
             runs["migrate"] = (migration["argv"], migration["env"])
     web_env = dict(runs["web"][1])
-    # The compose web is one of make run's replicas: sessions in Redis. The attack lab fires devtools'
-    # catalogue, which the web image (the one deployed) leaves out.
+    # The compose web is one of make run's replicas: sessions in Redis, through the token front, logged in to
+    # with its managed identity's token. The attack lab fires devtools' catalogue, which the web image (the
+    # one deployed) leaves out.
     web_env.update(WEB_SESSION_STORE=scaled["web-1"].env()["WEB_SESSION_STORE"], WEB_ATTACK_LAB="false")  # type: ignore[operator]
     runs["web"] = (runs["web"][0], web_env)
     own = {
@@ -135,7 +139,8 @@ def test_the_compose_only_services_run_devtools_own_commands() -> None:
 
 # -- each command, run on this machine with the environment compose gives it --------------------------------
 
-DEFAULT_PORTS = "|".join(str(p) for p in sorted({*vars(PORTS).values(), webfarm.redis_port(PORTS.web)}))
+REDIS_PORTS = {webfarm.redis_port(PORTS.web), PORTS.web + webfarm.REDIS_FRONT_PORT_SHIFT}
+DEFAULT_PORTS = "|".join(str(p) for p in sorted({*vars(PORTS).values(), *REDIS_PORTS}))
 
 
 def to_host(value: str, local: Path, offset: int) -> str:
@@ -217,6 +222,10 @@ def test_each_container_command_starts_its_service_on_this_machine(tmp_path: Pat
         ca_bundle = local / "tls" / "ca-bundle.pem"
         assert _get_through("127.0.0.2", PORTS.web + offset, None).startswith(b"HTTP/1.1 200")
         assert _get_through("127.0.0.2", PORTS.emulator + offset, ca_bundle).startswith(b"HTTP/1.1 200")
+        # The web's start-up check logged in to Redis through the front, with its managed identity's token.
+        web_object_id = role_map(ROOT / "infra" / "registrations.yaml")["web"]
+        front_log = (tmp_path / "redis-front.log").read_text(errors="replace")
+        assert f"accepted the token of {web_object_id} (web)" in front_log
     finally:
         for proc in reversed(started.values()):
             stop_process(proc)

@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from devtools.entratoken import AccessTokenChecker
 from devtools.ports import free_port
+from devtools.redis_front import REDIS_AUDIENCE, RedisFront, server_context
+from devtools.tls import ensure_dev_tls
 
 from devtools import loopgate, probe
 
@@ -115,6 +118,24 @@ def test_the_probes_say_ready_only_when_it_is(tmp_path: Path, upstream: int) -> 
     assert probe.main([f"tcp:{free_port()}"]) == 1
 
 
+def test_the_redis_front_probe_wants_its_tls_and_its_refusal(tmp_path: Path, upstream: int) -> None:
+    tls = ensure_dev_tls(tmp_path)
+    # No token is ever checked here (nor a key set fetched): the probe's PING comes before any AUTH.
+    checker = AccessTokenChecker(authority="https://localhost:1/tenant", audience=REDIS_AUDIENCE)
+    front = RedisFront(
+        checker, {}, backend_port=free_port(), password_file=tmp_path / "none", tls=server_context(tls)
+    ).start()
+    try:
+        assert probe.holds(f"rediss:{front.port}:{tls.ca_bundle}")
+        other_ca = ensure_dev_tls(tmp_path / "other").ca_bundle
+        assert not probe.holds(f"rediss:{front.port}:{other_ca}")  # a front this CA did not certify
+    finally:
+        front.stop()
+    assert not probe.holds(f"rediss:{upstream}:{tls.ca_bundle}")  # accepts, but speaks no TLS
+    assert not probe.holds(f"rediss:{free_port()}:{tls.ca_bundle}")
+    assert probe.main([f"rediss:{front.port}"]) == 2  # no CA: not a probe
+
+
 def test_a_probe_that_is_not_one_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert probe.main(["http:8000"]) == 2
-    assert "is not a probe (tcp:PORT, redis:PORT, file:PATH, gate:PORT)" in capsys.readouterr().err
+    assert "is not a probe (tcp:PORT, redis:PORT, rediss:PORT:CA_FILE, file:PATH, gate:PORT)" in capsys.readouterr().err

@@ -4,6 +4,9 @@ no /healthz (docker-compose.yml's healthchecks; exit 0 when every SPEC holds, el
 SPECs, as `zt run` decides those services are ready (devtools.layout):
   tcp:PORT    something accepts on 127.0.0.1:PORT (the LDAP token responder)
   redis:PORT  the Redis on 127.0.0.1:PORT answers PING (a bare accept is not enough while it loads)
+  rediss:PORT:CA_FILE
+              its token front (devtools.redis_front) on 127.0.0.1:PORT answers over TLS, its certificate
+              verified against CA_FILE for localhost, and refuses a command before AUTH
   file:PATH   PATH exists (the cluster's ready file, written once its roles and database exist)
   gate:PORT   devtools.loopgate accepts on the namespace's own address at PORT
 Without arguments, ZT_PROBE holds the SPECs (the devtools image's HEALTHCHECK)."""
@@ -34,8 +37,13 @@ def holds(spec: str) -> bool:
     kind, _, value = spec.partition(":")
     if kind == "file":
         return Path(value).exists()
+    front_port, _, ca_file = value.partition(":")
+    if kind == "rediss" and front_port.isdigit() and ca_file:
+        from devtools.redis_front import answers  # only this probe needs the front's imports
+
+        return answers(int(front_port), Path(ca_file))
     if kind not in ("tcp", "redis", "gate") or not value.isdigit():
-        raise ValueError(f"{spec!r} is not a probe (tcp:PORT, redis:PORT, file:PATH, gate:PORT)")
+        raise ValueError(f"{spec!r} is not a probe (tcp:PORT, redis:PORT, rediss:PORT:CA_FILE, file:PATH, gate:PORT)")
     port = int(value)
     if kind == "redis":
         return answers_ping(port)
