@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -164,11 +166,19 @@ def _get_through(address: str, port: int, ca_bundle: Path | None) -> bytes:
 STACK_SECONDS = 180
 
 
+@pytest.fixture
+def short_path() -> Iterator[Path]:
+    """A short folder: PostgreSQL's unix socket path must fit in 107 bytes, which pytest's own can exceed."""
+    path = Path(tempfile.mkdtemp(prefix="ztc-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.live
-def test_each_container_command_starts_its_service_on_this_machine(tmp_path: Path) -> None:
+def test_each_container_command_starts_its_service_on_this_machine(short_path: Path) -> None:
     offset = MAKE_RUN_STACK_OFFSET  # the make run test's block: its stack is gone when it ends, as this one's is
-    local = tmp_path / ".local"
-    values = compose.write_env_file(tmp_path / compose.ENV_FILE)
+    local = short_path / ".local"
+    values = compose.write_env_file(short_path / compose.ENV_FILE)
     services = load_compose(ROOT / COMPOSE_FILE)["services"]
     base = {k: v for k, v in inherited(*PREFIXES.values()).items() if k not in SHARED} | {"PYTHONUNBUFFERED": "1"}
     started: dict[str, subprocess.Popen[bytes]] = {}
@@ -187,7 +197,7 @@ def test_each_container_command_starts_its_service_on_this_machine(tmp_path: Pat
             # Here it listens on another loopback address, never on this machine's network.
             argv = [*argv, "--address", "127.0.0.2"]
         command, env = host(service, argv)
-        with (tmp_path / f"{name}.log").open("wb") as out:
+        with (short_path / f"{name}.log").open("wb") as out:
             started[name] = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
         if name == "gate":
             ports = [int(p) for p in command[3:-2]]
@@ -200,10 +210,10 @@ def test_each_container_command_starts_its_service_on_this_machine(tmp_path: Pat
         code = started[name].poll()
         if name not in probes:  # a one-shot: done once it exited 0
             if code not in (None, 0):
-                raise AssertionError(f"{name} exited with {code}:\n{_log(tmp_path, name)}")
+                raise AssertionError(f"{name} exited with {code}:\n{_log(short_path, name)}")
             return code == 0
         if code is not None:
-            raise AssertionError(f"{name} exited with {code}:\n{_log(tmp_path, name)}")
+            raise AssertionError(f"{name} exited with {code}:\n{_log(short_path, name)}")
         return probes[name]()
 
     deadline = time.monotonic() + STACK_SECONDS
@@ -224,15 +234,15 @@ def test_each_container_command_starts_its_service_on_this_machine(tmp_path: Pat
         assert _get_through("127.0.0.2", PORTS.emulator + offset, ca_bundle).startswith(b"HTTP/1.1 200")
         # The web's start-up check logged in to Redis through the front, with its managed identity's token.
         web_object_id = role_map(ROOT / "infra" / "registrations.yaml")["web"]
-        front_log = (tmp_path / "redis-front.log").read_text(errors="replace")
+        front_log = (short_path / "redis-front.log").read_text(errors="replace")
         assert f"accepted the token of {web_object_id} (web)" in front_log
     finally:
         for proc in reversed(started.values()):
             stop_process(proc)
 
 
-def _log(tmp_path: Path, name: str) -> str:
-    return (tmp_path / f"{name}.log").read_text(errors="replace")[-3000:]
+def _log(folder: Path, name: str) -> str:
+    return (folder / f"{name}.log").read_text(errors="replace")[-3000:]
 
 
 def _accepts(address: str, port: int) -> bool:

@@ -60,7 +60,8 @@ def test_an_unassigned_member_of_the_tenant_gets_no_token_for_the_api_the_web_ap
 def test_people_may_not_consent_to_an_app_that_requires_assignment(live: LiveEmulator) -> None:
     # As Entra: for such an app only an administrator consents; the person is told it needs admin approval.
     cli = msal.PublicClientApplication(live.app_id("cli"), authority=live.authority(), instance_discovery=False)
-    flow = cli.initiate_device_flow(scopes=["https://graph.microsoft.com/User.Read"])
+    # A scope anyone could consent to for themselves, which no one has granted the CLI (nor pre-authorized).
+    flow = cli.initiate_device_flow(scopes=[downstream_scope(live, "Records.Read")])
     alice = "alice@contoso.test"
     page = FormBrowser().approve_device(flow["verification_uri"], flow["user_code"], alice, live.password)
     assert page.status_code == 403 and "Need admin approval" in page.text
