@@ -9,7 +9,9 @@ resource "azurerm_container_app_job" "daemon" {
   workload_profile_name        = "Consumption"
   replica_timeout_in_seconds   = 300
   replica_retry_limit          = 1
-  tags                         = local.tags
+  # azd deploys the daemon's image here (azure.yaml's `daemon` service: Container Apps jobs are a
+  # `containerapp` host since azd's March 2026 releases, Azure/azure-dev#7001).
+  tags = merge(local.tags, { "azd-service-name" = "daemon" })
 
   schedule_trigger_config {
     cron_expression = var.daemon_schedule
@@ -27,10 +29,12 @@ resource "azurerm_container_app_job" "daemon" {
 
   template {
     container {
-      name   = "daemon"
-      image  = var.placeholder_image
-      cpu    = 0.25
-      memory = "0.5Gi"
+      name  = "daemon"
+      image = var.placeholder_image
+      # The devtools image holds the daemon (zt daemon); it reads its settings below, not stack.json.
+      command = ["python", "-m", "devtools.cli", "daemon"]
+      cpu     = 0.25
+      memory  = "0.5Gi"
 
       # App-only: its registration's client id, the api it calls, the identity that proves it.
       dynamic "env" {

@@ -130,7 +130,7 @@ def test_each_root_is_marked_with_the_articles_it_implements() -> None:
     assert "# zt: identity-developer-administrator-responsibilities" in admin
 
 
-def test_azure_yaml_provisions_with_terraform_and_deploys_the_three_services() -> None:
+def test_azure_yaml_provisions_with_terraform_and_deploys_the_services_and_the_daemon() -> None:
     import yaml
 
     azure = yaml.safe_load((ROOT / "azure.yaml").read_text())
@@ -139,8 +139,14 @@ def test_azure_yaml_provisions_with_terraform_and_deploys_the_three_services() -
         "web": "web/Dockerfile",
         "api": "api/Dockerfile",
         "downstream-api": "downstream-api/Dockerfile",
+        "daemon": "devtools/Dockerfile",
     }
     assert all(s["host"] == "containerapp" for s in azure["services"].values())
+    # azd finds each deployment target by its tag: the three apps, and the daemon's scheduled job, which runs
+    # `zt daemon` from the devtools image (its settings from the job's environment).
+    daemon = Config.load(INFRA).resources["azurerm_container_app_job.daemon"]
+    assert "azd-service-name" in str(daemon["tags"]) and '"daemon"' in str(daemon["tags"])
+    assert daemon["template"][0]["container"][0]["command"] == ["python", "-m", "devtools.cli", "daemon"]
     hook = azure["hooks"]["postdeploy"]["run"]
     assert (ROOT / hook).is_file(), f"{hook} missing"
 
