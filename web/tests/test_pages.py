@@ -213,9 +213,9 @@ def test_chain_shows_member_or_guest_and_country_from_the_id_tokens_optional_cla
     r = browser.get("/chain")
     assert r.status_code == 200
     row = r.text.split("Member or guest (acct)", 1)[1].split("</tr>", 1)[0]
-    assert "<td>member</td>" in row
+    assert '<td><span class="id">member</span></td>' in row
     country = r.text.split("Country (ctry)", 1)[1].split("</tr>", 1)[0]
-    assert "<td>NL</td>" in country
+    assert '<td><span class="id">NL</span></td>' in country
 
 
 def test_chain_when_downstream_is_unavailable(browser: Any, fake_api: Any) -> None:

@@ -68,7 +68,7 @@ def test_share_and_stop_sharing_through_the_api(browser: Any, fake_api: Any) -> 
     r = browser.post("/tasks/t1/share", data={"group_id": GROUP, "csrf_token": csrf})
     assert r.status_code == 303 and r.headers["location"] == "/tasks"
     assert _api_writes(fake_api)[-1] == ("PUT", "/tasks/t1/share", {"group_id": GROUP})
-    assert f"shared with group <code>{GROUP}</code>" in browser.get("/tasks").text
+    assert f'shared with group <code class="id">{GROUP}</code>' in browser.get("/tasks").text
     assert "Stop sharing" in browser.get("/tasks/t1/share").text
 
     r = browser.post("/tasks/t1/share", data={"group_id": "", "csrf_token": csrf})

@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from zerotrust.ids import OBJECT_ID
 
-from . import api_client
+from . import api_client, notices
 from .api_client import ApiError, ClaimsChallenge
 from .dependencies import Clients, SignInRequired
 from .pages import error_page
@@ -197,6 +197,7 @@ async def finish(request: Request, c: Clients, pending: PendingSignIn, answer: d
             if got is None or got.token is None:
                 raise ApiError(502, "No permission to write", "Write was granted but no token came with it.")
             await asked.write.perform(c.api, got.token)
+            notices.tell(response, asked.write.action, secure=c.settings.cookie_secure)
         except ApiError as err:
             response = error_page(request, err.status, err.title, err.detail, retry="/tasks")
         except ClaimsChallenge:

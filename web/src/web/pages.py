@@ -10,17 +10,23 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from zerotrust.correlation import correlation_id
 
+from . import notices
 from .dependencies import clients_of
+from .display import code_spans, when
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # Templates ship with the code and never change while it runs: no file-system check on every render.
 templates.env.auto_reload = False
+# Every time shown goes through `when`; the tour's text through `code_spans`.
+templates.env.filters.update(when=when, code_spans=code_spans)
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page; it knows who is signed in (for the header) from the session the request loaded."""
     session = getattr(request.state, "session", None)
-    context.setdefault("attack_lab", clients_of(request).settings.attack_lab)
+    settings = clients_of(request).settings
+    context.setdefault("attack_lab", settings.attack_lab)
+    context.setdefault("notice", notices.read(request, secure=settings.cookie_secure))
     context.setdefault("user", session.user if session else None)
     # The name Graph gave for this user on this request (dependencies.confirm_with_graph), if it was asked.
     profile = getattr(request.state, "profile", None)
@@ -29,6 +35,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     response = templates.TemplateResponse(request, template, context, status_code=status)
     # Pages depend on who is asking: never cached, by the browser or anything in between.
     response.headers["Cache-Control"] = "no-store"
+    notices.clear(request, response, secure=settings.cookie_secure)
     return response
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .. import admin_consent, consent
+from .. import admin_consent, consent, notices
 from ..dependencies import ClientsDep, CsrfRejected, OptionalSession
 from ..forms import read_form
 from ..pages import page
@@ -56,4 +56,5 @@ async def logout(request: Request, c: ClientsDep, session: OptionalSession) -> R
     form = await read_form(request)
     if session is not None and not session.csrf_ok(form.get("csrf_token")):
         raise CsrfRejected()
-    return await c.signin.logout(request, session)
+    # The page the identity provider sends the browser back to says so (web/notices.py).
+    return notices.tell(await c.signin.logout(request, session), "signed_out", secure=c.settings.cookie_secure)

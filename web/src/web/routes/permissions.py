@@ -54,7 +54,7 @@ async def permissions(request: Request, c: ClientsDep, session: CurrentSession) 
     tokens = [
         {
             "scopes": [s for s in scopes if s not in ("openid", "profile", "offline_access")],
-            "expires": dt.datetime.fromtimestamp(expires_on, dt.UTC).strftime("%H:%M:%S UTC"),
+            "expires": dt.datetime.fromtimestamp(expires_on, dt.UTC),
         }
         for scopes, expires_on in held
     ]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from zerotrust.ids import OBJECT_ID
 
-from .. import api_client
+from .. import api_client, notices
 from ..api_client import ClaimsChallenge
 from ..consent import PendingWrite, write_token
 from ..dependencies import ApiToken, Clients, ClientsDep, CsrfForm, CurrentSession, confirm_with_graph
@@ -35,7 +35,8 @@ async def _done(request: Request, c: Clients, session: Session, write: PendingWr
         await write.perform(c.api, await write_token(c, session, write))
     except ClaimsChallenge as challenge:
         raise ClaimsChallenge(challenge.claims, write) from None
-    return RedirectResponse("/tasks", status_code=303)
+    # Said on the next page (web/notices.py), so the person knows it was done.
+    return notices.tell(RedirectResponse("/tasks", status_code=303), write.action, secure=c.settings.cookie_secure)
 
 
 # Where a page of a list starts: the api's $skiptoken, passed through as it came (the api checks it).
