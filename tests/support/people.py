@@ -143,7 +143,8 @@ LAUNCH_ARGS = [
 ]
 ARTIFACTS = repo_root() / "test-artifacts" / "browser"
 SCANNED_BODIES = ("text/html", "application/json", "javascript", "css")
-WEB_COOKIES = {"__Host-session", "__Host-signin", "__Host-admin-consent"}
+# __Host-notice: a one-time confirmation's fixed code (web/notices.py), no secret, HttpOnly like the rest.
+WEB_COOKIES = {"__Host-session", "__Host-signin", "__Host-admin-consent", "__Host-notice"}
 # Cookies are scoped by host, not port: the emulator's own SSO cookie, set on localhost:<front port>, is
 # also among the browser's cookies for localhost:<web port>. On Azure the identity provider is
 # another host (login.microsoftonline.com) and the web app never sees it.
