@@ -51,16 +51,25 @@ def _console_errors(visitor: Visitor) -> list[str]:
     errors: list[str] = []
 
     def keep(message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # A page that answers with its own error status (403 "needs admin approval") is logged as a failed
+        # load of the document itself: that is the page working. A sub-resource failing (a favicon's 404) counts.
+        document = message.text.startswith("Failed to load resource") and message.location["url"] == visitor.page.url
+        if message.type == "error" and not document:
             errors.append(f"{visitor.page.url}: {message.text}")
 
     visitor.page.on("console", keep)
     return errors
 
 
-def _wide(page: Page) -> int:
-    width: int = page.evaluate("document.documentElement.scrollWidth")
-    return width
+# The page's width, and what sticks out past the viewport (to say which element when it fails).
+WIDE = """() => ({width: document.documentElement.scrollWidth, past: [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > innerWidth + 0.5)
+  .slice(0, 5).map(e => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`)})"""
+
+
+def _fits(page: Page, width: int) -> None:
+    wide: dict[str, Any] = page.evaluate(WIDE)
+    assert wide["width"] <= width, (page.url, wide)
 
 
 def _notice(page: Page, text: str) -> None:
@@ -156,7 +165,7 @@ def test_no_page_scrolls_sideways_at_390_px(stack: RunningStack) -> None:
         for path in (*PAGES, share):
             page.goto(f"{stack.web}{path}")
             assert page.url.startswith(stack.web), page.url
-            assert _wide(page) <= PHONE["width"], (path, _wide(page))
+            _fits(page, PHONE["width"])
             alice.shot(f"look-11-390{(path or '').replace('/', '-')}")
         page.goto(f"{stack.web}/")
         # The tour's code spans are code, not backticks.
@@ -170,8 +179,10 @@ def test_no_page_scrolls_sideways_at_390_px(stack: RunningStack) -> None:
         errors += _console_errors(bob)
         bob.page.set_viewport_size(PHONE)
         bob.page.goto(f"{stack.web}/admin")
+        _fits(bob.page, PHONE["width"])  # "Confirm it's you" first
+        confirm_its_you(bob, "look-12b-bob-confirms-its-him")  # the summary is a sensitive action
         expect(bob.page.get_by_role("heading", name="Admin: tasks per person")).to_be_visible()
-        assert _wide(bob.page) <= PHONE["width"], _wide(bob.page)
+        _fits(bob.page, PHONE["width"])
         bob.shot("look-13-390-admin")
         bob.close()
         assert not errors, errors
