@@ -117,6 +117,7 @@ def test_each_task_action_is_confirmed_once_on_the_next_page(browser: Any, fake_
     assert act(f"/tasks/{task_id}/share", group_id=GROUP) == "Task shared with the group."
     assert act(f"/tasks/{task_id}/share", group_id="") == "Task no longer shared."
     assert act(f"/tasks/{task_id}/delete") == "Task deleted."
+    assert act("/tasks/delete-all") == "All your tasks were deleted."
 
 
 def test_sign_out_is_confirmed_on_the_page_the_browser_comes_back_to(browser: Any) -> None:
