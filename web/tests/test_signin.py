@@ -193,10 +193,20 @@ def test_code_injected_from_another_sign_in_fails_pkce(browser: Any) -> None:
     assert r.status_code == 400 and browser.session_id is None
 
 
-def test_user_from_a_tenant_not_allowed_is_refused(browser: Any) -> None:
+def test_user_from_a_tenant_not_allowed_is_refused_and_offered_another_account(browser: Any) -> None:
     r = browser.sign_in("carol")
     assert r.status_code == 403
     assert "not allowed" in r.text and browser.session_id is None
+    # The provider would sign carol in again without asking: the page offers a sign-in that asks which account.
+    assert 'href="/auth/switch-account"' in r.text and "Sign in with another account" in r.text
+    r = browser.get("/auth/switch-account", params={"next": "/tasks"})
+    assert r.status_code == 302
+    q = _query(r.headers["location"])
+    assert q["prompt"] == "select_account" and q["response_mode"] == "form_post"
+    assert q["code_challenge_method"] == "S256"
+    code, state = browser.issue_code(r.headers["location"], "alice")
+    done = browser.post("/auth/callback", data={"code": code, "state": state, "session_state": "s"})
+    assert done.status_code == 303 and done.headers["location"] == "/tasks" and browser.session_id
 
 
 def test_sign_out_ends_the_session_and_signs_out_at_the_identity_provider(browser: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from zerotrust.correlation import correlation_id
-from zerotrust.protect import Protection
+from zerotrust.protect import BearerError, Protection
 from zerotrust.service import lifespan_clients
 from zerotrust.tokens import Principal, TokenValidator
 
@@ -62,7 +62,30 @@ ADMIN_ROLES = ("Tasks.Admin",)
 # zt: developer-strategy-delegated-permission
 TasksRead = Annotated[Principal, Depends(protect.scopes(*READ))]
 TasksWrite = Annotated[Principal, Depends(protect.scopes(*WRITE))]
-OrgTasksRead = Annotated[Principal, Depends(protect.scopes(*ORG_READ))]
+OrgScopeHeld = Annotated[Principal, Depends(protect.scopes(*ORG_READ))]
+
+# zt: zero-trust-token-customization
+# Guests are limited: a B2B guest (the optional claim acct=1, which the api's registration asks Entra
+# for) keeps her own tasks, but may not read the organization's tasks or share with its groups, whatever
+# scopes the app holds: the tenant's data stays its members'. Decided on the validated token only; a
+# token whose acct is not an integer never gets here (zerotrust.tokens refuses it as invalid).
+GUEST = 1
+GUEST_REFUSED = "Guests of this organization may keep their own tasks but not see or share with the organization."
+
+
+def refuse_guests(principal: Principal) -> None:
+    """403 insufficient_scope for a guest, as any other permission the token lacks."""
+    if principal.acct == GUEST:
+        raise BearerError(403, protect.realm, "insufficient_scope", GUEST_REFUSED)
+
+
+async def org_member(principal: OrgScopeHeld) -> Principal:
+    """Tasks.Read.All (its permission, found through this dependency), held by a member of the tenant."""
+    refuse_guests(principal)
+    return principal
+
+
+OrgTasksRead = Annotated[Principal, Depends(org_member)]
 # zt: secure-with-cae
 # Sensitive actions (deleting all of one's tasks, sharing with a group, the admin summary) need the tenant's
 # authentication context for them, met with a second factor; its id is the tenant's choice (c1 in the demo).

@@ -134,6 +134,14 @@ class User:
     country: str | None
     app_roles: tuple[tuple[str, str], ...]  # (resource application_id, role value)
     directory_roles: frozenset[str] = frozenset()  # role template ids (DIRECTORY_ROLES)
+    # zt: zero-trust-token-customization
+    # A B2B guest (userType Guest): invited from another tenant, signed in there, a user object here. Her
+    # tokens from this tenant carry this tenant's tid and issuer, acct 1, and her home tenant as `idp`.
+    home_tenant_id: str | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.home_tenant_id is not None
 
     def holds(self, roles: frozenset[str]) -> bool:
         """Whether the user is assigned any of these directory roles now (not: when a token was issued)."""

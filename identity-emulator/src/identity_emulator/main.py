@@ -21,7 +21,7 @@ from zerotrust.hosts import LOOPBACK_NAMES, TrustedHosts
 from zerotrust.limits import PeerLimit
 from zerotrust.settings import is_loopback_host
 
-from . import admin, admin_apps, admin_auth, adminconsent, discovery, grants, graph, managed_identity, pages
+from . import accounts, admin, admin_apps, admin_auth, adminconsent, discovery, grants, graph, managed_identity, pages
 from .admin_auth import AdminRefused
 from .core import Emulator
 from .errors import EntraError
@@ -122,6 +122,7 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app.include_router(grants.router)
     app.include_router(managed_identity.router)
     app.include_router(graph.router)
+    app.include_router(accounts.router)
     app.include_router(admin_auth.router)
     app.include_router(admin.router)
     app.include_router(admin_apps.router)

@@ -152,6 +152,7 @@ def load_directory(
                 for member in gen.get("members", []):
                     extra.setdefault(member.lower(), []).append(gid)
         users: dict[str, User] = {}
+        tenant_ids = {name: spec["tenant_id"] for name, spec in demo["tenants"].items()}
         for u in tspec.get("users") or []:
             upn = u["upn"].lower()
             user_roles: list[tuple[str, str]] = []
@@ -175,6 +176,7 @@ def load_directory(
                 country=u.get("country"),
                 app_roles=tuple(user_roles),
                 directory_roles=frozenset(DIRECTORY_ROLES[r] for r in u.get("directory_roles") or []),
+                home_tenant_id=_home_tenant(u, tname, tenant_ids),
             )
         admin_roles = {}
         admin_scopes = {}
@@ -201,6 +203,16 @@ def load_directory(
     if home is None:
         raise DirectoryError(f"home_tenant {demo['home_tenant']!r} is not a tenant")
     return Directory(apps, by_name, mis, tenants, home)
+
+
+def _home_tenant(spec: dict[str, Any], tenant: str, tenant_ids: dict[str, Any]) -> str | None:
+    """A guest's home tenant (`guest_of`): another tenant of the directory; None for a member."""
+    home = spec.get("guest_of")
+    if home is None:
+        return None
+    if home == tenant or home not in tenant_ids:
+        raise DirectoryError(f"{spec['upn']}: guest_of must name another tenant, not {home!r}")
+    return _uuid(tenant_ids[home], f"{home} tenant_id")
 
 
 def by_name_of(apps: dict[str, Application], application_id: str) -> str:

@@ -140,12 +140,16 @@ async def authorize(tenant: str, request: Request) -> Response:
     emu.store.pending[txn.id] = txn
 
     session = signed_in(emu, request)
-    if session is not None and txn.prompt not in ("login", "select_account"):
+    if session is not None and txn.prompt == "select_account":
+        from . import accounts  # imports this module
+
+        return accounts.picker(request, txn, session)
+    if session is not None and txn.prompt != "login":
         user = emu.directory.user_by_oid(*session.user)
         # A login_hint naming someone else than who is signed in asks for that person's sign-in, as Entra
         # does: an app asking for more permission for alice must not get it for whoever used this browser last.
         if user is not None and (not txn.login_hint or txn.login_hint.strip().lower() == user.upn):
-            return _continue(emu, request, txn, user, session)
+            return continue_sign_in(emu, request, txn, user, session)
     if txn.prompt == "none":
         return _redirect_error(txn, "login_required", EntraError("login_required", 50058).description)
     return login_page(request, txn)
@@ -203,7 +207,7 @@ async def login(tenant: str, request: Request) -> Response:
         emu.store.sessions.pop(old, None)
     session = SignInSession(new_handle(), (user.tenant_id, user.object_id), time.time())
     emu.store.sessions[session.id] = session
-    response = _continue(emu, request, txn, user, session)
+    response = continue_sign_in(emu, request, txn, user, session)
     response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="lax", path="/")
     return response
 
@@ -224,7 +228,9 @@ def tenant_check(emu: Emulator, txn: PendingSignIn, user: User, app: Application
     return None
 
 
-def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, session: SignInSession) -> Response:
+def continue_sign_in(
+    emu: Emulator, request: Request, txn: PendingSignIn, user: User, session: SignInSession
+) -> Response:
     """After sign-in: tenant rules, then consent, then back to the app (or the device)."""
     if txn.kind == "adminconsent":
         from . import adminconsent  # imports this module
@@ -233,8 +239,18 @@ def _continue(emu: Emulator, request: Request, txn: PendingSignIn, user: User, s
     app = emu.directory.applications[txn.client_id]
     err = tenant_check(emu, txn, user, app)
     if err is not None:
-        emu.store.pending.pop(txn.id, None)
-        return error_page(request, err)
+        from .accounts import picker_url  # imports this module
+
+        # The sign-in stays pending: "Sign in with another account" resumes it as someone else.
+        return page(
+            request,
+            "error.html",
+            400,
+            error=err.error,
+            description=err.description,
+            code=err.code,
+            another=picker_url(txn) if txn.kind == "authorize" else None,
+        )
     txn.user = (user.tenant_id, user.object_id)
     txn.session_id = session.id
     req = parse_scopes(" ".join(txn.scopes), emu.directory)

@@ -162,6 +162,7 @@ class TokenIssuer:
                 "sub": pairwise_sub(user.object_id, aud),
             }
         )
+        self._guest(claims, user)
         if aud == GRAPH_APP_ID or (
             resource is not None and resource.group_membership_claims in ("All", "DirectoryRole")
         ):
@@ -231,6 +232,7 @@ class TokenIssuer:
                 "auth_time": int(auth_time),
             }
         )
+        self._guest(claims, user)
         if nonce is not None:
             claims["nonce"] = nonce
         wanted = client.optional_claims.get("id_token", ())
@@ -238,6 +240,14 @@ class TokenIssuer:
         if "sid" in wanted and session_id:
             claims["sid"] = str(uuid.uuid5(uuid.NAMESPACE_OID, session_id))
         return self.sign(claims)
+
+    @staticmethod
+    def _guest(claims: dict[str, Any], user: User) -> None:
+        # zt: zero-trust-token-customization
+        # Entra's `idp` for a guest from another Entra tenant: her home tenant's v1 issuer (iss and tid stay
+        # this tenant's). Members get no idp claim: it would equal the issuer.
+        if user.home_tenant_id is not None:
+            claims["idp"] = f"https://sts.windows.net/{user.home_tenant_id}/"
 
     def _groups(self, claims: dict[str, Any], user: User, resource: Application) -> None:
         if resource.group_membership_claims in ("None", "", None):
@@ -260,7 +270,7 @@ class TokenIssuer:
             elif user is None:
                 continue
             elif name == "acct":
-                claims["acct"] = 0  # 0: member of the tenant (1 would be a guest)
+                claims["acct"] = 1 if user.is_guest else 0  # 0: a member of the tenant, 1: a guest
             elif name == "ctry" and user.country:
                 claims["ctry"] = user.country
             elif name == "login_hint":

@@ -170,7 +170,7 @@ def _error_pages(app: FastAPI) -> None:
     async def sign_in_failed(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SignInFailed)
         refuse(request.state, "sign_in_failed")
-        response = error_page(request, exc.status_code, exc.title, exc.detail, retry="/auth/login")
+        response = error_page(request, exc.status_code, exc.title, exc.detail, retry="/auth/login", switch=True)
         c = clients_of(request)
         c.signin.clear_cookie(response, c.signin.config.sign_in_cookie)
         return response

@@ -39,10 +39,27 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     return response
 
 
-def error_page(request: Request, status: int, title: str, detail: str, *, retry: str | None = None) -> HTMLResponse:
+# zt: user-authentication
+# A sign-in with prompt=select_account (routes/auth.py): the identity provider lists the accounts signed in
+# in this browser and "Use another account", instead of signing the last one in again without asking.
+SWITCH_ACCOUNT = "/auth/switch-account"
+
+
+def error_page(
+    request: Request, status: int, title: str, detail: str, *, retry: str | None = None, switch: bool = False
+) -> HTMLResponse:
     """The page says its request's correlation id (X-Correlation-Id, the trace id in every tier's log lines),
-    so a person can quote what a header would hide from them."""
+    so a person can quote what a header would hide from them. `switch`: a failed sign-in, which offers
+    another account (SWITCH_ACCOUNT), since the provider would sign the same person in again."""
     reference = correlation_id(request)
     return page(
-        request, "error.html", status, code=status, title=title, detail=detail, retry=retry, reference=reference
+        request,
+        "error.html",
+        status,
+        code=status,
+        title=title,
+        detail=detail,
+        retry=retry,
+        reference=reference,
+        switch_account=SWITCH_ACCOUNT if switch else None,
     )

@@ -52,6 +52,22 @@ class SignedInUser:
     account_type: str | None = None
     country: str | None = None
 
+    @classmethod
+    def from_claims(cls, oid: str, tid: str, claims: dict[str, Any]) -> SignedInUser:
+        """From a checked ID token's claims: strings of a sane length, or nothing."""
+
+        def text(name: str, longest: int = 1000) -> str | None:
+            value = claims.get(name)
+            return value if isinstance(value, str) and len(value) <= longest else None
+
+        # zt: zero-trust-token-customization
+        # Optional claims: acct says member (0) or guest (1), ctry the country. Shown here; the api decides.
+        acct = claims.get("acct")
+        account_type = {0: "member", 1: "guest"}.get(acct) if type(acct) is int else None
+        return cls(
+            oid, tid, text("name"), text("preferred_username"), text("login_hint"), account_type, text("ctry", 8)
+        )
+
     @property
     def home_account_id(self) -> str:
         # MSAL's account key: client_info uid.utid, which is oid.tid for work accounts.

@@ -137,12 +137,14 @@ class SignIn:
         *,
         scopes: list[str] | None = None,
         login_hint: str | None = None,
+        prompt: str | None = None,
         extra: dict[str, Any] | None = None,
         claims_challenge: str | None = None,
     ) -> Response:
         """To the identity provider. MSAL makes state, nonce and the PKCE (S256) verifier; the flow stays
         here. form_post: the code comes back in a POST body, never in a URL, a log line or a Referer.
-        `claims_challenge`: what a resource asked the new sign-in to meet (CAE, step-up)."""
+        `claims_challenge`: what a resource asked the new sign-in to meet (CAE, step-up); `prompt`:
+        "select_account" lets the person pick another account than the one the provider would sign in."""
         # zt: identity-standards-based-development-methodologies
         # OpenID Connect with the OAuth 2.0 authorization code grant and PKCE (RFC 7636), all by MSAL.
         flow: dict[str, Any] = await anyio.to_thread.run_sync(
@@ -151,6 +153,7 @@ class SignIn:
                 redirect_uri=self.config.redirect_uri,
                 response_mode="form_post",
                 login_hint=login_hint,
+                prompt=prompt,
                 claims_challenge=claims_challenge,
             )
         )
@@ -228,17 +231,7 @@ class SignIn:
         if claims.get("iss") != str(self.discovery().get("issuer", "")).replace("{tenantid}", tid):
             raise SignInFailed("This sign-in could not be verified", "The ID token has an unexpected issuer.")
 
-        def text(name: str, longest: int = 1000) -> str | None:
-            value = claims.get(name)
-            return value if isinstance(value, str) and len(value) <= longest else None
-
-        # zt: zero-trust-token-customization
-        # Optional claims: acct says member (0) or guest (1), ctry the country. Shown, never decided on.
-        acct = claims.get("acct")
-        account_type = {0: "member", 1: "guest"}.get(acct) if isinstance(acct, int) else None
-        return SignedInUser(
-            oid, tid, text("name"), text("preferred_username"), text("login_hint"), account_type, text("ctry", 8)
-        )
+        return SignedInUser.from_claims(oid, tid, claims)
 
     async def complete(self, request: Request, pending: PendingSignIn, answer: dict[str, str]) -> Response:
         user, token_cache = await self.redeem(pending, answer)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from .keyset import KeySet
 
@@ -66,8 +66,9 @@ class Principal(BaseModel):
     has_group_overage: bool = Field(False, description="Groups did not fit: resolve them through Graph, never a URL.")
     exp: int = Field(description="Expiry (seconds since the epoch).")
     # zt: zero-trust-token-customization
-    # Optional claims the api's registration asks for: shown, never used to decide anything.
-    acct: int | None = Field(None, description="Optional claim: 0 a member of the tenant, 1 a guest.")
+    # Optional claims the api's registration asks for. acct decides (the api limits guests, api/dependencies.py):
+    # an integer as Entra sends it, or the token is invalid ("1", true or 1.0 are not taken for a guest or member).
+    acct: StrictInt | None = Field(None, description="Optional claim: 0 a member of the tenant, 1 a guest.")
     ctry: str | None = Field(None, description="Optional claim: the user's country or region (two letters).")
 
     @property

@@ -11,7 +11,15 @@ from zerotrust.bodies import documented_body, json_body
 from zerotrust.ids import OBJECT_ID
 from zerotrust.paging import Page, Paging, link_next
 
-from ..dependencies import STEP_UP, OnBehalfOfCaller, TasksRead, TasksWrite, TasksWriteSteppedUp, protect
+from ..dependencies import (
+    STEP_UP,
+    OnBehalfOfCaller,
+    TasksRead,
+    TasksWrite,
+    TasksWriteSteppedUp,
+    protect,
+    refuse_guests,
+)
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -97,6 +105,8 @@ async def delete_all_tasks(user: TasksWriteSteppedUp, down: OnBehalfOfCaller) ->
 async def share_task(task_id: TaskId, user: TasksWrite, share: ShareWith, down: OnBehalfOfCaller) -> Response:
     """Share your task with one group you are a member of (sensitive: needs authentication context c1, a
     second factor); `{"group_id": null}` stops sharing, which needs nothing more."""
+    if share.group_id is not None:
+        refuse_guests(user)  # guests may not share with the organization's groups
     # zt: secure-with-cae
     context = STEP_UP if share.group_id is not None else None
     if context:

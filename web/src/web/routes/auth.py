@@ -21,6 +21,14 @@ async def login(request: Request, c: ClientsDep, next: str | None = None) -> Res
 
 
 # zt: user-authentication
+@router.get("/switch-account")
+async def switch_account(request: Request, c: ClientsDep, next: str | None = None) -> Response:
+    """A sign-in that asks which account (prompt=select_account): after a refusal (another tenant, an
+    unassigned account) the provider's session would otherwise sign the same person in again."""
+    return await c.signin.login(request, safe_next(next), prompt="select_account")
+
+
+# zt: user-authentication
 @router.api_route("/callback", methods=["GET", "POST"])
 async def callback(request: Request, c: ClientsDep) -> Response:
     """The identity provider's answer. No CSRF token here: MSAL checks `state` against the flow this

@@ -30,6 +30,10 @@ from ..pages import error_page, page
 from .tasks import PageToken
 
 router = APIRouter(tags=["organization"])
+GUEST_LIMITED = (
+    "You are a guest in this organization (your token's acct claim is 1). The api lets guests keep their "
+    "own tasks, but not see everyone's tasks or share with the organization's groups."
+)
 
 
 @router.get("/organization")
@@ -57,7 +61,14 @@ async def organization(
                 f"The identity provider refused the permission ({got.error}). Try again later.",
             )
         raise SignInRequired("/organization")
-    tasks, following = await api_client.org_tasks(c.api, got.token, page_token)
+    try:
+        tasks, following = await api_client.org_tasks(c.api, got.token, page_token)
+    except api_client.ApiError as refused:
+        # zt: zero-trust-token-customization
+        # The api limits guests (its decision, from the token's acct claim); the page says why.
+        if refused.status != 403 or session.user.account_type != "guest":
+            raise
+        return error_page(request, 403, "Guests can't see the organization's tasks", GUEST_LIMITED)
     owners = sorted({t.owner for t in tasks})
     return page(request, "organization.html", tasks=tasks, owners=owners, next_page=following, paged=bool(page_token))
 
