@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -27,6 +28,7 @@ from devtools.paths import repo_root
 from devtools.token import device_code_token
 
 from tests.support.launch import APP_ONLY_STACK_OFFSET, RunningStack, start_stack
+from tests.support.people import Person
 from tests.support.tokens import apis, app_id, build_access_token, build_app_only_token
 
 APP_ONLY = pytest.mark.guidance("developer-strategy-application-permissions")
@@ -326,6 +328,38 @@ def test_scim_lifecycle_create_find_replace_deactivate_reactivate_delete(
     assert http.delete(path, headers=bearer(provisioner)).status_code == 204
     _scim_error(http.get(path, headers=scim(provisioner)), 404, None)
     assert http.get("/tasks", headers=bearer(dave)).json() == []  # deleted with him
+
+
+@PROVISIONING
+def test_a_person_deactivated_by_provisioning_is_told_so_at_the_web_with_a_reference(
+    app_only_stack: RunningStack,
+) -> None:
+    """As `make provision ACTION=deactivate USER=...` does it, seen by the person in the web app: why they are
+    refused and what to quote, and nothing else of the api's answer."""
+    bob, web = "bob@contoso.test", app_only_stack.web
+    assert zt(app_only_stack, "provision", "create", bob).returncode == 0
+    person = Person()
+    try:
+        r = person.get(f"{web}/auth/login?next=/tasks")
+        action, fields = person.sign_in_at_emulator(r.headers["location"], app_only_stack.info["demo_password"], bob)
+        assert person.post(action, fields).status_code == 303
+        assert person.get(f"{web}/tasks").status_code == 200
+        off = zt(app_only_stack, "provision", "deactivate", bob)
+        assert off.returncode == 0, off.stderr
+
+        refused = person.get(f"{web}/tasks")
+        assert refused.status_code == 403
+        assert "Your access to this app was turned off by your organization" in refused.text
+        assert "api refused" not in refused.text and "account_deactivated" not in refused.text
+        reference = re.search(r"reference <code>([0-9a-f]{32})</code>", refused.text)
+        assert reference, refused.text[-800:]
+        # The reference is the one the tiers logged the refusal under: what an administrator looks up.
+        audit = "".join(log.read_text() for log in (app_only_stack.local_dir / "audit").glob("*.jsonl"))
+        lines = [json.loads(line) for line in audit.splitlines() if reference.group(1) in line]
+        assert any(line["service"] == "downstream-api" and line["status"] == 403 for line in lines), lines
+    finally:
+        person.http.close()
+        assert zt(app_only_stack, "provision", "delete", bob).returncode == 0
 
 
 @PROVISIONING

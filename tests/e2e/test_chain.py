@@ -94,6 +94,10 @@ def test_chain_page_shows_the_same_user_at_every_tier(stack: RunningStack) -> No
     assert page.count(oid) >= 3 and page.count(tid) >= 3  # web, api, downstream-api
     assert "f6016428-a480-44ec-bc23-042b445465fc" in page  # audience at the api
     assert "56416278-656a-410f-9888-db490850ca20" in page  # audience at downstream-api
+    # azpacr 2 at both APIs: the web and the api each proved themselves with a federated credential, no secret.
+    cells = r"</th><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>"
+    credential = re.search(r"Calling app&#39;s credential \(azpacr\)" + cells, page)
+    assert credential and credential.groups() == ("—", *["certificate or federated credential"] * 2), credential
     assert_no_token_reached_the_browser(alice)
 
 

@@ -290,7 +290,7 @@ def emulator_summary(state_dir: Path) -> Summary:
         if "demo_password" in info:
             # Where it is, not what it is: terminal output ends up in CI logs, screen shares and
             # pasted bug reports, and the secret scan of captured logs (tests/security) finds it.
-            yield f"  {'demo password':<18} in {state_dir / 'demo-password'} (and stack.json)"
+            yield f"  {'demo password':<18} in {state_dir / 'demo-password'}: cat {state_dir / 'demo-password'}"
 
     return summary
 

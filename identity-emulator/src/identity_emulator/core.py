@@ -41,7 +41,7 @@ class Emulator:
         self.throttles = throttles(settings, clock)
         self.client_auth = ClientAuthenticator(settings, self.directory, self.keys, self.issuer, self.throttles)
         self.consent = Consents(self.directory, self.store)
-        self.demo_password = self._secret_file("demo-password", lambda: secrets.token_urlsafe(12))
+        self.demo_password = self._secret_file(settings.demo_password_file.name, lambda: secrets.token_urlsafe(12))
         self.identity_headers: dict[str, str] = json.loads(
             self._secret_file(
                 "managed-identity-headers.json",

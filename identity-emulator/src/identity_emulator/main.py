@@ -21,7 +21,19 @@ from zerotrust.hosts import LOOPBACK_NAMES, TrustedHosts
 from zerotrust.limits import PeerLimit
 from zerotrust.settings import is_loopback_host
 
-from . import accounts, admin, admin_apps, admin_auth, adminconsent, discovery, grants, graph, managed_identity, pages
+from . import (
+    accounts,
+    admin,
+    admin_apps,
+    admin_auth,
+    adminconsent,
+    discovery,
+    grants,
+    graph,
+    home,
+    managed_identity,
+    pages,
+)
 from .admin_auth import AdminRefused
 from .core import Emulator
 from .errors import EntraError
@@ -128,6 +140,7 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
     app.include_router(admin_apps.router)
     app.include_router(adminconsent.router)
     app.include_router(pages.router)
+    app.include_router(home.router)
     # uvicorn caps headers only while they are still arriving; any that arrive in one read would pass, at any
     # size. Outermost: refused before the guard or any route reads them, as at every tier (zerotrust.headers).
     app.add_middleware(HeaderLimits)

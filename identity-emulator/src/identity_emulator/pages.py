@@ -33,6 +33,8 @@ _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
 
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    # Every sign-in form says where the demo password is (the file, never the password itself).
+    context.setdefault("password_file", emulator(request).settings.demo_password_file)
     response = templates.TemplateResponse(request, template, context, status_code=status)
     response.headers["Cache-Control"] = "no-store"
     return response

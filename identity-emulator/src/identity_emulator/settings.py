@@ -85,6 +85,12 @@ class EmulatorSettings(BaseSettings):
         return value
 
     @property
+    def demo_password_file(self) -> Path:
+        """The demo users' one password, made at first run (owner-only); the pages and `make run` name the file,
+        never the password, so it stays out of terminals, logs and screenshots."""
+        return self.state_dir / "demo-password"
+
+    @property
     def issuer_base(self) -> str:
         return f"https://{self.public_host}:{self.port}"
 

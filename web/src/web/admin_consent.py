@@ -11,7 +11,8 @@ The answer carries no code and no token, so nothing in it proves anything except
 the value this browser was given when it left (a short-lived, HttpOnly, SameSite=Lax cookie; nothing is
 stored server-side for a visitor who may not be signed in), or the answer is refused. Even accepted, it
 only tells the person what happened: access still comes from the token service, which now issues the
-scope (or still refuses it).
+scope (or still refuses it). It does make this process forget the refusals it kept, so the next request for
+the scope reaches the token service at once.
 """
 
 from __future__ import annotations
@@ -105,6 +106,9 @@ def finish(request: Request, c: Clients) -> Response:
         refuse(request.state, "admin_consent_tenant")
     else:
         scopes = [s.rsplit("/", 1)[-1] for s in (q.get("scope") or "")[:MAX_FIELD].split()]
+        # MSAL keeps the token service's refusals for a while (token_caches.HttpCache); this one just stopped
+        # being true, so everyone's next request for the scope asks again instead of being told "no" from memory.
+        c.signin.tokens.http_cache.forget_refusals()
         response = page(request, "admin_consent_result.html", outcome="granted", tenant=q["tenant"], scopes=scopes)
     # Used once, whatever the answer.
     response.delete_cookie(_cookie(c), path="/", secure=c.settings.cookie_secure, httponly=True, samesite="lax")

@@ -121,7 +121,7 @@ async def exchange(
             raise ApiError(
                 429, "Too many requests", f"The api is limiting your requests; wait {seconds} s and try again.", seconds
             )
-        raise _refusal(status)
+        raise _refusal(status, raw)
     try:
         return (json.loads(raw) if raw.strip() else None), next_skiptoken(link)
     except ValueError:
@@ -137,7 +137,28 @@ def page_query(after: str | None) -> dict[str, str]:
     return {"$top": str(PAGE_SIZE), **({"$skiptoken": after} if after else {})}
 
 
-def _refusal(status: int) -> ApiError:
+def _error_code(raw: bytes) -> str | None:
+    """The api's OAuth-style `error` code, if its answer has one: read to choose a message, never shown."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, str) else None
+
+
+def _refusal(status: int, raw: bytes = b"") -> ApiError:
+    if status == 403 and _error_code(raw) == "account_deactivated":
+        # zt: identity-standards-based-development-methodologies
+        # The provisioning service (SCIM) turned this person off here: downstream-api refuses them whatever
+        # their token says, and they should hear that, not that some action is not allowed.
+        return ApiError(
+            403,
+            "Your access was turned off",
+            "Your access to this app was turned off by your organization: its provisioning service deactivated "
+            "your account here. Your data is kept. Ask your administrator to turn your access back on, and give "
+            "them the reference below.",
+        )
     if status == 401:
         return ApiError(
             502,

@@ -91,8 +91,6 @@ def auth_response(params: Mapping[str, Any]) -> dict[str, str]:
 class SignIn:
     def __init__(self, config: SignInConfig, sessions: Sessions) -> None:
         self.config, self.sessions = config, sessions
-        # One HTTP cache for every user's MSAL app: discovery is fetched once per process, not per user.
-        self._http_cache: dict[Any, Any] = {}
         self._http = LoopGuardedHttp(config.http_client or msal_http_client())
         self._discovery: dict[str, Any] | None = None
         self.tokens = TokenCaches(sessions, self.app, config.memory_ttl)
@@ -105,7 +103,7 @@ class SignIn:
                 authority=self.config.authority,
                 instance_discovery=self.config.instance_discovery,
                 http_client=self._http,
-                http_cache=self._http_cache,
+                http_cache=self.tokens.http_cache,
                 client_capabilities=list(self.config.client_capabilities) or None,
                 token_cache=cache if cache is not None else msal.SerializableTokenCache(),
             )

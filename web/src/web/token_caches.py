@@ -10,6 +10,7 @@ from the managed identity) the same call is made again in a worker thread.
 from __future__ import annotations
 
 import contextvars
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,45 @@ def msal_http_client() -> Any:
     return session
 
 
+class HttpCache(dict[Any, Any]):
+    """MSAL's HTTP cache (`http_cache=`), one per process: discovery is fetched once, not per user.
+
+    MSAL also keeps a refused token request's answer (HTTP 400, e.g. AADSTS90094 "needs admin approval") and
+    replays it for 60 s without asking again, force_refresh or not. A refusal that stopped being true (an
+    administrator consented for the tenant) would then still show for a minute: here such an answer is kept
+    at most `refusal_seconds`, and forgotten at once when the app learns the answer changed."""
+
+    def __init__(self, refusal_seconds: float = 15.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.refusal_seconds, self._clock = refusal_seconds, clock
+        self._refusals: dict[str, float] = {}
+
+    @staticmethod
+    def _is_refusal(key: object) -> bool:
+        # MSAL's key for its cache of refused requests ("UI required" answers) ends so.
+        return isinstance(key, str) and key.startswith("POST ") and key.endswith(" 400")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if self._is_refusal(key):
+            self._refusals[key] = self._clock()
+        super().__setitem__(key, value)
+
+    def __getitem__(self, key: Any) -> Any:
+        stored = self._refusals.get(key)
+        if stored is not None and self._clock() - stored >= self.refusal_seconds:
+            self.forget(key)
+        return super().__getitem__(key)  # KeyError once forgotten: MSAL asks the token service again
+
+    def forget(self, key: Any) -> None:
+        self._refusals.pop(key, None)
+        self.pop(key, None)
+
+    def forget_refusals(self) -> None:
+        """Every kept refusal dropped: the next request for each goes to the token service."""
+        for key in list(self._refusals):
+            self.forget(key)
+
+
 def _silently(call: Callable[[], Any]) -> Any:
     # A cached token is a lookup of some microseconds: done right here, not worth a worker thread's ~180 us.
     # Anything that needs the network raises NeedsNetwork before it blocks.
@@ -94,6 +134,8 @@ class TokenCaches:
 
     def __init__(self, sessions: Sessions, make_app: Callable[[msal.TokenCache], Any], ttl: float) -> None:
         self.sessions, self.make_app = sessions, make_app
+        # Shared by every user's MSAL app (make_app passes it as http_cache).
+        self.http_cache = HttpCache()
         self._memory: TTLCache[str, tuple[Any, msal.SerializableTokenCache, str | None]] = TTLCache(1000, ttl)
 
     async def acquire(self, session: Session, scopes: list[str], *, force_refresh: bool = False) -> Acquired | None:

@@ -10,10 +10,11 @@ so that an administrator's revocation stops this view at the next visit.
 An administrator grants it at the identity provider's admin consent endpoint (web/admin_consent.py):
 "Ask an administrator to approve" goes there, and the answer comes back to /auth/admin-consent.
 
-"Try again" after an administrator granted it is an interactive request (/organization/ask): MSAL
-answers a refresh that was just refused from its own cache for a minute (its throttling of
-requests that need the user), while the identity provider, which now has the consent, answers an
-interactive one at once without asking anything.
+MSAL answers a refresh that was just refused from its own cache (its throttling of requests that need the
+user): for 15 s at most here (web/token_caches.py, HttpCache), and not at all once an administrator consented
+through this app's link, which makes the process forget the refusals it kept. "Try again" is an interactive
+request (/organization/ask), which the identity provider, once it has the consent, answers at once without
+asking anything.
 """
 
 from __future__ import annotations
