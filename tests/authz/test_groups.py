@@ -145,6 +145,18 @@ def test_me_groups_lists_the_groups_downstream_resolves_and_sharing_takes_any_of
         assert chain.call("api", "PUT", f"/tasks/{task}/share", bob, {"group_id": group}).status_code == 200
 
 
+def test_me_groups_names_each_group_as_graph_does_for_downstream_apis_group_member_read_all(chain: Chain) -> None:
+    """Names come from Graph (/me/transitiveMemberOf, paged), read by downstream-api with GroupMember.Read.All,
+    which the demo tenant's administrator consented to: dave's 211, and alice's two."""
+    alice, dave = (chain.user_token("api", user, **STEPPED_UP) for user in (ALICE, DAVE))
+    alices = chain.call("api", "GET", "/me/groups", alice).json()
+    assert alices["names"] == {EVERYONE_AT_CONTOSO: "Everyone at Contoso", ENGINEERING: "Engineering"}
+    daves = chain.call("api", "GET", "/me/groups", dave).json()
+    # Every group named, and only his groups: all 211 (one page of up to 999, as downstream-api asks).
+    assert set(daves["names"]) == set(daves["groups"]) and len(daves["names"]) == 211
+    assert daves["names"][generated_group(137)] == "project-137"
+
+
 def test_a_claim_source_pointing_elsewhere_is_never_fetched(
     live: LiveEmulator,
     start_service: Callable[..., LiveService],

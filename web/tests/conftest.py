@@ -193,6 +193,7 @@ class FakeApi:
     fail_with: int | None = None
     downstream_view: dict[str, Any] | None = None  # replaces downstream-api's part of /me
     groups: list[str] = field(default_factory=list)  # what /me/groups answers
+    group_names: dict[str, str] = field(default_factory=dict)  # and the names it gives (Graph's, downstream)
     # Answers the api's calls with this WWW-Authenticate on a 401, `challenges` times (claims or not).
     challenge: str | None = None
     challenges: int = 0
@@ -205,7 +206,7 @@ class FakeApi:
         self.calls.clear()
         self.fail_with = None
         self.downstream_view = None
-        self.groups = []
+        self.groups, self.group_names = [], {}
         self.challenge, self.challenges, self.graph_challenge = None, 0, None
         self.graph_calls.clear()
 
@@ -285,8 +286,8 @@ class FakeApi:
             return JSONResponse(self.tasks[task_id])
 
         @app.get("/me/groups")
-        async def my_groups() -> dict[str, list[str]]:
-            return {"groups": self.groups}
+        async def my_groups() -> dict[str, Any]:
+            return {"groups": self.groups, "names": self.group_names}
 
         @app.delete("/tasks", status_code=204)
         async def delete_all() -> Response:

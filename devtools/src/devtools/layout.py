@@ -193,6 +193,8 @@ def emulator_settings(tls: DevTls, state_dir: Path, root: Path, port: int, front
         "EMULATOR_TLS_KEY": str(tls.server_key),
         "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
         "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
+        # zt: overprivileged-permissions - the Graph stand-in's audit lines, beside the tiers' own (.local/audit).
+        "EMULATOR_AUDIT_LOG": str(state_dir.parent / "audit" / "graph.jsonl"),
     }
 
 

@@ -45,4 +45,6 @@ async def shared_page(request: Request, c: ClientsDep, token: ApiToken, page_tok
         raise ApiError(
             502, "The api answered unexpectedly", "The shared tasks were not in the expected shape."
         ) from None
-    return page(request, "shared.html", tasks=tasks, next_page=following, paged=bool(page_token))
+    # Every group here is one of yours, so your groups' names label them.
+    names = await api_client.group_names(c.api, token) if tasks else {}
+    return page(request, "shared.html", tasks=tasks, group_names=names, next_page=following, paged=bool(page_token))

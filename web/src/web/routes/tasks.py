@@ -48,7 +48,17 @@ async def tasks_page(request: Request, c: ClientsDep, token: ApiToken, page_toke
     # zt: protect-api
     # A page of tasks at a time (api_client.PAGE_SIZE), the next one a link: never the whole list at once.
     tasks, following = await api_client.list_tasks(c.api, token, page_token)
-    return page(request, "tasks.html", tasks=tasks, max_title=MAX_TITLE, next_page=following, paged=bool(page_token))
+    # zt: configure-tokens-group-claims-app-roles - a shared task names its group (asked only then).
+    names = await api_client.group_names(c.api, token) if any(t.shared_with_group for t in tasks) else {}
+    return page(
+        request,
+        "tasks.html",
+        tasks=tasks,
+        group_names=names,
+        max_title=MAX_TITLE,
+        next_page=following,
+        paged=bool(page_token),
+    )
 
 
 @router.post("/tasks")
@@ -93,7 +103,7 @@ async def share_page(request: Request, task_id: TaskId, c: ClientsDep, token: Ap
     # The groups offered are the ones downstream-api resolves for you (and will accept): the web app
     # keeps no group list of its own. Two independent calls through the chain: one round trip's wait.
     task, groups = await asyncio.gather(api_client.get_task(c.api, token, task_id), api_client.my_groups(c.api, token))
-    return page(request, "share.html", task=task, groups=groups)
+    return page(request, "share.html", task=task, groups=groups, group_names=api_client.names_of(groups))
 
 
 @router.post("/tasks/{task_id}/share")
