@@ -238,7 +238,8 @@ def provision(action: str, user: str) -> int:
 @_command(
     "granted vs used permissions per client; flags the unused and the reducible (--strict: exit 1 if any)",
     "Compares what each client is granted (infra/registrations.yaml, and admin consents of the demo "
-    "directory) with what the APIs' audit logs show it used (.local/audit/*.jsonl), and flags what is unused or broader than its calls needed.",
+    "directory) with what the audit logs (the tiers' and Graph's, .local/audit/*.jsonl) show it used, and flags "
+    "what is unused or broader than its calls needed.",
 )
 @click.option("--manifest", type=PATH, help="registrations (default: infra/registrations.yaml)")
 @click.option("--directory", type=PATH, help="admin consents (default: identity-emulator/demo/directory.yaml)")
