@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from zerotrust.ids import OBJECT_ID
 
-from .. import api_client, notices
+from .. import api_client, groups, notices
 from ..api_client import ClaimsChallenge
 from ..consent import PendingWrite, write_token
 from ..dependencies import ApiToken, Clients, ClientsDep, CsrfForm, CurrentSession, confirm_with_graph
@@ -49,7 +49,7 @@ async def tasks_page(request: Request, c: ClientsDep, token: ApiToken, page_toke
     # A page of tasks at a time (api_client.PAGE_SIZE), the next one a link: never the whole list at once.
     tasks, following = await api_client.list_tasks(c.api, token, page_token)
     # zt: configure-tokens-group-claims-app-roles - a shared task names its group (asked only then).
-    names = await api_client.group_names(c.api, token) if any(t.shared_with_group for t in tasks) else {}
+    names = await groups.group_names(c.api, token) if any(t.shared_with_group for t in tasks) else {}
     return page(
         request,
         "tasks.html",
@@ -102,8 +102,8 @@ async def share_page(request: Request, task_id: TaskId, c: ClientsDep, token: Ap
     # zt: configure-tokens-group-claims-app-roles
     # The groups offered are the ones downstream-api resolves for you (and will accept): the web app
     # keeps no group list of its own. Two independent calls through the chain: one round trip's wait.
-    task, groups = await asyncio.gather(api_client.get_task(c.api, token, task_id), api_client.my_groups(c.api, token))
-    return page(request, "share.html", task=task, groups=groups, group_names=api_client.names_of(groups))
+    task, mine = await asyncio.gather(api_client.get_task(c.api, token, task_id), groups.my_groups(c.api, token))
+    return page(request, "share.html", task=task, groups=mine, group_names=groups.names_of(mine))
 
 
 @router.post("/tasks/{task_id}/share")
