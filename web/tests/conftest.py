@@ -57,7 +57,9 @@ class FakeUser:
 ALICE = FakeUser("3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", TENANT, "alice@contoso.test", "Alice Adams")
 BOB = FakeUser("4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b", TENANT, "bob@contoso.test", "Bob Brown")
 CAROL = FakeUser("7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e", OTHER_TENANT, "carol@fabrikam.test", "Carol Clark")
-USERS = {"alice": ALICE, "bob": BOB, "carol": CAROL}
+# A B2B guest in contoso (acct 1 in her tokens), as the demo directory's gwen.
+GWEN = FakeUser("0b7d2f4e-8a61-4c39-9e52-6f1a3b8c7d90", TENANT, "gwen@fabrikam.test", "Gwen Green (guest)")
+USERS = {"alice": ALICE, "bob": BOB, "carol": CAROL, "gwen": GWEN}
 
 
 class _Response:
@@ -144,7 +146,7 @@ class FakeIdp:
             "sub": "pairwise-web",
             "login_hint": b64url(f"{user.tid}.{user.oid}".encode()),
             # Optional claims the web app's registration asks for (infra/registrations.yaml).
-            "acct": 0,
+            "acct": 1 if user is GWEN else 0,
             "ctry": {"alice@contoso.test": "NL", "bob@contoso.test": "US"}.get(user.upn, "FR"),
         }
         if nonce is not None:
