@@ -23,5 +23,15 @@ async def chain(request: Request, c: ClientsDep, token: ApiToken) -> Response:
     try:
         me = await api_client.me(c.api, token)
     except api_client.ApiError as err:
-        return page(request, "chain.html", err.status, me=None, api_error=err, client_id=c.settings.client_id)
-    return page(request, "chain.html", me=me, api_error=None, client_id=c.settings.client_id)
+        return page(
+            request,
+            "chain.html",
+            err.status,
+            me=None,
+            api_error=err,
+            client_id=c.settings.client_id,
+            app_names=c.settings.app_names,
+        )
+    return page(
+        request, "chain.html", me=me, api_error=None, client_id=c.settings.client_id, app_names=c.settings.app_names
+    )
