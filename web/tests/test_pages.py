@@ -225,7 +225,7 @@ def test_the_app_names_are_the_registered_ones() -> None:
     apps = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" / "registrations.yaml").read_text())
     apps = apps["applications"]
     registered = {spec["application_id"]: spec["display_name"] for spec in apps.values()}
-    names = Settings.model_fields["app_names"].default
+    names = Settings().app_names
     assert names and all(registered[app_id] == name for app_id, name in names.items())
 
 

@@ -61,11 +61,13 @@ class Settings(ServiceSettings):
     # The apps of this deployment by application id, as registered (infra/registrations.yaml; in Azure, set from
     # the registrations Terraform creates): names on the chain page, ids a click away. Not from Graph: reading
     # service principals takes Application.Read.All, an administrator's permission, far beyond a label.
-    app_names: dict[str, str] = {
-        WEB_APP_ID: "Zero Trust Sample - Web",
-        API_APP_ID: "Zero Trust Sample - API",
-        DOWNSTREAM_APP_ID: "Zero Trust Sample - Downstream API",
-    }
+    app_names: dict[str, str] = Field(
+        default_factory=lambda: {
+            WEB_APP_ID: "Zero Trust Sample - Web",
+            API_APP_ID: "Zero Trust Sample - API",
+            DOWNSTREAM_APP_ID: "Zero Trust Sample - Downstream API",
+        }
+    )
     # zt: secure-with-cae
     # How often a signed-in session's pages ask Graph (a CAE resource) whether the user may still sign in: at
     # most once per this many seconds per session (0: every page). Graph learns of a revocation within
