@@ -192,3 +192,40 @@ def test_each_graph_call_writes_the_permission_it_used_least_privileged_first(li
         "User.Read": ["User.Read", "GroupMember.Read.All", "User.Read.All", "Directory.Read.All"]
     }
     assert "eyJ" not in json.dumps(lines)
+
+
+# -- other users' names: /users?$filter=id in (...) --------------------------------------------
+
+ALICE_OID = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"
+CAROL_OID = "7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e"  # fabrikam's: not in contoso
+
+
+def test_user_read_basic_all_names_users_of_the_tokens_tenant_only(live: LiveEmulator) -> None:
+    token = _graph_token(live, scp="User.ReadBasic.All")
+    query = f"$filter=id in ('{ALICE_OID}', '{DAVE.oid}', '{CAROL_OID}')&$select=id,displayName"
+    r = _get(live, token, f"{live.base}/v1.0/users?{query}")
+    assert r.status_code == 200, r.text
+    assert r.json()["value"] == [
+        {"id": ALICE_OID, "displayName": "Alice Adams"},
+        {"id": DAVE.oid, "displayName": "Dave Davis"},
+    ]
+
+
+def test_users_need_a_permission_that_reads_other_users(live: LiveEmulator) -> None:
+    r = _get(live, _graph_token(live), f"{live.base}/v1.0/users?$filter=id eq '{ALICE_OID}'")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "Authorization_RequestDenied"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "$filter=startswith(displayName,'A')",
+        "$filter=id in (" + ",".join([f"'{ALICE_OID}'"] * 16) + ")",
+        f"$filter=id eq '{ALICE_OID}'&$select=id,mail",
+        "",
+    ],
+)
+def test_users_answer_a_query_it_does_not_take_with_a_clear_400(live: LiveEmulator, query: str) -> None:
+    r = _get(live, _graph_token(live, scp="User.ReadBasic.All"), f"{live.base}/v1.0/users?{query}")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "Request_UnsupportedQuery"
+    assert "15" in r.json()["error"]["message"]

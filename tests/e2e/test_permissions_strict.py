@@ -79,7 +79,9 @@ def _people_on_the_web_app(stack: RunningStack) -> None:
     assert granted.status_code == 200, granted.text
     bob = Person()
     sign_in(bob, stack, "bob@contoso.test", "/organization")
-    assert bob.get(f"{stack.web}/organization").status_code == 200
+    org = bob.get(f"{stack.web}/organization")
+    # Owners by name (Graph, User.ReadBasic.All, read by downstream-api), object ids a click away.
+    assert org.status_code == 200 and "<summary>Dave Davis</summary>" in org.text, org.text[:2000]
 
 
 def _task_ids(page: str) -> list[str]:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from zerotrust.cae import bearer_refusal
 from zerotrust.groups import GroupResolver, GroupsUnavailable
+from zerotrust.names import UserNames
 from zerotrust.onbehalf import OboError, OnBehalfOf
 from zerotrust.protect import Check, Protection
 from zerotrust.service import lifespan_clients
@@ -38,6 +39,7 @@ class Clients:
     database: Database
     groups: GroupResolver
     obo: OnBehalfOf
+    people: UserNames | None = None  # other users' display names (Graph), for labels
 
 
 ClientsDep = Annotated[Clients, Depends(lifespan_clients(Clients))]
@@ -177,6 +179,13 @@ class CallerGroups:
     async def names(self) -> dict[str, str]:
         """Display names of the caller's groups, by id, as far as Graph lets this tier read them."""
         return await self._graph(self.c.groups.names)
+
+    async def people(self, object_ids: list[str]) -> dict[str, str]:
+        """Display names of these users of the caller's tenant, by object id, as far as Graph tells."""
+        people = self.c.people
+        if people is None:
+            return {}
+        return await self._graph(lambda principal, token: people.names(principal, token, object_ids))
 
     async def _graph(self, ask: Callable[[Principal, str], Awaitable[T]]) -> T:
         try:

@@ -18,6 +18,7 @@ it is a CAE resource (cae.py): a capable client's token is re-evaluated on every
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import jwt
@@ -194,3 +195,44 @@ async def my_groups(request: Request) -> JSONResponse:
             request.url.include_query_params(**{"$skiptoken": str(start + size), "$top": str(size)})
         )
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+# Reading other users' basic profiles (id, displayName), least privileged first.
+USER_BASIC = ("User.ReadBasic.All", "User.Read.All", "Directory.Read.All")
+MAX_IN_VALUES = 15  # Graph's limit on the values of one `in` filter
+_ID_FILTER = re.compile(
+    r"^id (?:in \((?P<many>'[0-9a-f-]{36}'(?:,\s*'[0-9a-f-]{36}')*)\)|eq '(?P<one>[0-9a-f-]{36})')$"
+)
+
+
+@router.get("/users")
+async def users(request: Request) -> JSONResponse:
+    """Users of the caller's tenant by id (`$filter=id in ('…', …)`), id and displayName only."""
+    user = _signed_in_user(request, USER_BASIC, "/v1.0/users")
+    if isinstance(user, JSONResponse):
+        return user
+    query = request.query_params
+    found = _ID_FILTER.match(query.get("$filter") or "")
+    selected = {p.strip() for p in (query.get("$select") or "id,displayName").split(",") if p.strip()}
+    if found is None or not selected <= set(GROUP_PROPERTIES):
+        return graph_error(
+            400,
+            "Request_UnsupportedQuery",
+            "Ask for users by id: $filter=id in ('<id>', ...) (up to 15) and $select=id,displayName.",
+        )
+    ids = re.findall(r"'([0-9a-f-]{36})'", found.group("many") or "") or [found.group("one")]
+    if len(ids) > MAX_IN_VALUES:
+        return graph_error(
+            400, "Request_UnsupportedQuery", f"Too many values in an 'in' filter (at most {MAX_IN_VALUES})."
+        )
+    tenant = emulator(request).directory.tenants[user.tenant_id]
+    people = {u.object_id: u for u in tenant.users.values()}
+    value = [
+        {"id": oid} | ({"displayName": people[oid].display_name} if "displayName" in selected else {})
+        for oid in dict.fromkeys(ids)
+        if oid in people
+    ]
+    return JSONResponse(
+        {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id,displayName)", "value": value},
+        headers={"Cache-Control": "no-store"},
+    )

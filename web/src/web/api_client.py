@@ -232,12 +232,14 @@ async def me(http: aiohttp.ClientSession, token: str) -> Me:
 
 class OrgTask(Task):
     owner: str
+    owner_name: str | None = None  # Graph's displayName, as downstream-api read it: a label only
 
 
 class OwnerCount(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     owner: str
+    owner_name: str | None = None
     tasks: int
     done: int
 
