@@ -116,7 +116,8 @@ def used(manifest: dict[str, Any], lines: Iterable[dict[str, Any]]) -> dict[str,
         # user's 403) still shows the permission was needed, so 4xx counts too, 5xx does not.
         if int(entry.get("status", 500)) >= 500 or not entry.get("permissions"):
             continue
-        accepted = entry.get("accepted") if isinstance(entry.get("accepted"), dict) else {}
+        recorded = entry.get("accepted")
+        accepted: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
         for p in entry.get("permissions") or []:
             # A line without what else was accepted (an older log) counts as needing exactly what it used.
             alternatives = accepted.get(p)

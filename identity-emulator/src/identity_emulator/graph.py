@@ -184,11 +184,12 @@ async def my_groups(request: Request) -> JSONResponse:
     tenant = emulator(request).directory.tenants[user.tenant_id]
     start = int(skip)
     ids = list(user.groups)[start : start + size]
-    value = [
-        {"@odata.type": "#microsoft.graph.group", "id": gid}
-        | ({"displayName": tenant.groups.get(gid) if names else None} if "displayName" in selected else {})
-        for gid in ids
-    ]
+    value: list[dict[str, str | None]] = []
+    for gid in ids:
+        group: dict[str, str | None] = {"@odata.type": "#microsoft.graph.group", "id": gid}
+        if "displayName" in selected:
+            group["displayName"] = tenant.groups.get(gid) if names else None
+        value.append(group)
     body: dict[str, Any] = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups", "value": value}
     if start + size < len(user.groups):
         body["@odata.nextLink"] = str(
