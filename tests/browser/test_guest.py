@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.authz.chain import EVERYONE_AT_CONTOSO
 from tests.support.launch import RunningStack
-from tests.support.people import ARTIFACTS, accept_if_asked, chromium, nav, signed_in
+from tests.support.people import ARTIFACTS, add_task, chromium, nav, signed_in
 
 pytestmark = pytest.mark.guidance("zero-trust-token-customization")
 
@@ -31,12 +31,7 @@ def test_gwen_sees_no_org_link_and_is_told_the_guest_policy_where_she_meets_it(s
         expect(menu.get_by_role("link", name="Organization", exact=True)).to_have_count(0)
 
         # Her own tasks work, as for anyone.
-        nav(page, "Tasks")
-        page.get_by_label("New task").fill(TASK)
-        page.get_by_role("button", name="Add").click()
-        task = page.locator("ul.tasks li").filter(has_text=TASK)
-        accept_if_asked(gwen, task, "guest-02-gwen-consent-to-write")
-        expect(task).to_have_count(1)
+        task = add_task(gwen, TASK, "guest-02-gwen-consent-to-write")
 
         # The organization's tasks, typed in: the policy, not "needs admin approval".
         answer = page.goto(f"{stack.web}/organization")

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.authz.chain import ENGINEERING, EVERYONE_AT_CONTOSO
 from tests.support.launch import RunningStack
-from tests.support.people import ARTIFACTS, accept_if_asked, chromium, confirm_its_you, nav, signed_in
+from tests.support.people import ARTIFACTS, add_task, chromium, confirm_its_you, nav, signed_in
 
 pytestmark = pytest.mark.guidance("configure-tokens-group-claims-app-roles")
 
@@ -30,12 +30,7 @@ def test_alice_shares_a_task_with_a_group_bob_sees_it_until_she_stops(stack: Run
     with chromium() as browser:
         alice = signed_in(browser, stack, "alice@contoso.test", "sharing-01-alice")
         page = alice.page
-        nav(page, "Tasks")
-        page.get_by_label("New task").fill(TASK)
-        page.get_by_role("button", name="Add").click()
-        task = page.locator("ul.tasks li").filter(has_text=TASK)
-        accept_if_asked(alice, task, "sharing-02-alice-consent-to-write")
-        expect(task).to_have_count(1)
+        task = add_task(alice, TASK, "sharing-02-alice-consent-to-write")
 
         task.get_by_role("link", name="Share…").click()
         expect(page.get_by_role("heading", name=f"Share “{TASK}”")).to_be_visible()

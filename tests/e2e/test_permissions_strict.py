@@ -15,11 +15,8 @@ so the administrator's tenant-wide consent granted here changes no outcome of th
 
 from __future__ import annotations
 
-import os
 import re
 import ssl
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -29,26 +26,12 @@ from devtools.paths import repo_root
 from devtools.token import device_code_token
 
 from tests.e2e.test_chain import csrf, sign_in
-from tests.support.launch import RunningStack
+from tests.support.launch import RunningStack, zt
 from tests.support.people import Person
 
 pytestmark = pytest.mark.guidance("overprivileged-permissions")
 
 DAVES_GROUP_137 = "project-137"
-
-
-def zt(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "API_", "DOWNSTREAM_"))}
-    env["ZT_LOCAL_DIR"] = str(stack.local_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "devtools.cli", *args],
-        env=env,
-        cwd=repo_root(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _write_a_task(person: Person, stack: RunningStack, title: str) -> None:

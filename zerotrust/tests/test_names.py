@@ -4,37 +4,22 @@ from the configured Graph only, paged and batched as Graph is, and nothing when 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from zerotrust.graph import Answer, Graph
+from zerotrust.graph import Answer
 from zerotrust.groups import GroupResolver
 from zerotrust.names import UserNames
 
-from .test_groups import GRAPH, FakeObo, Reply, Sent, _principal
+from .test_groups import GRAPH, FakeObo, _principal, fake_graph
 
 pytestmark = pytest.mark.guidance("configure-tokens-group-claims-app-roles")
 
 ALICE, BOB = "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", "4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b"
 
 
-def _graph(*answers: Reply, obo: FakeObo | None = None) -> tuple[Graph, list[Sent]]:
-    seen: list[Sent] = []
-    replies = list(answers)
-
-    async def send(method: str, url: str, body: dict[str, Any] | None, headers: dict[str, str]) -> Answer:
-        seen.append((url, body, headers))
-        answer = replies.pop(0) if len(replies) > 1 else replies[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    return Graph(GRAPH, obo or FakeObo(), send), seen
-
-
 def test_group_names_follow_graphs_pages_with_the_group_reading_scope() -> None:
     obo = FakeObo()
-    graph, seen = _graph(
+    graph, seen = fake_graph(
         Answer(200, {"value": [{"id": "g1", "displayName": "One"}], "@odata.nextLink": f"{GRAPH}/v1.0/next?p=2"}),
         Answer(200, {"value": [{"id": "g2", "displayName": " Two "}, {"id": "g3", "displayName": None}]}),
         obo=obo,
@@ -47,7 +32,7 @@ def test_group_names_follow_graphs_pages_with_the_group_reading_scope() -> None:
 
 
 def test_a_next_link_elsewhere_is_never_followed_and_its_page_gives_no_names() -> None:
-    graph, seen = _graph(
+    graph, seen = fake_graph(
         Answer(200, {"value": [{"id": "g1", "displayName": "One"}], "@odata.nextLink": "https://attacker.example/p2"}),
     )
     assert asyncio.run(GroupResolver(graph).names(_principal(), "a")) == {}
@@ -56,7 +41,7 @@ def test_a_next_link_elsewhere_is_never_followed_and_its_page_gives_no_names() -
 
 def test_no_consent_for_group_names_is_no_names_and_is_asked_again_next_time() -> None:
     obo = FakeObo(fail=True)  # the token service refuses (no administrator consented)
-    graph, seen = _graph(Answer(500, None), obo=obo)
+    graph, seen = fake_graph(Answer(500, None), obo=obo)
     resolver = GroupResolver(graph)
     assert asyncio.run(resolver.names(_principal(), "a")) == {}
     assert asyncio.run(resolver.names(_principal(), "a")) == {}
@@ -66,7 +51,7 @@ def test_no_consent_for_group_names_is_no_names_and_is_asked_again_next_time() -
 def test_user_names_are_asked_fifteen_ids_at_a_time_and_cached() -> None:
     ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(20)]
     obo = FakeObo()
-    graph, seen = _graph(
+    graph, seen = fake_graph(
         Answer(200, {"value": [{"id": i, "displayName": f"P{n}"} for n, i in enumerate(ids[:15])]}),
         Answer(200, {"value": [{"id": i, "displayName": f"P{n + 15}"} for n, i in enumerate(ids[15:])]}),
         obo=obo,
@@ -81,7 +66,9 @@ def test_user_names_are_asked_fifteen_ids_at_a_time_and_cached() -> None:
 
 
 def test_user_names_keep_only_ids_asked_for_and_give_nothing_when_graph_is_away() -> None:
-    graph, _ = _graph(Answer(200, {"value": [{"id": ALICE, "displayName": "Alice"}, {"id": "x", "displayName": "X"}]}))
+    graph, _ = fake_graph(
+        Answer(200, {"value": [{"id": ALICE, "displayName": "Alice"}, {"id": "x", "displayName": "X"}]})
+    )
     assert asyncio.run(UserNames(graph).names(_principal(), "a", [ALICE])) == {ALICE: "Alice"}
-    away, _ = _graph(OSError("unreachable"))
+    away, _ = fake_graph(OSError("unreachable"))
     assert asyncio.run(UserNames(away).names(_principal(), "a", [BOB])) == {}

@@ -112,3 +112,16 @@ class Graph:
             raise OboError(401, "invalid_token", "Your sign-in is no longer valid; sign in again.", claims=claims)
         log.warning("Graph answered %s to %s %s", answer.status, method, path)
         raise GraphUnavailable
+
+    async def courtesy(self, principal: Principal, assertion: str, path: str, *, scope: str) -> Any | None:
+        """GET `path` for something shown, never decided on (a name): None when it can't be had (no consent
+        for `scope`, Graph away). An OboError carrying claims still goes up: the user must sign in again."""
+        try:
+            return await self.request(principal, assertion, "GET", path, scope=scope)
+        except OboError as exc:
+            if exc.claims is not None:
+                raise
+            log.info("no %s from Graph (not consented?): %s", scope.rsplit("/", 1)[-1], exc)
+        except GraphUnavailable:
+            pass
+        return None

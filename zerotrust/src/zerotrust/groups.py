@@ -96,18 +96,9 @@ class GroupResolver:
         names: dict[str, str] = {}
         page: str | None = GROUP_NAMES_PATH
         while page is not None and len(names) <= MAX_GROUPS:
-            try:
-                body = await self.graph.request(principal, assertion, "GET", page, scope=GROUP_NAMES_SCOPE)
-            except OboError as exc:
-                if exc.claims is not None:
-                    raise
-                log.info("no group names (GroupMember.Read.All not consented?): %s", exc)
-                return {}
-            except GraphUnavailable:
-                return {}
+            body = await self.graph.courtesy(principal, assertion, page, scope=GROUP_NAMES_SCOPE)
             values = body.get("value") if isinstance(body, dict) else None
             if not isinstance(values, list):
-                log.warning("Graph answered without a list of groups")
                 return {}
             for group in values:
                 gid, name = (group.get("id"), group.get("displayName")) if isinstance(group, dict) else (None, None)

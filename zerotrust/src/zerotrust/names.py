@@ -11,17 +11,14 @@ decide anything; when Graph can't give them (no consent, Graph away) the ids sta
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from cachetools import TTLCache
 
-from .graph import GRAPH_RESOURCE, Graph, GraphUnavailable
+from .graph import GRAPH_RESOURCE, Graph
 from .ids import OBJECT_ID
-from .onbehalf import OboError
 from .tokens import Principal
 
-log = logging.getLogger(__name__)
 
 USER_NAMES_SCOPE = f"{GRAPH_RESOURCE}/User.ReadBasic.All"
 BATCH = 15  # Graph's limit on the values of one `in` filter
@@ -54,18 +51,9 @@ class UserNames:
     async def _ask(self, principal: Principal, assertion: str, ids: list[str]) -> dict[str, str] | None:
         listed = ",".join(f"'{i}'" for i in ids)
         path = f"/users?$filter=id in ({listed})&$select=id,displayName"
-        try:
-            body = await self.graph.request(principal, assertion, "GET", path, scope=USER_NAMES_SCOPE)
-        except OboError as exc:
-            if exc.claims is not None:
-                raise
-            log.info("no user names (User.ReadBasic.All not consented?): %s", exc)
-            return None
-        except GraphUnavailable:
-            return None
+        body = await self.graph.courtesy(principal, assertion, path, scope=USER_NAMES_SCOPE)
         values = body.get("value") if isinstance(body, dict) else None
         if not isinstance(values, list):
-            log.warning("Graph answered without a list of users")
             return None
         asked = set(ids)
         return {
