@@ -19,7 +19,6 @@ from .graph import GRAPH_RESOURCE, Graph
 from .ids import OBJECT_ID
 from .tokens import Principal
 
-
 USER_NAMES_SCOPE = f"{GRAPH_RESOURCE}/User.ReadBasic.All"
 BATCH = 15  # Graph's limit on the values of one `in` filter
 MAX_ASKED = 300  # per call: a page of records names at most this many owners
