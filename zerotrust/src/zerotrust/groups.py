@@ -97,10 +97,9 @@ class GroupResolver:
         page: str | None = GROUP_NAMES_PATH
         while page is not None and len(names) <= MAX_GROUPS:
             body = await self.graph.courtesy(principal, assertion, page, scope=GROUP_NAMES_SCOPE)
-            values = body.get("value") if isinstance(body, dict) else None
-            if not isinstance(values, list):
+            if not isinstance(body, dict) or not isinstance(body.get("value"), list):
                 return {}
-            for group in values:
+            for group in body["value"]:
                 gid, name = (group.get("id"), group.get("displayName")) if isinstance(group, dict) else (None, None)
                 if isinstance(gid, str) and isinstance(name, str) and name.strip():
                     names[gid] = name.strip()[:MAX_NAME]
