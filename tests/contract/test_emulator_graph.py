@@ -229,3 +229,35 @@ def test_users_answer_a_query_it_does_not_take_with_a_clear_400(live: LiveEmulat
     r = _get(live, _graph_token(live, scp="User.ReadBasic.All"), f"{live.base}/v1.0/users?{query}")
     assert r.status_code == 400 and r.json()["error"]["code"] == "Request_UnsupportedQuery"
     assert "15" in r.json()["error"]["message"]
+
+
+@pytest.mark.guidance("permissions-require-admin-consent")
+def test_group_names_need_the_administrators_consent(
+    fresh_emulator: LiveEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consent path for GroupMember.Read.All: without the tenant administrator's consent the token
+    service refuses downstream-api a token for it, "needs admin approval" (no one else may consent: the
+    permission needs an administrator, and downstream-api requires assignment); once the administrator
+    consents (Enterprise applications > Permissions, here the emulator's admin view), the names come."""
+    live = fresh_emulator
+    live.admin("consent/revoke", tenant="contoso", client="downstream-api", resource="graph")
+    signed_in = sign_in(live, web_client(live, monkeypatch), "alice@contoso.test", [api_scope(live, "Tasks.Read")])
+    api = confidential_client(live, "api", {"client_assertion": managed_identity_assertion(live, "api", monkeypatch)})
+    down = api.acquire_token_on_behalf_of(signed_in["access_token"], [downstream_scope(live, "Records.Read")])
+    downstream = confidential_client(
+        live, "downstream-api", {"client_assertion": managed_identity_assertion(live, "downstream-api", monkeypatch)}
+    )
+    names_scope = ["https://graph.microsoft.com/GroupMember.Read.All"]
+    refused = downstream.acquire_token_on_behalf_of(down["access_token"], names_scope)
+    assert refused.get("error") == "invalid_grant" and 90094 in refused.get("error_codes", []), refused
+
+    live.admin("consent/grant", tenant="contoso", client="downstream-api", resource="graph")
+    # A client of its own: MSAL answers a request just refused from its throttle cache for a while.
+    downstream = confidential_client(
+        live, "downstream-api", {"client_assertion": managed_identity_assertion(live, "downstream-api", monkeypatch)}
+    )
+    granted = downstream.acquire_token_on_behalf_of(down["access_token"], names_scope)
+    assert "access_token" in granted, granted
+    r = _get(live, granted["access_token"], f"{live.base}{GROUPS_PATH}?$select=id,displayName")
+    assert r.status_code == 200
+    assert {g["displayName"] for g in r.json()["value"]} == {"Everyone at Contoso", "Engineering"}
