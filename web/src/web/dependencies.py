@@ -25,6 +25,7 @@ from .forms import read_form
 from .sessions import Session
 from .settings import Settings
 from .signin import SignIn, SignInFailed
+from .traces import RecentTraces
 
 log = logging.getLogger("web.access")
 # What the token service answers when only signing in again can help.
@@ -43,6 +44,7 @@ class Clients:
     signin: SignIn
     graph: aiohttp.ClientSession  # Microsoft Graph (settings.graph_url), on the signed-in user's behalf
     limits: RateLimits  # per peer (zerotrust.service) and per session (optional_session)
+    traces: RecentTraces | None  # each session's recent trace ids, where spans can be shown (settings.trace_dir)
     # When each session's user was last confirmed with Graph, and the profile Graph gave (per process).
     confirmed: TTLCache[str, tuple[float, dict[str, Any]]] = field(default_factory=lambda: TTLCache(10_000, 300))
 
@@ -88,7 +90,19 @@ async def optional_session(request: Request, c: ClientsDep) -> Session | None:
         if wait := c.limits.callers.take(session.key):
             refuse(request.state, "too_many_requests")
             raise TooManyRequests(retry_after(wait))
+        if c.traces is not None:
+            await remember_trace(request, c.traces, session)
     return session
+
+
+async def remember_trace(request: Request, traces: RecentTraces, session: Session) -> None:
+    """This request's trace id joins the session's recent ones (a trace page shows only those); a look at a
+    trace is not itself remembered, or a few looks would push out the requests worth seeing."""
+    cid = getattr(request.state, "correlation_id", None)
+    if request.url.path.startswith("/traces") or not isinstance(cid, str):
+        request.state.recent_traces = await traces.of(session)
+    else:
+        request.state.recent_traces = await traces.remember(session, cid, time.time())
 
 
 OptionalSession = Annotated[Session | None, Depends(optional_session)]
@@ -157,6 +171,8 @@ async def confirm_with_graph(request: Request, c: Clients, session: Session) -> 
 
 async def end_session(c: Clients, session: Session) -> None:
     await c.signin.sessions.end(session.id)
+    if c.traces is not None:
+        await c.traces.forget(session)
     c.signin.tokens.forget(session.key)
     c.confirmed.pop(session.key, None)
 
