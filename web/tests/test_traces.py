@@ -220,3 +220,13 @@ def test_without_a_trace_folder_the_pages_say_where_traces_are(browser: Any) -> 
     assert browser.get(f"/traces/{cid}").status_code == 404
     assert browser.get("/traces/nope").status_code == 400
     assert "/traces/" not in browser.get("/chain").text  # no link to a page that can't show it
+
+
+def test_a_request_whose_trace_is_not_kept_is_not_offered(make_browser: Any, tmp_path: Path) -> None:
+    # Sampling keeps no new trace: there would be nothing to show, so no link and no entry.
+    browser = make_browser(trace_file=tmp_path / "traces" / "web.jsonl", trace_samples_per_second=0)
+    browser.sign_in("alice", "/chain")
+    chain = browser.get("/chain")
+    assert chain.status_code == 200 and "See this request" not in chain.text
+    assert browser.get(f"/traces/{chain.headers['x-correlation-id']}").status_code == 404
+    assert "No request of yours yet" in browser.get("/traces").text

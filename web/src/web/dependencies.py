@@ -19,6 +19,7 @@ from zerotrust.cae import challenged_claims
 from zerotrust.graph import GRAPH_SCOPE
 from zerotrust.limits import RateLimits, retry_after
 from zerotrust.onbehalf import CONSENT_MISSING
+from zerotrust.tracing import recorded
 
 from .api_client import ClaimsChallenge
 from .forms import read_form
@@ -96,10 +97,11 @@ async def optional_session(request: Request, c: ClientsDep) -> Session | None:
 
 
 async def remember_trace(request: Request, traces: RecentTraces, session: Session) -> None:
-    """This request's trace id joins the session's recent ones (a trace page shows only those); a look at a
-    trace is not itself remembered, or a few looks would push out the requests worth seeing."""
+    """This request's trace id joins the session's recent ones (a trace page shows only those), if its spans are
+    kept (sampled); a look at a trace is not itself remembered, or a few looks would push out the requests worth
+    seeing."""
     cid = getattr(request.state, "correlation_id", None)
-    if request.url.path.startswith("/traces") or not isinstance(cid, str):
+    if request.url.path.startswith("/traces") or not isinstance(cid, str) or not recorded():
         request.state.recent_traces = await traces.of(session)
     else:
         request.state.recent_traces = await traces.remember(session, cid, time.time())

@@ -189,6 +189,11 @@ def outgoing(headers: Mapping[str, str] | None = None) -> dict[str, str]:
     return carrier
 
 
+def recorded() -> bool:
+    """The current request's trace is kept (sampled and exported), so its spans can be looked at later."""
+    return trace.get_current_span().is_recording()
+
+
 @contextmanager
 def client_span(name: str, **attributes: Any) -> Iterator[trace.Span]:
     """A span for a call the current request makes (the next tier, the database)."""
@@ -196,4 +201,4 @@ def client_span(name: str, **attributes: Any) -> Iterator[trace.Span]:
         yield span
 
 
-__all__ = ["HEADER", "JsonLinesExporter", "TraceRequests", "Tracing", "client_span", "outgoing"]
+__all__ = ["HEADER", "JsonLinesExporter", "TraceRequests", "Tracing", "client_span", "outgoing", "recorded"]

@@ -26,12 +26,11 @@ router = APIRouter(tags=["chain"])
 async def chain(request: Request, c: ClientsDep, token: ApiToken) -> Response:
     # The web column comes from the ID token (kept as claims in the session, the token itself is
     # not kept); the others are what each tier validated from the token it received.
-    context: dict[str, Any] = {
-        "client_id": c.settings.client_id,
-        # This request's own trace (the session remembered it), where traces can be shown: all three tiers
-        # and the database, once the person follows the link.
-        "trace_id": request.state.correlation_id if c.traces is not None else None,
-    }
+    # This request's own trace, where traces are shown and the session remembered it (it was sampled): all
+    # three tiers and the database, once the person follows the link.
+    cid = request.state.correlation_id
+    own = cid in getattr(request.state, "recent_traces", ())
+    context: dict[str, Any] = {"client_id": c.settings.client_id, "trace_id": cid if own else None}
     try:
         me = await api_client.me(c.api, token)
     except api_client.ApiError as err:
