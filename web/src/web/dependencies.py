@@ -101,9 +101,10 @@ async def remember_trace(request: Request, traces: RecentTraces, session: Sessio
     kept (sampled); a look at a trace is not itself remembered, or a few looks would push out the requests worth
     seeing."""
     cid = getattr(request.state, "correlation_id", None)
-    if request.url.path.startswith("/traces") or not isinstance(cid, str) or not recorded():
+    if request.url.path.startswith("/traces"):
         request.state.recent_traces = await traces.of(session)
-    else:
+    elif isinstance(cid, str) and recorded():
+        # Only a kept trace costs the store a read and a write: under load, at most the sampling rate's.
         request.state.recent_traces = await traces.remember(session, cid, time.time())
 
 
