@@ -230,3 +230,21 @@ def test_a_request_whose_trace_is_not_kept_is_not_offered(make_browser: Any, tmp
     assert chain.status_code == 200 and "See this request" not in chain.text
     assert browser.get(f"/traces/{chain.headers['x-correlation-id']}").status_code == 404
     assert "No request of yours yet" in browser.get("/traces").text
+
+
+def test_the_trace_folder_is_set_or_that_of_the_apps_own_trace_file(settings: Any, tmp_path: Path) -> None:
+    assert settings.traces_folder is None  # Azure: no file, no folder; the pages point to Application Insights
+    own = settings.model_copy(update={"trace_file": tmp_path / "traces" / "web.jsonl"})
+    assert own.traces_folder == tmp_path / "traces"
+    named = own.model_copy(update={"trace_dir": tmp_path / "elsewhere"})
+    assert named.traces_folder == tmp_path / "elsewhere"
+
+
+def test_an_own_trace_with_no_span_written_yet_says_so(make_browser: Any, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    browser = make_browser(trace_file=tmp_path / "traces" / "web.jsonl", trace_dir=tmp_path / "empty")
+    browser.sign_in("alice", "/tasks")
+    cid = browser.get("/tasks").headers["x-correlation-id"]
+    page = browser.get(f"/traces/{cid}")
+    assert page.status_code == 200 and "No span of this request has been written yet" in page.text
+    assert "(no span yet)" in browser.get("/traces").text
