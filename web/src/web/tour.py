@@ -102,6 +102,7 @@ class Tour(BaseModel):
     sections: tuple[Section, ...]
     articles: tuple[Article, ...]
 
+    # region quote: tour-consistent
     @model_validator(mode="after")
     def _consistent(self) -> Tour:
         if [a.number for a in self.articles] != list(range(1, len(self.articles) + 1)):
@@ -112,6 +113,8 @@ class Tour(BaseModel):
         if any(a.section not in known for a in self.articles):
             raise ValueError("every article's section must be listed under sections")
         return self
+
+    # endregion
 
     def in_section(self, section: str) -> list[Article]:
         return [a for a in self.articles if a.section == section]
