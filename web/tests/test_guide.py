@@ -209,3 +209,10 @@ def test_every_page_the_tour_names_is_a_page_of_the_app(make_browser: Any) -> No
 def test_a_repository_file_link_whose_text_is_its_path_is_shown_once() -> None:
     html = render("[infra/registrations.yaml](../../infra/registrations.yaml)\n", "guidance/x.md", SLUGS).html
     assert html.count("infra/registrations.yaml") == 2  # the title attribute and the text, no repeat
+
+
+def test_each_tour_row_links_its_chapter_and_learn(browser: Any) -> None:
+    html = browser.get("/").text
+    for article in load_tour().articles:
+        row = html.split(f'id="{article.slug}"', 1)[1].split("</tr>", 1)[0]
+        assert f'<a href="{article.chapter}">' in row and f'href="{article.learn}"' in row, article.slug
