@@ -59,7 +59,7 @@ def test_a_chapter_renders_with_its_links_rewritten_and_raw_html_as_text(make_br
     r = make_browser(docs_dir=docs).get("/guide/protect-api")
     assert r.status_code == 200
     html = r.text
-    assert "<h1>Protect an API</h1>" in html
+    assert '<h1 id="protect-an-api">Protect an API</h1>' in html
     assert "<p>raw</p>" not in html and "&lt;p&gt;raw&lt;/p&gt;" in html
     assert '<img src="/guide/diagrams/sign-in.svg" alt="flow"' in html
     assert '<a href="/guide/api-calls-api#see-it-live">the api</a>' in html
@@ -216,3 +216,16 @@ def test_each_tour_row_links_its_chapter_and_learn(browser: Any) -> None:
     for article in load_tour().articles:
         row = html.split(f'id="{article.slug}"', 1)[1].split("</tr>", 1)[0]
         assert f'<a href="{article.chapter}">' in row and f'href="{article.learn}"' in row, article.slug
+
+
+@pytest.mark.parametrize(
+    ("heading", "id_"),
+    [
+        ("See it live", "see-it-live"),
+        ("4. Verifying the deployment", "4-verifying-the-deployment"),
+        ("What `make quotes` does", "what-make-quotes-does"),
+        ("Tokens: who, why?", "tokens-who-why"),
+    ],
+)
+def test_headings_get_the_ids_github_gives_them(heading: str, id_: str) -> None:
+    assert f'<h2 id="{id_}">' in render(f"## {heading}\n", "guidance/x.md", SLUGS).html

@@ -95,8 +95,15 @@ def repository_path(href: str, here: str) -> str:
     return posixpath.normpath(posixpath.join("docs", posixpath.dirname(here), urlsplit(href).path))
 
 
+def anchor(heading: str) -> str:
+    """A heading's id as GitHub makes it, so a link to `chapter.md#see-it-live` lands in the app too."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
 def _rewrite(tokens: list[Token], here: str, slugs: tuple[str, ...], links: list[str]) -> None:
-    for token in tokens:
+    for i, token in enumerate(tokens):
+        if token.type == "heading_open" and i + 1 < len(tokens):
+            token.attrSet("id", anchor(tokens[i + 1].content))
         if token.children:
             _rewrite_inline(token.children, here, slugs, links)
 
