@@ -83,6 +83,8 @@ def test_each_of_the_27_chapters_renders_from_the_repository(browser: Any) -> No
         assert r.status_code == 200, article.slug
         assert f'href="{article.learn}"' in r.text and f'href="/#{article.slug}"' in r.text, article.slug
         assert not re.search(r'(href|src)="[^"]*(\.\./|\.md\b)', r.text), article.slug
+        # Its code, quoted from the source, says where from; no quote marker shows as text.
+        assert 'Quoted from <code class="path">' in r.text and "&lt;!-- quote" not in r.text, article.slug
     index = browser.get("/guide")
     assert index.status_code == 200
     assert all(f'href="{a.chapter}"' in index.text for a in load_tour().articles)
