@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.routing import iter_route_contexts
 from web.chapters import in_app, render
+from web.settings import Settings
 from web.tour import LEARN, load_tour
 
 pytestmark = pytest.mark.guidance("identity-zero-trust-compliance")
@@ -231,3 +232,11 @@ def test_each_tour_row_links_its_chapter_and_learn(browser: Any) -> None:
 )
 def test_headings_get_the_ids_github_gives_them(heading: str, id_: str) -> None:
     assert f'<h2 id="{id_}">' in render(f"## {heading}\n", "guidance/x.md", SLUGS).html
+
+
+def test_the_docs_folder_is_the_clones_unless_web_docs_dir_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert Settings().docs_dir == ROOT / "docs"
+    monkeypatch.setenv("WEB_DOCS_DIR", str(tmp_path))
+    assert Settings().docs_dir == tmp_path
