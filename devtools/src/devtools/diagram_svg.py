@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 INK, MUTED, LINE, SOFT, ACCENT = "#1b1f24", "#57606a", "#d0d7de", "#f6f8fa", "#0b5cad"
 NOTE, NOTE_EDGE = "#fff8c5", "#d4a72c"
 FONTS = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif'
-SIZE, LEAD, NAME, SMALL = 16, 21, 15, 14  # text and its line height; participants' names; block keywords
+SIZE, LEAD, NAME, NUMBER = 16, 21, 15, 12  # text and its line height; participants and block keywords; step numbers
 MARGIN, GAP, LANE, MIN_WIDTH, WRAP = 10, 12, 92, 480, 360
 # DejaVu Sans advances in 1/100 em for " " to "~": the widest usual stand-in for system-ui, so text measured
 # with them fits whatever font the reader's system has (Segoe UI, San Francisco, Roboto are narrower).
@@ -109,7 +109,7 @@ class _Canvas:
             self.y = at + 16
         if s.number:
             self.out.append(_el("circle", cx=a, cy=at, r=10, fill=ACCENT))
-            self.out.append(_el("text", str(s.number), x=a, y=at + 4.5, text_anchor="middle", font_size=SMALL - 2,
+            self.out.append(_el("text", str(s.number), x=a, y=at + 4.5, text_anchor="middle", font_size=NUMBER,
                                 font_weight="700", fill="#ffffff"))  # fmt: skip
 
     def note(self, s: Step) -> None:
@@ -143,11 +143,11 @@ class _Canvas:
         else:
             how, start, label, elses = self.open.pop()
             inset, self.y = MARGIN / 2 + 6 * len(self.open), self.y + 2
-            w, tab = self.width - 2 * inset, width(how, SMALL, bold=True) + 16
+            w, tab = self.width - 2 * inset, width(how, NAME, bold=True) + 16
             self.frames += [
                 _el("rect", x=inset, y=start, width=w, height=self.y - start, fill="none", stroke=MUTED),
                 _el("path", d=f"M{inset:.0f} {start:.0f}h{tab:.0f}v16l-6 6h{6 - tab:.0f}z", fill=SOFT, stroke=MUTED),
-                _el("text", how, x=inset + 7, y=start + 16, font_size=SMALL, font_weight="700"),
+                _el("text", how, x=inset + 7, y=start + 16, font_size=NAME, font_weight="700"),
                 _text(inset + tab + 8, start + 17, label, text_anchor="start"),
             ]
             for at, lines in elses:
