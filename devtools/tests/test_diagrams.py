@@ -50,10 +50,15 @@ def test_the_committed_svg_is_what_its_source_draws(flow: str) -> None:
 def test_check_mode_finds_a_stale_svg_and_changes_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "docs" / "diagrams"
     folder.mkdir(parents=True)
-    (folder / "x.mmd").write_text("sequenceDiagram\ntitle X\nparticipant A\nA->>A: hello\n")
+    (folder / "x.mmd").write_text(
+        "sequenceDiagram\ntitle X\nparticipant A\nparticipant B\nloop every minute\nA->>A: tick\nend\n"
+        "Note left of B: waits\nB-->>A: hello<br/>again\n"
+    )
     assert build(folder, check=True) == [folder / "x.svg"] and not (folder / "x.svg").exists()
     assert build(folder) == [folder / "x.svg"]
     drawn = (folder / "x.svg").read_text()
+    assert ET.fromstring(drawn).find(f"{SVG}title") is not None  # noqa: S314  # nosec B314
+    assert ">loop</text>" in drawn and ">[every minute]</tspan>" in drawn and ">again</tspan>" in drawn
     assert build(folder, check=True) == [] and build(folder) == []  # the same bytes again
     assert (folder / "x.svg").read_text() == drawn
     assert main(["--check"]) == 0, "a committed SVG is stale: run `make diagrams`"

@@ -204,6 +204,7 @@ def _said(d: Diagram) -> list[str]:
     """The diagram in words, for <desc>: what a screen reader says for the picture."""
     name = {p: " ".join(lines) for p, (lines, _) in d.participants.items()}
     opening = {"alt": "If", "opt": "Only if", "loop": "Repeated while", "": "Otherwise"}
+    closing = {"alt": "End of the alternatives.", "opt": "End of the option.", "loop": "End of the repetition."}
     said = []
     for s in d.steps:
         words = " ".join(s.text)
@@ -212,7 +213,7 @@ def _said(d: Diagram) -> list[str]:
         elif s.kind == "note":
             said.append(f"Note on {' and '.join(name[p] for p in s.who)}: {words}.")
         else:
-            said.append(f"{opening[s.how]} {words}:".replace(" :", ":") if s.kind != "end" else f"End of {s.how}.")
+            said.append(f"{opening[s.how]} {words}:".replace(" :", ":") if s.kind != "end" else closing[s.how])
     return said
 
 
