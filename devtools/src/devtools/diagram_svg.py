@@ -9,8 +9,8 @@ bytes on every machine.
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
-from xml.sax.saxutils import escape
 
 if TYPE_CHECKING:
     from devtools.diagrams import Diagram, Step
@@ -52,14 +52,14 @@ def _el(tag: str, content: str | None = None, /, **attrs: float | str) -> str:
     """An SVG element: numbers in whole pixels; `stroke_width=` is written stroke-width, `class_=` class."""
     written = ""
     for key, value in attrs.items():
-        shown = f"{value:.0f}" if isinstance(value, float | int) else escape(value, {'"': "&quot;"})
+        shown = f"{value:.0f}" if isinstance(value, float | int) else escape(value)
         written += f' {key.rstrip("_").replace("_", "-")}="{shown}"'
     return f"<{tag}{written}/>" if content is None else f"<{tag}{written}>{content}</{tag}>"
 
 
 def _text(x: float, y: float, lines: list[str], lead: float = LEAD, halo: bool = True, **attrs: float | str) -> str:
     """Lines of text; with a halo in the background's colour where it crosses lifelines and frames."""
-    spans = "".join(_el("tspan", escape(s), x=x, y=y + i * lead) for i, s in enumerate(lines))
+    spans = "".join(_el("tspan", escape(s, quote=False), x=x, y=y + i * lead) for i, s in enumerate(lines))
     return _el("text", spans, **{"text_anchor": "middle", **({"class_": "h"} if halo else {}), **attrs})
 
 
@@ -184,8 +184,8 @@ class _Canvas:
                 first = y + self.box_h / 2 + NAME * 0.35 - (len(name) - 1) * NAME * 0.6
                 head.append(_text(self.x[p], first, name, NAME * 1.2, halo=False, font_size=NAME, font_weight="700"))
         inside = [
-            _el("title", escape(self.d.title), id=f"{slug}-title"),
-            _el("desc", escape(" ".join([self.d.description, *_said(self.d)]).strip()), id=f"{slug}-desc"),
+            _el("title", escape(self.d.title, quote=False), id=f"{slug}-title"),
+            _el("desc", escape(" ".join([self.d.description, *_said(self.d)]).strip(), quote=False), id=f"{slug}-desc"),
             "<style>.h{paint-order:stroke;stroke:#ffffff;stroke-width:5px;stroke-linejoin:round}</style>",
             *head, *self.frames, *self.out,
         ]  # fmt: skip
