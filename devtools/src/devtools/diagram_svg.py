@@ -23,10 +23,14 @@ SIZE, LEAD, NAME, NUMBER = 16, 21, 15, 12  # text and its line height; participa
 MARGIN, GAP, LANE, MIN_WIDTH, WRAP = 10, 12, 92, 480, 360
 # DejaVu Sans advances in 1/100 em for " " to "~": the widest usual stand-in for system-ui, so text measured
 # with them fits whatever font the reader's system has (Segoe UI, San Francisco, Roboto are narrower).
-_ADVANCE = bytes.fromhex(
-    "20282e54405f4e1b272732542024202240404040404040404040222254545435644445464d3f3a4d4b1d1d4238564b4f"
-    "3c4f453f3d494463453d452722275432323d3f373f3e233f3f1c1c3a1c613f3d3f3f2934273f3b523b3b3440224054"
+# fmt: off
+_ADVANCE = (
+    32, 40, 46, 84, 64, 95, 78, 27, 39, 39, 50, 84, 32, 36, 32, 34, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 34,
+    34, 84, 84, 84, 53, 100, 68, 69, 70, 77, 63, 58, 77, 75, 29, 29, 66, 56, 86, 75, 79, 60, 79, 69, 63, 61, 73,
+    68, 99, 69, 61, 69, 39, 34, 39, 84, 50, 50, 61, 63, 55, 63, 62, 35, 63, 63, 28, 28, 58, 28, 97, 63, 61, 63,
+    63, 41, 52, 39, 63, 59, 82, 59, 59, 52, 64, 34, 64, 84,
 )
+# fmt: on
 
 
 def width(text: str, size: float = SIZE, bold: bool = False) -> float:
