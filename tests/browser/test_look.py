@@ -30,7 +30,7 @@ PAGES = (
     "/",
     "/guide",
     "/guide/developer-strategy-authorization-best-practices",
-    "/guide/protect-api",
+    "/guide/api-calls-api",
     "/tasks",
     "/shared",
     "/chain",

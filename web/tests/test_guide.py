@@ -79,6 +79,7 @@ def test_a_chapter_renders_with_its_links_rewritten_and_raw_html_as_text(make_br
 
 
 def test_each_of_the_27_chapters_renders_from_the_repository(browser: Any) -> None:
+    pictures: set[str] = set()
     for article in load_tour().articles:
         r = browser.get(f"/guide/{article.slug}")
         assert r.status_code == 200, article.slug
@@ -86,6 +87,12 @@ def test_each_of_the_27_chapters_renders_from_the_repository(browser: Any) -> No
         assert not re.search(r'(href|src)="[^"]*(\.\./|\.md\b)', r.text), article.slug
         # Its code, quoted from the source, says where from; no quote marker shows as text.
         assert 'Quoted from <code class="path">' in r.text and "&lt;!-- quote" not in r.text, article.slug
+        # Its pictures are served by the app, as SVG.
+        for src in re.findall(r'<img src="([^"]+)"', r.text):
+            picture = browser.get(src)
+            assert picture.status_code == 200 and picture.headers["content-type"] == "image/svg+xml", src
+            pictures.add(src)
+    assert "/guide/diagrams/signin.svg" in pictures  # the chapters do show the diagrams
     index = browser.get("/guide")
     assert index.status_code == 200
     assert all(f'href="{a.chapter}"' in index.text for a in load_tour().articles)
