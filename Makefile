@@ -14,11 +14,11 @@ USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.tes
 MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test token scorecard report provision permissions-report bench lint gates audit sbom test-pythons \
+.PHONY: help run test token scorecard report provision permissions-report bench lint quotes gates audit sbom test-pythons \
 	hooks diagrams .venv-ready
 
 help:
-	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint"
+	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint | quotes"
 	@echo "make gates [GATES='bandit checkov zizmor workflows secrets yamllint'] | audit | sbom | test-pythons [PYTHONS=...] | hooks"
 	@echo "make diagrams"
 
@@ -80,6 +80,11 @@ lint: .venv-ready
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy $(MEMBER_SRC)
+
+# The code the docs quote, rewritten from its source regions (`# region quote: <name>`; tests/test_quotes.py
+# fails while a quoted block differs from its region).
+quotes: .venv-ready
+	$(UV) run python -m devtools.quotes
 
 # The security gates CI runs, offline, from devtools/gates' own lock: bandit, checkov, zizmor, the workflow
 # rules, the secret scan and yamllint; each fails on a finding its reviewed exception list does not excuse (devtools/gate_runs.py).
