@@ -151,6 +151,8 @@ def test_the_chain_links_to_its_own_trace_shown_with_every_tier(traced: Any, tmp
     ids = {span_id for _, span_id, _ in rows}
     assert all(parent in ids for _, _, parent in rows if parent)  # every parent drawn above its children
     assert "secret" not in page.text and "Bearer" not in page.text
+    for slug in ("identity-iam-development-best-practices", "api-calls-api"):  # the articles it demonstrates
+        assert f'href="https://learn.microsoft.com/security/zero-trust/develop/{slug}"' in page.text
     assert page.headers["cache-control"] == "no-store"
     # The list of one's own traces names the /chain request.
     assert f'href="/traces/{trace}"' in traced.get("/traces").text
