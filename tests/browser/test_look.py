@@ -34,6 +34,7 @@ PAGES = (
     "/tasks",
     "/shared",
     "/chain",
+    "/traces",
     "/permissions",
     "/organization",
     "/admin",
@@ -177,7 +178,10 @@ def test_no_page_scrolls_sideways_at_390_px(stack: RunningStack) -> None:
         task = page.locator("ul.tasks li").filter(has_text=ANOTHER)
         accept_if_asked(alice, task, "look-10-alice-consent-to-write")
         share = task.get_by_role("link", name="Share…").get_attribute("href")
-        for path in (*PAGES, share):
+        page.goto(f"{stack.web}/chain")
+        # The chain request's own trace: the waterfall, all three tiers and the database.
+        trace = page.get_by_role("link", name="See this request's trace").get_attribute("href")
+        for path in (*PAGES, share, trace):
             page.goto(f"{stack.web}{path}")
             assert page.url.startswith(stack.web), page.url
             _fits(page, PHONE["width"])

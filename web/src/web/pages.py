@@ -63,6 +63,8 @@ def error_page(
     so a person can quote what a header would hide from them. `switch`: a failed sign-in, which offers
     another account (SWITCH_ACCOUNT), since the provider would sign the same person in again."""
     reference = correlation_id(request)
+    # The reference links to its trace when it is one of this session's own requests (web/traces.py).
+    own = reference in getattr(request.state, "recent_traces", ())
     return page(
         request,
         "error.html",
@@ -72,5 +74,6 @@ def error_page(
         detail=detail,
         retry=retry,
         reference=reference,
+        trace=reference if own else None,
         switch_account=SWITCH_ACCOUNT if switch else None,
     )

@@ -86,6 +86,12 @@ class Settings(ServiceSettings):
     # The attack lab (/lab): fires devtools' forged tokens at the api from this server. For a local run
     # against the emulator only (zt run turns it on); refused in production.
     attack_lab: bool = False
+    # zt: identity-iam-development-best-practices
+    # Where the tiers' spans are (the JSON-lines files of `<PREFIX>_TRACE_FILE`): the trace pages show a person
+    # their own requests' traces from there. By default the folder of this app's own trace file, which zt run
+    # shares with every tier (.local/traces). None in Azure, where Application Insights' end-to-end
+    # transaction view shows traces; the pages then say so.
+    trace_dir: Path | None = None
 
     @field_validator("api_scopes", "api_write_scopes", "api_org_scopes")
     @classmethod
@@ -158,6 +164,11 @@ class Settings(ServiceSettings):
         if self.attack_lab:
             problems.append("WEB_ATTACK_LAB must be off in production (it is for the local emulator only)")
         return problems
+
+    @property
+    def traces_folder(self) -> Path | None:
+        """trace_dir, else the folder of this app's own trace file; None: no trace is shown here."""
+        return self.trace_dir or (self.trace_file.parent if self.trace_file is not None else None)
 
     @property
     def require_tls(self) -> bool:

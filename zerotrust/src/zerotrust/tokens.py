@@ -92,9 +92,12 @@ class Principal(BaseModel):
             "tenant_id": self.tid,
             "object_id": self.oid,
             "subject": self.sub,
+            "issuer": self.iss,
             "audience": self.aud,
+            "token_version": self.ver,
             "calling_app": self.azp,
             "calling_app_authentication": methods.get(self.azpacr or ""),
+            "calling_app_acr": self.azpacr,
             "scopes": sorted(self.scopes),
             "roles": list(self.roles),
             "app_only": self.is_app_only,
@@ -102,6 +105,9 @@ class Principal(BaseModel):
             "username": self.preferred_username,
             "client_capabilities": list(self.xms_cc),
             "authentication_contexts": list(self.acrs),
+            # Object ids only; on overage the token names no group and says where to ask (not shown).
+            "groups": list(self.groups),
+            "group_overage": self.has_group_overage,
             "account_type": {0: "member", 1: "guest"}.get(self.acct) if self.acct is not None else None,
             "country": self.ctry,
         }

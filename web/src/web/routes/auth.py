@@ -70,5 +70,7 @@ async def logout(request: Request, c: ClientsDep, session: OptionalSession) -> R
     form = await read_form(request)
     if session is not None and not session.csrf_ok(form.get("csrf_token")):
         raise CsrfRejected()
+    if session is not None and c.traces is not None:
+        await c.traces.forget(session)
     # The page the identity provider sends the browser back to says so (web/notices.py).
     return notices.tell(await c.signin.logout(request, session), "signed_out", secure=c.settings.cookie_secure)
