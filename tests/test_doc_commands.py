@@ -44,14 +44,19 @@ def test_every_command_block_runs_or_says_why_not_and_names_commands_that_exist(
 
 def test_every_fenced_block_names_its_language_so_no_command_hides_in_an_unlabelled_one() -> None:
     unlabelled = [
-        f"{_name(path)}:{fence.line}: ```{fence.lang}" for path in FILES for fence in fences(path) if fence.lang not in LANGS
+        f"{_name(path)}:{fence.line}: ```{fence.lang}"
+        for path in FILES
+        for fence in fences(path)
+        if fence.lang not in LANGS
     ]
     assert not unlabelled, "label each block (```sh for commands, ```text for output):\n" + "\n".join(unlabelled)
 
 
 def _inline_commands(text: str) -> list[str]:
     outside = re.sub(r"^(\s*)(```|~~~).*?^\1\2\s*$", "", text, flags=re.M | re.S)
-    return [span for span in INLINE.findall(outside) if re.match(r"([A-Z_]+=\S+ )*(make|python3 -m uv run) ", span + " ")]
+    return [
+        span for span in INLINE.findall(outside) if re.match(r"([A-Z_]+=\S+ )*(make|python3 -m uv run) ", span + " ")
+    ]
 
 
 def test_every_inline_make_or_zt_command_exists() -> None:

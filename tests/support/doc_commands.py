@@ -116,9 +116,13 @@ def fences(path: Path) -> list[Fence]:
         j = i + 1
         while j < len(lines):
             closing = FENCE.match(lines[j])
-            if closing and closing["fence"][0] == fence[0] and len(closing["fence"]) >= len(fence):
-                if not closing["info"].strip():
-                    break
+            if (
+                closing
+                and closing["fence"][0] == fence[0]
+                and len(closing["fence"]) >= len(fence)
+                and not closing["info"].strip()
+            ):
+                break
             # A fence indented in a list: its lines lose the same indentation.
             body.append(lines[j][indent:] if lines[j][:indent].isspace() else lines[j].lstrip() if indent else lines[j])
             j += 1
@@ -281,8 +285,8 @@ def run_block(
     block: Block, env: dict[str, str], cwd: Path = ROOT, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """The block as one bash script (`set -euo pipefail`), output captured."""
-    return subprocess.run(  # noqa: S603 - bash runs the repository's own documented commands
-        ["bash", "-c", "set -euo pipefail\n" + block.script()],  # noqa: S607 - bash from PATH, as a person's shell
+    return subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + block.script()],
         env=env,
         cwd=cwd,
         capture_output=True,
