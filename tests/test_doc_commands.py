@@ -18,6 +18,7 @@ from tests.support.doc_commands import (
     command_problem,
     fences,
     markdown_files,
+    needs_stack,
     problems,
     run_block,
     simple_commands,
@@ -141,18 +142,32 @@ def _runnable(path: Path) -> list[Block]:
 @pytest.mark.live
 @pytest.mark.parametrize("path", [p for p in FILES if _runnable(p)], ids=_name)
 def test_each_files_commands_run_as_written_against_a_fresh_stack(path: Path, tmp_path: Path) -> None:
-    """One stack per file, as `make run` starts it; the blocks in order, each one bash script that exits 0."""
+    """One stack per file, as `make run` starts it (none for commands that need none, e.g. `git grep`); the
+    blocks in order, each one bash script that exits 0."""
     local = tmp_path / "local"
     local.mkdir()
-    stack = start_stack(local, OFFSET)
+    runnable = _runnable(path)
+    stack = start_stack(local, OFFSET) if needs_stack(runnable) else None
     try:
         env = stack_env(local, OFFSET, tmp_path / "bin")
-        for block in _runnable(path):
+        for block in runnable:
             result = run_block(block, env)
             assert result.returncode == 0, (
                 f"{block.location} failed (exit {result.returncode}) as written:\n{block.text}"
                 f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}"
             )
     finally:
-        stack.process.send_signal(signal.SIGTERM)
-        stack.process.wait(30)
+        if stack is not None:
+            stack.process.send_signal(signal.SIGTERM)
+            stack.process.wait(30)
+
+
+def test_only_git_terraform_and_offline_zt_commands_run_without_a_stack(tmp_path: Path) -> None:
+    def block(text: str) -> Block:
+        return Block(tmp_path / "x.md", 1, "sh", None, text)
+
+    assert not needs_stack([block('git grep -n "zt: app-registration"\nterraform fmt -check -recursive infra\n')])
+    assert not needs_stack([block("python3 -m uv run zt check-registrations\n")])
+    assert needs_stack([block("git status\n"), block("make -s token\n")])
+    assert needs_stack([block("python3 -m uv run zt scorecard\n")])
+    assert needs_stack([block("curl -s https://localhost:8001/openapi.json | python3 -c 'print(1)'\n")])

@@ -247,6 +247,21 @@ def problems(block: Block) -> list[str]:
     return [f"{block.location}: {p}" for p in found]
 
 
+# Commands known to need no running stack; a file whose runnable blocks hold nothing else runs without one
+# (a stack costs seconds of `make test` each). Anything else gets a stack: the safe side.
+OFFLINE = frozenset({"git", "terraform", "echo", "cat"})
+OFFLINE_ZT = frozenset({"check-registrations", "certificate"})
+
+
+def needs_stack(runnable: list[Block]) -> bool:
+    for block in runnable:
+        for words in simple_commands(block.script()):
+            zt = words[:5] == ["python3", "-m", "uv", "run", "zt"] and words[5:6]
+            if words[0] not in OFFLINE and not (zt and zt[0] in OFFLINE_ZT):
+                return True
+    return False
+
+
 # -- running them against a test's stack -------------------------------------------------------------
 
 CURL = """#!{python}
