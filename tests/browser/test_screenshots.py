@@ -42,6 +42,7 @@ def test_make_screenshots_makes_every_picture_the_readme_shows(tmp_path: Path) -
     # The make target's command, on this test worker's ports; it starts and stops a stack of its own.
     offset = str(MAKE_RUN_STACK_OFFSET)
     command = [sys.executable, "-m", "devtools.screenshots", "--out", str(out), "--port-offset", offset]
+    command += ["--local", str(tmp_path / "local")]
     done = subprocess.run(command, env=inherited(), cwd=ROOT, capture_output=True, text=True, timeout=400, check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert sorted(p.name for p in out.iterdir()) == sorted(NAMES)

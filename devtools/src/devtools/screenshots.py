@@ -1,11 +1,11 @@
 """`make screenshots`: the README's pictures, taken in Debian's Chromium (Playwright) at one fixed viewport.
 
-By default on a fresh stack of their own (a temporary folder, ports shifted away from `make run`'s), so every
-run shows the same demo state: alice signs in at the emulator, adds two tasks and completes one, fires the
-attack lab, and each main page is photographed under a fixed name. `--running` photographs the stack
-`make run` started instead (alice's tasks there are added to).
+By default on a fresh stack of their own (state in `.local/screenshots/`, emptied first; ports shifted away
+from `make run`'s), so every run shows the same demo state: alice signs in at the emulator, adds three tasks
+and completes one, fires the attack lab, and each main page is photographed under a fixed name.
+`--running` photographs the stack `make run` started instead (alice's tasks there are added to).
 
-    python3 -m uv run python -m devtools.screenshots [--out docs/images] [--running] [--port-offset N]
+    python3 -m uv run python -m devtools.screenshots [--out DIR] [--running] [--port-offset N] [--local DIR]
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,31 +41,37 @@ NAMES = ("sign-in.png", *(name for name, _ in PAGES))
 # Ports 13000-13444: clear of `make run` (8000-8444) and of the tests' stacks and port blocks (18000 and up).
 DEFAULT_OFFSET = 5000
 START_SECONDS = 150
+MARK = "made-by-make-screenshots"
 
 
 @contextmanager
-def fresh_stack(port_offset: int) -> Iterator[dict[str, Any]]:
-    """`zt run` in a temporary folder on `port_offset`; yields its stack.json, stops it after."""
-    with tempfile.TemporaryDirectory(prefix="zt-screenshots-") as folder:
-        local = Path(folder)
-        log_path = local / "zt-run.log"
-        env = {**os.environ, "ZT_LOCAL_DIR": str(local)}
-        command = [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(port_offset)]
-        with log_path.open("wb") as log:
-            runner = subprocess.Popen(  # noqa: S603 - this interpreter runs this repository's own `zt run`
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root(), start_new_session=True
-            )
-        try:
-            stack_file = local / "stack.json"
-            deadline = time.monotonic() + START_SECONDS
-            while not stack_file.exists():
-                if runner.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the stack did not come up:\n{log_path.read_text(errors='replace')[-3000:]}")
-                time.sleep(0.2)
-            yield json.loads(stack_file.read_text())
-        finally:
-            runner.send_signal(signal.SIGTERM)
-            runner.wait(30)
+def fresh_stack(local: Path, port_offset: int) -> Iterator[dict[str, Any]]:
+    """`zt run` with its state in `local` (emptied first) on `port_offset`; yields its stack.json, stops it after.
+    The emulator's pages name the demo password's file in `local`, so a fixed folder makes a fixed picture."""
+    # Emptied only if this command made it: never a developer's own .local by a mistyped --local.
+    if local.exists() and not (local / MARK).exists():
+        raise SystemExit(f"{local} exists and was not made by make screenshots: choose another --local")
+    shutil.rmtree(local, ignore_errors=True)
+    local.mkdir(parents=True, mode=0o700)
+    (local / MARK).touch()
+    log_path = local / "zt-run.log"
+    env = {**os.environ, "ZT_LOCAL_DIR": str(local)}
+    command = [sys.executable, "-m", "devtools.cli", "run", "--port-offset", str(port_offset)]
+    with log_path.open("wb") as log:
+        runner = subprocess.Popen(  # noqa: S603 - this interpreter runs this repository's own `zt run`
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=repo_root(), start_new_session=True
+        )
+    try:
+        stack_file = local / "stack.json"
+        deadline = time.monotonic() + START_SECONDS
+        while not stack_file.exists():
+            if runner.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the stack did not come up:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        yield json.loads(stack_file.read_text())
+    finally:
+        runner.send_signal(signal.SIGTERM)
+        runner.wait(30)
 
 
 def running_stack() -> dict[str, Any]:
@@ -134,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=repo_root() / "docs" / "images", help="folder for the PNGs")
     parser.add_argument("--running", action="store_true", help="photograph the stack `make run` started")
     parser.add_argument("--port-offset", type=int, default=DEFAULT_OFFSET, help="the fresh stack's port offset")
+    parser.add_argument("--local", type=Path, default=local_dir() / "screenshots", help="the fresh stack's state")
     args = parser.parse_args(argv)
     if not os.access(CHROMIUM, os.X_OK):
         print(f"{CHROMIUM} is missing: `{INSTALL}` (make screenshots installs it as root on Debian)", file=sys.stderr)
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.running:
         written = take(running_stack(), args.out)
     else:
-        with fresh_stack(args.port_offset) as info:
+        with fresh_stack(args.local.resolve(), args.port_offset) as info:
             written = take(info, args.out)
     for path in written:
         print(f"{path} ({path.stat().st_size // 1024} KB)")
