@@ -1,9 +1,10 @@
 """Commands in the Markdown a person reads, found and run as written (issue 15's convention 4).
 
 A ```sh (or bash, shell, console) block is run by tests/test_doc_commands.py from the repository root as one
-bash script (`set -euo pipefail`), each file's blocks in order, against a fresh stack of the test's own; a
-block opened with ```sh no-run: <reason> is shown, not run, and the reason says why. Sample output goes in
-```text. Every command's first word must exist either way (`problems`).
+bash script (`set -euo pipefail`; nothing carries over to the next block, so each stands alone as a reader
+copies it), each file's blocks in order, against a fresh stack of the test's own; a block opened with
+```sh no-run: <reason> is shown, not run, and the reason says why. In a ```console block the `$ ` lines run.
+Sample output goes in ```text. Every command's first word must exist either way (`problems`).
 
 The commands are written for `make run`'s stack (ports 8000-8444, `.local/`); `stack_env` points them at the
 test's stack without touching their text: `ZT_LOCAL_DIR` for everything `zt` does (make token, provision,
