@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from devtools.screenshots import NAMES, VIEWPORT
+from devtools.screenshots import NAMES, VIEWPORT, fresh_stack
 
 from tests.support.launch import MAKE_RUN_STACK_OFFSET, inherited
 
@@ -34,6 +34,15 @@ def test_the_readme_shows_the_committed_pictures_the_command_makes() -> None:
         png = (IMAGES / name).read_bytes()
         assert _size(png) == (VIEWPORT["width"], VIEWPORT["height"]), name
         assert len(png) < MAX_BYTES, f"{name}: {len(png) // 1024} KB"
+
+
+def test_a_folder_the_command_did_not_make_is_never_emptied(tmp_path: Path) -> None:
+    mine = tmp_path / ".local"
+    (mine / "emulator").mkdir(parents=True)
+    (mine / "emulator" / "demo-password").write_text("kept")
+    with pytest.raises(SystemExit, match="was not made by make screenshots"), fresh_stack(mine, 0):
+        pass
+    assert (mine / "emulator" / "demo-password").read_text() == "kept"
 
 
 @pytest.mark.live
