@@ -24,8 +24,23 @@ pytestmark = pytest.mark.guidance("identity-zero-trust-compliance")
 TASK, ANOTHER = "Book the venue (look)", "Measure the page (look)"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 LAPTOP: ViewportSize = {"width": 1366, "height": 768}
-# Every page a signed-in person reaches from the nav, and the two the footer links.
-PAGES = ("/", "/tasks", "/shared", "/chain", "/permissions", "/organization", "/admin", "/lab", "/terms", "/privacy")
+# Every page a signed-in person reaches from the nav, the two the footer links, and chapters of the guide (a
+# wide table, code quoted from the source). web/tests/test_guide.py checks each names the articles it shows.
+PAGES = (
+    "/",
+    "/guide",
+    "/guide/developer-strategy-authorization-best-practices",
+    "/guide/api-calls-api",
+    "/tasks",
+    "/shared",
+    "/chain",
+    "/permissions",
+    "/organization",
+    "/admin",
+    "/lab",
+    "/terms",
+    "/privacy",
+)
 MICROSECONDS = re.compile(r"\d{2}:\d{2}:\d{2}\.\d{3,6}")
 
 HEADER = """() => {

@@ -30,7 +30,7 @@ from .dependencies import Clients, CsrfRejected, SignInRequired, TooManyRequests
 from .forms import MAX_FORM_BYTES, FormRefused, too_large
 from .pages import error_page
 from .redis_store import open_store
-from .routes import admin, auth, chain, favicon, legal, organization, permissions, shared, tasks, tour
+from .routes import admin, auth, chain, favicon, guide, legal, organization, permissions, shared, tasks, tour
 from .session_store import Sealer
 from .sessions import IdentityProviderUnavailable, Sessions
 from .settings import Settings
@@ -92,7 +92,7 @@ def create_app(
     # zt: identity-iam-development-best-practices
     audit_requests(app, "web", settings.audit_log)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (tour, auth, tasks, chain, organization, admin, permissions, shared, legal, favicon):
+    for module in (tour, guide, auth, tasks, chain, organization, admin, permissions, shared, legal, favicon):
         app.include_router(module.router)
     if settings.attack_lab:
         # Imported only here: the lab is the one part of the web that uses the developer tooling.

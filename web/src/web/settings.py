@@ -63,6 +63,10 @@ class Settings(ServiceSettings):
     # minutes in Entra; a page every few seconds adds little to that, and a Graph round trip per page a lot.
     graph_check_seconds: float = Field(default=30.0, ge=0, le=300)
 
+    # The workshop's Markdown and diagrams the app shows at /guide (routes/guide.py): the clone's docs/, and
+    # in the image /app/docs (web/Dockerfile copies them there, beside the code, so the default holds).
+    docs_dir: Path = _REPO / "docs"
+
     # Server-side sessions and the sealed token caches (SQLite file and its key live here).
     state_dir: Path = _REPO / ".local" / "web"
     session_idle_timeout: int = Field(default=30 * 60, gt=0)

@@ -104,6 +104,7 @@ def permission_of(call: Callable[..., Any]) -> Permission | None:
         return None
 
 
+# region quote: record-use
 def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] | set[str]) -> None:
     # zt: overprivileged-permissions
     # The permission that let this request through, for the audit log: the first one held, in the
@@ -113,6 +114,9 @@ def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] 
     if used not in satisfied:
         satisfied.append(used)
     request.state.permissions_used = satisfied
+
+
+# endregion
 
 
 class Protection:
@@ -141,6 +145,7 @@ class Protection:
 
         # zt: protect-api
         # Reads the header itself rather than through bearer_token: one dependency fewer on every request.
+        # region quote: principal
         async def principal(request: Request, tokens: Annotated[TokenValidator, Depends(validator)]) -> Principal:
             token = read_bearer(request)
             try:
@@ -156,6 +161,7 @@ class Protection:
                     {"Retry-After": "5"},
                 ) from None
             request.state.principal = found
+            # endregion
             # zt: protect-api
             # A per-caller rate limit, where the app installed one (zerotrust.limits leaves it in the request's
             # state): given the validated caller, it answers how long they must wait, 0 to go on.
@@ -176,6 +182,7 @@ class Protection:
     def _forbidden(self, any_of: tuple[str, ...], why: str = "The token does not grant this operation.") -> BearerError:
         return BearerError(403, self.realm, "insufficient_scope", why, " ".join(any_of))
 
+    # region quote: scopes-check
     def scopes(self, *any_of: str) -> Check:
         """A delegated (user) token holding at least one of these scopes."""
 
@@ -189,6 +196,9 @@ class Protection:
         _PERMISSIONS[check] = Permission("delegated", any_of)
         return check
 
+    # endregion
+
+    # region quote: app-roles-check
     def app_roles(self, *any_of: str) -> Check:
         """An app-only token (no user) granted at least one of these app roles."""
 
@@ -203,7 +213,10 @@ class Protection:
         _PERMISSIONS[check] = Permission("app-only", any_of)
         return check
 
+    # endregion
+
     # zt: secure-with-cae
+    # region quote: require-context
     def require_context(self, principal: Principal, context: str) -> None:
         """The token names authentication context `context` in `acrs` (Conditional Access met it, e.g. with a
         second factor); else a claims challenge asking for it, to a client that can answer one (cp1)."""
@@ -216,6 +229,8 @@ class Protection:
         why = f"This operation needs authentication context {context}, from a client that answers claims challenges."
         raise BearerError(403, self.realm, "insufficient_scope", why)
 
+    # endregion
+
     def with_context(self, check: Check, context: str) -> Check:
         """`check`, and the token names authentication context `context` (require_context)."""
 
@@ -226,6 +241,7 @@ class Protection:
 
         return stepped_up
 
+    # region quote: user-roles-check
     def user_roles(self, scopes: tuple[str, ...], roles: tuple[str, ...]) -> Check:
         """A delegated token holding one of `scopes` (the app may act for the user here), for a user assigned
         one of the app roles `roles` (the user may do this at all): a role alone would serve any app."""
@@ -239,6 +255,8 @@ class Protection:
 
         _PERMISSIONS[check] = Permission("delegated", roles, user_roles=True)
         return check
+
+    # endregion
 
 
 def context_request(context: str) -> str:

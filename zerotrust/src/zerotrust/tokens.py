@@ -227,6 +227,7 @@ class TokenValidator:
 
     def _check(self, claims: dict[str, Any]) -> Principal:
         # zt: identity-supported-account-types
+        # region quote: tenant-allowlist
         # The tenant allowlist, on tid and on its own issuer: another tenant can't borrow an allowed tid.
         tid = claims["tid"]
         expected_issuer = self.policy.issuers.get(tid) if isinstance(tid, str) else None
@@ -234,6 +235,7 @@ class TokenValidator:
             raise InvalidToken("The token's tenant is not allowed.")
         if claims["iss"] != expected_issuer:
             raise InvalidToken("The token's issuer is not trusted.")
+        # endregion
         if claims["ver"] != "2.0":
             raise InvalidToken("Only v2.0 access tokens are accepted.")
         try:

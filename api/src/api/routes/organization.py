@@ -29,8 +29,12 @@ class OrgTask(BaseModel):
     owner: str  # the owner's object id; names come from the directory, never from stored data
 
 
+# region quote: org-tasks
 @router.get("/tasks", response_model=list[OrgTask])
 async def organization_tasks(user: OrgTasksRead, down: OnBehalfOfCaller, page: Paging) -> Response:
     """Everyone's tasks in your organization, a page at a time (`$top`, `$skiptoken`, the `Link` header)."""
     found = await down.page("GET", "/org/records", page, scope_value="Records.Read.All")
     return page_answer("/org/tasks", page, *found)
+
+
+# endregion
