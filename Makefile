@@ -15,12 +15,12 @@ MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
 .PHONY: help run test token scorecard report provision permissions-report bench lint quotes gates audit sbom test-pythons \
-	hooks diagrams .venv-ready
+	hooks diagrams screenshots .venv-ready
 
 help:
 	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint | quotes"
 	@echo "make gates [GATES='bandit checkov zizmor workflows secrets yamllint'] | audit | sbom | test-pythons [PYTHONS=...] | hooks"
-	@echo "make diagrams"
+	@echo "make diagrams | screenshots [RUNNING=1]"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 # devtools/install.sh is the one installer (.ci/run uses it through `make test`); SYSTEM names the Debian
@@ -75,6 +75,13 @@ permissions-report: .venv-ready
 bench: SYSTEM = wrk postgresql-15
 bench: .venv-ready
 	$(UV) run zt bench
+
+# The README's pictures (docs/images/), taken in Chromium from a fresh stack of their own on shifted ports;
+# RUNNING=1 photographs the stack `make run` started instead.
+RUNNING ?=
+screenshots: SYSTEM = chromium
+screenshots: .venv-ready
+	$(UV) run python -m devtools.screenshots $(if $(RUNNING),--running)
 
 lint: .venv-ready
 	$(UV) run ruff check .
