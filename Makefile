@@ -14,12 +14,13 @@ USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.tes
 MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test token scorecard report provision permissions-report bench lint gates audit sbom test-pythons \
-	hooks .venv-ready
+.PHONY: help run test token scorecard report provision permissions-report bench lint quotes gates audit sbom test-pythons \
+	hooks diagrams screenshots .venv-ready
 
 help:
-	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint"
+	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint | quotes"
 	@echo "make gates [GATES='bandit checkov zizmor workflows secrets yamllint'] | audit | sbom | test-pythons [PYTHONS=...] | hooks"
+	@echo "make diagrams | screenshots [RUNNING=1]"
 
 # Phony on purpose: `uv sync` is a no-op when nothing changed, and it repairs a venv someone edited.
 # devtools/install.sh is the one installer (.ci/run uses it through `make test`); SYSTEM names the Debian
@@ -75,10 +76,22 @@ bench: SYSTEM = wrk postgresql-15
 bench: .venv-ready
 	$(UV) run zt bench
 
+# The README's pictures (docs/images/), taken in Chromium from a fresh stack of their own on shifted ports;
+# RUNNING=1 photographs the stack `make run` started instead.
+RUNNING ?=
+screenshots: SYSTEM = chromium
+screenshots: .venv-ready
+	$(UV) run python -m devtools.screenshots $(if $(RUNNING),--running)
+
 lint: .venv-ready
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy $(MEMBER_SRC)
+
+# The code the docs quote, rewritten from its source regions (`# region quote: <name>`; tests/test_quotes.py
+# fails while a quoted block differs from its region).
+quotes: .venv-ready
+	$(UV) run python -m devtools.quotes
 
 # The security gates CI runs, offline, from devtools/gates' own lock: bandit, checkov, zizmor, the workflow
 # rules, the secret scan and yamllint; each fails on a finding its reviewed exception list does not excuse (devtools/gate_runs.py).
@@ -106,3 +119,8 @@ test-pythons:
 # bandit) in this clone's .git/hooks: each a local hook running the locked tools, nothing fetched.
 hooks: .venv-ready
 	devtools/gates/.venv/bin/pre-commit install
+
+# The sequence diagrams of docs/diagrams: each <flow>.svg drawn from its Mermaid source <flow>.mmd (devtools/diagrams.py).
+# A test fails when a committed SVG differs from what its source draws.
+diagrams: .venv-ready
+	$(UV) run python -m devtools.diagrams

@@ -2,6 +2,7 @@
 # apply time without ever being written to the Terraform state or plan (an ephemeral value, stored
 # through a write-only argument), kept in Key Vault, read by the web's identity alone.
 
+# region quote: key-vault
 resource "azurerm_key_vault" "main" {
   name                       = "kv-zt-${local.token}"
   resource_group_name        = azurerm_resource_group.main.name
@@ -22,6 +23,7 @@ resource "azurerm_key_vault" "main" {
     ip_rules       = local.operator_ip_ranges
   }
 }
+# endregion
 
 # Whoever runs this root writes the key, and nothing else reads or writes secrets but the web.
 resource "azurerm_role_assignment" "operator_secrets" {

@@ -8,10 +8,12 @@ data "azurerm_client_config" "current" {}
 data "azuread_client_config" "current" {}
 
 locals {
+  # region quote: manifest
   manifest      = yamldecode(file("${path.module}/registrations.yaml"))
   apps          = local.manifest.applications
   identities    = local.manifest.managed_identities
   microsoft_api = local.manifest.microsoft_apis
+  # endregion
 
   tenant_id = data.azurerm_client_config.current.tenant_id
   authority = "https://login.microsoftonline.com/${local.tenant_id}"

@@ -105,3 +105,38 @@ def test_the_license_is_mit_and_the_readme_says_so() -> None:
     assert license_text.startswith("MIT License")
     assert "Copyright (c) the Zero Trust reference application authors" in license_text
     assert "[LICENSE](LICENSE)" in README.read_text()
+
+
+def _section(title: str) -> str:
+    text = README.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def test_the_read_the_code_order_is_8_to_12_files_one_line_each_and_every_path_there_exists() -> None:
+    section = _section("Read the code")
+    listed = section.split("Read in this order, first to last:\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    order = [re.fullmatch(r"\d+\. `([^`]+)`: .+", line) for line in listed]
+    assert all(order), f"one line each, `path`: why: {listed}"
+    assert 8 <= len(order) <= 12
+    spans = CODE_SPAN.findall(section) + re.findall(r"\]\(([^)#]+)\)", section)
+    # Paths from the repository root: two parts or more (a bare `routes/` is every service's folder).
+    paths = {p for p in spans if re.fullmatch(r"[\w.-]+(/[\w.-]+)+/?", p)}
+    assert {m[1] for m in order if m} <= paths
+    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    assert not missing, f"paths in README's Read the code that do not exist: {missing}"
+
+
+def test_the_troubleshooting_section_quotes_what_the_tools_print() -> None:
+    section = " ".join(_section("Troubleshooting").split())
+    supervisor = (ROOT / "devtools/src/devtools/supervisor.py").read_text()
+    install = (ROOT / "devtools/install.sh").read_text()
+    # What zt run says when a port is taken or a service never answers, and what install.sh prints.
+    assert "is already in use; {s.name} needs it." in supervisor
+    assert "zt: port 8001 on 127.0.0.1 is already in use; api needs it." in section
+    assert 'f"timed out waiting for {names} to answer 200 on /healthz"' in supervisor
+    assert "zt: timed out waiting for <service> to answer 200 on /healthz" in section
+    assert 'echo "Missing system packages: ${missing[*]}. Install them with:"' in install
+    assert "Missing system packages: chromium. Install them with: sudo apt-get install -y chromium" in section
+    assert "about 11 to 15 minutes on 2 cores" in section

@@ -58,6 +58,7 @@ resource "azuread_service_principal_delegated_permission_grant" "graph" {
   claim_values                         = each.value
 }
 
+# region quote: user-assignment
 # Assignment is required on every app: only those assigned get a token for it at all.
 resource "azuread_app_role_assignment" "user" {
   for_each = local.user_assignments
@@ -66,6 +67,7 @@ resource "azuread_app_role_assignment" "user" {
   app_role_id         = lookup(data.azuread_service_principal.app[each.value.app].app_role_ids, "User", local.default_access)
   principal_object_id = each.value.principal
 }
+# endregion
 
 resource "azuread_app_role_assignment" "role" {
   for_each = { for a in var.role_assignments : "${a.app}/${a.role}/${a.principal_object_id}" => a }

@@ -24,8 +24,24 @@ pytestmark = pytest.mark.guidance("identity-zero-trust-compliance")
 TASK, ANOTHER = "Book the venue (look)", "Measure the page (look)"
 PHONE: ViewportSize = {"width": 390, "height": 844}
 LAPTOP: ViewportSize = {"width": 1366, "height": 768}
-# Every page a signed-in person reaches from the nav, and the two the footer links.
-PAGES = ("/", "/tasks", "/shared", "/chain", "/permissions", "/organization", "/admin", "/lab", "/terms", "/privacy")
+# Every page a signed-in person reaches from the nav, the two the footer links, and chapters of the guide (a
+# wide table, code quoted from the source). web/tests/test_guide.py checks each names the articles it shows.
+PAGES = (
+    "/",
+    "/guide",
+    "/guide/developer-strategy-authorization-best-practices",
+    "/guide/api-calls-api",
+    "/tasks",
+    "/shared",
+    "/chain",
+    "/traces",
+    "/permissions",
+    "/organization",
+    "/admin",
+    "/lab",
+    "/terms",
+    "/privacy",
+)
 MICROSECONDS = re.compile(r"\d{2}:\d{2}:\d{2}\.\d{3,6}")
 
 HEADER = """() => {
@@ -162,7 +178,10 @@ def test_no_page_scrolls_sideways_at_390_px(stack: RunningStack) -> None:
         task = page.locator("ul.tasks li").filter(has_text=ANOTHER)
         accept_if_asked(alice, task, "look-10-alice-consent-to-write")
         share = task.get_by_role("link", name="Share…").get_attribute("href")
-        for path in (*PAGES, share):
+        page.goto(f"{stack.web}/chain")
+        # The chain request's own trace: the waterfall, all three tiers and the database.
+        trace = page.get_by_role("link", name="See this request's trace").get_attribute("href")
+        for path in (*PAGES, share, trace):
             page.goto(f"{stack.web}{path}")
             assert page.url.startswith(stack.web), page.url
             _fits(page, PHONE["width"])

@@ -7,6 +7,7 @@ tenant) is refused with a clear page. Every response the browser got is scanned 
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import urljoin
 
 import pytest
@@ -95,11 +96,54 @@ def test_chain_page_shows_the_same_user_at_every_tier(stack: RunningStack) -> No
     assert "f6016428-a480-44ec-bc23-042b445465fc" in page  # audience at the api
     assert "56416278-656a-410f-9888-db490850ca20" in page  # audience at downstream-api
     # azpacr 2 at both APIs: the web and the api each proved themselves with a federated credential, no secret.
-    cells = r"</th><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>"
-    credential = re.search(r"Calling app&#39;s credential \(azpacr\)" + cells, page)
+    cells = r"<small class=\"why\">[^<]+</small></th><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>"
+    credential = re.search(r"Calling app(?:&#39;|')s credential \(azpacr\)" + cells, page)
     assert credential, "no credential row on the chain page"
     shown = tuple(re.sub(r"<[^>]+>", "", cell) for cell in credential.groups())  # values sit in <span class="id">
-    assert shown == ("—", *["certificate or federated credential"] * 2), shown
+    assert shown == ("—", *["2: certificate or federated credential"] * 2), shown
+    # The last hop: SQLite in this stack, which has no database identity, and the page says so.
+    hop = re.sub(r"<[^>]+>", "", page.split('<dl class="hop">', 1)[1].split("</dl>", 1)[0])
+    assert "sqlite" in hop and "no database identity" in hop
+    assert_no_token_reached_the_browser(alice)
+
+
+@pytest.mark.guidance("identity-iam-development-best-practices")
+def test_the_chain_pages_trace_shows_every_tier_and_the_database_with_consistent_parents(stack: RunningStack) -> None:
+    alice = Person()
+    sign_in(alice, stack, "alice@contoso.test", "/chain")
+    chain = alice.get(f"{stack.web}/chain")
+    link = re.search(r'href="(/traces/([0-9a-f]{32}))">See this request', chain.text)
+    assert chain.status_code == 200 and link, "no link to the request's trace"
+    assert link.group(2) == chain.headers["x-correlation-id"]  # this very request's trace
+    # A tier writes its span as it answers: the last may land a moment after the page. Poll, within a bound.
+    row = re.compile(
+        r'<tr class="lane-([a-z-]+)" id="span-(\w+)" data-span="\w+" data-parent="(\w*)" '
+        r'data-service="([a-z-]+)" data-kind="([A-Z]+)"'
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        page = alice.get(f"{stack.web}{link.group(1)}")
+        assert page.status_code == 200, page.text[:300]
+        rows = row.findall(page.text)
+        servers = {service for _, _, _, service, kind in rows if kind == "SERVER"}
+        if servers == {"web", "api", "downstream-api"} and any(lane == "database" for lane, *_ in rows):
+            break
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.1)
+    by_id = {span_id: (service, kind) for _, span_id, _, service, kind in rows}
+    parents = {span_id: parent for _, span_id, parent, _, _ in rows}
+    roots = [span_id for span_id, parent in parents.items() if not parent]
+    assert [by_id[r] for r in roots] == [("web", "SERVER")]  # one root: the web's, which starts the trace
+    for span_id, (service, kind) in by_id.items():
+        if kind == "SERVER" and service != "web":  # each inner tier's server span: a child of its caller's call
+            caller = by_id[parents[span_id]]
+            assert caller == ({"api": "web", "downstream-api": "api"}[service], "CLIENT"), (service, caller)
+    database = [span_id for lane, span_id, *_ in rows if lane == "database"]
+    assert all(by_id[parents[d]] == ("downstream-api", "SERVER") for d in database)
+    # Someone else's session can't see it.
+    bob = Person()
+    sign_in(bob, stack, "bob@contoso.test", "/tasks")
+    assert bob.get(f"{stack.web}{link.group(1)}").status_code == 404
     assert_no_token_reached_the_browser(alice)
 
 

@@ -7,6 +7,8 @@ any credential.
 
 from __future__ import annotations
 
+import html
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -79,3 +81,17 @@ def test_a_task_added_in_the_web_app_is_a_row_in_postgresql(pg_stack: RunningSta
         assert tls.fetchall() == [(True,)]
         owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'records'").fetchone()
         assert owner == ("database-admin",)
+
+
+def test_the_chain_page_names_downstream_apis_role_and_managed_identity_at_the_database(pg_stack: RunningStack) -> None:
+    alice = Person()
+    sign_in(alice, pg_stack, "alice@contoso.test", "/chain")
+    page = alice.get(f"{pg_stack.web}/chain")
+    assert page.status_code == 200
+    hop = html.unescape(re.sub(r"<[^>]+>", "", page.text.split('<dl class="hop">', 1)[1].split("</dl>", 1)[0]))
+    assert f"postgresql · {DATABASE}" in hop
+    # The role the server authenticated, the identity whose token was its password, and no more privilege.
+    assert "role downstream-api, the service's system-assigned managed identity" in hop
+    assert "an Entra token of the managed identity as the password" in hop
+    assert "not a superuser" in hop and "bound by row-level security" in hop
+    assert "sslrootcert" not in page.text and pg_stack.info["database"] not in page.text

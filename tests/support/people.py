@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from http.cookies import SimpleCookie
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 from urllib.request import Request
 
 import httpx
 import pytest
+from devtools.chromium import CHROMIUM, LAUNCH_ARGS
 from devtools.emulator_admin import EmulatorAdmin
 from devtools.paths import repo_root
 from devtools.signin import FormBrowser, parse_forms
@@ -129,18 +129,6 @@ class Person:
 
 # -- a person in a real browser ----------------------------------------------------------------
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Root, no network, no display: the sandbox needs user namespaces root doesn't get here, and nothing
-# may try to reach Google's services in the background.
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = repo_root() / "test-artifacts" / "browser"
 SCANNED_BODIES = ("text/html", "application/json", "javascript", "css")
 # __Host-notice: a one-time confirmation's fixed code (web/notices.py), no secret, HttpOnly like the rest.

@@ -4,12 +4,13 @@ the file, and sampling keeps a bounded number of new traces a second."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.sampling import Decision
-from zerotrust.tracing import PerSecond, TraceRequests, Tracing, client_span
+from zerotrust.tracing import PerSecond, TraceRequests, Tracing, client_span, traced
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -61,3 +62,37 @@ def test_at_most_rate_new_traces_a_second_are_kept() -> None:
 def test_nothing_is_recorded_without_an_exporter_yet_the_trace_id_is_there(tmp_path: Path) -> None:
     r = _app(Tracing("api"), trust_caller=True).get("/items/1", headers={"traceparent": TRACEPARENT})
     assert r.status_code == 200 and r.headers["x-correlation-id"] == TRACE_ID
+
+
+@dataclass(frozen=True)
+class _Refused(Exception):
+    """Frozen, as zerotrust.onbehalf.OboError is: a context manager's exit can't set its traceback."""
+
+    reason: str
+
+
+def test_a_traced_call_that_fails_marks_its_span_and_raises_the_callers_own_error(tmp_path: Path) -> None:
+    app = FastAPI()
+
+    async def refuse() -> str:
+        raise _Refused("no")
+
+    async def answer() -> str:
+        return "token"
+
+    @app.get("/exchange")
+    async def exchange() -> dict[str, str]:
+        got = await traced("on-behalf-of token", answer(), **{"server.address": "token service"})
+        try:
+            await traced("on-behalf-of token", refuse())
+        except _Refused as exc:
+            return {"got": got, "refused": exc.reason}
+        return {"got": got}
+
+    app.add_middleware(TraceRequests, tracing=Tracing("api", trace_file=tmp_path / "spans.jsonl"))
+    assert TestClient(app).get("/exchange").json() == {"got": "token", "refused": "no"}
+    spans = [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
+    calls = [s for s in spans if s["kind"] == "CLIENT"]
+    assert [s["status"] for s in calls] == ["UNSET", "ERROR"]
+    server = next(s for s in spans if s["kind"] == "SERVER")
+    assert all(s["parent_id"] == server["span_id"] for s in calls)

@@ -49,6 +49,7 @@ protect = Protection(token_validator, realm="api")
 # zt: protected-api-example
 # The api's permission design, as docs/guidance/protected-api-example.md tables it (a test checks the
 # table against these routes): Tasks.Read or Tasks.ReadWrite to read, Tasks.ReadWrite to write.
+# region quote: permission-sets
 READ = ("Tasks.Read", "Tasks.ReadWrite")
 WRITE = ("Tasks.ReadWrite",)
 # zt: permissions-require-admin-consent
@@ -58,17 +59,21 @@ ORG_READ = ("Tasks.Read.All",)
 # zt: configure-tokens-group-claims-app-roles
 # The admin views: a read scope (the app may act for the user) AND the Tasks.Admin app role (the user may).
 ADMIN_ROLES = ("Tasks.Admin",)
+# endregion
 
 # zt: developer-strategy-delegated-permission
+# region quote: delegated-scopes
 TasksRead = Annotated[Principal, Depends(protect.scopes(*READ))]
 TasksWrite = Annotated[Principal, Depends(protect.scopes(*WRITE))]
 OrgScopeHeld = Annotated[Principal, Depends(protect.scopes(*ORG_READ))]
+# endregion
 
 # zt: zero-trust-token-customization
 # Guests are limited: a B2B guest (the optional claim acct=1, which the api's registration asks Entra
 # for) keeps her own tasks, but may not read the organization's tasks or share with its groups, whatever
 # scopes the app holds: the tenant's data stays its members'. Decided on the validated token only; a
 # token whose acct is not an integer never gets here (zerotrust.tokens refuses it as invalid).
+# region quote: refuse-guests
 GUEST = 1
 GUEST_REFUSED = "Guests of this organization may keep their own tasks but not see or share with the organization."
 
@@ -86,6 +91,7 @@ async def org_member(principal: OrgScopeHeld) -> Principal:
 
 
 OrgTasksRead = Annotated[Principal, Depends(org_member)]
+# endregion
 # zt: secure-with-cae
 # Sensitive actions (deleting all of one's tasks, sharing with a group, the admin summary) need the tenant's
 # authentication context for them, met with a second factor; its id is the tenant's choice (c1 in the demo).

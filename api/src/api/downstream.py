@@ -20,7 +20,7 @@ from zerotrust.onbehalf import OboError, OnBehalfOf
 from zerotrust.paging import Page, next_skiptoken
 from zerotrust.protect import context_request
 from zerotrust.tokens import Principal
-from zerotrust.tracing import client_span, outgoing
+from zerotrust.tracing import client_span, outgoing, traced
 
 log = logging.getLogger("api.downstream")
 
@@ -190,7 +190,10 @@ class Hop:
         scope = f"{self.downstream.scope_base}/{value}"
         claims = context_request(context) if context else None
         try:
-            token = await self.downstream.obo.token(self.principal, self.assertion, [scope], claims=claims)
+            # zt: token-management
+            # Its own span, so a trace shows the exchange: at the token service the first time, from the cache after.
+            exchange = self.downstream.obo.token(self.principal, self.assertion, [scope], claims=claims)
+            token = await traced("on-behalf-of token", exchange, **{"server.address": "token service"})
             return await self.downstream.exchange(method, path, token, self.correlation_id, body, page)
         except OboError as exc:
             raise self._refused(exc) from None
@@ -201,7 +204,8 @@ class Hop:
         if graph is None:
             raise DownstreamError(503, "temporarily_unavailable", "Graph is not configured.", self.correlation_id)
         try:
-            return await graph.request(self.principal, self.assertion, method, path)
+            answer = graph.request(self.principal, self.assertion, method, path)
+            return await traced(f"{method} Microsoft Graph", answer, **{"server.address": "graph"})
         except OboError as exc:
             raise self._refused(exc) from None
         except GraphUnavailable:

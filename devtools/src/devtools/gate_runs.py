@@ -79,6 +79,7 @@ def workflows_argv(root: Path) -> list[str]:
     return [sys.executable, "-m", "devtools.workflow_rules", ".github/workflows"]
 
 
+# region quote: offline-gates
 OFFLINE_GATES: dict[str, Callable[[Path], list[str]]] = {
     "bandit": bandit_argv,
     "checkov": checkov_argv,
@@ -87,6 +88,7 @@ OFFLINE_GATES: dict[str, Callable[[Path], list[str]]] = {
     "secrets": secrets_argv,
     "yamllint": yamllint_argv,
 }
+# endregion
 
 
 def _run(argv: Sequence[str], root: Path) -> int:

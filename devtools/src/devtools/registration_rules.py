@@ -110,6 +110,7 @@ def _redirects(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield "redirect-uri-https", f"{key}: {uri!r} must be https (http only for localhost/loopback)"
 
 
+# region quote: ownership-rule
 def _ownership(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
     owners = spec.get("owners")
     if not isinstance(owners, list) or not owners:
@@ -119,6 +120,9 @@ def _ownership(spec: dict[str, Any]) -> Iterator[tuple[str, str]]:
         url = str(info.get(key) or "")
         if not (url.startswith(WEB_ORIGIN) or url.startswith("https://")):
             yield "terms-and-privacy", f"info.{key} must be an https URL (or start with {WEB_ORIGIN})"
+
+
+# endregion
 
 
 def _secret_keys(value: Any, path: str = "") -> Iterator[str]:

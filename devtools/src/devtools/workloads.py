@@ -178,7 +178,7 @@ def provision(stack: dict[str, Any], local_dir: Path, action: str, user: str) ->
         if action == "show":
             return 200, resources[0] if resources else None
         if not resources:
-            raise TokenError(f"{user} is not provisioned; run `zt provision create {user}` first")
+            raise TokenError(f"{user} is not provisioned; run `make provision ACTION=create USER={user}` first")
         path = f"/scim/v2/Users/{resources[0]['id']}"
         if action == "delete":
             response = http.delete(path)

@@ -157,10 +157,18 @@ def make_engine(
     return engine
 
 
+def connecting_identity(settings: Settings) -> str | None:
+    """Whose token opens the database's connections: the user-assigned managed identity's client id,
+    "system-assigned", or None (SQLite, or a connection the operating system authenticates)."""
+    if make_url(settings.database_url).get_backend_name() != "postgresql" or not settings.database_token_auth:
+        return None
+    return settings.managed_identity_client_id or "system-assigned"
+
+
 def engine_for(settings: Settings) -> Engine:
     """The engine as configured: for PostgreSQL, authenticated by this service's managed identity."""
     credential = None
-    if make_url(settings.database_url).get_backend_name() == "postgresql" and settings.database_token_auth:
+    if connecting_identity(settings) is not None:
         from azure.identity import ManagedIdentityCredential
 
         # zt: identity-non-user-applications
@@ -211,8 +219,8 @@ _DECLARE_TENANT = text("SELECT set_config('app.tenant_id', :tenant, true)")
 class Database:
     """The engine plus a way for async routes to run a unit of work off the event loop."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, connecting_identity: str | None = None) -> None:
+        self.engine, self.connecting_identity = engine, connecting_identity
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._system = engine.dialect.name
         event.listen(engine, "before_cursor_execute", _traceparent_comment, retval=True)

@@ -29,7 +29,7 @@ from zerotrust.names import UserNames
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import create_api, token_validator, tracing
 
-from .db import Database, engine_for, migrate
+from .db import Database, connecting_identity, engine_for, migrate
 from .dependencies import Clients
 from .routes import me, organization, records, reports, users
 from .settings import Settings
@@ -75,7 +75,7 @@ def create_app(
                 on_behalf = Graph(settings.graph_url, obo, graph or send_json(provider))
                 app.state.clients = Clients(
                     token_validator(settings, key_fetch or fetch_json(provider)),
-                    Database(engine),
+                    Database(engine, connecting_identity(settings)),
                     GroupResolver(on_behalf),
                     obo,
                     UserNames(on_behalf),

@@ -57,6 +57,7 @@ def load_directory(
     """`multi_tenant_apps`: registrations whose sign-in audience is switched to AzureADMultipleOrgs
     (zt run --tenants), as a Terraform variable would switch them in Entra. `web_origin`: what
     "{web_origin}" in the registrations' terms and privacy URLs stands for."""
+    # region quote: emulator-reads-manifest
     manifest = yaml.safe_load(manifest_path.read_text(encoding="utf-8"))
     demo = yaml.safe_load(directory_path.read_text(encoding="utf-8"))
 
@@ -70,6 +71,7 @@ def load_directory(
     if unknown:
         raise DirectoryError(f"multi-tenant apps: unknown application(s) {sorted(unknown)}")
     ids = {name: _uuid(_require(spec, "application_id", name), name) for name, spec in raw_apps.items()}
+    # endregion
 
     def app_id(name: str, where: str) -> str:
         if name not in ids:

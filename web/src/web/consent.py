@@ -138,6 +138,7 @@ def needs_admin_approval(got: Acquired) -> bool:
     return 90094 in got.error_codes
 
 
+# region quote: write-token
 async def write_token(c: Clients, session: Session, write: PendingWrite) -> str:
     """A token with the write scope, silently if at all possible; else ConsentRequired."""
     got = await c.signin.tokens.acquire(session, list(c.settings.api_write_scopes))
@@ -149,6 +150,9 @@ async def write_token(c: Clients, session: Session, write: PendingWrite) -> str:
         # request fixes both, asking only for what is missing.
         raise ConsentRequired(write)
     return got.token
+
+
+# endregion
 
 
 # zt: acquire-application-authorization-to-access-resources

@@ -19,12 +19,14 @@ from zerotrust.cae import challenged_claims
 from zerotrust.graph import GRAPH_SCOPE
 from zerotrust.limits import RateLimits, retry_after
 from zerotrust.onbehalf import CONSENT_MISSING
+from zerotrust.tracing import recorded
 
 from .api_client import ClaimsChallenge
 from .forms import read_form
 from .sessions import Session
 from .settings import Settings
 from .signin import SignIn, SignInFailed
+from .traces import RecentTraces
 
 log = logging.getLogger("web.access")
 # What the token service answers when only signing in again can help.
@@ -43,6 +45,7 @@ class Clients:
     signin: SignIn
     graph: aiohttp.ClientSession  # Microsoft Graph (settings.graph_url), on the signed-in user's behalf
     limits: RateLimits  # per peer (zerotrust.service) and per session (optional_session)
+    traces: RecentTraces | None  # each session's recent trace ids, where spans can be shown (settings.trace_dir)
     # When each session's user was last confirmed with Graph, and the profile Graph gave (per process).
     confirmed: TTLCache[str, tuple[float, dict[str, Any]]] = field(default_factory=lambda: TTLCache(10_000, 300))
 
@@ -88,7 +91,21 @@ async def optional_session(request: Request, c: ClientsDep) -> Session | None:
         if wait := c.limits.callers.take(session.key):
             refuse(request.state, "too_many_requests")
             raise TooManyRequests(retry_after(wait))
+        if c.traces is not None:
+            await remember_trace(request, c.traces, session)
     return session
+
+
+async def remember_trace(request: Request, traces: RecentTraces, session: Session) -> None:
+    """This request's trace id joins the session's recent ones (a trace page shows only those), if its spans are
+    kept (sampled); a look at a trace is not itself remembered, or a few looks would push out the requests worth
+    seeing."""
+    cid = getattr(request.state, "correlation_id", None)
+    if request.url.path.startswith("/traces"):
+        request.state.recent_traces = await traces.of(session)
+    elif isinstance(cid, str) and recorded():
+        # Only a kept trace costs the store a read and a write: under load, at most the sampling rate's.
+        request.state.recent_traces = await traces.remember(session, cid, time.time())
 
 
 OptionalSession = Annotated[Session | None, Depends(optional_session)]
@@ -157,6 +174,8 @@ async def confirm_with_graph(request: Request, c: Clients, session: Session) -> 
 
 async def end_session(c: Clients, session: Session) -> None:
     await c.signin.sessions.end(session.id)
+    if c.traces is not None:
+        await c.traces.forget(session)
     c.signin.tokens.forget(session.key)
     c.confirmed.pop(session.key, None)
 

@@ -30,11 +30,12 @@ from .dependencies import Clients, CsrfRejected, SignInRequired, TooManyRequests
 from .forms import MAX_FORM_BYTES, FormRefused, too_large
 from .pages import error_page
 from .redis_store import open_store
-from .routes import admin, auth, chain, favicon, legal, organization, permissions, shared, tasks, tour
+from .routes import admin, auth, chain, favicon, guide, legal, organization, permissions, shared, tasks, tour, traces
 from .session_store import Sealer
 from .sessions import IdentityProviderUnavailable, Sessions
 from .settings import Settings
 from .signin import SignIn, SignInFailed
+from .traces import RecentTraces
 
 log = logging.getLogger("web")
 
@@ -65,12 +66,15 @@ def create_app(
             absolute_timeout=settings.session_absolute_timeout,
         )
         signin = SignIn(settings.sign_in(credential=credential, http_client=msal_http), sessions)
+        # zt: identity-iam-development-best-practices
+        # A person's own requests' traces, where this app can read the tiers' spans (the local stack).
+        traces = RecentTraces(store, sessions.sealer) if settings.traces_folder is not None else None
         try:
             async with (
                 hop_session(settings.api_url, timeout_seconds=settings.api_timeout_seconds) as api,
                 hop_session(None, timeout_seconds=5) as graph,
             ):
-                app.state.clients = Clients(settings, api, signin, graph, limits)
+                app.state.clients = Clients(settings, api, signin, graph, limits, traces)
                 yield
         finally:
             await store.close()
@@ -92,7 +96,7 @@ def create_app(
     # zt: identity-iam-development-best-practices
     audit_requests(app, "web", settings.audit_log)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (tour, auth, tasks, chain, organization, admin, permissions, shared, legal, favicon):
+    for module in (tour, guide, auth, tasks, chain, traces, organization, admin, permissions, shared, legal, favicon):
         app.include_router(module.router)
     if settings.attack_lab:
         # Imported only here: the lab is the one part of the web that uses the developer tooling.

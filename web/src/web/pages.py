@@ -7,12 +7,14 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from fastapi.routing import iter_route_contexts
 from fastapi.templating import Jinja2Templates
 from zerotrust.correlation import correlation_id
 
 from . import notices
 from .dependencies import clients_of
 from .display import code_spans, when
+from .tour import load_tour
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # Templates ship with the code and never change while it runs: no file-system check on every render.
@@ -32,11 +34,20 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     profile = getattr(request.state, "profile", None)
     context.setdefault("display_name", profile.get("displayName") if isinstance(profile, dict) else None)
     context.setdefault("csrf_token", session.csrf_token if session else None)
+    # zt: identity-zero-trust-compliance
+    # The articles this page demonstrates (tour.yaml's `pages`), by the path its route declares.
+    route = request.scope.get("route")
+    context.setdefault("demonstrates", load_tour().on_page(str(getattr(route, "path", ""))))
     response = templates.TemplateResponse(request, template, context, status_code=status)
     # Pages depend on who is asking: never cached, by the browser or anything in between.
     response.headers["Cache-Control"] = "no-store"
     notices.clear(request, response, secure=settings.cookie_secure)
     return response
+
+
+def served_paths(request: Request) -> set[str]:
+    """The paths this deployment serves (the attack lab runs only locally): a link elsewhere is not shown."""
+    return {str(r.path) for r in iter_route_contexts(request.app.routes)}
 
 
 # zt: user-authentication
@@ -52,6 +63,8 @@ def error_page(
     so a person can quote what a header would hide from them. `switch`: a failed sign-in, which offers
     another account (SWITCH_ACCOUNT), since the provider would sign the same person in again."""
     reference = correlation_id(request)
+    # The reference links to its trace when it is one of this session's own requests (web/traces.py).
+    own = reference in getattr(request.state, "recent_traces", ())
     return page(
         request,
         "error.html",
@@ -61,5 +74,6 @@ def error_page(
         detail=detail,
         retry=retry,
         reference=reference,
+        trace=reference if own else None,
         switch_account=SWITCH_ACCOUNT if switch else None,
     )

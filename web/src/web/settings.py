@@ -74,6 +74,10 @@ class Settings(ServiceSettings):
     # minutes in Entra; a page every few seconds adds little to that, and a Graph round trip per page a lot.
     graph_check_seconds: float = Field(default=30.0, ge=0, le=300)
 
+    # The workshop's Markdown and diagrams the app shows at /guide (routes/guide.py): the clone's docs/, and
+    # in the image /app/docs (web/Dockerfile copies them there, beside the code, so the default holds).
+    docs_dir: Path = _REPO / "docs"
+
     # Server-side sessions and the sealed token caches (SQLite file and its key live here).
     state_dir: Path = _REPO / ".local" / "web"
     session_idle_timeout: int = Field(default=30 * 60, gt=0)
@@ -93,6 +97,12 @@ class Settings(ServiceSettings):
     # The attack lab (/lab): fires devtools' forged tokens at the api from this server. For a local run
     # against the emulator only (zt run turns it on); refused in production.
     attack_lab: bool = False
+    # zt: identity-iam-development-best-practices
+    # Where the tiers' spans are (the JSON-lines files of `<PREFIX>_TRACE_FILE`): the trace pages show a person
+    # their own requests' traces from there. By default the folder of this app's own trace file, which zt run
+    # shares with every tier (.local/traces). None in Azure, where Application Insights' end-to-end
+    # transaction view shows traces; the pages then say so.
+    trace_dir: Path | None = None
 
     @field_validator("api_scopes", "api_write_scopes", "api_org_scopes")
     @classmethod
@@ -165,6 +175,11 @@ class Settings(ServiceSettings):
         if self.attack_lab:
             problems.append("WEB_ATTACK_LAB must be off in production (it is for the local emulator only)")
         return problems
+
+    @property
+    def traces_folder(self) -> Path | None:
+        """trace_dir, else the folder of this app's own trace file; None: no trace is shown here."""
+        return self.trace_dir or (self.trace_file.parent if self.trace_file is not None else None)
 
     @property
     def require_tls(self) -> bool:

@@ -95,6 +95,7 @@ class SignIn:
         self._discovery: dict[str, Any] | None = None
         self.tokens = TokenCaches(sessions, self.app, config.memory_ttl)
 
+    # region quote: msal-app
     def app(self, cache: msal.TokenCache | None = None) -> msal.ConfidentialClientApplication:
         try:
             return msal.ConfidentialClientApplication(
@@ -109,6 +110,8 @@ class SignIn:
             )
         except (OSError, ValueError):
             raise IdentityProviderUnavailable("discovery") from None
+
+    # endregion
 
     def discovery(self) -> dict[str, Any]:
         """The OpenID Connect discovery document, through MSAL's own (cached) HTTP client."""
@@ -145,6 +148,7 @@ class SignIn:
         "select_account" lets the person pick another account than the one the provider would sign in."""
         # zt: identity-standards-based-development-methodologies
         # OpenID Connect with the OAuth 2.0 authorization code grant and PKCE (RFC 7636), all by MSAL.
+        # region quote: auth-code-pkce
         flow: dict[str, Any] = await anyio.to_thread.run_sync(
             lambda: self.app().initiate_auth_code_flow(
                 scopes or list(self.config.scopes),
@@ -155,6 +159,7 @@ class SignIn:
                 claims_challenge=claims_challenge,
             )
         )
+        # endregion
         current = request.cookies.get(self.config.session_cookie)
         try:
             pending = await self.sessions.begin_sign_in(flow, next_path, current, extra=extra)
@@ -212,6 +217,7 @@ class SignIn:
             raise SignInFailed(title, f"{error}: {description}" if description else error)
         return await anyio.to_thread.run_sync(self._user, result.get("id_token_claims") or {}), cache.serialize()
 
+    # region quote: id-token-checks
     def _user(self, claims: dict[str, Any]) -> SignedInUser:
         # The ID token came straight from the token endpoint over TLS (OIDC Core 3.1.3.7 allows skipping
         # the signature then); who it is for and who issued it are still checked.
@@ -230,6 +236,8 @@ class SignIn:
             raise SignInFailed("This sign-in could not be verified", "The ID token has an unexpected issuer.")
 
         return SignedInUser.from_claims(oid, tid, claims)
+
+    # endregion
 
     async def complete(self, request: Request, pending: PendingSignIn, answer: dict[str, str]) -> Response:
         user, token_cache = await self.redeem(pending, answer)

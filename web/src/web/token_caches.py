@@ -142,6 +142,7 @@ class TokenCaches:
         """A token for `scopes`, silently: from the user's cache, else with the refresh token. None when there
         is nothing to try (sign in); otherwise the token, or why the token service refused it. force_refresh
         asks the token service again, which checks the grant again (for permissions that can be withdrawn)."""
+        # region quote: acquire-silently
         entry = await self._cache_of(session)
         if entry is None:
             return None
@@ -169,6 +170,8 @@ class TokenCaches:
         codes = result.get("error_codes") if result else None
         found = tuple(c for c in codes if isinstance(c, int)) if isinstance(codes, list) else ()
         return Acquired(None, str(result.get("error", "unknown"))[:100] if result else "no_token", found)
+
+        # endregion
 
     async def cache(self, session: Session) -> msal.SerializableTokenCache | None:
         """The user's token cache, to read what the app holds for them (never to hand a token out)."""

@@ -10,6 +10,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 TOUR_FILE = Path(__file__).with_name("tour.yaml")
+LEARN = "https://learn.microsoft.com/security/zero-trust/develop/"
+# Where the app renders the chapters (routes/guide.py).
+GUIDE = "/guide"
 
 PRINCIPLES = {
     "V": (
@@ -47,6 +50,7 @@ class Article(BaseModel):
     status: Literal["done", "planned"]
     shows: str
     live: str | None
+    pages: tuple[str, ...] = ()
 
     @field_validator("principles")
     @classmethod
@@ -62,10 +66,29 @@ class Article(BaseModel):
             raise ValueError("live must be a path of this app")
         return value
 
+    @field_validator("pages")
+    @classmethod
+    def _own_pages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not p.startswith("/") or p.startswith("//") or "?" in p or "#" in p for p in value):
+            raise ValueError("pages must be route paths of this app (no query, no fragment)")
+        if len(set(value)) != len(value):
+            raise ValueError("pages must not repeat a path")
+        return value
+
     @property
     def docs(self) -> str:
         """The workshop chapter for this article."""
         return f"docs/guidance/{self.slug}.md"
+
+    @property
+    def chapter(self) -> str:
+        """The chapter, rendered in this app."""
+        return f"{GUIDE}/{self.slug}"
+
+    @property
+    def learn(self) -> str:
+        """Microsoft's article on Microsoft Learn."""
+        return LEARN + self.slug
 
     @property
     def marker(self) -> str:
@@ -79,6 +102,7 @@ class Tour(BaseModel):
     sections: tuple[Section, ...]
     articles: tuple[Article, ...]
 
+    # region quote: tour-consistent
     @model_validator(mode="after")
     def _consistent(self) -> Tour:
         if [a.number for a in self.articles] != list(range(1, len(self.articles) + 1)):
@@ -90,8 +114,17 @@ class Tour(BaseModel):
             raise ValueError("every article's section must be listed under sections")
         return self
 
+    # endregion
+
     def in_section(self, section: str) -> list[Article]:
         return [a for a in self.articles if a.section == section]
+
+    def by_slug(self, slug: str) -> Article | None:
+        return next((a for a in self.articles if a.slug == slug), None)
+
+    def on_page(self, route: str) -> list[Article]:
+        """The articles a page demonstrates, by the path its route declares (/tasks/{task_id}/share)."""
+        return [a for a in self.articles if route in a.pages]
 
     @property
     def done(self) -> list[Article]:

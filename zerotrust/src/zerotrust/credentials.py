@@ -124,6 +124,7 @@ def certificate_credential(path: Path) -> dict[str, Any]:
 
 
 # zt: identity-non-user-applications
+# region quote: client-credential
 def client_credential(*, managed_identity_client_id: str | None, certificate_file: Path | None) -> dict[str, Any]:
     """What MSAL's `client_credential` gets, chosen by configuration alone.
 
@@ -141,6 +142,9 @@ def client_credential(*, managed_identity_client_id: str | None, certificate_fil
     if certificate_file is not None:
         return certificate_credential(certificate_file)
     return {"client_assertion": federated_client_assertion(managed_identity_client_id)}
+
+
+# endregion
 
 
 class ConfidentialApps:

@@ -119,6 +119,7 @@ class OnBehalfOf:
             return app
 
     def _acquire(self, user: User, assertion: str, scopes: list[str], claims: str | None) -> tuple[str, float]:
+        # region quote: obo-exchange
         app = self._app_for(user)
         result: dict[str, Any] | None = None
         accounts = app.get_accounts() if claims is None else []
@@ -129,6 +130,7 @@ class OnBehalfOf:
             result = app.acquire_token_on_behalf_of(assertion, scopes, claims_challenge=claims)
         if "access_token" not in result:
             raise OboError.from_result(result)
+        # endregion
         return str(result["access_token"]), time.time() + float(result.get("expires_in", 0))
 
 

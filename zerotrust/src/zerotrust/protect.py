@@ -104,6 +104,7 @@ def permission_of(call: Callable[..., Any]) -> Permission | None:
         return None
 
 
+# region quote: record-use
 def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] | set[str]) -> None:
     # zt: overprivileged-permissions
     # The permission that let this request through, for the audit log: the first one held, in the
@@ -118,6 +119,9 @@ def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] 
     accepted: dict[str, list[str]] = getattr(request.state, "permissions_accepted", {})
     accepted.setdefault(used, list(any_of))
     request.state.permissions_accepted = accepted
+
+
+# endregion
 
 
 class Protection:
@@ -146,6 +150,7 @@ class Protection:
 
         # zt: protect-api
         # Reads the header itself rather than through bearer_token: one dependency fewer on every request.
+        # region quote: principal
         async def principal(request: Request, tokens: Annotated[TokenValidator, Depends(validator)]) -> Principal:
             token = read_bearer(request)
             try:
@@ -161,6 +166,7 @@ class Protection:
                     {"Retry-After": "5"},
                 ) from None
             request.state.principal = found
+            # endregion
             # zt: protect-api
             # A per-caller rate limit, where the app installed one (zerotrust.limits leaves it in the request's
             # state): given the validated caller, it answers how long they must wait, 0 to go on.
@@ -181,6 +187,7 @@ class Protection:
     def _forbidden(self, any_of: tuple[str, ...], why: str = "The token does not grant this operation.") -> BearerError:
         return BearerError(403, self.realm, "insufficient_scope", why, " ".join(any_of))
 
+    # region quote: scopes-check
     def scopes(self, *any_of: str) -> Check:
         """A delegated (user) token holding at least one of these scopes."""
 
@@ -194,6 +201,9 @@ class Protection:
         _PERMISSIONS[check] = Permission("delegated", any_of)
         return check
 
+    # endregion
+
+    # region quote: app-roles-check
     def app_roles(self, *any_of: str) -> Check:
         """An app-only token (no user) granted at least one of these app roles."""
 
@@ -208,7 +218,10 @@ class Protection:
         _PERMISSIONS[check] = Permission("app-only", any_of)
         return check
 
+    # endregion
+
     # zt: secure-with-cae
+    # region quote: require-context
     def require_context(self, principal: Principal, context: str) -> None:
         """The token names authentication context `context` in `acrs` (Conditional Access met it, e.g. with a
         second factor); else a claims challenge asking for it, to a client that can answer one (cp1)."""
@@ -221,6 +234,8 @@ class Protection:
         why = f"This operation needs authentication context {context}, from a client that answers claims challenges."
         raise BearerError(403, self.realm, "insufficient_scope", why)
 
+    # endregion
+
     def with_context(self, check: Check, context: str) -> Check:
         """`check`, and the token names authentication context `context` (require_context)."""
 
@@ -231,6 +246,7 @@ class Protection:
 
         return stepped_up
 
+    # region quote: user-roles-check
     def user_roles(self, scopes: tuple[str, ...], roles: tuple[str, ...]) -> Check:
         """A delegated token holding one of `scopes` (the app may act for the user here), for a user assigned
         one of the app roles `roles` (the user may do this at all): a role alone would serve any app."""
@@ -244,6 +260,8 @@ class Protection:
 
         _PERMISSIONS[check] = Permission("delegated", roles, user_roles=True)
         return check
+
+    # endregion
 
 
 def context_request(context: str) -> str:

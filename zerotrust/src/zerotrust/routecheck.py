@@ -20,6 +20,7 @@ def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
         yield from _calls(sub)
 
 
+# region quote: unguarded-routes
 def unguarded_routes(routes: list[BaseRoute], public: Iterable[str] = ("/healthz",)) -> list[str]:
     """Routes (methods and path) that are not public and lack a permission check (which validates the token)."""
     public = set(public)
@@ -36,6 +37,9 @@ def unguarded_routes(routes: list[BaseRoute], public: Iterable[str] = ("/healthz
         if not any(permission_of(call) is not None for call in _calls(route.dependant)):
             problems.append(f"{sorted(route.methods or ())} {route.path}")
     return problems
+
+
+# endregion
 
 
 def served_paths(routes: list[BaseRoute]) -> set[str]:

@@ -92,9 +92,12 @@ class Principal(BaseModel):
             "tenant_id": self.tid,
             "object_id": self.oid,
             "subject": self.sub,
+            "issuer": self.iss,
             "audience": self.aud,
+            "token_version": self.ver,
             "calling_app": self.azp,
             "calling_app_authentication": methods.get(self.azpacr or ""),
+            "calling_app_acr": self.azpacr,
             "scopes": sorted(self.scopes),
             "roles": list(self.roles),
             "app_only": self.is_app_only,
@@ -102,6 +105,9 @@ class Principal(BaseModel):
             "username": self.preferred_username,
             "client_capabilities": list(self.xms_cc),
             "authentication_contexts": list(self.acrs),
+            # Object ids only; on overage the token names no group and says where to ask (not shown).
+            "groups": list(self.groups),
+            "group_overage": self.has_group_overage,
             "account_type": {0: "member", 1: "guest"}.get(self.acct) if self.acct is not None else None,
             "country": self.ctry,
         }
@@ -227,6 +233,7 @@ class TokenValidator:
 
     def _check(self, claims: dict[str, Any]) -> Principal:
         # zt: identity-supported-account-types
+        # region quote: tenant-allowlist
         # The tenant allowlist, on tid and on its own issuer: another tenant can't borrow an allowed tid.
         tid = claims["tid"]
         expected_issuer = self.policy.issuers.get(tid) if isinstance(tid, str) else None
@@ -234,6 +241,7 @@ class TokenValidator:
             raise InvalidToken("The token's tenant is not allowed.")
         if claims["iss"] != expected_issuer:
             raise InvalidToken("The token's issuer is not trusted.")
+        # endregion
         if claims["ver"] != "2.0":
             raise InvalidToken("Only v2.0 access tokens are accepted.")
         try:

@@ -13,11 +13,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -25,11 +25,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, ParentBased, Sampler, SamplingResult
-from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
+from opentelemetry.trace import SpanKind, StatusCode, format_span_id, format_trace_id
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HEADER = "X-Correlation-Id"
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -189,6 +190,23 @@ def outgoing(headers: Mapping[str, str] | None = None) -> dict[str, str]:
     return carrier
 
 
+async def traced(name: str, work: Awaitable[T], **attributes: Any) -> T:
+    """`await work` in a client span. A failure marks the span and is raised once the span has ended: an exception
+    that is a frozen dataclass (zerotrust.onbehalf.OboError) can't pass through a context manager's exit."""
+    with client_span(name, **attributes) as span:
+        try:
+            return await work
+        except Exception as exc:
+            span.set_status(StatusCode.ERROR, type(exc).__name__)
+            failed = exc
+    raise failed
+
+
+def recorded() -> bool:
+    """The current request's trace is kept (sampled and exported), so its spans can be looked at later."""
+    return trace.get_current_span().is_recording()
+
+
 @contextmanager
 def client_span(name: str, **attributes: Any) -> Iterator[trace.Span]:
     """A span for a call the current request makes (the next tier, the database)."""
@@ -196,4 +214,4 @@ def client_span(name: str, **attributes: Any) -> Iterator[trace.Span]:
         yield span
 
 
-__all__ = ["HEADER", "JsonLinesExporter", "TraceRequests", "Tracing", "client_span", "outgoing"]
+__all__ = ["HEADER", "JsonLinesExporter", "TraceRequests", "Tracing", "client_span", "outgoing", "recorded", "traced"]

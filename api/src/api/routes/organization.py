@@ -30,8 +30,12 @@ class OrgTask(BaseModel):
     owner_name: str | None = None  # from the directory (Graph, read by downstream-api): a label, may be absent
 
 
+# region quote: org-tasks
 @router.get("/tasks", response_model=list[OrgTask])
 async def organization_tasks(user: OrgTasksRead, down: OnBehalfOfCaller, page: Paging) -> Response:
     """Everyone's tasks in your organization, a page at a time (`$top`, `$skiptoken`, the `Link` header)."""
     found = await down.page("GET", "/org/records", page, scope_value="Records.Read.All")
     return page_answer("/org/tasks", page, *found)
+
+
+# endregion

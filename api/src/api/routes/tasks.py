@@ -78,10 +78,14 @@ def page_answer(path: str, page: Page, status: int, body: Any, following: str | 
     return response
 
 
+# region quote: list-tasks
 @router.get("", response_model=list[Task])
 async def list_tasks(user: TasksRead, down: OnBehalfOfCaller, page: Paging) -> Response:
     """Your tasks, oldest first, a page at a time: `$top` (at most 500), `$skiptoken` from the `Link` header."""
     return page_answer("/tasks", page, *await down.page("GET", "/records", page))
+
+
+# endregion
 
 
 @router.post("", response_model=Task, status_code=201, openapi_extra=documented_body(TaskIn))

@@ -115,12 +115,16 @@ class Owner:
 # -- units of work (run in a worker thread by Database.run) ------------------------------------
 
 
+# region quote: owned
 def _owned(session: Session, owner: Owner, record_id: str) -> Record | None:
     # zt: developer-strategy-authorization-best-practices
     # The ownership check is part of the query, not a comparison after loading someone's row.
     return session.scalars(
         select(Record).where(Record.id == record_id, Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid)
     ).one_or_none()
+
+
+# endregion
 
 
 def _list(session: Session, owner: Owner, page: Page) -> list[RecordOut]:

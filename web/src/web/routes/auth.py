@@ -15,9 +15,13 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 # zt: user-authentication
+# region quote: login-route
 @router.get("/login")
 async def login(request: Request, c: ClientsDep, next: str | None = None) -> Response:
     return await c.signin.login(request, safe_next(next))
+
+
+# endregion
 
 
 # zt: user-authentication
@@ -34,12 +38,14 @@ async def callback(request: Request, c: ClientsDep) -> Response:
     """The identity provider's answer. No CSRF token here: MSAL checks `state` against the flow this
     browser started, and the flow is used once (a replayed answer finds nothing)."""
     answer = auth_response(await read_form(request) if request.method == "POST" else request.query_params)
+    # region quote: callback
     pending = await c.signin.take(request)
     if pending.extra is not None:
         # zt: acquire-application-authorization-to-access-resources
         # Back from asking for more permission (incremental consent), with a write waiting.
         return await consent.finish(request, c, pending, answer)
     return await c.signin.complete(request, pending, answer)
+    # endregion
 
 
 # zt: permissions-require-admin-consent
@@ -64,5 +70,7 @@ async def logout(request: Request, c: ClientsDep, session: OptionalSession) -> R
     form = await read_form(request)
     if session is not None and not session.csrf_ok(form.get("csrf_token")):
         raise CsrfRejected()
+    if session is not None and c.traces is not None:
+        await c.traces.forget(session)
     # The page the identity provider sends the browser back to says so (web/notices.py).
     return notices.tell(await c.signin.logout(request, session), "signed_out", secure=c.settings.cookie_secure)

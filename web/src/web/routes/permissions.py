@@ -24,6 +24,7 @@ router = APIRouter(tags=["permissions"])
 
 @router.get("/permissions")
 async def permissions(request: Request, c: ClientsDep, session: CurrentSession) -> Response:
+    # region quote: granted-scopes
     cache = await c.signin.tokens.cache(session)
     # The access tokens the user's cache holds for them, as MSAL recorded them: the scopes the token
     # service said it granted (its `scope` answer, the entry's target), and until when.
@@ -41,6 +42,7 @@ async def permissions(request: Request, c: ClientsDep, session: CurrentSession) 
         if int(e.get("expires_on", 0)) > now
     )
     granted = {scope for scopes, _ in held for scope in scopes}
+    # endregion
     asked = [
         ("at sign-in, for every read", c.settings.api_scopes, "you"),
         ("the first time you add, complete or delete a task", c.settings.api_write_scopes, "you"),

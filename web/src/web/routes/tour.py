@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from fastapi.routing import iter_route_contexts
 
 from ..dependencies import OptionalSession
-from ..pages import page
+from ..pages import page, served_paths
 from ..tour import PRINCIPLES, load_tour
 
 router = APIRouter(tags=["tour"])
@@ -17,5 +16,4 @@ router = APIRouter(tags=["tour"])
 @router.get("/")
 async def home(request: Request, session: OptionalSession) -> Response:
     # A live link is shown only where this deployment serves it (the attack lab runs only locally).
-    served = {str(r.path) for r in iter_route_contexts(request.app.routes)}
-    return page(request, "tour.html", tour=load_tour(), principles=PRINCIPLES, served=served)
+    return page(request, "tour.html", tour=load_tour(), principles=PRINCIPLES, served=served_paths(request))
