@@ -102,7 +102,16 @@ USER_ROUTES = [
         down_body={"group_id": GROUP},
         acrs=["c1"],
     ),
-    Route("GET", "/me/groups", "Tasks.Read", "GET", "/me/groups", "Records.Read", Reply(200, {"groups": [GROUP]})),
+    # Names pass through as downstream-api read them from Graph (the ids are what sharing takes).
+    Route(
+        "GET",
+        "/me/groups",
+        "Tasks.Read",
+        "GET",
+        "/me/groups",
+        "Records.Read",
+        Reply(200, {"groups": [GROUP], "names": {GROUP: "Engineering"}}),
+    ),
     Route(
         "GET",
         "/org/tasks",
@@ -110,7 +119,7 @@ USER_ROUTES = [
         "GET",
         "/org/records",
         "Records.Read.All",
-        Reply(200, [{**TASK, "owner": "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912"}]),
+        Reply(200, [{**TASK, "owner": "3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", "owner_name": "Alice Adams"}]),
     ),
     Route(
         "GET",

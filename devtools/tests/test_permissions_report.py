@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from devtools.cli import main
-from devtools.permissions import Grant, granted, render, report
+from devtools.permissions import ClientReport, Grant, granted, render, report, used
 
 pytestmark = pytest.mark.guidance("overprivileged-permissions")
 
@@ -38,7 +38,13 @@ DIRECTORY = {
 }
 
 
-def line(client: str, permissions: list[str], token_type: str = "delegated", status: int = 200) -> dict[str, Any]:
+def line(
+    client: str,
+    permissions: list[str],
+    token_type: str = "delegated",
+    status: int = 200,
+    accepted: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
     return {
         "time": "2026-01-01T00:00:00.000+00:00",
         "service": "api",
@@ -49,7 +55,13 @@ def line(client: str, permissions: list[str], token_type: str = "delegated", sta
         "route": "/things",
         "method": "GET",
         "status": status,
+        **({"accepted": accepted} if accepted is not None else {}),
     }
+
+
+# What the api's read and write routes accept, least privileged first (as zerotrust.protect records it).
+READS = {"Things.Read": ["Things.Read", "Things.ReadWrite"], "Things.ReadWrite": ["Things.Read", "Things.ReadWrite"]}
+WRITES = {"Things.ReadWrite": ["Things.ReadWrite"]}
 
 
 @pytest.fixture
@@ -91,7 +103,7 @@ def test_the_deliberately_unused_grants_are_flagged_and_only_those(files: dict[s
     assert f"web\n{READ_ONLY_USE}" in text
     assert f"cli\n{READ_ONLY_USE}" in text
     assert "daemon\n" in text and "UNUSED:  api/Things.Export.All (app role)\n" in text
-    assert "3 granted permission(s) unused." in text
+    assert "3 granted permission(s) unused, 0 reducible to a narrower one." in text
 
 
 def test_strict_fails_on_unused_and_passes_once_everything_is_used(
@@ -104,14 +116,61 @@ def test_strict_fails_on_unused_and_passes_once_everything_is_used(
     assert "UNUSED:  api/Things.ReadWrite" in capsys.readouterr().out
 
     more = [
-        line(WEB, ["Things.ReadWrite"]),
-        line(CLI, ["Things.ReadWrite"]),
+        line(WEB, ["Things.ReadWrite"], accepted=WRITES),
+        line(CLI, ["Things.ReadWrite"], accepted=WRITES),
         line(DAEMON, ["Things.Export.All"], "app-only"),
     ]
     (files["audit"] / "more.jsonl").write_text("".join(json.dumps(x) + "\n" for x in more))
     assert main([*args, "--strict"]) == 0
     out = capsys.readouterr().out
-    assert "UNUSED" not in out and "Every granted permission was used." in out
+    assert "UNUSED" not in out and "REDUCIBLE" not in out
+    assert "Every granted permission was used, and none was broader than its calls needed." in out
+
+
+def test_a_write_permission_only_ever_used_to_read_is_reducible_to_read(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The web app holds only Things.ReadWrite and reads with it: every call would have taken Things.Read."""
+    manifest = {**MANIFEST, "applications": {**MANIFEST["applications"]}}
+    manifest["applications"]["web"] = {
+        "application_id": WEB,
+        "required_resource_access": {"api": {"scopes": ["Things.ReadWrite"]}},
+    }
+    files["manifest"].write_text(yaml.safe_dump(manifest))
+    reads = [line(WEB, ["Things.ReadWrite"], accepted=READS)] * 2
+    (files["audit"] / "api.jsonl").write_text("".join(json.dumps(x) + "\n" for x in reads))
+    args = ["permissions-report", "--manifest", str(files["manifest"]), "--directory", str(files["directory"])]
+    assert main([*args, "--audit", str(files["audit"]), "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "  REDUCIBLE: api/Things.ReadWrite -> Things.Read (every call made with it would have taken that)\n" in out
+    # One write among the reads: the broader permission was needed after all.
+    (files["audit"] / "write.jsonl").write_text(json.dumps(line(WEB, ["Things.ReadWrite"], accepted=WRITES)) + "\n")
+    main([*args, "--audit", str(files["audit"])])
+    assert "REDUCIBLE: api/Things.ReadWrite" not in capsys.readouterr().out
+
+
+def test_a_graph_permission_broader_than_its_calls_is_reducible_and_older_lines_count_as_needed() -> None:
+    """Graph's lines (the emulator's) name what each call would have accepted: GroupMember.Read.All used
+    only to list ids (User.Read would do) is reducible; a line without `accepted` is taken as needed."""
+    manifest = {
+        "applications": {
+            "downstream-api": {
+                "application_id": API,
+                "required_resource_access": {"graph": {"scopes": ["GroupMember.Read.All"]}},
+            },
+            "web": {"application_id": WEB, "required_resource_access": {"graph": {"scopes": ["Directory.Read.All"]}}},
+        }
+    }
+    membership = ["User.Read", "GroupMember.Read.All", "User.Read.All", "Directory.Read.All"]
+    lines = [
+        {**line(API, ["GroupMember.Read.All"], accepted={"GroupMember.Read.All": membership}), "service": "graph"},
+        {**line(WEB, ["Directory.Read.All"]), "service": "graph"},
+    ]
+    uses = used(manifest, lines)
+    down = ClientReport("downstream-api", {Grant("graph", "scope", "GroupMember.Read.All")}, uses["downstream-api"])
+    assert down.reducible == {Grant("graph", "scope", "GroupMember.Read.All"): Grant("graph", "scope", "User.Read")}
+    web = ClientReport("web", {Grant("graph", "scope", "Directory.Read.All")}, uses["web"])
+    assert web.reducible == {} and web.unused == set()
 
 
 def test_a_missing_audit_log_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

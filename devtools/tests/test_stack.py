@@ -342,6 +342,8 @@ def test_default_services_wire_the_emulator_to_the_dev_tls(tmp_path: Path, tls: 
     assert emulator.env["EMULATOR_TLS_KEY"] == str(tls.server_key)
     assert emulator.env["EMULATOR_MANIFEST"] == str(root / "infra" / "registrations.yaml")
     assert emulator.env["EMULATOR_DIRECTORY"] == str(root / "identity-emulator" / "demo" / "directory.yaml")
+    # The Graph stand-in's audit lines go beside the tiers' (zt permissions-report reads them all).
+    assert emulator.env["EMULATOR_AUDIT_LOG"] == str(local / "audit" / "graph.jsonl")
     assert emulator.env["SSL_CERT_FILE"] == emulator.env["REQUESTS_CA_BUNDLE"] == str(tls.ca_bundle)
     # Started in dependency order: each tier only after the one it calls.
     assert [s.name for s in (downstream, api, web)] == ["downstream-api", "api", "web"]

@@ -145,6 +145,36 @@ def test_me_groups_lists_the_groups_downstream_resolves_and_sharing_takes_any_of
         assert chain.call("api", "PUT", f"/tasks/{task}/share", bob, {"group_id": group}).status_code == 200
 
 
+def test_me_groups_names_each_group_as_graph_does_for_downstream_apis_group_member_read_all(chain: Chain) -> None:
+    """Names come from Graph (/me/transitiveMemberOf, paged), read by downstream-api with GroupMember.Read.All,
+    which the demo tenant's administrator consented to: dave's 211, and alice's two."""
+    alice, dave = (chain.user_token("api", user, **STEPPED_UP) for user in (ALICE, DAVE))
+    alices = chain.call("api", "GET", "/me/groups", alice).json()
+    assert alices["names"] == {EVERYONE_AT_CONTOSO: "Everyone at Contoso", ENGINEERING: "Engineering"}
+    daves = chain.call("api", "GET", "/me/groups", dave).json()
+    # Every group named, and only his groups: all 211 (one page of up to 999, as downstream-api asks).
+    assert set(daves["names"]) == set(daves["groups"]) and len(daves["names"]) == 211
+    assert daves["names"][generated_group(137)] == "project-137"
+
+
+def test_the_organizations_tasks_name_their_owners_from_graph_ids_unchanged(chain: Chain) -> None:
+    """Owners by name (Graph's displayName, read by downstream-api with User.ReadBasic.All on the reader's
+    behalf), beside the object id every decision still uses."""
+    alice = chain.user_token("api", ALICE, **STEPPED_UP)
+    task = _task(chain, alice, "owned by alice, named through Graph")
+    reader = chain.user_token("api", BOB, scp="Tasks.Read.All")
+    seen: list[dict[str, str]] = []
+    path: str | None = "/org/tasks"
+    while path:  # page by page, as the Link header leads
+        r = chain.call("api", "GET", path, reader)
+        assert r.status_code == 200, r.text
+        seen += r.json()
+        link = r.links.get("next", {}).get("url")
+        path = link[link.index("/org/tasks") :] if link else None
+    mine = next(t for t in seen if t["id"] == task)
+    assert (mine["owner"], mine["owner_name"]) == (ALICE.oid, "Alice Adams")
+
+
 def test_a_claim_source_pointing_elsewhere_is_never_fetched(
     live: LiveEmulator,
     start_service: Callable[..., LiveService],

@@ -69,6 +69,9 @@ def _info(emu: LiveEmulator) -> dict[str, Any]:
 def tokens(emu: LiveEmulator) -> dict[str, str]:
     """Real tokens from the emulator, each from the CLI's device code flow."""
     info = _info(emu)
+    # A Graph token of the administrator's without the directory scope needs the CLI to hold User.Read,
+    # which the demo tenant doesn't grant it (unused): granted here, on this module's own emulator.
+    EmulatorAdmin(info).post("consent/grant", tenant="contoso", client="cli", resource="graph")
     return {
         "alice-directory": device_code_token(info, ALICE, ADMIN_SCOPES, quiet=True),
         "alice-api": device_code_token(info, ALICE, quiet=True),

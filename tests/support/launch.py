@@ -292,6 +292,21 @@ class RunningStack:
         return children_of(self.process.pid)
 
 
+def zt(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """`zt <args>` against `stack`, as a person's shell runs it: no tier's or identity's settings inherited."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDENTITY_", "API_", "DOWNSTREAM_"))}
+    env["ZT_LOCAL_DIR"] = str(stack.local_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.cli", *args],
+        env=env,
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 # Away from a developer's own `make run`, and from the other xdist worker's (devtools.ports).
 STACK_PORT_OFFSET = stack_offset(0)
 # Every other stack a test run starts, beside the session's, in one place so no two share ports

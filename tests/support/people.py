@@ -314,6 +314,18 @@ def accept_if_asked(visitor: Visitor, until: Locator, step: str) -> None:
     expect(until).to_be_visible()
 
 
+def add_task(visitor: Visitor, title: str, step: str) -> Locator:
+    """On the Tasks page: add a task (consenting to write if asked); its row in the list."""
+    page = visitor.page
+    nav(page, "Tasks")
+    page.get_by_label("New task").fill(title)
+    page.get_by_role("button", name="Add").click()
+    task = page.locator("ul.tasks li").filter(has_text=title)
+    accept_if_asked(visitor, task, step)
+    expect(task).to_have_count(1)
+    return task
+
+
 def confirm_its_you(visitor: Visitor, step: str) -> None:
     """The web's "Confirm it's you" page, then the emulator's second factor (the one-time code)."""
     page = visitor.page

@@ -57,7 +57,9 @@ class FakeUser:
 ALICE = FakeUser("3b4c5d6e-7f80-4192-a3b4-c5d6e7f80912", TENANT, "alice@contoso.test", "Alice Adams")
 BOB = FakeUser("4c5d6e7f-8091-42a3-b4c5-d6e7f8091a2b", TENANT, "bob@contoso.test", "Bob Brown")
 CAROL = FakeUser("7f8091a2-b3c4-45d6-a7f8-091a2b3c4d5e", OTHER_TENANT, "carol@fabrikam.test", "Carol Clark")
-USERS = {"alice": ALICE, "bob": BOB, "carol": CAROL}
+# A B2B guest in contoso (acct 1 in her tokens), as the demo directory's gwen.
+GWEN = FakeUser("0b7d2f4e-8a61-4c39-9e52-6f1a3b8c7d90", TENANT, "gwen@fabrikam.test", "Gwen Green (guest)")
+USERS = {"alice": ALICE, "bob": BOB, "carol": CAROL, "gwen": GWEN}
 
 
 class _Response:
@@ -144,7 +146,7 @@ class FakeIdp:
             "sub": "pairwise-web",
             "login_hint": b64url(f"{user.tid}.{user.oid}".encode()),
             # Optional claims the web app's registration asks for (infra/registrations.yaml).
-            "acct": 0,
+            "acct": 1 if user is GWEN else 0,
             "ctry": {"alice@contoso.test": "NL", "bob@contoso.test": "US"}.get(user.upn, "FR"),
         }
         if nonce is not None:
@@ -193,6 +195,7 @@ class FakeApi:
     fail_with: int | None = None
     downstream_view: dict[str, Any] | None = None  # replaces downstream-api's part of /me
     groups: list[str] = field(default_factory=list)  # what /me/groups answers
+    group_names: dict[str, str] = field(default_factory=dict)  # and the names it gives (Graph's, downstream)
     # Answers the api's calls with this WWW-Authenticate on a 401, `challenges` times (claims or not).
     challenge: str | None = None
     challenges: int = 0
@@ -205,7 +208,7 @@ class FakeApi:
         self.calls.clear()
         self.fail_with = None
         self.downstream_view = None
-        self.groups = []
+        self.groups, self.group_names = [], {}
         self.challenge, self.challenges, self.graph_challenge = None, 0, None
         self.graph_calls.clear()
 
@@ -285,8 +288,8 @@ class FakeApi:
             return JSONResponse(self.tasks[task_id])
 
         @app.get("/me/groups")
-        async def my_groups() -> dict[str, list[str]]:
-            return {"groups": self.groups}
+        async def my_groups() -> dict[str, Any]:
+            return {"groups": self.groups, "names": self.group_names}
 
         @app.delete("/tasks", status_code=204)
         async def delete_all() -> Response:

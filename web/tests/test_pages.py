@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from web.main import create_app
 from web.settings import Settings
@@ -205,6 +206,27 @@ def test_chain_shows_the_caller_at_each_tier(browser: Any) -> None:
         "56416278-656a-410f-9888-db490850ca20",
     ):
         assert expected in r.text
+
+
+def test_chain_names_the_apps_with_their_ids_a_click_away(browser: Any) -> None:
+    browser.sign_in("alice")
+    text = browser.get("/chain").text
+    downstream = "56416278-656a-410f-9888-db490850ca20"
+    assert (
+        '<details class="named-id"><summary>Zero Trust Sample - Downstream API</summary>'
+        f'<span class="id" title="application id">{downstream}</span></details>'
+    ) in text
+    assert "<summary>Zero Trust Sample - Web</summary>" in text  # the web app itself, the api's calling app
+
+
+def test_the_app_names_are_the_registered_ones() -> None:
+    """The web's default names are the registrations' display names (infra/registrations.yaml), so they
+    can't drift apart unnoticed."""
+    apps = yaml.safe_load((Path(__file__).resolve().parents[2] / "infra" / "registrations.yaml").read_text())
+    apps = apps["applications"]
+    registered = {spec["application_id"]: spec["display_name"] for spec in apps.values()}
+    names = Settings().app_names
+    assert names and all(registered[app_id] == name for app_id, name in names.items())
 
 
 @pytest.mark.guidance("zero-trust-token-customization")

@@ -23,8 +23,31 @@ def test_shared_lists_what_the_api_answers_with_the_users_token(browser: Any, fa
     r = browser.get("/shared")
     assert r.status_code == 200
     assert "Plan the offsite" in r.text and GROUP in r.text and "private" not in r.text
-    method, path, auth, _ = fake_api.calls[-1]
-    assert (method, path) == ("GET", "/tasks/shared") and auth and auth.startswith("Bearer ")
+    asked = [(method, path) for method, path, auth, _ in fake_api.calls if auth and auth.startswith("Bearer ")]
+    assert ("GET", "/tasks/shared") in asked
+
+
+def test_shared_tasks_name_their_group_with_the_id_one_click_away(browser: Any, fake_api: Any) -> None:
+    fake_api.tasks["t1"] = {"id": "t1", "title": "Plan the offsite", "done": False, "shared_with_group": GROUP}
+    fake_api.groups, fake_api.group_names = [GROUP], {GROUP: "Engineering"}
+    browser.sign_in("alice")
+    for path in ("/shared", "/tasks"):
+        text = browser.get(path).text
+        assert (
+            f'<details class="named-id"><summary>Engineering</summary><code class="id" title="group object id">'
+            f"{GROUP}</code></details>" in text
+        ), path
+
+
+def test_a_group_without_a_name_shows_its_id_and_the_page_still_works(browser: Any, fake_api: Any) -> None:
+    """No name from Graph (no administrator consented to GroupMember.Read.All, or the api answered none):
+    the id stands in, and a failing /me/groups does not take the task list down."""
+    fake_api.tasks["t1"] = {"id": "t1", "title": "Plan the offsite", "done": False, "shared_with_group": GROUP}
+    fake_api.groups = [GROUP]
+    browser.sign_in("alice")
+    assert f'<code class="id" title="group object id (no name: see the share page)">{GROUP}</code>' in (
+        browser.get("/tasks").text
+    )
 
 
 def test_an_unexpected_answer_is_a_clear_502(browser: Any, fake_api: Any) -> None:
@@ -56,8 +79,22 @@ def test_share_page_offers_the_groups_the_api_resolves_for_you(browser: Any, fak
     assert r.status_code == 200
     assert "Plan the offsite" in r.text and f'value="{GROUP}"' in r.text and f'value="{OTHER}"' in r.text
     assert "Stop sharing" not in r.text  # not shared yet
+    # No names from the api: each option reads as its id.
+    assert f'<option value="{GROUP}" title="{GROUP}" >{GROUP}</option>' in r.text
     asked = [(method, path) for method, path, auth, _ in fake_api.calls if auth and auth.startswith("Bearer ")]
     assert ("GET", "/tasks/t1") in asked and ("GET", "/me/groups") in asked
+
+
+def test_share_page_names_the_groups_sorted_by_name_ids_a_click_away(browser: Any, fake_api: Any) -> None:
+    fake_api.tasks["t1"] = {"id": "t1", "title": "Plan the offsite", "done": False, "shared_with_group": OTHER}
+    fake_api.groups, fake_api.group_names = [GROUP, OTHER], {GROUP: "Engineering", OTHER: "Design"}
+    browser.sign_in("alice")
+    text = browser.get("/tasks/t1/share").text
+    design = f'<option value="{OTHER}" title="{OTHER}" selected>Design</option>'
+    engineering = f'<option value="{GROUP}" title="{GROUP}" >Engineering</option>'
+    assert design in text and engineering in text and text.index(design) < text.index(engineering)
+    assert "Shared now with group <details" in text and "Your 2 groups' object ids" in text
+    assert f'<tr><td>Engineering</td><td><code class="id">{GROUP}</code></td></tr>' in text
 
 
 def test_share_and_stop_sharing_through_the_api(browser: Any, fake_api: Any) -> None:
@@ -68,7 +105,10 @@ def test_share_and_stop_sharing_through_the_api(browser: Any, fake_api: Any) -> 
     r = browser.post("/tasks/t1/share", data={"group_id": GROUP, "csrf_token": csrf})
     assert r.status_code == 303 and r.headers["location"] == "/tasks"
     assert _api_writes(fake_api)[-1] == ("PUT", "/tasks/t1/share", {"group_id": GROUP})
-    assert f'shared with group <code class="id">{GROUP}</code>' in browser.get("/tasks").text
+    assert (
+        f'shared with group <code class="id" title="group object id (no name: see the share page)">{GROUP}</code>'
+        in (browser.get("/tasks").text)
+    )
     assert "Stop sharing" in browser.get("/tasks/t1/share").text
 
     r = browser.post("/tasks/t1/share", data={"group_id": "", "csrf_token": csrf})

@@ -61,7 +61,8 @@ NBF_CLAIMS = '{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}'
 CHALLENGE = f'Bearer realm="", error="insufficient_claims", claims="{base64.b64encode(NBF_CLAIMS.encode()).decode()}"'
 
 
-def _resolver(*answers: Reply, obo: FakeObo | None = None) -> tuple[GroupResolver, list[Sent]]:
+def fake_graph(*answers: Reply, obo: FakeObo | None = None) -> tuple[Graph, list[Sent]]:
+    """A Graph client whose requests get `answers` in turn (the last one from then on), and what it sent."""
     seen: list[Sent] = []
     replies = list(answers)
 
@@ -72,7 +73,12 @@ def _resolver(*answers: Reply, obo: FakeObo | None = None) -> tuple[GroupResolve
             raise answer
         return answer
 
-    return GroupResolver(Graph(GRAPH, obo or FakeObo(), send)), seen
+    return Graph(GRAPH, obo or FakeObo(), send), seen
+
+
+def _resolver(*answers: Reply, obo: FakeObo | None = None) -> tuple[GroupResolver, list[Sent]]:
+    graph, seen = fake_graph(*answers, obo=obo)
+    return GroupResolver(graph), seen
 
 
 def test_the_groups_claim_is_used_as_is_without_any_call() -> None:

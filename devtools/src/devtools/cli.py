@@ -236,16 +236,17 @@ def provision(action: str, user: str) -> int:
 
 
 @_command(
-    "granted vs used permissions per client; flags the unused (--strict: exit 1 if any)",
+    "granted vs used permissions per client; flags the unused and the reducible (--strict: exit 1 if any)",
     "Compares what each client is granted (infra/registrations.yaml, and admin consents of the demo "
-    "directory) with what the APIs' audit logs show it used (.local/audit/*.jsonl), and flags what is unused.",
+    "directory) with what the audit logs (the tiers' and Graph's, .local/audit/*.jsonl) show it used, and flags "
+    "what is unused or broader than its calls needed.",
 )
 @click.option("--manifest", type=PATH, help="registrations (default: infra/registrations.yaml)")
 @click.option("--directory", type=PATH, help="admin consents (default: identity-emulator/demo/directory.yaml)")
 @click.option(
     "--audit", type=PATH, multiple=True, help="an audit log file or folder (default: .local/audit; repeatable)"
 )
-@click.option("--strict", is_flag=True, help="exit 1 when a granted permission is unused")
+@click.option("--strict", is_flag=True, help="exit 1 when a granted permission is unused or reducible")
 def permissions_report(manifest: Path | None, directory: Path | None, audit: tuple[Path, ...], strict: bool) -> int:
     from devtools.permissions import command
 

@@ -186,13 +186,12 @@ def default_services(
 def emulator_settings(tls: DevTls, state_dir: Path, root: Path, port: int, front_port: int) -> dict[str, str]:
     """The emulator's own environment, for `zt run` and for the tests' emulators alike."""
     return {
-        "EMULATOR_PORT": str(port),
-        "EMULATOR_FRONT_PORT": str(front_port),
-        "EMULATOR_STATE_DIR": str(state_dir),
+        **{"EMULATOR_PORT": str(port), "EMULATOR_FRONT_PORT": str(front_port), "EMULATOR_STATE_DIR": str(state_dir)},
         "EMULATOR_TLS_CERT": str(tls.server_cert),
         "EMULATOR_TLS_KEY": str(tls.server_key),
         "EMULATOR_MANIFEST": str(root / "infra" / "registrations.yaml"),
         "EMULATOR_DIRECTORY": str(root / "identity-emulator" / "demo" / "directory.yaml"),
+        "EMULATOR_AUDIT_LOG": str(state_dir.parent / "audit" / "graph.jsonl"),
     }
 
 

@@ -5,10 +5,14 @@ Granted, per client application and resource API, is read from the registrations
 (infra/registrations.yaml): the scopes and app roles the client requests
 (required_resource_access), the scopes a resource pre-authorizes it for, and the app roles an
 administrator consented to (admin_consents in the demo directory, which in Azure are the app
-role assignments of the tenant). Used is read from the APIs' audit logs (zerotrust.audit): the
-permission that let each request through. A permission granted and never used is flagged
-UNUSED: remove it, or find out why it is held. With --strict the command fails when any is,
-so a pipeline can keep the registrations at least privilege.
+role assignments of the tenant). Used is read from the audit logs (zerotrust.audit for the app's
+tiers; the emulator writes Graph's, identity_emulator/graph_audit.py): the permission that let each
+request through, and what else the check would have accepted, least privileged first.
+
+A permission granted and never used is flagged UNUSED: remove it, or find out why it is held. One used,
+but only by calls that a narrower permission would have served as well (ReadWrite held, only reads
+made), is flagged REDUCIBLE, with the narrower one: grant that instead. With --strict the command fails
+when any permission is either, so a pipeline can keep the registrations at least privilege.
 
 The report is only as good as the traffic behind the logs: run the app's real scenarios (or the
 end-to-end tests) first; a permission that only a rare path needs shows as unused until then.
@@ -33,15 +37,34 @@ class Grant:
     value: str
 
 
+# For each permission used: what each call made with it would have accepted instead, least privileged first.
+Uses = dict[Grant, list[list[str]]]
+
+
 @dataclass
 class ClientReport:
     client: str
     granted: set[Grant] = field(default_factory=set)
-    used: set[Grant] = field(default_factory=set)
+    uses: Uses = field(default_factory=dict)
+
+    @property
+    def used(self) -> set[Grant]:
+        return set(self.uses)
 
     @property
     def unused(self) -> set[Grant]:
         return self.granted - self.used
+
+    @property
+    def reducible(self) -> dict[Grant, Grant]:
+        """Granted permissions used only where a narrower one would have done, with that narrower one."""
+        found: dict[Grant, Grant] = {}
+        for grant in sorted(self.granted & self.used):
+            narrower = [calls[: calls.index(grant.value)] if grant.value in calls else [] for calls in self.uses[grant]]
+            common = [p for p in narrower[0] if all(p in other for other in narrower[1:])] if narrower else []
+            if common:
+                found[grant] = Grant(grant.resource, grant.kind, common[0])
+        return found
 
     @property
     def used_without_grant(self) -> set[Grant]:
@@ -81,10 +104,10 @@ def audit_lines(paths: Iterable[Path]) -> Iterable[dict[str, Any]]:
                     yield entry
 
 
-def used(manifest: dict[str, Any], lines: Iterable[dict[str, Any]]) -> dict[str, set[Grant]]:
+def used(manifest: dict[str, Any], lines: Iterable[dict[str, Any]]) -> dict[str, Uses]:
     apps: dict[str, Any] = manifest["applications"]
     by_app_id = {spec["application_id"]: name for name, spec in apps.items()}
-    seen: dict[str, set[Grant]] = {}
+    seen: dict[str, Uses] = {}
     for entry in lines:
         client = by_app_id.get(str(entry.get("client_app_id")), f"unknown client {entry.get('client_app_id')}")
         resource = str(entry.get("service"))
@@ -93,7 +116,13 @@ def used(manifest: dict[str, Any], lines: Iterable[dict[str, Any]]) -> dict[str,
         # user's 403) still shows the permission was needed, so 4xx counts too, 5xx does not.
         if int(entry.get("status", 500)) >= 500 or not entry.get("permissions"):
             continue
-        seen.setdefault(client, set()).update(Grant(resource, kind, p) for p in entry.get("permissions") or [])
+        recorded = entry.get("accepted")
+        accepted: dict[str, Any] = recorded if isinstance(recorded, dict) else {}
+        for p in entry.get("permissions") or []:
+            # A line without what else was accepted (an older log) counts as needing exactly what it used.
+            alternatives = accepted.get(p)
+            calls = [str(a) for a in alternatives] if isinstance(alternatives, list) else [str(p)]
+            seen.setdefault(client, {}).setdefault(Grant(resource, kind, str(p)), []).append(calls)
     return seen
 
 
@@ -101,7 +130,7 @@ def report(manifest: dict[str, Any], directory: dict[str, Any] | None, logs: Ite
     grants = granted(manifest, directory)
     uses = used(manifest, audit_lines(logs))
     return [
-        ClientReport(client, grants.get(client, set()), uses.get(client, set()))
+        ClientReport(client, grants.get(client, set()), uses.get(client, {}))
         for client in sorted(set(grants) | set(uses))
         if grants.get(client) or uses.get(client)
     ]
@@ -114,8 +143,8 @@ def _names(grants: Iterable[Grant]) -> str:
 
 
 def render(reports: list[ClientReport], out: TextIO) -> int:
-    """Print the report; return how many granted permissions are unused."""
-    unused = 0
+    """Print the report; return how many granted permissions are unused or reducible."""
+    unused = reducible = 0
     for r in reports:
         out.write(f"{r.client}\n")
         out.write(f"  granted: {_names(r.granted) or '-'}\n")
@@ -123,10 +152,18 @@ def render(reports: list[ClientReport], out: TextIO) -> int:
         if r.unused:
             out.write(f"  UNUSED:  {_names(r.unused)}\n")
             unused += len(r.unused)
+        for broad, narrow in r.reducible.items():
+            out.write(
+                f"  REDUCIBLE: {_names([broad])} -> {narrow.value} (every call made with it would have taken that)\n"
+            )
+            reducible += 1
         if r.used_without_grant:
             out.write(f"  used but not granted in the registrations: {_names(r.used_without_grant)}\n")
-    out.write(f"\n{unused} granted permission(s) unused.\n" if unused else "\nEvery granted permission was used.\n")
-    return unused
+    if unused or reducible:
+        out.write(f"\n{unused} granted permission(s) unused, {reducible} reducible to a narrower one.\n")
+    else:
+        out.write("\nEvery granted permission was used, and none was broader than its calls needed.\n")
+    return unused + reducible
 
 
 def load(manifest: Path, directory: Path | None) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -136,7 +173,8 @@ def load(manifest: Path, directory: Path | None) -> tuple[dict[str, Any], dict[s
 
 
 def command(manifest: Path, directory: Path, logs: list[Path], strict: bool) -> int:
-    """`zt permissions-report`: 0, or 1 (--strict) when a grant is unused; 2 when there is nothing to read."""
+    """`zt permissions-report`: 0, or 1 (--strict) when a grant is unused or reducible; 2 when there is
+    nothing to read."""
     missing = [str(p) for p in logs if not p.exists()]
     if missing:
         print(
@@ -149,5 +187,5 @@ def command(manifest: Path, directory: Path, logs: list[Path], strict: bool) -> 
     except (OSError, ValueError) as exc:
         print(f"zt permissions-report: {exc}", file=sys.stderr)
         return 2
-    unused = render(report(registrations, demo, logs), sys.stdout)
-    return 1 if unused and strict else 0
+    flagged = render(report(registrations, demo, logs), sys.stdout)
+    return 1 if flagged and strict else 0

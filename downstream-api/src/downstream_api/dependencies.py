@@ -9,7 +9,7 @@ route's parameter type says which (deny by default: a test lists routes without 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from zerotrust.cae import bearer_refusal
 from zerotrust.groups import GroupResolver, GroupsUnavailable
+from zerotrust.names import UserNames
 from zerotrust.onbehalf import OboError, OnBehalfOf
 from zerotrust.protect import Check, Protection
 from zerotrust.service import lifespan_clients
@@ -38,6 +39,7 @@ class Clients:
     database: Database
     groups: GroupResolver
     obo: OnBehalfOf
+    people: UserNames | None = None  # other users' display names (Graph), for labels
 
 
 ClientsDep = Annotated[Clients, Depends(lifespan_clients(Clients))]
@@ -172,8 +174,22 @@ class CallerGroups:
 
     async def ids(self) -> frozenset[str]:
         # zt: configure-tokens-group-claims-app-roles
+        return await self._graph(self.c.groups.groups)
+
+    async def names(self) -> dict[str, str]:
+        """Display names of the caller's groups, by id, as far as Graph lets this tier read them."""
+        return await self._graph(self.c.groups.names)
+
+    async def people(self, object_ids: list[str]) -> dict[str, str]:
+        """Display names of these users of the caller's tenant, by object id, as far as Graph tells."""
+        people = self.c.people
+        if people is None:
+            return {}
+        return await self._graph(lambda principal, token: people.names(principal, token, object_ids))
+
+    async def _graph(self, ask: Callable[[Principal, str], Awaitable[T]]) -> T:
         try:
-            return await self.c.groups.groups(self.principal, self.token)
+            return await ask(self.principal, self.token)
         except OboError as exc:
             # zt: secure-with-cae
             # Graph wants a fresh sign-in: nothing held for this user is used again, and the caller hears

@@ -25,6 +25,7 @@ from zerotrust.groups import GroupResolver
 from zerotrust.hops import hop_session
 from zerotrust.keyset import Fetch, fetch_json
 from zerotrust.limits import RateLimits
+from zerotrust.names import UserNames
 from zerotrust.onbehalf import OnBehalfOf
 from zerotrust.service import create_api, token_validator, tracing
 
@@ -71,11 +72,13 @@ def create_app(
                         client_capabilities=CAPABILITIES,
                     )
                 )
+                on_behalf = Graph(settings.graph_url, obo, graph or send_json(provider))
                 app.state.clients = Clients(
                     token_validator(settings, key_fetch or fetch_json(provider)),
                     Database(engine, connecting_identity(settings)),
-                    GroupResolver(Graph(settings.graph_url, obo, graph or send_json(provider))),
+                    GroupResolver(on_behalf),
                     obo,
+                    UserNames(on_behalf),
                 )
                 yield
         finally:

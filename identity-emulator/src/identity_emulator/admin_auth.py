@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from . import graph_audit
 from .directory import ADMIN_ROLES, User
 from .errors import EntraError
 from .forms import emulator, read_form
@@ -68,6 +69,8 @@ def _from_token(request: Request) -> User:
         raise _refused(request, 401, err.description) from None
     if not set(claims.get("wids") or ()) & ADMIN_ROLES:
         raise _refused(request, 403, "Insufficient privileges to complete the operation: no administrator role.")
+    # zt: overprivileged-permissions - the JSON side of the admin view is Graph's directory part.
+    graph_audit.record(request, claims, (ADMIN_SCOPE,), getattr(request.scope.get("route"), "path", "/admin"))
     return user
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zerotrust.audit import AuditLog
 from zerotrust.limits import settable_clock
 
 from . import stepup
@@ -32,6 +33,7 @@ class Emulator:
         )
         # Calls to the Graph stand-in (graph.py), for workshops and tests; not persisted.
         self.graph_requests = 0
+        self.audit = AuditLog(settings.audit_log) if settings.audit_log else None
         self.keys = KeyStore(settings.state_dir / "signing-keys", settings.key_overlap_seconds)
         self.store = Store(settings.state_dir)
         self.issuer = TokenIssuer(settings, self.directory, self.keys)

@@ -30,6 +30,7 @@ from . import (
     discovery,
     grants,
     graph,
+    graph_audit,
     home,
     managed_identity,
     pages,
@@ -99,6 +100,9 @@ def create_app(settings: EmulatorSettings | None = None) -> FastAPI:
             if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
                 return EntraError("invalid_request", 9002313, status=413).response()
         response = await call_next(request)
+        use = getattr(request.state, graph_audit.STATE_KEY, None)
+        if use is not None and emu.audit is not None:
+            emu.audit.write(graph_audit.line(use, request.method, response.status_code))
         response.headers.setdefault("Content-Security-Policy", csp)
         response.headers["X-Content-Type-Options"] = "nosniff"
         # Not no-referrer: under it browsers send `Origin: null` even on our own pages' form posts, which

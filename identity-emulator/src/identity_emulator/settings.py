@@ -39,6 +39,10 @@ class EmulatorSettings(BaseSettings):
     # The app's SCIM 2.0 endpoint (e.g. https://localhost:8001/scim/v2), told when an administrator disables,
     # enables or deletes a user, as Entra's provisioning service does; empty: no app is provisioned.
     scim_url: str = ""
+    # zt: overprivileged-permissions
+    # Where the Graph stand-in writes an audit line per call (the permission it used), beside the app's tiers'
+    # lines (`zt permissions-report` reads them all); unset: no audit file.
+    audit_log: Path | None = None
 
     access_token_lifetime: int = 3600
     # Managed-identity tokens (App Service's endpoint); tests shorten it, e.g. to make database

@@ -222,14 +222,6 @@ async def share_task(http: aiohttp.ClientSession, token: str, task_id: str, grou
     await call(http, "PUT", f"/tasks/{quote(task_id, safe='')}/share", token, {"group_id": group_id})
 
 
-async def my_groups(http: aiohttp.ClientSession, token: str) -> list[str]:
-    answer = await call(http, "GET", "/me/groups", token)
-    groups = answer.get("groups") if isinstance(answer, dict) else None
-    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-        raise ApiError(502, "The api answered unexpectedly", "Your groups were not in the expected shape.")
-    return groups
-
-
 async def me(http: aiohttp.ClientSession, token: str) -> Me:
     answer = await call(http, "GET", "/me", token)
     try:
@@ -240,12 +232,14 @@ async def me(http: aiohttp.ClientSession, token: str) -> Me:
 
 class OrgTask(Task):
     owner: str
+    owner_name: str | None = None  # Graph's displayName, as downstream-api read it: a label only
 
 
 class OwnerCount(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     owner: str
+    owner_name: str | None = None
     tasks: int
     done: int
 

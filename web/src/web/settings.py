@@ -20,6 +20,7 @@ from .signin import SignInConfig
 _REPO = Path(__file__).resolve().parents[3]
 WEB_APP_ID = "1bfffa1d-5b3b-44d5-a14d-ff982dd305d0"
 API_APP_ID = "f6016428-a480-44ec-bc23-042b445465fc"
+DOWNSTREAM_APP_ID = "56416278-656a-410f-9888-db490850ca20"
 SQLITE_STORE = "sqlite"
 REDIS_SCHEMES = ("redis", "rediss")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
@@ -57,6 +58,16 @@ class Settings(ServiceSettings):
     # app builds from idp_origin): the emulator's admin view locally; in Azure, the Entra admin center.
     admin_consent_url: str = "http://localhost:8444/admin"
     api_timeout_seconds: float = 10.0
+    # The apps of this deployment by application id, as registered (infra/registrations.yaml; in Azure, set from
+    # the registrations Terraform creates): names on the chain page, ids a click away. Not from Graph: reading
+    # service principals takes Application.Read.All, an administrator's permission, far beyond a label.
+    app_names: dict[str, str] = Field(
+        default_factory=lambda: {
+            WEB_APP_ID: "Zero Trust Sample - Web",
+            API_APP_ID: "Zero Trust Sample - API",
+            DOWNSTREAM_APP_ID: "Zero Trust Sample - Downstream API",
+        }
+    )
     # zt: secure-with-cae
     # How often a signed-in session's pages ask Graph (a CAE resource) whether the user may still sign in: at
     # most once per this many seconds per session (0: every page). Graph learns of a revocation within

@@ -4,13 +4,14 @@
 Assume breach: when something goes wrong, the first questions are who did what, through which app, and
 what was refused. Every tier appends, for each request it decided on: when, which service, the decision
 (allow or deny) and its reason, which tenant and object id, which client application (`azp`), delegated
-or app-only, the permissions used (or, refused, the ones required), the route (its template, never the
-concrete path, which could carry ids), the method, the final status and the correlation id (the W3C
-trace id, the same in every tier: zerotrust.tracing).
+or app-only, the permissions used (or, refused, the ones required) with what each check would have
+accepted, the route (its template, never the concrete path, which could carry ids), the method, the final
+status and the correlation id (the W3C trace id, the same in every tier: zerotrust.tracing).
 
 # zt: overprivileged-permissions
-A permission granted but never used is attack surface with no benefit; `zt permissions-report` compares
-the allowed lines' permissions with what infra/registrations.yaml grants.
+A permission granted but never used, or broader than every call made with it needed, is attack surface
+with no benefit; `zt permissions-report` compares the allowed lines' permissions with what
+infra/registrations.yaml grants.
 
 Never a token, a code, a name or an e-mail address: ids, and reasons from this code's own vocabulary.
 """
@@ -74,7 +75,10 @@ def entry(
     method: str,
     status: int,
     correlation_id: str | None,
+    accepted: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
+    """One audit line. `accepted`: for each permission used, what the check would have taken (least
+    privileged first), for `zt permissions-report` to find a permission broader than the calls needed."""
     tenant, oid = (principal.tid, principal.oid) if principal else (user or (None, None))
     return {
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
@@ -87,6 +91,7 @@ def entry(
         "client_app_id": principal.azp if principal else None,
         "token_type": ("app-only" if principal.is_app_only else "delegated") if principal else None,
         "permissions": permissions,
+        **({"accepted": accepted} if accepted else {}),
         **({"required": required} if required else {}),
         "route": route,
         "method": method,
@@ -151,6 +156,7 @@ class AuditMiddleware:
                 method=scope["method"],
                 status=status,
                 correlation_id=state.get("correlation_id"),
+                accepted=dict(state.get("permissions_accepted") or {}),
             )
             try:
                 self.audit.write(line)

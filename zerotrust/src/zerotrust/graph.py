@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 GRAPH_RESOURCE = "https://graph.microsoft.com"
 # Delegated, least privileged for the signed-in user's profile and own memberships (Graph's permission table).
 GRAPH_SCOPE = f"{GRAPH_RESOURCE}/User.Read"
+# Delegated, least privileged to read the names of the user's groups (an administrator consents to it).
+GROUP_NAMES_SCOPE = f"{GRAPH_RESOURCE}/GroupMember.Read.All"
 
 
 @dataclass(frozen=True)
@@ -66,16 +68,33 @@ class Graph:
         self.calls = 0
 
     async def request(
-        self, principal: Principal, assertion: str, method: str, path: str, body: dict[str, Any] | None = None
+        self,
+        principal: Principal,
+        assertion: str,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        scope: str | None = None,
     ) -> Any:
-        """Graph's answer to `method path` for the user; OboError when the token service refuses (with the
-        claims when a fresh sign-in is needed), GraphUnavailable when Graph can't serve it."""
+        """Graph's answer to `method path` for the user, with a token for `scope` (default: this client's);
+        OboError when the token service refuses (with the claims when a fresh sign-in is needed),
+        GraphUnavailable when Graph can't serve it. `path` may be a whole URL Graph gave (a nextLink)
+        only if it is under this client's Graph URL."""
         claims: str | None = None
+        if path.startswith("/"):
+            url = self.base + path
+        elif path.startswith(self.base + "/"):
+            url = path
+        else:
+            # A next page link elsewhere than the configured Graph: never followed (it would get the token).
+            log.warning("Graph linked to a page outside its own URL")
+            raise GraphUnavailable
         for _ in range(2):
-            token = await self.obo.token(principal, assertion, [self.scope], claims=claims)
+            token = await self.obo.token(principal, assertion, [scope or self.scope], claims=claims)
             self.calls += 1
             try:
-                answer = await self.send(method, self.base + path, body, {"Authorization": f"Bearer {token}"})
+                answer = await self.send(method, url, body, {"Authorization": f"Bearer {token}"})
             except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
                 log.warning("Graph unreachable: %r", exc)
                 raise GraphUnavailable from None
@@ -93,3 +112,16 @@ class Graph:
             raise OboError(401, "invalid_token", "Your sign-in is no longer valid; sign in again.", claims=claims)
         log.warning("Graph answered %s to %s %s", answer.status, method, path)
         raise GraphUnavailable
+
+    async def courtesy(self, principal: Principal, assertion: str, path: str, *, scope: str) -> Any | None:
+        """GET `path` for something shown, never decided on (a name): None when it can't be had (no consent
+        for `scope`, Graph away). An OboError carrying claims still goes up: the user must sign in again."""
+        try:
+            return await self.request(principal, assertion, "GET", path, scope=scope)
+        except OboError as exc:
+            if exc.claims is not None:
+                raise
+            log.info("no %s from Graph (not consented?): %s", scope.rsplit("/", 1)[-1], exc)
+        except GraphUnavailable:
+            pass
+        return None

@@ -10,6 +10,10 @@ Graph's User.Read, the least privilege Graph documents for POST /me/getMemberObj
 
 Results are cached per (tenant id, object id) for a short while: a removal from a group takes
 effect within `ttl` seconds, and a user listing shared tasks doesn't cost a Graph call each time.
+
+The groups' names are for people, never for a decision: a separate call (`names`), with a token for
+GroupMember.Read.All, the least privilege that reads a group's displayName; an administrator consents to
+it. Without that consent (or with Graph away) there are no names, and the pages show the ids.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 
 from cachetools import TTLCache
 
-from .graph import Graph, GraphUnavailable
+from .graph import GROUP_NAMES_SCOPE, Graph, GraphUnavailable
 from .onbehalf import OboError
 from .tokens import Principal
 
@@ -27,6 +31,9 @@ log = logging.getLogger(__name__)
 CACHE_TTL = 300.0
 MAX_CACHED_USERS = 10_000
 MAX_GROUPS = 11_000  # getMemberObjects' documented ceiling
+MAX_NAME = 256  # Graph's limit on a group's displayName
+# Names only, as many a page as Graph gives (999); ids and names are all the page needs.
+GROUP_NAMES_PATH = "/me/transitiveMemberOf/microsoft.graph.group?$select=id,displayName&$top=999"
 
 
 class GroupsUnavailable(Exception):
@@ -37,6 +44,7 @@ class GroupResolver:
     def __init__(self, graph: Graph, *, ttl: float = CACHE_TTL) -> None:
         self.graph = graph
         self._cache: TTLCache[tuple[str, str], frozenset[str]] = TTLCache(MAX_CACHED_USERS, ttl)
+        self._names: TTLCache[tuple[str, str], dict[str, str]] = TTLCache(MAX_CACHED_USERS, ttl)
 
     @property
     def graph_calls(self) -> int:
@@ -70,3 +78,31 @@ class GroupResolver:
             log.warning("Graph answered without a list of group ids")
             raise GroupsUnavailable
         return frozenset(values)
+
+    async def names(self, principal: Principal, assertion: str) -> dict[str, str]:
+        """The display names of the caller's groups, by id; {} when they can't be read (no administrator
+        consented to GroupMember.Read.All, Graph away): names are a courtesy, ids still work. An OboError
+        carrying claims goes to the caller, as for `groups`."""
+        # zt: configure-tokens-group-claims-app-roles
+        key = (principal.tid, principal.oid)
+        found = self._names.get(key)
+        if found is None:
+            found = await self._names_from_graph(principal, assertion)
+            if found:  # none yet may mean no consent yet: asked again, so a grant shows at once
+                self._names[key] = found
+        return found
+
+    async def _names_from_graph(self, principal: Principal, assertion: str) -> dict[str, str]:
+        names: dict[str, str] = {}
+        page: str | None = GROUP_NAMES_PATH
+        while page is not None and len(names) <= MAX_GROUPS:
+            body = await self.graph.courtesy(principal, assertion, page, scope=GROUP_NAMES_SCOPE)
+            if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+                return {}
+            for group in body["value"]:
+                gid, name = (group.get("id"), group.get("displayName")) if isinstance(group, dict) else (None, None)
+                if isinstance(gid, str) and isinstance(name, str) and name.strip():
+                    names[gid] = name.strip()[:MAX_NAME]
+            link = body.get("@odata.nextLink")
+            page = link if isinstance(link, str) else None
+        return names

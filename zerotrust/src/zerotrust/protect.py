@@ -109,11 +109,16 @@ def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] 
     # zt: overprivileged-permissions
     # The permission that let this request through, for the audit log: the first one held, in the
     # route's order (least privileged first), so a write permission only ever used to read shows unused.
+    # What the route would have accepted goes beside it, so the report can tell "needed" from "held but
+    # more than this call needed" (a narrower permission listed before it would have done).
     used = next(name for name in any_of if name in held)
     satisfied: list[str] = getattr(request.state, "permissions_used", [])
     if used not in satisfied:
         satisfied.append(used)
     request.state.permissions_used = satisfied
+    accepted: dict[str, list[str]] = getattr(request.state, "permissions_accepted", {})
+    accepted.setdefault(used, list(any_of))
+    request.state.permissions_accepted = accepted
 
 
 # endregion

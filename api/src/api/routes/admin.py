@@ -21,6 +21,7 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 class OwnerCount(BaseModel):
     owner: str  # object id
+    owner_name: str | None = None  # from the directory (Graph, read by downstream-api): a label, may be absent
     tasks: int
     done: int
 

@@ -43,11 +43,13 @@ def _profile(found: Any, oid: str) -> dict[str, Any]:
 
 class MyGroups(BaseModel):
     groups: list[str]
+    # id -> display name, where downstream-api could read it from Graph (GroupMember.Read.All).
+    names: dict[str, str] = {}
 
 
 @router.get("/me/groups", response_model=MyGroups)
 async def my_groups(user: TasksRead, down: OnBehalfOfCaller) -> Response:
     """The groups you can share a task with, as downstream-api (which keeps the tasks and decides who may
-    see a shared one) resolves them. Object ids only."""
+    see a shared one) resolves them, with the names it could read from Graph (ids are what counts)."""
     status, body = await down.call("GET", "/me/groups")
     return JSONResponse(body, status_code=status)

@@ -27,6 +27,7 @@ class OrgTask(BaseModel):
     done: bool
     created_at: str
     owner: str  # the owner's object id; names come from the directory, never from stored data
+    owner_name: str | None = None  # from the directory (Graph, read by downstream-api): a label, may be absent
 
 
 # region quote: org-tasks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -58,15 +59,18 @@ def _database_hop(session: Session, connecting_identity: str | None) -> dict[str
 
 class MyGroups(BaseModel):
     groups: list[str]
+    # id -> display name, for the groups Graph let this tier name (GroupMember.Read.All); the others have none.
+    names: dict[str, str] = {}
 
 
 @router.get("/me/groups")
 async def my_groups(principal: RecordsRead, groups: Groups) -> MyGroups:
     """The groups you can share a record with: yours, as this tier resolves them (its token's groups
-    claim, or Graph on overage). Object ids only: names would need GroupMember.Read.All, which this
-    app does not ask for (User.Read, the least privilege for one's own memberships, returns ids)."""
+    claim, or Graph on overage), with their names where an administrator let this tier read them
+    (Graph's GroupMember.Read.All; User.Read, the least privilege for one's own memberships, gives ids)."""
     # zt: configure-tokens-group-claims-app-roles
-    return MyGroups(groups=sorted(await groups.ids()))
+    ids, names = await asyncio.gather(groups.ids(), groups.names())
+    return MyGroups(groups=sorted(ids), names={gid: name for gid, name in names.items() if gid in ids})
 
 
 def _identity(connecting_identity: str | None) -> str | None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from zerotrust.paging import Page, Paging, paged
 
 from ..db import Record, one_page, utc
-from ..dependencies import DatabaseDep, OrgRecordsRead, RecordsAdminSteppedUp
+from ..dependencies import DatabaseDep, Groups, OrgRecordsRead, RecordsAdminSteppedUp
 
 router = APIRouter(tags=["organization"])
 
@@ -27,12 +27,14 @@ class OrgRecordOut(BaseModel):
     done: bool
     created_at: dt.datetime
     owner: str
+    owner_name: str | None = None  # Graph's displayName, a label only (None: Graph didn't say)
 
 
 class OwnerCount(BaseModel):
     owner: str
     tasks: int
     done: int
+    owner_name: str | None = None
 
 
 class Summary(BaseModel):
@@ -65,12 +67,20 @@ def _summary(session: Session, tenant_id: str) -> Summary:
 
 @router.get("/org/records")
 async def organization_records(
-    principal: OrgRecordsRead, db: DatabaseDep, page: Paging, response: Response
+    principal: OrgRecordsRead, db: DatabaseDep, page: Paging, response: Response, graph: Groups
 ) -> list[OrgRecordOut]:
-    return paged(response, "/org/records", page, await db.run(_org_records, principal.tid, page))
+    records = await db.run(_org_records, principal.tid, page)
+    # Who owns each, by name where Graph says (User.ReadBasic.All, on the caller's behalf); the id stays.
+    names = await graph.people([r.owner for r in records])
+    return paged(
+        response, "/org/records", page, [r.model_copy(update={"owner_name": names.get(r.owner)}) for r in records]
+    )
 
 
 # zt: configure-tokens-group-claims-app-roles
 @router.get("/admin/records/summary")
-async def records_summary(principal: RecordsAdminSteppedUp, db: DatabaseDep) -> Summary:
-    return await db.run(_summary, principal.tid)
+async def records_summary(principal: RecordsAdminSteppedUp, db: DatabaseDep, graph: Groups) -> Summary:
+    summary = await db.run(_summary, principal.tid)
+    names = await graph.people([o.owner for o in summary.owners])
+    summary.owners = [o.model_copy(update={"owner_name": names.get(o.owner)}) for o in summary.owners]
+    return summary

@@ -30,7 +30,12 @@ async def chain(request: Request, c: ClientsDep, token: ApiToken) -> Response:
     # three tiers and the database, once the person follows the link.
     cid = request.state.correlation_id
     own = cid in getattr(request.state, "recent_traces", ())
-    context: dict[str, Any] = {"client_id": c.settings.client_id, "trace_id": cid if own else None}
+    context: dict[str, Any] = {
+        "client_id": c.settings.client_id,
+        "trace_id": cid if own else None,
+        # Apps by their registered names, ids a click away (settings.app_names).
+        "app_names": c.settings.app_names,
+    }
     try:
         me = await api_client.me(c.api, token)
     except api_client.ApiError as err:

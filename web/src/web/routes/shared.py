@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from .. import api_client
+from .. import api_client, groups
 from ..api_client import ApiError
 from ..dependencies import ApiToken, ClientsDep
 from ..pages import page
@@ -45,4 +45,6 @@ async def shared_page(request: Request, c: ClientsDep, token: ApiToken, page_tok
         raise ApiError(
             502, "The api answered unexpectedly", "The shared tasks were not in the expected shape."
         ) from None
-    return page(request, "shared.html", tasks=tasks, next_page=following, paged=bool(page_token))
+    # Every group here is one of yours, so your groups' names label them.
+    names = await groups.group_names(c.api, token) if tasks else {}
+    return page(request, "shared.html", tasks=tasks, group_names=names, next_page=following, paged=bool(page_token))

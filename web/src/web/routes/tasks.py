@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from zerotrust.ids import OBJECT_ID
 
-from .. import api_client, notices
+from .. import api_client, groups, guests, notices
 from ..api_client import ClaimsChallenge
 from ..consent import PendingWrite, write_token
 from ..dependencies import ApiToken, Clients, ClientsDep, CsrfForm, CurrentSession, confirm_with_graph
@@ -48,7 +48,17 @@ async def tasks_page(request: Request, c: ClientsDep, token: ApiToken, page_toke
     # zt: protect-api
     # A page of tasks at a time (api_client.PAGE_SIZE), the next one a link: never the whole list at once.
     tasks, following = await api_client.list_tasks(c.api, token, page_token)
-    return page(request, "tasks.html", tasks=tasks, max_title=MAX_TITLE, next_page=following, paged=bool(page_token))
+    # zt: configure-tokens-group-claims-app-roles - a shared task names its group (asked only then).
+    names = await groups.group_names(c.api, token) if any(t.shared_with_group for t in tasks) else {}
+    return page(
+        request,
+        "tasks.html",
+        tasks=tasks,
+        group_names=names,
+        max_title=MAX_TITLE,
+        next_page=following,
+        paged=bool(page_token),
+    )
 
 
 @router.post("/tasks")
@@ -92,8 +102,16 @@ async def share_page(request: Request, task_id: TaskId, c: ClientsDep, token: Ap
     # zt: configure-tokens-group-claims-app-roles
     # The groups offered are the ones downstream-api resolves for you (and will accept): the web app
     # keeps no group list of its own. Two independent calls through the chain: one round trip's wait.
-    task, groups = await asyncio.gather(api_client.get_task(c.api, token, task_id), api_client.my_groups(c.api, token))
-    return page(request, "share.html", task=task, groups=groups)
+    task, mine = await asyncio.gather(api_client.get_task(c.api, token, task_id), groups.my_groups(c.api, token))
+    return page(
+        request,
+        "share.html",
+        task=task,
+        groups=mine,
+        group_names=groups.names_of(mine),
+        can=guests.CAN,
+        cannot=guests.CANNOT,
+    )
 
 
 @router.post("/tasks/{task_id}/share")
@@ -113,4 +131,11 @@ async def share_task(
             "Choose one of your groups from the list, or stop sharing.",
             retry=f"/tasks/{task_id}/share",
         )
-    return await _done(request, c, session, write)
+    try:
+        return await _done(request, c, session, write)
+    except api_client.ApiError as refused:
+        # zt: zero-trust-token-customization
+        # The api refuses a guest's share with a group (its decision); she hears the guest policy.
+        if refused.status != 403 or write.action != "share" or not guests.is_guest(session):
+            raise
+        return guests.refused(request, "Guests can't share with the organization's groups")
