@@ -65,7 +65,8 @@ def blocks(path: Path) -> list[Block]:
         fence, indent, body = opening["fence"], len(opening["indent"]), []
         start, i = i + 1, i + 1
         while i < len(lines) and not (lines[i].strip().startswith(fence) and lines[i].strip() == fence[0] * len(fence)):
-            body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i].lstrip())
+            line = lines[i]
+            body.append(line[indent:] if line[:indent].strip() == "" else line.lstrip())
             i += 1
         found.append(Block(path, start, opening["info"].strip(), "\n".join(body) + "\n"))
         i += 1
