@@ -58,13 +58,19 @@ def steps(module: Path) -> list[Step]:
         if match["kind"] == "observe":
             seen = OBSERVE.match(body)
             if not seen:
-                raise ValueError(f"{module.name}: not USER PATH [click \"BUTTON\"] | TEXT: {body!r}")
+                raise ValueError(f'{module.name}: not USER PATH [click "BUTTON"] | TEXT: {body!r}')
             found.append(Step(module.stem, "observe", seen["user"], seen["path"], seen["click"], seen["text"].strip()))
         else:
             done = DO.match(body)
             if not done:
                 raise ValueError(f"{module.name}: not ACTION [USER] [| ARGUMENT]: {body!r}")
             found.append(
-                Step(module.stem, "do", done["user"] or "", action=done["action"], argument=(done["argument"] or "").strip())
+                Step(
+                    module.stem,
+                    "do",
+                    done["user"] or "",
+                    action=done["action"],
+                    argument=(done["argument"] or "").strip(),
+                )
             )
     return found

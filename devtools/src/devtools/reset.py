@@ -132,7 +132,7 @@ def command(port_offset: int) -> int:
     except ResetRefused as exc:
         click.echo(f"zt reset: {exc}", err=True)
         return 1
-    click.echo("zt reset: the demo state is back to its start (keys, certificates and the demo password kept):")
+    click.echo("The demo state is back to its start (keys, certificates and the demo password kept):")
     click.echo("\n".join(f"  {line}" for line in done))
     return 0
 

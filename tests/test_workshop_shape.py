@@ -66,7 +66,9 @@ def test_every_command_block_is_run_or_says_why_not_and_names_what_exists(doc: P
 
 
 def test_the_scan_of_blocks_finds_what_it_must() -> None:
-    text = "x\n```sh\nmake -s token USER=a\n```\n  ```sh no-run: starts the stack\n  make nope\n  ```\n```text\nout\n```\n"
+    text = (
+        "x\n```sh\nmake -s token USER=a\n```\n  ```sh no-run: starts the stack\n  make nope\n  ```\n```text\nout\n```\n"
+    )
     path = ROOT / "test-artifacts" / "blocks-sample.md"
     path.parent.mkdir(exist_ok=True)
     path.write_text(text)
