@@ -19,8 +19,12 @@ from typing import Any
 
 import click
 
-# Tables of downstream-api's SQLite database emptied by a reset: the demo data starts empty.
-DOWNSTREAM_TABLES = {"records": "tasks (and their shares)", "provisioned_users": "provisioned users (SCIM)"}
+# What a reset deletes from downstream-api's SQLite database (the demo data starts empty), and the web's sessions.
+DOWNSTREAM_TABLES = {
+    "DELETE FROM records": "tasks (and their shares)",
+    "DELETE FROM provisioned_users": "provisioned users (SCIM)",
+}
+WEB_TABLES = {"DELETE FROM sessions": "sessions (everyone signs in again)"}
 
 
 class ResetRefused(Exception):
@@ -48,7 +52,7 @@ class Reset:
                 else "identity emulator (stopped): nothing to forget"
             )
         self._empty("downstream-api", self.local / "downstream" / "records.db", DOWNSTREAM_TABLES)
-        self._empty("web", self.local / "web" / "sessions.sqlite3", {"sessions": "sessions (everyone signs in again)"})
+        self._empty("web", self.local / "web" / "sessions.sqlite3", WEB_TABLES)
         return self.done
 
     def _running_stack(self) -> dict[str, Any] | None:
@@ -101,14 +105,15 @@ class Reset:
         )
 
     def _empty(self, tier: str, path: Path, tables: dict[str, str]) -> None:
+        """`tables`: each DELETE statement, and what it deletes in a person's words."""
         if not path.exists():
             self.done.append(f"{tier}: no data yet")
             return
         # A running tier has the file open too: SQLite's own locking (WAL) keeps both consistent.
         with sqlite3.connect(path, timeout=10) as db:
             counts = []
-            for table, what in tables.items():
-                deleted = db.execute(f"DELETE FROM {table}").rowcount  # noqa: S608 - table names are ours
+            for statement, what in tables.items():
+                deleted = db.execute(statement).rowcount
                 counts.append(f"{deleted} {what}")
         db.close()
         self.done.append(f"{tier}: deleted {', '.join(counts)}")
