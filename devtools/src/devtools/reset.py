@@ -20,11 +20,11 @@ from typing import Any
 import click
 
 # What a reset deletes from downstream-api's SQLite database (the demo data starts empty), and the web's sessions.
-DOWNSTREAM_TABLES = {
+DOWNSTREAM_DELETES = {
     "DELETE FROM records": "tasks (and their shares)",
     "DELETE FROM provisioned_users": "provisioned users (SCIM)",
 }
-WEB_TABLES = {"DELETE FROM sessions": "sessions (everyone signs in again)"}
+WEB_DELETES = {"DELETE FROM sessions": "sessions (everyone signs in again)"}
 
 
 class ResetRefused(Exception):
@@ -51,8 +51,11 @@ class Reset:
                 if existed
                 else "identity emulator (stopped): nothing to forget"
             )
-        self._empty("downstream-api", self.local / "downstream" / "records.db", DOWNSTREAM_TABLES)
-        self._empty("web", self.local / "web" / "sessions.sqlite3", WEB_TABLES)
+        self._empty("downstream-api", self.local / "downstream" / "records.db", DOWNSTREAM_DELETES)
+        self._empty("web", self.local / "web" / "sessions.sqlite3", WEB_DELETES)
+        if stack is None and (self.local / "postgres").exists():
+            # Its cluster admits only tokens and is not running: say so rather than claim the tasks are gone.
+            self.done.append("PostgreSQL (DB=postgres): not reset; delete .local/postgres to start it afresh")
         return self.done
 
     def _running_stack(self) -> dict[str, Any] | None:
