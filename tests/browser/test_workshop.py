@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, Error, Page, expect
 
+from tests.support.doc_commands import terminal_env
 from tests.support.launch import MAKE_RUN_STACK_OFFSET, RunningStack, start_stack
 from tests.support.people import ARTIFACTS, Visitor, chromium, confirm_its_you
 from tests.support.workshop import Step, modules, steps
@@ -170,7 +171,7 @@ class Walk:
         """`make reset`, as the module says (zt reset, against this walk's stack)."""
         done = subprocess.run(
             [sys.executable, "-m", "devtools.cli", "reset"],
-            env={**os.environ, "ZT_LOCAL_DIR": str(self.stack.local_dir)},
+            env={**terminal_env(os.environ), "ZT_LOCAL_DIR": str(self.stack.local_dir)},
             capture_output=True,
             text=True,
             timeout=60,

@@ -18,18 +18,18 @@ import httpx
 import pytest
 from devtools.emulator_admin import EmulatorAdmin
 from devtools.token import TokenError, device_code_token
-from devtools.workloads import provision
 
+from tests.support.doc_commands import terminal_env
 from tests.support.launch import MAKE_RUN_STACK_OFFSET, RunningStack, start_stack
 from tests.support.people import Person
 
 pytestmark = pytest.mark.live
 
 
-def _reset(local: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _zt(local: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "devtools.cli", "reset", *args],
-        env={**os.environ, "ZT_LOCAL_DIR": str(local)},
+        [sys.executable, "-m", "devtools.cli", *args],
+        env={**terminal_env(os.environ), "ZT_LOCAL_DIR": str(local)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -69,8 +69,9 @@ def test_reset_restores_the_demo_state_of_a_running_then_a_stopped_stack(tmp_pat
         person = _signed_in_person(stack)
         with _api(stack, "alice@contoso.test") as alice:
             assert alice.post("/tasks", json={"title": "Before the reset"}).status_code == 201
-        assert provision(stack.info, local, "create", "bob@contoso.test")[0] == 201
-        assert provision(stack.info, local, "deactivate", "bob@contoso.test")[0] == 200
+        # As `make provision` does, in a process of its own (it sets the provisioner's managed identity up there).
+        assert _zt(local, "provision", "create", "bob@contoso.test").returncode == 0
+        assert _zt(local, "provision", "deactivate", "bob@contoso.test").returncode == 0
         admin = EmulatorAdmin(stack.info)
         admin.post("users/disable", upn="gwen@fabrikam.test")
         admin.post("users/rename", upn="dave@contoso.test", new_upn="david@contoso.test")
@@ -85,12 +86,12 @@ def test_reset_restores_the_demo_state_of_a_running_then_a_stopped_stack(tmp_pat
         # Someone else's clone (no stack.json there) is refused, and nothing here changes.
         other = tmp_path / "other-clone"
         other.mkdir()
-        refused = _reset(other, "--port-offset", str(MAKE_RUN_STACK_OFFSET))
+        refused = _zt(other, "reset", "--port-offset", str(MAKE_RUN_STACK_OFFSET))
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "was not started from this clone" in refused.stderr
         assert _rows(local / "downstream" / "records.db", "records") == 1
 
-        done = _reset(local)
+        done = _zt(local, "reset")
         assert done.returncode == 0, done.stdout + done.stderr
         assert "demo state is back to its start" in done.stdout
         assert "identity emulator (running)" in done.stdout and "deleted 1 tasks" in done.stdout
@@ -115,7 +116,7 @@ def test_reset_restores_the_demo_state_of_a_running_then_a_stopped_stack(tmp_pat
         stack.process.send_signal(signal.SIGTERM)
         stack.process.wait(30)
     assert json.loads((local / "emulator" / "admin-state.json").read_text())["disabled"]
-    stopped = _reset(local, "--port-offset", str(MAKE_RUN_STACK_OFFSET))
+    stopped = _zt(local, "reset", "--port-offset", str(MAKE_RUN_STACK_OFFSET))
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     assert "identity emulator (stopped)" in stopped.stdout
     assert not (local / "emulator" / "admin-state.json").exists()

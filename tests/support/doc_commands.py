@@ -23,6 +23,18 @@ from devtools.paths import repo_root
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)(?P<info>.*)$")
 NO_RUN = re.compile(r"^sh\s+no-run:\s*(?P<reason>\S.*)$")
 MAKE_TARGET = re.compile(r"(?:^|[\s;&|(])make\s+(?:-\w+\s+)*(?P<target>[a-z][\w-]*)")
+# Set in a test process by fixtures and in-process tools (another stack's CA, a managed identity): a person's
+# terminal has none of them, and the commands find their stack's CA in stack.json.
+NOT_IN_A_TERMINAL = {
+    "VIRTUAL_ENV",
+    "REQUESTS_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "IMDS_ENDPOINT",
+}
 ZT_COMMAND = re.compile(r"python3 -m uv run zt\s+(?P<command>[a-z][\w-]*)")
 
 
@@ -91,7 +103,8 @@ def terminal_env(env: Mapping[str, str]) -> dict[str, str]:
     uv (the docs say `python3 -m uv run ...`, meaning the machine's Python)."""
     venv = env.get("VIRTUAL_ENV") or str(Path(sys.executable).parent.parent)
     path = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(venv))
-    return {**{k: v for k, v in env.items() if k != "VIRTUAL_ENV" and not k.startswith("PYTEST_")}, "PATH": path}
+    kept = {k: v for k, v in env.items() if k not in NOT_IN_A_TERMINAL and not k.startswith("PYTEST_")}
+    return {**kept, "PATH": path}
 
 
 def run_block(block: Block, env: Mapping[str, str], *, timeout: float = 300) -> subprocess.CompletedProcess[str]:
