@@ -68,8 +68,8 @@ class Reset:
         if _answers(f"http://localhost:{self.web_port}/healthz"):
             raise ResetRefused(
                 f"a stack answers on port {self.web_port} but was not started from this clone ({self.local} has "
-                "no stack.json of a running `make run`): run `make reset` in the clone that started it, "
-                "or stop it and run `make reset` here"
+                "no stack.json of a running `make run`): run `make reset` in the clone that started it (with its "
+                "PORT_OFFSET), or stop it and run `make reset` here"
             )
         return None
 
@@ -95,6 +95,13 @@ class Reset:
 
         try:
             answer = EmulatorAdmin(stack).post("reset")
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise ResetRefused(f"the identity emulator refused the reset: {exc}") from None
+            raise ResetRefused(
+                "the running identity emulator has no reset endpoint: it was started from older code; "
+                "stop the stack (Ctrl-C), run `make reset`, then `make run` again"
+            ) from None
         except (TokenError, httpx.HTTPError) as exc:
             raise ResetRefused(
                 f"the identity emulator at {stack.get('emulator_front_channel')} did not take the reset as this "
