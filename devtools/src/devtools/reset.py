@@ -79,12 +79,13 @@ class Reset:
         if stack.get("database"):
             raise ResetRefused(
                 "this stack keeps its tasks in PostgreSQL (DB=postgres), which `make reset` does not empty: "
-                "stop it (Ctrl-C) and run `make reset` then `make run`, or delete .local/postgres to start afresh"
+                "stop it (Ctrl-C), delete .local/postgres (its cluster and tasks), run `make reset`, then "
+                "`make run DB=postgres` again"
             )
         if any("devtools.redis_server" in cmd for cmd in _children_cmdlines(int(stack["runner_pid"]))):
             raise ResetRefused(
                 "this stack keeps web sessions in Redis (WEB_REPLICAS>1), which `make reset` does not clear: "
-                "stop it (Ctrl-C), run `make reset`, then `make run` again"
+                "stop it (Ctrl-C; Redis keeps nothing on disk), run `make reset`, then `make run` again"
             )
 
     def _reset_emulator_live(self, stack: dict[str, Any]) -> None:
