@@ -14,11 +14,11 @@ USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.tes
 MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test token scorecard report provision permissions-report bench lint quotes gates audit sbom test-pythons \
-	hooks diagrams screenshots .venv-ready
+.PHONY: help run test token reset scorecard report provision permissions-report bench lint quotes gates audit sbom \
+	test-pythons hooks diagrams screenshots .venv-ready
 
 help:
-	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint | quotes"
+	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | reset | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint | quotes"
 	@echo "make gates [GATES='bandit checkov zizmor workflows secrets yamllint'] | audit | sbom | test-pythons [PYTHONS=...] | hooks"
 	@echo "make diagrams | screenshots [RUNNING=1]"
 
@@ -51,6 +51,11 @@ test: .venv-ready
 
 token: .venv-ready
 	$(UV) run zt token --user $(USER_UPN)
+
+# The demo state back to its start (tasks, consents, disabled users, sessions), keys and certificates kept;
+# the stack may be running (reset live) or stopped. PORT_OFFSET as given to `make run`.
+reset: .venv-ready
+	$(UV) run zt reset --port-offset $(PORT_OFFSET)
 
 # Every attack of the catalogue against the running stack's api and downstream-api (see `zt scorecard -h`
 # to point it at a deployment); prints a PASS/FAIL table and fails if any attack got through.

@@ -140,7 +140,8 @@ def _runnable(path: Path) -> list[Block]:
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("path", [p for p in FILES if _runnable(p)], ids=_name)
+# The workshop's modules are terminal sessions, run as such by tests/e2e/test_workshop_commands.py.
+@pytest.mark.parametrize("path", [p for p in FILES if _runnable(p) and "workshop" not in p.parts], ids=_name)
 def test_each_files_commands_run_as_written_against_a_fresh_stack(path: Path, tmp_path: Path) -> None:
     """One stack per file, as `make run` starts it (none for commands that need none, e.g. `git grep`); the
     blocks in order, each one bash script that exits 0."""

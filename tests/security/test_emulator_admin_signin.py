@@ -45,6 +45,7 @@ ENDPOINTS = [
     ("POST", "/admin/users/restore", {"upn": ALICE}),
     ("POST", "/admin/keys/rotate", {}),
     ("POST", "/admin/keys/withdraw-retired", {}),
+    ("POST", "/admin/reset", {}),
     ("POST", "/admin/consent/grant", {"tenant": "contoso", "client": "web", "resource": "api"}),
     ("POST", "/admin/consent/revoke", {"tenant": "contoso", "client": "cli", "resource": "graph"}),
 ]

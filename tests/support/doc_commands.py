@@ -2,7 +2,8 @@
 
 A ```sh (or bash, shell, console) block is run by tests/test_doc_commands.py from the repository root as one
 bash script (`set -euo pipefail`; nothing carries over to the next block, so each stands alone as a reader
-copies it), each file's blocks in order, against a fresh stack of the test's own; a block opened with
+copies it), each file's blocks in order, against a fresh stack of the test's own (the workshop's modules
+are one terminal session each instead, `run_session`: tests/e2e/test_workshop_commands.py); a block opened with
 ```sh no-run: <reason> is shown, not run, and the reason says why. In a ```console block the `$ ` lines run.
 Sample output goes in ```text. Every command's first word must exist either way (`problems`).
 
@@ -20,6 +21,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -288,13 +290,28 @@ def stack_env(local_dir: Path, port_offset: int, bin_dir: Path) -> dict[str, str
     shim = bin_dir / "curl"
     shim.write_text(CURL.format(python=sys.executable, offset=port_offset, local=str(local_dir), curl=real_curl))
     shim.chmod(0o755)
-    venv = os.environ.get("VIRTUAL_ENV") or str(Path(sys.executable).parent.parent)
-    dropped = ("PYTEST_", "MAKE", "MFLAGS", "VIRTUAL_ENV", "ZT_LOCAL_DIR")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
-    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and not p.startswith(venv)]
-    env["PATH"] = os.pathsep.join([str(bin_dir), *path])
+    env = terminal_env(os.environ)
+    env["PATH"] = os.pathsep.join([str(bin_dir), env["PATH"]])
     env["ZT_LOCAL_DIR"] = str(local_dir)
     return env
+
+
+# Set in a test process by fixtures and in-process tools (another stack's CA, a managed identity): a person's
+# terminal has none of them, and the commands find their stack's CA in its stack.json.
+NOT_IN_A_TERMINAL = frozenset(
+    {"REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET"}
+    | {"IMDS_ENDPOINT", "ZT_LOCAL_DIR"}
+)
+
+
+def terminal_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` as a person's terminal has it: no test runner's or outer make's variables, and not inside the
+    test's virtual environment, whose python3 has no uv (the docs say `python3 -m uv run`: the machine's)."""
+    venv = env.get("VIRTUAL_ENV") or str(Path(sys.executable).parent.parent)
+    dropped = ("PYTEST_", "MAKE", "MFLAGS", "VIRTUAL_ENV")
+    kept = {k: v for k, v in env.items() if not k.startswith(dropped) and k not in NOT_IN_A_TERMINAL}
+    kept["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and not p.startswith(venv))
+    return kept
 
 
 def run_block(
@@ -310,3 +327,26 @@ def run_block(
         timeout=timeout,
         check=False,
     )
+
+
+def run_session(found: list[Block], env: Mapping[str, str], cwd: Path = ROOT, timeout: float = 600) -> str:
+    """Blocks as one terminal session (the workshop's modules: a variable set in one block is there in the
+    next), one bash script that announces each block on stderr; its stdout, or AssertionError with the output."""
+    parts = ["set -euo pipefail"]
+    for block in found:
+        parts += [f"echo '>>> {block.location}' >&2", block.script()]
+    done = subprocess.run(
+        ["bash", "-c", "\n".join(parts) + "\n"],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, (
+        f"{found[0].location if found else 'no block'}: the commands exited {done.returncode}\n"
+        f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
+    )
+    return done.stdout

@@ -1,5 +1,4 @@
-"""`zt`: the developer command line for the Zero Trust sample. Each command imports what it needs when
-it runs: `zt --help` and the light commands don't pay for the stack, the token flows or the attacks."""
+"""`zt`: the developer command line; each command imports what it needs when it runs, so `zt --help` stays light."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from pathlib import Path
 import click
 
 from devtools.paths import local_dir, repo_root
+from devtools.reset import command as reset_command  # beside what it resets
 
 PATH = click.Path(path_type=Path)
 
@@ -296,5 +296,6 @@ def bench(smoke: bool, out: Path | None) -> int:
     return run_bench(smoke, out or default)
 
 
+zt.add_command(reset_command)
 if __name__ == "__main__":
     sys.exit(main())

@@ -77,3 +77,15 @@ async def revoke_consent(request: Request) -> Response:
     admin.user_consent = {k: v for k, v in admin.user_consent.items() if (k[0], k[2], k[3]) != (tid, cid, rid)}
     emu.store.save()
     return done(request, "consent revoked")
+
+
+@router.post("/reset", dependencies=MANAGES_KEYS)
+async def reset(request: Request) -> Response:
+    """The demo tenant as at its first start, for the next workshop (`make reset`): consents, revocations,
+    disabled, deleted and renamed users, sign-in sessions and grants in flight are forgotten, as a restart
+    on an empty admin state would; the signing keys, demo password and managed identity headers stay."""
+    emu = emulator(request)
+    emu.store.discard()
+    # A new emulator over the same state dir: nothing of the old directory or store can linger in it.
+    request.app.state.emulator = Emulator(emu.settings)
+    return done(request, "demo state restored", state_dir=str(emu.settings.state_dir))

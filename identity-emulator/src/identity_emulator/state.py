@@ -150,6 +150,10 @@ class Store:
         tmp.write_text(json.dumps(self.admin.to_json(), indent=1))
         os.replace(tmp, self._path)
 
+    def discard(self) -> None:
+        """Forget the administrative state on file (the workshop's reset); this store is not used again."""
+        self._path.unlink(missing_ok=True)
+
     def prune(self, now: float, pending_ttl: float) -> None:
         """Drop what has expired, so a long-running emulator doesn't grow without bound."""
         self.pending = {k: v for k, v in self.pending.items() if now - v.created < pending_ttl}
