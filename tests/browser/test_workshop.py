@@ -135,11 +135,15 @@ class Walk:
     def share_task(self, step: Step) -> None:
         visitor = self.person(step.user)
         page = visitor.page
+        task, _, group = step.argument.partition(" > ")  # `Team lunch > Everyone at Contoso`: the group by name
         page.goto(self.url("/tasks"))
-        self.until(visitor, step.argument, step)
-        page.locator("ul.tasks li").filter(has_text=step.argument).get_by_role("link", name="Share…").click()
+        self.until(visitor, task, step)
+        page.locator("ul.tasks li").filter(has_text=task).get_by_role("link", name="Share…").click()
         choice = page.get_by_label("Group")
-        choice.select_option(choice.locator("option").first.get_attribute("value"))
+        if group:
+            choice.select_option(label=group)
+        else:
+            choice.select_option(index=0)
         page.get_by_role("button", name="Share", exact=True).click()
         self.until(visitor, "Your tasks", step)  # through "Confirm it's you" and the second factor
 

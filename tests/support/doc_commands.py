@@ -50,6 +50,16 @@ TOOLS = {
     "echo": "shell builtin",
     "export": "shell builtin",
     "sudo": "the install line devtools/install.sh prints when not root",
+    ".": "shell builtin: the workshop's modules read their stack with `. docs/workshop/stack.sh`",
+    "stack": "the function docs/workshop/stack.sh defines: one value of the stack's stack.json",
+    "if": "shell syntax",
+    "then": "shell syntax",
+    "fi": "shell syntax",
+    "exit": "shell builtin",
+    "grep": "coreutils-like: reads output",
+    "sed": "coreutils-like: edits a copy of a file",
+    "tr": "coreutils",
+    "mktemp": "coreutils",
 }
 SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "(", ")", "|&"})
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
@@ -193,18 +203,31 @@ def simple_commands(script: str) -> list[list[str]]:
     """The words of each simple command (split at pipes, `&&`, `;`, subshells and `$(...)`), assignments
     in front dropped."""
     commands: list[list[str]] = []
+    pending = ""
     for line in _logical_lines(script):
-        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-        lexer.whitespace_split, lexer.commenters = True, "#"
-        current: list[str] = []
-        for word in lexer:
+        # A quoted argument may span lines (`python3 -c '...'` with a program in it): read on until it closes.
+        pending = f"{pending}\n{line}" if pending else line
+        try:
+            words = list(_lexer(pending))
+        except ValueError:
+            continue
+        pending, current = "", []
+        for word in words:
             if word in SEPARATORS:
                 commands.append(current)
                 current = []
             elif current or not ASSIGNMENT.match(word):
                 current.append(word)
         commands.append(current)
+    if pending:
+        list(_lexer(pending))  # raises: a quote never closed
     return [c for c in commands if c]
+
+
+def _lexer(text: str) -> shlex.shlex:
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    lexer.whitespace_split, lexer.commenters = True, "#"
+    return lexer
 
 
 def _after_options(words: list[str]) -> list[str]:
@@ -243,7 +266,7 @@ def problems(block: Block) -> list[str]:
     try:
         commands = simple_commands(block.script())
     except ValueError as exc:  # unbalanced quotes
-        return [*found, f"cannot read the commands: {exc}"]
+        return [f"{block.location}: {p}" for p in [*found, f"cannot read the commands: {exc}"]]
     found += [p for words in commands if (p := command_problem(words))]
     if block.runnable and not commands:
         found.append("a runnable block with no command")

@@ -39,8 +39,7 @@ def zt(ctx: click.Context) -> int:
 
 
 def _command(summary: str, description: str | None = None) -> Callable[[Callable[..., int]], click.Command]:
-    # The summary in `zt --help`, the description (else the summary) in `zt COMMAND --help`; the
-    # command's name is the function's, with dashes.
+    # The summary in `zt --help`, the description (else the summary) in `zt COMMAND --help`.
     return zt.command(short_help=summary, help=description or summary)
 
 
