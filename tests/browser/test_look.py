@@ -1,6 +1,6 @@
 """Look and feel in a real browser (Debian's Chromium through Playwright), measured rather than eyed.
 
-At 1366 px the header is one line; at 390 px no page scrolls sideways (wide tables scroll in their own
+At 1366 px the header is one line; at 390 px and 1366 px no page scrolls sideways (wide tables scroll in their own
 box); the nav marks the current page; each action (add, complete, share, delete, sign out) is confirmed
 on the next page in a status region; times are for people (no microseconds) and carry <time datetime>;
 the tour's backticks are code; the favicon is an SVG. No console error on any page.
@@ -31,6 +31,8 @@ PAGES = (
     "/guide",
     "/guide/developer-strategy-authorization-best-practices",
     "/guide/api-calls-api",
+    "/guide/workshop",
+    "/guide/workshop/06-the-chain",
     "/tasks",
     "/shared",
     "/chain",
@@ -166,7 +168,7 @@ def test_each_action_is_confirmed_and_times_are_for_people(stack: RunningStack) 
         alice.close()
 
 
-def test_no_page_scrolls_sideways_at_390_px(stack: RunningStack) -> None:
+def test_no_page_scrolls_sideways_at_390_or_1366_px(stack: RunningStack) -> None:
     with chromium() as browser:
         alice = signed_in(browser, stack, "alice@contoso.test", "look-09-alice")
         errors = _console_errors(alice)
@@ -186,6 +188,12 @@ def test_no_page_scrolls_sideways_at_390_px(stack: RunningStack) -> None:
             assert page.url.startswith(stack.web), page.url
             _fits(page, PHONE["width"])
             alice.shot(f"look-11-390{(path or '').replace('/', '-')}")
+        page.set_viewport_size(LAPTOP)
+        for path in (*PAGES, share, trace):
+            page.goto(f"{stack.web}{path}")
+            _fits(page, LAPTOP["width"])
+        alice.shot("look-11-1366-last")
+        page.set_viewport_size(PHONE)
         page.goto(f"{stack.web}/")
         # The tour's code spans are code, not backticks.
         articles = page.locator("#articles").locator("xpath=..")

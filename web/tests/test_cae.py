@@ -101,6 +101,19 @@ def test_a_graph_challenge_sends_the_person_to_sign_in_again_and_the_page_comes_
     assert browser.get("/tasks").status_code == 200
 
 
+def test_turning_back_from_the_sign_in_a_challenge_asked_for_asks_again_not_an_error(
+    browser: Browser, fake_api: FakeApi
+) -> None:
+    # Revoked moments after signing in (a workshop's pace): the tokens are gone, and going back to the page
+    # instead of signing in is one more sign-in prompt, never "No access to the api".
+    browser.sign_in("alice")
+    fake_api.graph_challenge = claims_challenge(_nbf_claims(time.time() + 1), realm="")
+    _to_identity_provider(browser.get("/tasks"))
+    fake_api.graph_challenge = None
+    again = browser.get("/tasks")
+    assert again.status_code == 302 and again.headers["location"] == "/auth/login?next=%2Ftasks", again.text[:300]
+
+
 def test_an_api_challenge_on_a_change_does_it_exactly_once_after_signing_in_again(
     browser: Browser, fake_api: FakeApi
 ) -> None:

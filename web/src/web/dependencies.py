@@ -210,7 +210,9 @@ async def api_token(request: Request, session: ConfirmedSession, c: ClientsDep) 
         return got.token
     # No usable token and no usable refresh token (expired, revoked, consent withdrawn).
     c.signin.tokens.forget(session.key)
-    if time.time() - session.created_at < FRESH_SESSION_SECONDS:
+    # None: no tokens held at all (a claims challenge dropped them), and a sign-in brings them back. A refusal
+    # moments after signing in would only come back here:
+    if got is not None and time.time() - session.created_at < FRESH_SESSION_SECONDS:
         # Signed in moments ago and still no token: sending the person round again would loop.
         raise SignInFailed(
             "No access to the api",
