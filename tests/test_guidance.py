@@ -76,6 +76,12 @@ def test_every_chapter_belongs_to_an_article_of_the_tour() -> None:
     assert chapters <= slugs, f"chapters for unknown articles: {chapters - slugs}"
 
 
+def test_the_guide_index_lists_every_chapter_in_the_guides_order() -> None:
+    index = (ROOT / "docs" / "guidance" / "README.md").read_text()
+    listed = re.findall(r"^\| (\d+) \| \[[^]]+\]\(([a-z0-9-]+)\.md\)", index, re.M)
+    assert listed == [(str(a["number"]), a["slug"]) for a in _articles()]
+
+
 def test_markers_in_code_name_real_articles() -> None:
     slugs = {str(a["slug"]) for a in _articles()}
     found = {
