@@ -66,8 +66,9 @@ def _module(request: Request, c: ClientsDep, name: str) -> Response:
     tour = load_tour()
     linked = {link.split("#")[0] for link in chapter.links}
     demonstrates = [a for a in tour.articles if a.chapter in linked]
-    context = {"demonstrates": demonstrates} if demonstrates else {}  # else the route's own (tour.yaml `pages`)
-    return page(request, "guide.html", chapter=chapter, article=None, **context)
+    if not demonstrates:  # a module that links no chapter: the route's own (tour.yaml `pages`)
+        return page(request, "guide.html", chapter=chapter, article=None)
+    return page(request, "guide.html", chapter=chapter, article=None, demonstrates=demonstrates)
 
 
 @router.get("/diagrams/{name}.svg")
