@@ -247,3 +247,12 @@ def test_the_docs_folder_is_the_clones_unless_web_docs_dir_says_otherwise(
     assert Settings().docs_dir == ROOT / "docs"
     monkeypatch.setenv("WEB_DOCS_DIR", str(tmp_path))
     assert Settings().docs_dir == tmp_path
+
+
+def test_the_tours_flow_links_land_on_a_chapters_diagram(browser: Any) -> None:
+    links = re.findall(r'<a href="(/guide/[a-z0-9-]+)#the-flow">', browser.get("/").text)
+    assert len(links) == 7
+    for link in links:
+        chapter = browser.get(link).text
+        assert 'id="the-flow"' in chapter, link
+        assert re.search(r'<img src="/guide/diagrams/[a-z0-9-]+\.svg"', chapter), link
