@@ -9,14 +9,16 @@ and the emulator's Graph line, names the permission each call used; the report t
 permission unused and none broader than its calls needed. A permission planted in a copy of the
 registrations fails --strict, naming it.
 
-On the session's stack: its other tests are written to be indifferent to what was consented before them,
-so the administrator's tenant-wide consent granted here changes no outcome of theirs.
+On a stack of its own: the administrator's tenant-wide consent granted here would change what the session
+stack's tests are asked and refused (the api's own on-behalf-of request without admin consent, say).
 """
 
 from __future__ import annotations
 
 import re
+import signal
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,7 +28,7 @@ from devtools.paths import repo_root
 from devtools.token import device_code_token
 
 from tests.e2e.test_chain import csrf, sign_in
-from tests.support.launch import RunningStack, zt
+from tests.support.launch import MAKE_RUN_STACK_OFFSET, RunningStack, start_stack, zt
 from tests.support.people import Person
 
 pytestmark = pytest.mark.guidance("overprivileged-permissions")
@@ -91,6 +93,14 @@ def _app_only_clients(stack: RunningStack) -> None:
     assert daemon.returncode == 0, daemon.stderr
     scim = zt(stack, "provision", "show", "alice@contoso.test")
     assert scim.returncode == 0 and "HTTP 200" in scim.stderr, scim.stderr
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    running = start_stack(tmp_path_factory.mktemp("permissions-stack"), MAKE_RUN_STACK_OFFSET)
+    yield running
+    running.process.send_signal(signal.SIGTERM)
+    running.process.wait(30)
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def line(use: Use, method: str, status: int) -> dict[str, Any]:
         "tenant_id": use.claims.get("tid"),
         "object_id": use.claims.get("oid"),
         "client_app_id": use.claims.get("azp"),
-        "token_type": "delegated",
+        "token_type": "delegated",  # a kind of token, not a secret  # nosec B105
         "permissions": [permission] if permission else [],
         "accepted": {permission: list(use.accepted)} if permission else {},
         "route": use.route,
