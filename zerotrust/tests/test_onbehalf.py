@@ -44,7 +44,9 @@ def obo(monkeypatch: pytest.MonkeyPatch) -> tuple[OnBehalfOf, list[tuple[str, st
     asked: list[tuple[str, str, tuple[str, ...]]] = []
     lifetime = {"seconds": 3600.0}
 
-    def acquire(principal: Principal, assertion: str, scopes: list[str], claims: str | None) -> tuple[str, float]:
+    def acquire(
+        principal: Principal, _lineage: str, assertion: str, scopes: list[str], claims: str | None
+    ) -> tuple[str, float]:
         asked.append((principal.oid, assertion if claims is None else f"{assertion}+claims", tuple(scopes)))
         return f"downstream-token-{len(asked)}-for-{principal.oid}", time.time() + lifetime["seconds"]
 
@@ -90,10 +92,10 @@ def test_each_users_app_is_made_at_their_own_tenant_and_kept_per_user(monkeypatc
     client = OnBehalfOf(ConfidentialApps("api-client-id", "https://login.example", lambda: "assertion"))
     made: list[str] = []
     monkeypatch.setattr(client._msal, "new", lambda tenant: made.append(tenant) or object())
-    alices = client._app_for(ALICE)
-    assert client._app_for(ALICE) is alices  # one app (and token cache) per user, reused
-    assert client._app_for(BOB) is not alices
-    client._app_for(CAROL)
+    alices = client._app_for(ALICE, "t1")
+    assert client._app_for(ALICE, "t1") is alices  # one app (and token cache) per user and incoming token, reused
+    assert client._app_for(BOB, "t1") is not alices
+    client._app_for(CAROL, "t1")
     assert made == [CONTOSO, CONTOSO, FABRIKAM]
     assert client._msal.authority_host == "https://login.example"
 
@@ -102,10 +104,10 @@ def test_the_per_user_apps_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("zerotrust.onbehalf.MAX_USERS", 3)
     client = OnBehalfOf(ConfidentialApps("api-client-id", "https://login.example", lambda: "assertion"))
     monkeypatch.setattr(client._msal, "new", lambda tenant: object())
-    first = client._app_for(_user("u0"))
+    first = client._app_for(_user("u0"), "t")
     for n in range(1, 5):
-        client._app_for(_user(f"u{n}"))
-    assert len(client._apps) == 3 and client._app_for(_user("u0")) is not first  # the oldest went first
+        client._app_for(_user(f"u{n}"), "t")
+    assert len(client._apps) == 3 and client._app_for(_user("u0"), "t") is not first  # the oldest went first
 
 
 def test_a_claims_challenge_skips_the_cached_result_and_forget_drops_only_that_users(obo: Any) -> None:
@@ -118,3 +120,34 @@ def test_a_claims_challenge_skips_the_cached_result_and_forget_drops_only_that_u
     assert _token(client, ALICE, "alices-token", ["Records.Read"]) not in (alices, with_claims)
     assert _token(client, BOB, "bobs-token", ["Records.Read"]) == bobs  # bob's results stay
     assert len(asked) == 4
+
+
+class _Msal:
+    """An MSAL app's two calls as the exchange uses them: its cache (silent) and the token endpoint (OBO)."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def get_accounts(self) -> list[dict[str, str]]:
+        return [{"home_account_id": "alice"}] if self.tokens else []
+
+    def acquire_token_silent(self, scopes: list[str], account: Any) -> dict[str, Any]:
+        return {"access_token": self.tokens[-1], "expires_in": 3600}
+
+    def acquire_token_on_behalf_of(self, assertion: str, scopes: list[str], claims_challenge: Any) -> dict[str, Any]:
+        self.tokens.append(f"on-behalf-of-{assertion}")
+        return {"access_token": self.tokens[-1], "expires_in": 3600}
+
+
+def test_a_later_sign_ins_token_is_exchanged_anew_never_served_an_earlier_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # zt: secure-with-cae
+    # alice's session was revoked and she signed in again: the web sends a new token. What was got on behalf of
+    # the old one (still unexpired) must not go on downstream, or Graph refuses it once more after the new sign-in.
+    client = OnBehalfOf(ConfidentialApps("api-client-id", "https://login.example", lambda: "assertion"))
+    monkeypatch.setattr(client._msal, "new", lambda tenant: _Msal())
+    before = _token(client, ALICE, "before-the-revocation", ["Records.Read"])
+    after = _token(client, ALICE, "after-signing-in-again", ["Records.Read"])
+    assert (before, after) == ("on-behalf-of-before-the-revocation", "on-behalf-of-after-signing-in-again")
+    assert client.token_endpoint_calls == 2

@@ -78,7 +78,9 @@ class OnBehalfOf:
     def __init__(self, apps: ConfidentialApps) -> None:
         """`apps`: this service's MSAL apps (its client id and credential); each user's is at their tenant."""
         self._msal = apps
-        self._apps: LRUCache[str, msal.ConfidentialClientApplication] = LRUCache(MAX_USERS)
+        # One MSAL app (and token cache) per user and incoming token: what was got on behalf of an earlier sign-in
+        # is never handed on for a later one (a revoked session's tokens would outlive its revocation downstream).
+        self._apps: LRUCache[tuple[str, str], msal.ConfidentialClientApplication] = LRUCache(MAX_USERS)
         self._results: TLRUCache[tuple[str, str, tuple[str, ...]], tuple[str, float]] = TLRUCache(
             MAX_RESULTS, lambda _key, value, _now: value[1] - REFRESH_MARGIN_SECONDS, timer=time.time
         )
@@ -88,12 +90,13 @@ class OnBehalfOf:
     async def token(self, user: User, assertion: str, scopes: list[str], *, claims: str | None = None) -> str:
         """A token for `scopes` on behalf of `user`, whose own token is `assertion`; or OboError. `claims`: a
         resource's claims challenge, passed to the token service (nothing cached is used then)."""
-        key = (user.user_key, hashlib.sha256(assertion.encode()).hexdigest(), tuple(sorted(scopes)))
+        lineage = hashlib.sha256(assertion.encode()).hexdigest()
+        key = (user.user_key, lineage, tuple(sorted(scopes)))
         hit = self._results.get(key) if claims is None else None
         if hit is not None:
             return hit[0]
         try:
-            found = await anyio.to_thread.run_sync(self._acquire, user, assertion, scopes, claims)
+            found = await anyio.to_thread.run_sync(self._acquire, user, lineage, assertion, scopes, claims)
         except (OSError, ValueError):  # MSAL raises these when the provider can't be reached
             raise unreachable() from None
         except msal.exceptions.MsalServiceError:  # the token service answered with a server error (5xx)
@@ -105,22 +108,25 @@ class OnBehalfOf:
     def forget(self, user: User) -> None:
         """Drop every token held for `user` (after a claims challenge: none of them may be used again)."""
         with self._lock:
-            self._apps.pop(user.user_key, None)
+            for app_key in [k for k in list(self._apps.keys()) if k[0] == user.user_key]:
+                self._apps.pop(app_key, None)
             for key in [k for k in list(self._results.keys()) if k[0] == user.user_key]:
                 self._results.pop(key, None)
 
-    def _app_for(self, user: User) -> msal.ConfidentialClientApplication:
+    def _app_for(self, user: User, lineage: str) -> msal.ConfidentialClientApplication:
         with self._lock:
-            app = self._apps.get(user.user_key)
+            app = self._apps.get((user.user_key, lineage))
             if app is None:
                 # zt: identity-supported-account-types
                 # Asked of the user's own tenant: a Fabrikam user's token is exchanged at Fabrikam's authority.
-                app = self._apps[user.user_key] = self._msal.new(user.tid)
+                app = self._apps[(user.user_key, lineage)] = self._msal.new(user.tid)
             return app
 
-    def _acquire(self, user: User, assertion: str, scopes: list[str], claims: str | None) -> tuple[str, float]:
+    def _acquire(
+        self, user: User, lineage: str, assertion: str, scopes: list[str], claims: str | None
+    ) -> tuple[str, float]:
         # region quote: obo-exchange
-        app = self._app_for(user)
+        app = self._app_for(user, lineage)
         result: dict[str, Any] | None = None
         accounts = app.get_accounts() if claims is None else []
         if accounts:
