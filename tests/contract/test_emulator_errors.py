@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from devtools.signin import FormBrowser, parse_forms
 
 from tests.support.launch import LiveEmulator
+from tests.support.tokens import apis_at, build_access_token_expired
 
 from .helpers import api_scope, certificate_credential, downstream_scope, sign_in, web_client
 
@@ -681,6 +682,19 @@ def _forged(live: LiveEmulator, token: str, how: str) -> str:
 )
 def test_obo_with_a_forged_assertion(live: LiveEmulator, alice_api_token: str, how: str) -> None:
     assert_entra_error(obo(live, _forged(live, alice_api_token, how)), 400, "invalid_grant", 50013)
+
+
+@pytest.mark.parametrize(("seconds_ago", "exchanged"), [(30, True), (600, False)])
+def test_obo_allows_five_minutes_of_clock_skew_and_not_more(
+    live: LiveEmulator, seconds_ago: int, exchanged: bool
+) -> None:
+    # An api accepts a token a little past exp (its leeway); the token service must then exchange it too.
+    assertion = build_access_token_expired(live, apis_at("https://a", "https://d")["api"], seconds_ago=seconds_ago)
+    r = obo(live, assertion)
+    if exchanged:
+        assert r.status_code == 200, r.text
+    else:
+        assert_entra_error(r, 400, "invalid_grant", 500133)
 
 
 def test_obo_with_a_malformed_assertion(live: LiveEmulator) -> None:

@@ -162,6 +162,9 @@ def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
     }
 
 
+ASSERTION_CLOCK_SKEW_SECONDS = 300
+
+
 def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
     client = _confidential_client(emu, form, tenant)
     if form.get("requested_token_use") != "on_behalf_of":
@@ -176,7 +179,12 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
         raise EntraError("invalid_grant", 50013)
     try:
         claims = jwt.decode(
-            assertion, key, algorithms=["RS256"], options={"verify_aud": False, "require": ["aud", "exp", "iss", "tid"]}
+            assertion,
+            key,
+            algorithms=["RS256"],
+            options={"verify_aud": False, "require": ["aud", "exp", "iss", "tid"]},
+            # Clocks differ: Entra's token service, like its resources, allows five minutes between them.
+            leeway=ASSERTION_CLOCK_SKEW_SECONDS,
         )
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
         raise EntraError("invalid_grant", 500133) from None
