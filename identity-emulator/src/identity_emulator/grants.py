@@ -28,6 +28,8 @@ from .tokens import parse_scopes, wants_cp1
 router = APIRouter()
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# On-behalf-of assertions: aud checked against the client below; clocks may differ by 5 minutes, as Entra allows.
+ASSERTION_CHECKS: jwt.types.Options = {"verify_aud": False, "require": ["aud", "exp", "iss", "tid"]}
 # No vowels: no words, no 0/O or 1/I confusion. An alphabet, not a secret:
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ23456789"  # pragma: allowlist secret
 
@@ -162,9 +164,6 @@ def _client_credentials(emu: Emulator, form: Form, tenant: str, path_tenant: Ten
     }
 
 
-ASSERTION_CLOCK_SKEW_SECONDS = 300
-
-
 def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | None) -> dict[str, Any]:
     client = _confidential_client(emu, form, tenant)
     if form.get("requested_token_use") != "on_behalf_of":
@@ -178,14 +177,7 @@ def _on_behalf_of(emu: Emulator, form: Form, tenant: str, path_tenant: Tenant | 
     if key is None:
         raise EntraError("invalid_grant", 50013)
     try:
-        claims = jwt.decode(
-            assertion,
-            key,
-            algorithms=["RS256"],
-            options={"verify_aud": False, "require": ["aud", "exp", "iss", "tid"]},
-            # Clocks differ: Entra's token service, like its resources, allows five minutes between them.
-            leeway=ASSERTION_CLOCK_SKEW_SECONDS,
-        )
+        claims = jwt.decode(assertion, key, algorithms=["RS256"], options=ASSERTION_CHECKS, leeway=300)
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError):
         raise EntraError("invalid_grant", 500133) from None
     except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError, jwt.InvalidKeyError):
