@@ -263,19 +263,25 @@ def build_access_token(stack: Source, api: Api, **overrides: Any) -> str:
     return _issuer(stack).token(api, **overrides)
 
 
-def build_access_token_expired(stack: Source, api: Api, seconds_ago: int = LEEWAY_SECONDS + 60) -> str:
+def build_access_token_expired(
+    stack: Source, api: Api, seconds_ago: int = LEEWAY_SECONDS + 60, **overrides: Any
+) -> str:
     now = int(time.time())
-    return _issuer(stack).token(api, iat=now - 3600, nbf=now - 3600, exp=now - seconds_ago)
+    return _issuer(stack).token(api, **{"iat": now - 3600, "nbf": now - 3600, "exp": now - seconds_ago, **overrides})
 
 
-def build_access_token_not_yet_valid(stack: Source, api: Api, seconds_ahead: int = LEEWAY_SECONDS + 60) -> str:
+def build_access_token_not_yet_valid(
+    stack: Source, api: Api, seconds_ahead: int = LEEWAY_SECONDS + 60, **overrides: Any
+) -> str:
     now = int(time.time())
-    return _issuer(stack).token(api, nbf=now + seconds_ahead, exp=now + 3600)
+    return _issuer(stack).token(api, **{"nbf": now + seconds_ahead, "exp": now + 3600, **overrides})
 
 
-def build_access_token_issued_in_future(stack: Source, api: Api, seconds_ahead: int = LEEWAY_SECONDS + 60) -> str:
+def build_access_token_issued_in_future(
+    stack: Source, api: Api, seconds_ahead: int = LEEWAY_SECONDS + 60, **overrides: Any
+) -> str:
     now = int(time.time())
-    return _issuer(stack).token(api, iat=now + seconds_ahead, exp=now + 3600)
+    return _issuer(stack).token(api, **{"iat": now + seconds_ahead, "exp": now + 3600, **overrides})
 
 
 def build_access_token_without(stack: Source, api: Api, claim: str) -> str:
