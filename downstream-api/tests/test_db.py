@@ -36,3 +36,39 @@ def test_sqlite_folder_and_file_are_created_owner_only(tmp_path: Path) -> None:
     assert target.exists()
     assert target.stat().st_mode & 0o777 == 0o600
     assert target.parent.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["kept-trace", "unsampled-trace"])
+def test_a_kept_trace_reaches_the_database_as_a_comment_and_an_unsampled_one_leaves_the_sql_alone(
+    tmp_path: Path, kept: bool
+) -> None:
+    from downstream_api.db import Database
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event, text
+    from zerotrust.tracing import TraceRequests, Tracing
+
+    db = Database(make_engine(f"sqlite:///{tmp_path / 'records.db'}"))
+    seen: list[str] = []
+    event.listen(db.engine, "after_cursor_execute", lambda _c, _cur, statement, *_: seen.append(statement))
+    app = FastAPI()
+
+    @app.get("/one")
+    async def one() -> int:
+        return await db.run(lambda session: int(session.scalar(text("SELECT 1"))))
+
+    # Kept: a trace file to export to and room for every trace; unsampled: nothing exports, nothing is kept.
+    tracing = Tracing("downstream-api", trace_file=tmp_path / "spans.jsonl") if kept else Tracing("downstream-api")
+    app.add_middleware(TraceRequests, tracing=tracing)
+    response = TestClient(app).get("/one")
+    assert response.status_code == 200
+    trace_id = response.headers["x-correlation-id"]
+    (statement,) = [s for s in seen if s.startswith("SELECT 1")]
+    if kept:
+        assert statement.startswith("SELECT 1 /*traceparent='00-" + trace_id + "-") and statement.endswith("'*/")
+        flags = statement.rsplit("-", 1)[1].removesuffix("'*/")
+        assert int(flags, 16) & 1, "the trace is marked sampled"
+    else:
+        # The same text every time, so SQLite's statement cache (PostgreSQL's prepared statements) serve it.
+        assert statement == "SELECT 1"
+    db.dispose()

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from zerotrust.paging import Page
-from zerotrust.tracing import client_span, outgoing
+from zerotrust.tracing import client_span, outgoing, recorded
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -253,8 +253,12 @@ class Database:
 def _traceparent_comment(
     _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
 ) -> tuple[str, Any]:
-    # The trace reaches the database as a SQL comment (the sqlcommenter convention: Azure Database for
-    # PostgreSQL's query store and the server's log show it). Our own span's ids only: hex and dashes.
+    # A kept (sampled) trace reaches the database as a SQL comment (the sqlcommenter convention: Azure Database
+    # for PostgreSQL's query store and the server's log show it). Our own span's ids only: hex and dashes.
+    # Only a kept one: the comment makes each statement's text new, so the database parses it afresh (SQLite's
+    # statement cache and PostgreSQL's prepared statements miss), and for a trace nobody can see that buys nothing.
+    if not recorded():
+        return statement, parameters
     parent = outgoing().get("traceparent")
     return (f"{statement} /*traceparent='{parent}'*/" if parent else statement), parameters
 

@@ -1,0 +1,89 @@
+"""No route of any tier sends work that waits on nothing through the thread pool.
+
+FastAPI runs a plain `def` endpoint or dependency (and a class used as one) in a worker thread: under load
+each such hop costs more CPU than the tier's checks. Work that waits on the disk or a database runs in a
+thread on purpose (downstream-api's units of work, MSAL's network calls) and is called from async code,
+so it never shows here.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from api.main import create_app as create_api
+from api.settings import Settings as ApiSettings
+from downstream_api.main import create_app as create_downstream
+from downstream_api.settings import Settings as DownstreamSettings
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from web.main import create_app as create_web
+from web.settings import Settings as WebSettings
+
+
+def _is_async(call: Any) -> bool:
+    while isinstance(call, functools.partial):
+        call = call.func
+    if inspect.isclass(call):
+        return False  # FastAPI instantiates a class dependency in a worker thread
+    target = call if inspect.isroutine(call) else getattr(call, "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
+
+
+def _sync_calls(dependant: Dependant) -> Iterator[str]:
+    for sub in dependant.dependencies:
+        if sub.call is not None and not _is_async(sub.call):
+            yield f"{getattr(sub.call, '__module__', '?')}.{getattr(sub.call, '__qualname__', repr(sub.call))}"
+        yield from _sync_calls(sub)
+
+
+def _hops(app: FastAPI) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            calls = list(_sync_calls(route.dependant))
+            if not _is_async(route.endpoint):
+                calls.append(f"{route.endpoint.__module__}.{route.endpoint.__qualname__} (the endpoint)")
+            if calls:
+                found[f"{sorted(route.methods or ['?'])[0]} {context.path_format}"] = sorted(set(calls))
+    return found
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda: create_web(WebSettings()), id="web"),
+        pytest.param(lambda: create_api(ApiSettings()), id="api"),
+        pytest.param(lambda: create_downstream(DownstreamSettings()), id="downstream-api"),
+    ],
+)
+def test_no_route_hops_to_a_worker_thread_for_work_that_waits_on_nothing(make: Any) -> None:
+    assert _hops(make()) == {}, "make these `async def` (they wait on nothing), or await the blocking part in a thread"
+
+
+def _sync_dependency() -> int:
+    return 1
+
+
+class _ClassDependency:
+    pass
+
+
+def test_the_check_finds_a_plain_def_dependency_a_class_and_an_endpoint() -> None:
+    from fastapi import Depends
+
+    app = FastAPI()
+
+    @app.get("/sync")
+    def sync_endpoint(n: int = Depends(_sync_dependency), c: _ClassDependency = Depends()) -> int:
+        return n
+
+    [(route, calls)] = _hops(app).items()
+    assert route == "GET /sync"
+    names = [c.rsplit(".", 1)[-1] for c in calls]
+    assert names == ["_ClassDependency", "_sync_dependency", "sync_endpoint (the endpoint)"]
