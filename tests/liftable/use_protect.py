@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from lifted.asgi import request
 from lifted.keyset import KeySet
 from lifted.protect import Protection, install
@@ -41,7 +41,13 @@ validator = TokenValidator(
     TokenPolicy.for_authority(AUTHORITY_HOST, API, (TENANT,), (CLIENT,)),
     KeySet(f"{AUTHORITY_HOST}/{TENANT}", identity_provider),
 )
-protect = Protection(lambda: validator, realm="my-api")
+
+
+async def get_validator(_request: Request) -> TokenValidator:
+    return validator
+
+
+protect = Protection(get_validator, realm="my-api")
 Reader = Annotated[Principal, Depends(protect.scopes("Things.Read"))]
 app = FastAPI()
 install(app)

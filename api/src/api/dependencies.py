@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from zerotrust.correlation import correlation_id
-from zerotrust.protect import BearerError, Protection
+from zerotrust.protect import BearerError, Protection, runs_check
 from zerotrust.service import lifespan_clients
 from zerotrust.tokens import Principal, TokenValidator
 
@@ -29,18 +29,19 @@ class Clients:
     public_url: str
 
 
-ClientsDep = Annotated[Clients, Depends(lifespan_clients(Clients))]
+clients = lifespan_clients(Clients)
+ClientsDep = Annotated[Clients, Depends(clients)]
 
 
-async def public_url(c: ClientsDep) -> str:
-    return c.public_url
+async def public_url(request: Request) -> str:
+    return (await clients(request)).public_url
 
 
 PublicUrl = Annotated[str, Depends(public_url)]
 
 
-async def token_validator(c: ClientsDep) -> TokenValidator:
-    return c.validator
+async def token_validator(request: Request) -> TokenValidator:
+    return (await clients(request)).validator
 
 
 # zt: protect-api
@@ -65,7 +66,6 @@ ADMIN_ROLES = ("Tasks.Admin",)
 # region quote: delegated-scopes
 TasksRead = Annotated[Principal, Depends(protect.scopes(*READ))]
 TasksWrite = Annotated[Principal, Depends(protect.scopes(*WRITE))]
-OrgScopeHeld = Annotated[Principal, Depends(protect.scopes(*ORG_READ))]
 # endregion
 
 # zt: zero-trust-token-customization
@@ -84,10 +84,17 @@ def refuse_guests(principal: Principal) -> None:
         raise BearerError(403, protect.realm, "insufficient_scope", GUEST_REFUSED)
 
 
-async def org_member(principal: OrgScopeHeld) -> Principal:
-    """Tasks.Read.All (its permission, found through this dependency), held by a member of the tenant."""
+org_scope_held = protect.scopes(*ORG_READ)
+
+
+async def org_member(request: Request) -> Principal:
+    """Tasks.Read.All, held by a member of the tenant."""
+    principal = await org_scope_held(request)
     refuse_guests(principal)
     return principal
+
+
+runs_check(org_member, org_scope_held)
 
 
 OrgTasksRead = Annotated[Principal, Depends(org_member)]
@@ -105,17 +112,17 @@ TasksAdminSteppedUp = Annotated[
 TenantReporter = Annotated[Principal, Depends(protect.app_roles("Tasks.Report.All"))]
 Provisioner = Annotated[Principal, Depends(protect.app_roles("Users.Provision"))]
 
-Caller = Annotated[Principal, Depends(protect.principal)]
-# The caller's own token: the assertion for on-behalf-of, never forwarded downstream as is.
-IncomingToken = Annotated[str, Depends(protect.bearer_token)]
+
+# Each calls what it needs itself: one dependency node per need (zerotrust.protect, Protection).
+async def on_behalf_of_caller(request: Request) -> Hop:
+    caller, c = await protect.principal(request), await clients(request)
+    # The caller's own token: the assertion for on-behalf-of, never forwarded downstream as is.
+    return c.downstream.on_behalf_of(caller, protect.read_bearer(request), correlation_id(request))
 
 
-async def on_behalf_of_caller(request: Request, caller: Caller, token: IncomingToken, c: ClientsDep) -> Hop:
-    return c.downstream.on_behalf_of(caller, token, correlation_id(request))
-
-
-async def as_app(request: Request, caller: Caller, c: ClientsDep) -> AppHop:
+async def as_app(request: Request) -> AppHop:
     """The api as itself, for an app-only caller; refused for a user's request (AppHop)."""
+    caller, c = await protect.principal(request), await clients(request)
     return c.downstream.as_app(caller, correlation_id(request))
 
 

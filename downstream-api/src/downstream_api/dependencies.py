@@ -21,7 +21,7 @@ from zerotrust.cae import bearer_refusal
 from zerotrust.groups import GroupResolver, GroupsUnavailable
 from zerotrust.names import UserNames
 from zerotrust.onbehalf import OboError, OnBehalfOf
-from zerotrust.protect import Check, Protection
+from zerotrust.protect import Check, Protection, runs_check
 from zerotrust.service import lifespan_clients
 from zerotrust.tokens import Principal, TokenValidator
 
@@ -42,11 +42,12 @@ class Clients:
     people: UserNames | None = None  # other users' display names (Graph), for labels
 
 
-ClientsDep = Annotated[Clients, Depends(lifespan_clients(Clients))]
+clients = lifespan_clients(Clients)
+ClientsDep = Annotated[Clients, Depends(clients)]
 
 
-async def token_validator(c: ClientsDep) -> TokenValidator:
-    return c.validator
+async def token_validator(request: Request) -> TokenValidator:
+    return (await clients(request)).validator
 
 
 class UnitOfWork:
@@ -74,8 +75,8 @@ class UnitOfWork:
         return await self.db.run(checked)
 
 
-async def database(c: ClientsDep, request: Request) -> UnitOfWork:
-    return UnitOfWork(c.database, request)
+async def database(request: Request) -> UnitOfWork:
+    return UnitOfWork((await clients(request)).database, request)
 
 
 DatabaseDep = Annotated[UnitOfWork, Depends(database)]
@@ -136,15 +137,16 @@ def active(check: Check) -> Check:
     never mentioned is not refused: the directory says who may sign in; provisioning can cut one off.
     """
 
-    # A default rather than Annotated: postponed annotations can't resolve the local `check`.
-    async def still_active(request: Request, c: ClientsDep, principal: Principal = Depends(check)) -> Principal:
+    async def still_active(request: Request) -> Principal:
+        principal = await check(request)
         request.state.active_check = (principal.tid, principal.oid)
         # A route that works on the data checks in its own transaction (UnitOfWork.run): no second thread
         # hop, no second transaction. Any other route checks here, on its own.
         if not _uses_database(request.scope.get("route")):
-            await UnitOfWork(c.database, request).run(lambda _session: None)
+            await UnitOfWork((await clients(request)).database, request).run(lambda _session: None)
         return principal
 
+    runs_check(still_active, check)
     return still_active
 
 
@@ -162,7 +164,6 @@ RecordsAdminSteppedUp = Annotated[
 ]
 TenantReporter = Annotated[Principal, Depends(protect.app_roles(*REPORT))]
 UsersManager = Annotated[Principal, Depends(protect.app_roles(*MANAGE_USERS))]
-BearerToken = Annotated[str, Depends(protect.bearer_token)]
 
 
 class CallerGroups:
@@ -204,10 +205,9 @@ class CallerGroups:
             ) from None
 
 
-async def caller_groups(
-    c: ClientsDep, token: BearerToken, principal: Annotated[Principal, Depends(protect.principal)]
-) -> CallerGroups:
-    return CallerGroups(c, principal, token)
+async def caller_groups(request: Request) -> CallerGroups:
+    principal = await protect.principal(request)
+    return CallerGroups(await clients(request), principal, protect.read_bearer(request))
 
 
 Groups = Annotated[CallerGroups, Depends(caller_groups)]

@@ -80,9 +80,18 @@ async def clients(request: Request) -> Clients:
 
 ClientsDep = Annotated[Clients, Depends(clients)]
 
+# Each dependency below calls the one before it itself, taking the request alone: under load every FastAPI
+# dependency node costs tens of microseconds, so a page pays for one node per need.
 
-async def optional_session(request: Request, c: ClientsDep) -> Session | None:
+
+async def optional_session(request: Request) -> Session | None:
+    # Read once per request, whichever dependency asks first (the per-session rate limit counts it once).
+    read: tuple[Session | None] | None = getattr(request.state, "session_read", None)
+    if read is not None:
+        return read[0]
+    c = clients_of(request)
     session = await c.signin.session(request)
+    request.state.session_read = (session,)
     request.state.session = session  # the pages show who is signed in
     if session is not None:
         decided(request.state, session.user.tid, session.user.oid)
@@ -119,7 +128,8 @@ def page_of(request: Request) -> str:
     return f"/{first}" if first else "/"
 
 
-async def require_session(request: Request, session: OptionalSession) -> Session:
+async def require_session(request: Request) -> Session:
+    session = await optional_session(request)
     if session is None:
         raise SignInRequired(page_of(request))
     return session
@@ -180,16 +190,20 @@ async def end_session(c: Clients, session: Session) -> None:
     c.confirmed.pop(session.key, None)
 
 
-async def confirmed_session(request: Request, session: CurrentSession, c: ClientsDep) -> Session:
-    await confirm_with_graph(request, c, session)
+async def confirmed_session(request: Request) -> Session:
+    session = await require_session(request)
+    if not getattr(request.state, "session_confirmed", False):
+        await confirm_with_graph(request, clients_of(request), session)
+        request.state.session_confirmed = True
     return session
 
 
 ConfirmedSession = Annotated[Session, Depends(confirmed_session)]
 
 
-async def csrf_form(request: Request, session: CurrentSession) -> FormData:
+async def csrf_form(request: Request) -> FormData:
     """The posted form of a signed-in user, after its synchronizer token matched the session's."""
+    session = await require_session(request)
     form = await read_form(request)
     if not session.csrf_ok(form.get("csrf_token")):
         raise CsrfRejected()
@@ -200,8 +214,9 @@ CsrfForm = Annotated[FormData, Depends(csrf_form)]
 
 
 # zt: token-management
-async def api_token(request: Request, session: ConfirmedSession, c: ClientsDep) -> str:
+async def api_token(request: Request) -> str:
     """The api access token, silently from the user's server-side cache; else sign in again."""
+    session, c = await confirmed_session(request), clients_of(request)
     # zt: developer-strategy-application-permissions
     # A user is present, so the web calls the api with the user's delegated token only; it holds no app
     # role on the api and never uses client credentials for it (that is for the daemon, with no user).

@@ -26,7 +26,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
-from .protect import BEARER_SCHEME, Permission, permission_of
+from .protect import BEARER_SCHEME, Permission, permissions_of
 
 # The operation extension naming the token type a route needs: "delegated" or "app-only".
 TYPE_EXTENSION = "x-token-type"
@@ -34,8 +34,8 @@ TYPE_EXTENSION = "x-token-type"
 
 def _checks(dependant: Dependant) -> Iterator[Permission]:
     for sub in dependant.dependencies:
-        if sub.call is not None and (permission := permission_of(sub.call)) is not None:
-            yield permission
+        if sub.call is not None:
+            yield from permissions_of(sub.call)
         yield from _checks(sub)
 
 

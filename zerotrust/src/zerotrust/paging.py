@@ -73,7 +73,7 @@ def read_skiptoken(token: str) -> tuple[dt.datetime, str]:
 
 
 # Async though it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread, a thread hop
-# on every list request (tests/perf/test_thread_hops.py).
+# on every list request (tests/perf/test_request_path.py).
 async def page_of(
     top: Annotated[
         str | None, Query(alias="$top", description=f"How many items, 1 to {MAX_TOP} (default {DEFAULT_TOP}).")

@@ -1,6 +1,6 @@
 """Protecting a FastAPI API: the bearer token validated on every route that asks, and a permission per route.
 
-    protect = Protection(get_validator, realm="api")   # get_validator: a dependency giving a TokenValidator
+    protect = Protection(get_validator, realm="api")   # get_validator(request): awaits to a TokenValidator
     Reader = Annotated[Principal, Depends(protect.scopes("Tasks.Read", "Tasks.ReadWrite"))]
 
     @app.get("/tasks")
@@ -22,16 +22,16 @@ import math
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
 from .keyset import ProviderUnavailable
 from .tokens import InvalidToken, Principal, TokenValidator
 
-Check = Callable[..., Awaitable[Principal]]
+Check = Callable[[Request], Awaitable[Principal]]
 
 # Documents the scheme in OpenAPI; with auto_error off it never answers a request itself.
 BEARER_SCHEME = HTTPBearer(
@@ -93,15 +93,22 @@ class Permission:
     user_roles: bool = False
 
 
-# The checks made here and what each accepts, for the OpenAPI schema and the tests (never for deciding).
-_PERMISSIONS: weakref.WeakKeyDictionary[Callable[..., Any], Permission] = weakref.WeakKeyDictionary()
+# The checks made here and what each accepts (its own, then those of the checks it runs), for the OpenAPI
+# schema and the tests (never for deciding).
+_PERMISSIONS: weakref.WeakKeyDictionary[Callable[..., Any], tuple[Permission, ...]] = weakref.WeakKeyDictionary()
 
 
-def permission_of(call: Callable[..., Any]) -> Permission | None:
+def permissions_of(call: Callable[..., Any]) -> tuple[Permission, ...]:
     try:
-        return _PERMISSIONS.get(call)
+        return _PERMISSIONS.get(call, ())
     except TypeError:  # not weak-referenceable, so not one of ours
-        return None
+        return ()
+
+
+def runs_check(outer: Callable[..., Any], check: Check, *own: Permission) -> None:
+    """Record that `outer` calls `check` itself (rather than declaring it as a FastAPI dependency): its
+    route then accepts what `check` accepts, in the schema and in routecheck's eyes."""
+    _PERMISSIONS[outer] = (*own, *permissions_of(check))
 
 
 # region quote: record-use
@@ -125,10 +132,13 @@ def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] 
 
 
 class Protection:
-    """The checks of one API. `validator` is a FastAPI dependency giving the TokenValidator (built in the
-    app's lifespan, with its HTTP client), so nothing hides in a global or a magic app.state name."""
+    """The checks of one API. `validator(request)` gives the TokenValidator (built in the app's lifespan,
+    with its HTTP client), so nothing hides in a global or a magic app.state name.
 
-    def __init__(self, validator: Callable[..., Any], realm: str) -> None:
+    Each check is one FastAPI dependency taking the request alone, and calls what it needs itself: under
+    load every dependency node costs FastAPI tens of microseconds, so a route pays for one node per need."""
+
+    def __init__(self, validator: Callable[[Request], Awaitable[TokenValidator]], realm: str) -> None:
         self.realm = realm
 
         def read_bearer(request: Request) -> str:
@@ -149,10 +159,14 @@ class Protection:
             return read_bearer(request)
 
         # zt: protect-api
-        # Reads the header itself rather than through bearer_token: one dependency fewer on every request.
         # region quote: principal
-        async def principal(request: Request, tokens: Annotated[TokenValidator, Depends(validator)]) -> Principal:
+        async def principal(request: Request) -> Principal:
+            # Once per request, whichever check asks first (the caller's rate limit counts a request once).
+            known = getattr(request.state, "principal", None)
+            if isinstance(known, Principal):
+                return known
             token = read_bearer(request)
+            tokens = await validator(request)
             try:
                 found = await tokens.validate(token)
             except InvalidToken as exc:
@@ -181,6 +195,7 @@ class Protection:
                 )
             return found
 
+        self.read_bearer = read_bearer
         self.bearer_token = bearer_token
         self.principal = principal
 
@@ -192,13 +207,14 @@ class Protection:
         """A delegated (user) token holding at least one of these scopes."""
 
         # zt: developer-strategy-delegated-permission
-        async def check(request: Request, principal: Annotated[Principal, Depends(self.principal)]) -> Principal:
+        async def check(request: Request) -> Principal:
+            principal = await self.principal(request)
             if principal.is_app_only or not principal.scopes & set(any_of):
                 raise self._forbidden(any_of)
             _record_use(request, any_of, principal.scopes)
             return principal
 
-        _PERMISSIONS[check] = Permission("delegated", any_of)
+        _PERMISSIONS[check] = (Permission("delegated", any_of),)
         return check
 
     # endregion
@@ -208,14 +224,15 @@ class Protection:
         """An app-only token (no user) granted at least one of these app roles."""
 
         # zt: developer-strategy-application-permissions
-        async def check(request: Request, principal: Annotated[Principal, Depends(self.principal)]) -> Principal:
+        async def check(request: Request) -> Principal:
+            principal = await self.principal(request)
             # A user assigned a role of the same name is still refused: app-only routes act for a whole tenant.
             if not principal.is_app_only or not set(principal.roles) & set(any_of):
                 raise self._forbidden(any_of)
             _record_use(request, any_of, set(principal.roles))
             return principal
 
-        _PERMISSIONS[check] = Permission("app-only", any_of)
+        _PERMISSIONS[check] = (Permission("app-only", any_of),)
         return check
 
     # endregion
@@ -239,11 +256,12 @@ class Protection:
     def with_context(self, check: Check, context: str) -> Check:
         """`check`, and the token names authentication context `context` (require_context)."""
 
-        # Its permission is `check`'s, found through this dependency (openapi.py, routecheck.py).
-        async def stepped_up(principal: Annotated[Principal, Depends(check)]) -> Principal:
+        async def stepped_up(request: Request) -> Principal:
+            principal = await check(request)
             self.require_context(principal, context)
             return principal
 
+        runs_check(stepped_up, check)
         return stepped_up
 
     # region quote: user-roles-check
@@ -251,14 +269,17 @@ class Protection:
         """A delegated token holding one of `scopes` (the app may act for the user here), for a user assigned
         one of the app roles `roles` (the user may do this at all): a role alone would serve any app."""
 
+        held = self.scopes(*scopes)
+
         # zt: configure-tokens-group-claims-app-roles
-        async def check(principal: Annotated[Principal, Depends(self.scopes(*scopes))]) -> Principal:
+        async def check(request: Request) -> Principal:
+            principal = await held(request)
             # Entra puts the roles an administrator assigned this user on this API in `roles`.
             if not set(principal.roles) & set(roles):
                 raise self._forbidden(roles, "The signed-in user is not assigned an app role this operation needs.")
             return principal
 
-        _PERMISSIONS[check] = Permission("delegated", roles, user_roles=True)
+        runs_check(check, held, Permission("delegated", roles, user_roles=True))
         return check
 
     # endregion

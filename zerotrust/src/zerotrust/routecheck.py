@@ -10,7 +10,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
-from .protect import permission_of
+from .protect import permissions_of
 
 
 def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
@@ -34,7 +34,7 @@ def unguarded_routes(routes: list[BaseRoute], public: Iterable[str] = ("/healthz
             # Mounts and plain Starlette routes bypass dependencies: only listed public ones may exist.
             problems.append(f"{type(route.original_route).__name__} {route.path}")
             continue
-        if not any(permission_of(call) is not None for call in _calls(route.dependant)):
+        if not any(permissions_of(call) for call in _calls(route.dependant)):
             problems.append(f"{sorted(route.methods or ())} {route.path}")
     return problems
 

@@ -29,7 +29,7 @@ def _app(
     app = FastAPI()
     if validator is not None:
 
-        async def get_validator() -> TokenValidator:
+        async def get_validator(_request: Any) -> TokenValidator:
             return validator
 
         reader = Protection(get_validator, realm="bench").scopes("Tasks.Read", "Tasks.ReadWrite")
