@@ -8,6 +8,7 @@ import base64
 import dataclasses
 import json
 import re
+import sqlite3
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -285,6 +286,41 @@ def test_redis_drops_each_record_at_the_absolute_lifetime_by_itself(
     finally:
         _run(backend.store.close())
         client.close()
+
+
+def test_the_sqlite_read_of_each_request_stays_on_the_event_loop_and_sees_every_write(sqlite_sessions: Any) -> None:
+    store = sqlite_sessions.store
+
+    async def not_on_the_thread(*_args: Any) -> Any:
+        raise AssertionError("the per-request read went to aiosqlite's thread")
+
+    session = _run(sqlite_sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    thread_read, store._db.execute_fetchall = store._db.execute_fetchall, not_on_the_thread
+    try:
+        assert _run(store.get(session.key)).key == session.key
+        # What the writer thread committed is what the next read sees: an ended session is gone at once.
+        _run(sqlite_sessions.end(session.id))
+        assert _run(store.get(session.key)) is None
+    finally:
+        store._db.execute_fetchall = thread_read
+
+
+def test_a_busy_sqlite_file_is_read_on_the_thread_instead(sqlite_sessions: Any) -> None:
+    class Busy:
+        def execute(self, *_args: Any) -> Any:
+            raise sqlite3.OperationalError("database is locked")
+
+        def close(self) -> None:
+            pass
+
+    store = sqlite_sessions.store
+    session = _run(sqlite_sessions.start(ALICE, FAKE_CACHE, replaces=[]))
+    reader, store._reader = store._reader, Busy()
+    try:
+        assert _run(store.get(session.key)).key == session.key
+        assert _run(store.get("no-such-key")) is None
+    finally:
+        store._reader = reader
 
 
 def test_a_record_ended_elsewhere_is_not_brought_back_by_a_late_write(sessions: Any) -> None:
