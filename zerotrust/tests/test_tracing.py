@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.sampling import Decision
-from zerotrust.tracing import PerSecond, TraceRequests, Tracing, client_span, traced
+from zerotrust.tracing import PerSecond, TraceRequests, Tracing, client_span, outgoing, traced
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
@@ -62,6 +62,30 @@ def test_at_most_rate_new_traces_a_second_are_kept() -> None:
 def test_nothing_is_recorded_without_an_exporter_yet_the_trace_id_is_there(tmp_path: Path) -> None:
     r = _app(Tracing("api"), trust_caller=True).get("/items/1", headers={"traceparent": TRACEPARENT})
     assert r.status_code == 200 and r.headers["x-correlation-id"] == TRACE_ID
+
+
+def _hop_headers(tracing: Tracing, traceparent: str) -> dict[str, str]:
+    """What a route sends the next tier as its trace context, outside and inside a client span."""
+    app = FastAPI()
+
+    @app.get("/hop")
+    async def hop() -> dict[str, str]:
+        before = outgoing()["traceparent"]
+        with client_span("GET next tier"):
+            return {"outside": before, "inside": outgoing()["traceparent"]}
+
+    app.add_middleware(TraceRequests, tracing=tracing, trust_caller=True)
+    return dict(TestClient(app).get("/hop", headers={"traceparent": traceparent}).json())
+
+
+def test_a_kept_trace_gets_a_span_per_call_and_one_not_kept_continues_from_the_requests_own(tmp_path: Path) -> None:
+    kept = _hop_headers(Tracing("api", trace_file=tmp_path / "spans.jsonl"), TRACEPARENT)
+    assert kept["inside"] != kept["outside"] and kept["inside"].split("-")[1] == TRACE_ID
+    (client,) = [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines() if "CLIENT" in line]
+    assert kept["inside"].split("-")[2] == client["span_id"]
+    # The caller did not keep it (flags 00): no span for the call, the same trace id carried on.
+    not_kept = _hop_headers(Tracing("api", trace_file=tmp_path / "other.jsonl"), TRACEPARENT[:-2] + "00")
+    assert not_kept["inside"] == not_kept["outside"] and not_kept["inside"].split("-")[1] == TRACE_ID
 
 
 @dataclass(frozen=True)
