@@ -106,8 +106,7 @@ def permissions_of(call: Callable[..., Any]) -> tuple[Permission, ...]:
 
 
 def runs_check(outer: Callable[..., Any], check: Check, *own: Permission) -> None:
-    """Record that `outer` calls `check` itself (rather than declaring it as a FastAPI dependency): its
-    route then accepts what `check` accepts, in the schema and in routecheck's eyes."""
+    """`outer` calls `check` itself, not as a dependency: it accepts what `check` does (schema, routecheck)."""
     _PERMISSIONS[outer] = (*own, *permissions_of(check))
 
 
@@ -132,11 +131,9 @@ def _record_use(request: Request, any_of: tuple[str, ...], held: frozenset[str] 
 
 
 class Protection:
-    """The checks of one API. `validator(request)` gives the TokenValidator (built in the app's lifespan,
-    with its HTTP client), so nothing hides in a global or a magic app.state name.
-
-    Each check is one FastAPI dependency taking the request alone, and calls what it needs itself: under
-    load every dependency node costs FastAPI tens of microseconds, so a route pays for one node per need."""
+    """The checks of one API; `validator(request)` gives the TokenValidator the app's lifespan built. Each check
+    is one dependency taking the request alone and calls what it needs itself: under load FastAPI spends tens
+    of microseconds per dependency node, so a route pays one per need (tests/perf/test_request_path.py)."""
 
     def __init__(self, validator: Callable[[Request], Awaitable[TokenValidator]], realm: str) -> None:
         self.realm = realm
@@ -155,7 +152,6 @@ class Protection:
 
         # BEARER_SCHEME is documented by openapi.py, not run as a dependency: ~12 us a request saved.
         async def bearer_token(request: Request) -> str:
-            """The token from the Authorization header (RFC 6750 2.1), and only from there."""
             return read_bearer(request)
 
         # zt: protect-api
@@ -173,12 +169,8 @@ class Protection:
                 raise BearerError(401, realm, "invalid_token", exc.description) from None
             except ProviderUnavailable:
                 # The caller's token may be fine; it can't be checked yet. 503 tells clients to retry.
-                raise OAuthError(
-                    503,
-                    "temporarily_unavailable",
-                    "The identity provider can't be reached to validate tokens.",
-                    {"Retry-After": "5"},
-                ) from None
+                why = "The identity provider can't be reached to validate tokens."
+                raise OAuthError(503, "temporarily_unavailable", why, {"Retry-After": "5"}) from None
             request.state.principal = found
             # endregion
             # zt: protect-api
@@ -187,12 +179,8 @@ class Protection:
             limit = getattr(request.state, "caller_limit", None)
             if limit is not None and (wait := limit(found)) > 0:
                 seconds = str(max(1, math.ceil(wait)))
-                raise OAuthError(
-                    429,
-                    "too_many_requests",
-                    f"Too many requests; wait {seconds} s and try again.",
-                    {"Retry-After": seconds},
-                )
+                why = f"Too many requests; wait {seconds} s and try again."
+                raise OAuthError(429, "too_many_requests", why, {"Retry-After": seconds})
             return found
 
         self.read_bearer = read_bearer
