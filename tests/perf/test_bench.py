@@ -43,6 +43,24 @@ def test_wrk_output_is_read_with_its_units() -> None:
         parse("wrk: connection refused")
 
 
+PAGE = """<main>
+  <form method="post" action="/tasks/{id}/complete"><input type="hidden" name="csrf_token" value="{token}"></form>
+  <span class="meta">added <time datetime="{at}">{shown}</time></span>
+</main>"""
+
+
+def test_the_floor_must_render_the_web_apps_page_but_for_ids_times_and_tokens() -> None:
+    from devtools.perf.run import page_difference
+
+    real = PAGE.format(
+        id="d6cf2cab-3c61-4c64-ac7b-1868b18c6d51", token="Nv-x_1", at="2026-12-03T10:29:01Z", shown="10:29"
+    )
+    same = PAGE.format(id="5b5f58c0-963a-4273-a29f-ca33a5160dfa", token="x" * 43, at="2026-12-03T10:28Z", shown="10:28")
+    assert page_difference(real, same) is None
+    lacking = same.replace("<main>", '<a href="/lab">Attack lab</a>\n<main>')
+    assert page_difference(lacking, same) == '--- web\n+++ web floor\n@@ -1 +0,0 @@\n-<a href="/lab">Attack lab</a>'
+
+
 @pytest.mark.live
 def test_a_smoke_run_drives_every_target_and_asks_the_identity_provider_nothing(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from zerotrust.correlation import correlation_id
 from . import notices
 from .dependencies import clients_of
 from .display import code_spans, when
-from .tour import load_tour
+from .tour import Article, load_tour
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 # Templates ship with the code and never change while it runs: no file-system check on every render.
@@ -36,13 +37,18 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     context.setdefault("csrf_token", session.csrf_token if session else None)
     # zt: identity-zero-trust-compliance
     # The articles this page demonstrates (tour.yaml's `pages`), by the path its route declares.
-    route = request.scope.get("route")
-    context.setdefault("demonstrates", load_tour().on_page(str(getattr(route, "path", ""))))
+    context.setdefault("demonstrates", demonstrated(str(getattr(request.scope.get("route"), "path", ""))))
     response = templates.TemplateResponse(request, template, context, status_code=status)
     # Pages depend on who is asking: never cached, by the browser or anything in between.
     response.headers["Cache-Control"] = "no-store"
     notices.clear(request, response, secure=settings.cookie_secure)
     return response
+
+
+@functools.cache
+def demonstrated(route: str) -> tuple[Article, ...]:
+    """The articles the page at `route` (as its route declares it) demonstrates; the tour never changes."""
+    return tuple(load_tour().on_page(route))
 
 
 def served_paths(request: Request) -> set[str]:

@@ -8,8 +8,10 @@ Figures go to a JSON file and a PNG chart; docs/performance.md explains them.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -76,6 +78,38 @@ def _seed(stack: Stack, token: str) -> None:
                 raise BenchError(f"seeding tasks failed: {answer.status_code} {answer.text[:200]}")
 
 
+# What differs between two renderings of the same tasks page: ids, times and the form token.
+_VARYING = [
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "ID"),
+    (re.compile(r'(name="csrf_token" value=")[^"]*'), r"\1TOKEN"),
+    (re.compile(r"<time [^>]*>[^<]*</time>"), "TIME"),
+]
+
+
+def page_difference(real: str, floor: str) -> str | None:
+    """Where the floor's tasks page differs from the web app's, but for what varies between renderings; None
+    when it is the same page (so the floor's template work is the web app's, and the ratio measures the rest)."""
+
+    def lines(html: str) -> list[str]:
+        for pattern, same in _VARYING:
+            html = pattern.sub(same, html)
+        return [line.strip() for line in html.splitlines() if line.strip()]
+
+    diff = list(difflib.unified_diff(lines(real), lines(floor), "web", "web floor", n=0, lineterm=""))
+    return "\n".join(diff[:12]) if diff else None
+
+
+def _same_page(real_url: str, floor_url: str, cookie: str) -> None:
+    with httpx.Client(timeout=10) as http:
+        real, floor_page = http.get(real_url, headers={"Cookie": cookie}), http.get(floor_url)
+    if real.status_code != 200 or floor_page.status_code != 200:
+        raise BenchError(f"the tasks page answered {real.status_code} (web) and {floor_page.status_code} (floor)")
+    if (difference := page_difference(real.text, floor_page.text)) is not None:
+        raise BenchError(
+            "the floor no longer renders the page the web app sends; make perf/floor.py's _page match:\n" + difference
+        )
+
+
 def _rounds(targets: list[Target], plan: Plan, stack: Stack, say: Callable[[str], None]) -> dict[str, int]:
     """Every target once per round and connection count; what the real chain asked of the identity provider
     meanwhile (the emulator's counters, read around the chain's own runs only)."""
@@ -124,6 +158,7 @@ def measure(plan: Plan, out: Path, say: Callable[[str], None] = print) -> dict[s
                 Target("web floor", f"{floor_web}/tasks", {}),
                 Target("api floor", f"https://localhost:{FLOOR_PORTS[1]}/tasks", {}),
             ]
+            _same_page(chain[0].url, floors[0].url, cookie)
             naive = [Target("api naive", f"{naive_api}/tasks", {"Authorization": f"Bearer {token}"})]
             targets = [*chain, *floors, *naive]
             asked = _rounds([*chain, *floors], plan, stack, say)
