@@ -120,7 +120,9 @@ DEACTIVATED = (
 
 
 def _deactivated(session: Session, tenant_id: str, object_id: str) -> bool:
-    found = session.scalar(
+    # On the transaction's connection: a column, not an object, so the ORM's loading has nothing to add (it
+    # would double this check's cost on every delegated request).
+    found = session.connection().scalar(
         select(ProvisionedUser.active).where(
             ProvisionedUser.tenant_id == tenant_id, ProvisionedUser.object_id == object_id
         )
