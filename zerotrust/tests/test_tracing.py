@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.sampling import Decision
@@ -120,3 +121,41 @@ def test_a_traced_call_that_fails_marks_its_span_and_raises_the_callers_own_erro
     assert [s["status"] for s in calls] == ["UNSET", "ERROR"]
     server = next(s for s in spans if s["kind"] == "SERVER")
     assert all(s["parent_id"] == server["span_id"] for s in calls)
+
+
+def test_a_global_opentelemetry_provider_gets_no_second_span_per_request_from_fastapi(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a deployment that also configures OpenTelemetry globally (Azure Monitor's distro does): FastAPI's own
+    # telemetry would start its spans too, and ask those providers on every request.
+    from contextlib import asynccontextmanager
+
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from zerotrust.service import create_service
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        yield
+
+    bare = FastAPI()
+    bare.get("/healthz")(lambda: {"status": "ok"})
+    service = create_service(
+        "api", "test", lifespan, allowed_hosts=["testserver"], tracing=Tracing("api", trace_file=tmp_path / "s")
+    )
+    with TestClient(bare) as client:
+        assert client.get("/healthz").status_code == 200
+    assert exported.get_finished_spans()  # FastAPI left to itself does start spans there
+    exported.clear()
+    with TestClient(service) as client:
+        assert client.get("/healthz").status_code == 200
+    assert exported.get_finished_spans() == ()
+    spans = [json.loads(line) for line in (tmp_path / "s").read_text().splitlines()]
+    assert [s["kind"] for s in spans] == ["SERVER"]  # the service's own span, once

@@ -78,6 +78,9 @@ def create_service(
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
+        # The spans are zerotrust.tracing's (their trace id is the correlation id); FastAPI's own telemetry
+        # would only ask OpenTelemetry's global providers, on every request, whether to make more.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
 
     @app.get("/healthz", tags=["ops"], include_in_schema=False)
