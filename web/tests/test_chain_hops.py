@@ -49,11 +49,14 @@ def test_every_claim_row_says_why_it_matters(browser: Any, fake_api: Any) -> Non
     page = browser.get("/chain").text
     rows = re.findall(r'<tr><th scope="row">', page)
     assert len(rows) == page.count('<small class="why">') == 16
-    assert row(page, "Issuer (iss)") == ["—", "—", ISSUER]
+    # The web column: the ID token's own (MSAL checked its issuer).
+    web_issuer = f"https://login.example.test/{TENANT}/v2.0"
+    assert row(page, "Issuer (iss)") == [web_issuer, "—", ISSUER]
+    assert row(page, "Subject (sub)") == ["pairwise-web", "pairwise-api", "pairwise-downstream"]  # one per app
     assert '<span class="id">https://login.example.test/</span><wbr>' in page  # may break before the tenant
     # The app by its registered name, its id a click away (a <details>: both are in the cell's text).
     assert row(page, "Audience (aud)")[0] == f"Zero Trust Sample - Web{WEB_APP_ID} (this web app)"
-    assert row(page, "Token version (ver)") == ["—", "—", "2.0"]
+    assert row(page, "Token version (ver)") == ["2.0", "—", "2.0"]
     assert row(page, "Calling app's credential (azpacr)") == ["—", "—", "2: certificate or federated credential"]
     assert row(page, "Client capabilities (xms_cc)")[2] == "cp1"
     assert row(page, "Authentication contexts (acrs)")[2] == "c1"

@@ -51,6 +51,11 @@ class SignedInUser:
     # Optional ID token claims (acct, ctry) the web app's registration asks for: display only.
     account_type: str | None = None
     country: str | None = None
+    # As the ID token said them, for the chain page's web column: the issuer MSAL checked, the token version,
+    # and the subject (pairwise: another app sees another `sub` for the same person).
+    issuer: str | None = None
+    token_version: str | None = None
+    subject: str | None = None
 
     @classmethod
     def from_claims(cls, oid: str, tid: str, claims: dict[str, Any]) -> SignedInUser:
@@ -65,7 +70,16 @@ class SignedInUser:
         acct = claims.get("acct")
         account_type = {0: "member", 1: "guest"}.get(acct) if type(acct) is int else None
         return cls(
-            oid, tid, text("name"), text("preferred_username"), text("login_hint"), account_type, text("ctry", 8)
+            oid,
+            tid,
+            text("name"),
+            text("preferred_username"),
+            text("login_hint"),
+            account_type,
+            text("ctry", 8),
+            issuer=text("iss", 300),
+            token_version=text("ver", 8),
+            subject=text("sub", 300),
         )
 
     @property
