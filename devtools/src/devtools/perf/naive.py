@@ -35,7 +35,6 @@ from zerotrust.credentials import federated_client_assertion
 from zerotrust.hops import tls_context
 from zerotrust.serve import serve
 
-
 # Made once per process, as aiohttp's own default is: what the naive build throws away per request is
 # connections, key sets and tokens, not the reading of the trusted CA certificates (~30 ms each time).
 TLS = functools.cache(tls_context)
