@@ -14,11 +14,11 @@ USER_UPN := $(if $(filter command line,$(origin USER)),$(USER),alice@contoso.tes
 MEMBER_SRC := $(wildcard */src)
 
 .DEFAULT_GOAL := help
-.PHONY: help run test token reset scorecard report provision permissions-report bench lint quotes gates audit sbom \
+.PHONY: help run test token reset scorecard report provision permissions-report bench bench-instructions lint quotes gates audit sbom \
 	test-pythons hooks diagrams screenshots .venv-ready
 
 help:
-	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | reset | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | lint | quotes"
+	@echo "make run [TENANTS=contoso,fabrikam] [DB=postgres] [WEB_REPLICAS=2] | test | token [USER=bob@contoso.test] | reset | scorecard | report | provision ACTION=... USER=... | permissions-report | bench | bench-instructions [WITHOUT=audit,span,...] | lint | quotes"
 	@echo "make gates [GATES='bandit checkov zizmor workflows secrets yamllint'] | audit | sbom | test-pythons [PYTHONS=...] | hooks"
 	@echo "make diagrams | screenshots [RUNNING=1]"
 
@@ -45,7 +45,7 @@ run: .venv-ready
 
 # Browser tests drive Debian's Chromium; the data tests run a private PostgreSQL 15 cluster; the session
 # store tests and the scaled-out web tier a private Redis.
-test: SYSTEM = chromium postgresql-15 redis-server
+test: SYSTEM = chromium postgresql-15 redis-server valgrind
 test: .venv-ready
 	$(UV) run pytest
 
@@ -80,6 +80,13 @@ permissions-report: .venv-ready
 bench: SYSTEM = wrk postgresql-15
 bench: .venv-ready
 	$(UV) run zt bench
+
+# downstream-api's request against the floor's in instructions (valgrind), which this machine's speed does not
+# move; WITHOUT=audit,span,headers,hosts,deactivation switches real layers off to see what each costs. ~4 minutes.
+WITHOUT ?=
+bench-instructions: SYSTEM = valgrind
+bench-instructions: .venv-ready
+	$(UV) run python -m devtools.perf.instructions --count $(if $(WITHOUT),--without $(WITHOUT))
 
 # The README's pictures (docs/images/), taken in Chromium from a fresh stack of their own on shifted ports;
 # RUNNING=1 photographs the stack `make run` started instead.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one installer `make run`, `make test` and .ci/run share: what is missing, and nothing else.
-#   devtools/install.sh [chromium] [postgresql-15] [redis-server] [wrk]
+#   devtools/install.sh [chromium] [postgresql-15] [redis-server] [wrk] [valgrind]
 # Python packages come from uv.lock (hashes) over this machine's Python; system packages from Debian's
 # archive when running as root on Debian, otherwise the one command to run is printed.
 set -euo pipefail
@@ -17,6 +17,7 @@ present() {
         redis-server) command -v redis-server >/dev/null 2>&1 ;;
         make) command -v make >/dev/null 2>&1 ;;
         wrk) command -v wrk >/dev/null 2>&1 ;;
+        valgrind) command -v valgrind >/dev/null 2>&1 ;;
         *) echo "install.sh: unknown package $1" >&2; exit 2 ;;
     esac
 }

@@ -98,3 +98,27 @@ def test_a_target_that_met_a_429_fails_the_bench() -> None:
     assert refusals(clean) == []
     tripped = {"targets": {"api": {"16": {"rps": 600.0, "failed": 0}, "32": {"rps": 580.0, "failed": 12}}}}
     assert refusals(tripped) == ["api at 32 connections: 12 answers were not 2xx (429: a rate limit tripped)"]
+
+
+@pytest.mark.live
+def test_the_instruction_count_runs_both_apps_in_process_and_refuses_unknown_layers() -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "devtools.perf.instructions", *args]
+        return subprocess.run(command, cwd=repo_root(), capture_output=True, text=True, timeout=120, check=False)
+
+    done = run("--requests", "3", "--without", "audit,deactivation")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["downstream-api", "floor"] * 2
+    refused = run("--without", "audit,tokens")
+    assert refused.returncode == 2 and "--without a comma-separated choice of audit, span" in refused.stderr
+
+
+@pytest.mark.live
+def test_under_valgrind_the_real_app_counts_more_instructions_than_the_floor() -> None:
+    command = [sys.executable, "-m", "devtools.perf.instructions", "--count", "--requests", "3"]
+    done = subprocess.run(command, cwd=repo_root(), capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    real, floor = (float(line.split()[1].rstrip("M")) for line in done.stdout.splitlines()[1:3])
+    assert real > floor > 0.5  # millions of instructions a request: every check costs some
+    assert done.stdout.splitlines()[-1].startswith("ratio: downstream-api does ")
