@@ -17,6 +17,7 @@ import httpx
 import pytest
 from api.settings import Settings as ApiSettings
 from downstream_api.settings import Settings as DownstreamSettings
+from web.session_store import record_key
 from web.settings import Settings as WebSettings
 
 from tests.security.limitlab import CALLER, DOWNSTREAM_CALLER, PEER, LimitLab, start_limit_lab
@@ -82,26 +83,32 @@ def test_anonymous_logins_store_nothing_and_a_real_sign_in_still_works(stack: Ru
     # A cross-site <img src=".../auth/login"> costs the attacker nothing; it must cost the server nothing
     # either: the pending sign-in travels in its sealed cookie, no row is written for it.
     state = stack.local_dir / "web"
-    before = _session_rows(state)
+    before = _stored_keys(state)
     with httpx.Client(timeout=15, follow_redirects=False) as http:
         for _ in range(200):
             r = http.get(f"{stack.web}/auth/login", headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "image"})
             assert r.status_code == 302 and "__Host-signin=" in r.headers["set-cookie"]
             assert len(r.headers["set-cookie"]) < 4096  # what a browser keeps
-    assert _session_rows(state) == before
+    assert _stored_keys(state) == before
     person = Person()
     r = person.get(f"{stack.web}/auth/login?next=/tasks")
     action, fields = person.sign_in_at_emulator(r.headers["location"], str(stack.info["demo_password"]))
     back = person.post(action, fields)
     assert back.status_code == 303 and back.headers["location"] == "/tasks"
     assert person.get(f"{stack.web}/tasks").status_code == 200
-    assert _session_rows(state) == before + 1  # the one who signed in
+    # The one who signed in: their session, and their recent traces if /tasks's trace was sampled (a row of its
+    # own, web.traces); nothing else.
+    session_id = person.jar.get("__Host-session")
+    assert session_id
+    added = _stored_keys(state) - before
+    assert record_key(session_id) in added
+    assert added <= {record_key(session_id), record_key(f"{session_id}|traces")}
 
 
-def _session_rows(state: Path) -> int:
+def _stored_keys(state: Path) -> set[str]:
     db = sqlite3.connect(state / "sessions.sqlite3")
     try:
-        return int(db.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+        return {str(row[0]) for row in db.execute("SELECT key FROM sessions")}
     finally:
         db.close()
 
