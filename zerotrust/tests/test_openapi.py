@@ -86,6 +86,34 @@ def test_the_api_schema_lists_the_scopes_each_operation_accepts() -> None:
     }
 
 
+def test_the_paged_lists_document_the_query_their_paging_reads_itself() -> None:
+    # paging.page_of reads $top and $skiptoken from the request (cheaper than FastAPI's parameters): the schema
+    # must still show them, on the lists and nowhere else.
+    def paged(schema: dict[str, Any]) -> dict[tuple[str, str], list[tuple[str, str, Any]]]:
+        return {
+            (method.upper(), path): [(p["name"], p["in"], p["schema"].get("type")) for p in op["parameters"]]
+            for path, operations in schema["paths"].items()
+            for method, op in operations.items()
+            if any(p["name"].startswith("$") for p in op.get("parameters", []))
+        }
+
+    both = [("$top", "query", "integer"), ("$skiptoken", "query", "string")]
+    assert paged(create_api(ApiSettings()).openapi()) == {
+        ("GET", "/tasks"): both,
+        ("GET", "/tasks/shared"): both,
+        ("GET", "/org/tasks"): both,
+    }
+    downstream = paged(create_downstream().openapi())
+    assert downstream[("GET", "/records")] == both and len(downstream) >= 3
+    top = create_api(ApiSettings()).openapi()["paths"]["/tasks"]["get"]["parameters"][0]
+    assert top["required"] is False and top["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 500,
+        "default": 100,
+    }
+
+
 def test_an_admin_route_says_which_of_its_names_is_the_users_app_role() -> None:
     get = create_api(ApiSettings()).openapi()["paths"]["/admin/tasks/summary"]["get"]
     assert "`Tasks.Admin` is an app role the signed-in user must be assigned" in get["description"]

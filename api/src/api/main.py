@@ -90,12 +90,11 @@ def create_app(
         audit_log=settings.audit_log,
         limits=RateLimits.configured(settings),
         tracing=tracing("api", settings),
+        routers=[module.router for module in (tasks, me, organization, admin, reports, scim)],
         docs=True,
     )
     app.add_exception_handler(DownstreamError, downstream_error)
     app.add_exception_handler(ScimError, scim_error_handler)
-    for module in (tasks, me, organization, admin, reports, scim):
-        app.include_router(module.router)
     return app
 
 

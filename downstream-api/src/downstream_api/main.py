@@ -93,14 +93,13 @@ def create_app(
         audit_log=settings.audit_log,
         limits=RateLimits.configured(settings),
         tracing=tracing("downstream-api", settings),
+        routers=[module.router for module in (records, me, organization, reports, users)],
     )
     # The database refused or did not answer (OperationalError, InterfaceError), or this service's
     # managed identity could not get its database token (AzurePgEntraError): a 503 the caller may
     # retry, and the pool reconnects by itself once both are back.
     for unavailable in (OperationalError, InterfaceError, AzurePgEntraError):
         app.add_exception_handler(unavailable, database_unavailable)
-    for module in (me, records, organization, reports, users):
-        app.include_router(module.router)
     return app
 
 

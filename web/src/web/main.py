@@ -91,18 +91,22 @@ def create_app(
         refusal=text_refusal,
         tracing=tracing("web", settings),
         trust_caller_trace=False,
+        routers=[
+            module.router
+            for module in (tasks, tour, guide, auth, chain, traces, organization, admin, permissions, shared, legal)
+        ],
     )
     _error_pages(app)
     # zt: identity-iam-development-best-practices
     audit_requests(app, "web", settings.audit_log)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    for module in (tour, guide, auth, tasks, chain, traces, organization, admin, permissions, shared, legal, favicon):
-        app.include_router(module.router)
+    # After the pages (FastAPI tries routes in order): what browsers ask once and cache.
+    app.include_router(favicon.router)
     if settings.attack_lab:
         # Imported only here: the lab is the one part of the web that uses the developer tooling.
         from .routes import lab
 
         app.include_router(lab.router)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     return app
 
 

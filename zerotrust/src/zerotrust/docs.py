@@ -8,7 +8,8 @@ host and the start-up script is a file too, so the docs page needs no exception 
 from __future__ import annotations
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.requests import Request
 from swagger_ui_bundle import swagger_ui_path
 
 # Swagger UI sets style attributes from script; nothing else is loosened, and only on these pages.
@@ -28,8 +29,14 @@ PUBLIC_PATHS = ("/docs", "/docs/init.js", "/docs/assets/{name}", "/openapi.json"
 
 
 def serve_docs(app: FastAPI) -> None:
-    """Call on an app created with docs_url=None and redoc_url=None."""
+    """/openapi.json and /docs, for an app created with openapi_url, docs_url and redoc_url None."""
     headers = {"Content-Security-Policy": DOCS_CSP, "Cache-Control": "no-cache"}
+
+    async def schema(_request: Request) -> JSONResponse:
+        # app.openapi as called now: zerotrust.openapi adds what each route needs to FastAPI's schema.
+        return JSONResponse(app.openapi())
+
+    app.add_route("/openapi.json", schema, include_in_schema=False)
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

@@ -13,11 +13,15 @@ required (OpenAPI 3.1 allows role names for schemes other than OAuth 2.0). FastA
 would say "all of these" for checks that accept any one, and would list the read scope on a write
 route whose downstream hop also runs the read check. Here the entries are worked out from the
 checks: a token passes a route when it passes every check on it.
+
+A dependency that reads query parameters from the request itself (paging.page_of: cheaper than FastAPI's
+declared ones) names them with `reads_query`, and each route using it lists them as FastAPI would have.
 """
 
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -30,6 +34,36 @@ from .protect import BEARER_SCHEME, Permission, permissions_of
 
 # The operation extension naming the token type a route needs: "delegated" or "app-only".
 TYPE_EXTENSION = "x-token-type"
+# The query parameters a dependency reads itself: OpenAPI parameter objects (name, description, schema).
+_QUERY: weakref.WeakKeyDictionary[Callable[..., Any], tuple[dict[str, Any], ...]] = weakref.WeakKeyDictionary()
+
+
+def reads_query(call: Callable[..., Any], *parameters: dict[str, Any]) -> None:
+    """`call`, a dependency, reads these optional query parameters from the request: the schema lists them."""
+    _QUERY[call] = tuple({"name": p["name"], "in": "query", "required": False, **p} for p in parameters)
+
+
+def _query_parameters(dependant: Dependant) -> Iterator[dict[str, Any]]:
+    for sub in dependant.dependencies:
+        if sub.call is not None and sub.call in _QUERY:
+            yield from _QUERY[sub.call]
+        yield from _query_parameters(sub)
+
+
+def add_query_parameters(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
+    """Write into `schema` the query parameters each operation's dependencies read themselves."""
+    paths: dict[str, dict[str, Any]] = schema.get("paths", {})
+    for route in iter_route_contexts(routes):
+        if not isinstance(route.original_route, APIRoute):
+            continue
+        parameters = list(_query_parameters(route.dependant))
+        for method in sorted(route.methods or ()) if parameters else ():
+            operation = paths.get(route.path_format or route.path or "", {}).get(method.lower())
+            if operation is None:
+                continue
+            listed = operation.setdefault("parameters", [])
+            named = {(p.get("name"), p.get("in")) for p in listed}
+            listed += [dict(p) for p in parameters if (p["name"], "query") not in named]
 
 
 def _checks(dependant: Dependant) -> Iterator[Permission]:
@@ -134,6 +168,7 @@ def document_permissions(app: FastAPI) -> None:
         schema = generate()
         if not documented or documented[0] is not schema:
             add_permissions(schema, app.routes)
+            add_query_parameters(schema, app.routes)
             documented[:] = [schema]
         return schema
 

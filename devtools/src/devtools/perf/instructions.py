@@ -1,8 +1,9 @@
 """What downstream-api's request costs above the floor's, in instructions: a figure this machine's speed does not move.
 
-Both apps run in this one process (no network, no TLS), each answering the same `GET /records` over an in-process
-ASGI client: the real app with its key set, audit line and every check, the token's validation cached as in steady
-state; the floor's (perf/floor.py). Each phase starts with `os.getppid()`, where valgrind's callgrind, told
+Both apps run in this one process (no network, no TLS), each answering the same `GET /records` called straight
+through ASGI (an HTTP client in process would count as much again as the floor's own work, the same for both): the
+real app with its key set, audit line and every check, the token's validation cached as in steady state; the
+floor's (perf/floor.py). Each phase starts with `os.getppid()`, where valgrind's callgrind, told
 `--dump-before=getppid`, writes what it counted so far. `--without` switches one of the real app's layers off, to
 see what it costs (bench-only monkeypatching; nothing in the service can be switched off).
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -23,8 +25,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -84,7 +86,7 @@ async def _phases(requests: int, without: set[str], say: Any) -> None:
         "tid": HOME_TENANT_ID, "oid": str(uuid.uuid4()), "sub": "bench", "azp": API_APP_ID, "azpacr": "2",
         "ver": "2.0", "scp": "Records.ReadWrite", "idtyp": "user", "uti": uuid.uuid4().hex,
     }  # fmt: skip
-    bearer = {"Authorization": "Bearer " + jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})}
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "bench"})
     _without(without)
     folder = Path(tempfile.mkdtemp(prefix="zt-instructions-"))
     try:
@@ -97,33 +99,58 @@ async def _phases(requests: int, without: set[str], say: Any) -> None:
             audit_log=None if "audit" in without else folder / "audit.jsonl",
         )
         real, bare = create_app(settings, key_fetch=fetch), floor.downstream(f"sqlite:///{folder / 'floor.db'}", 5)
+        bearer = {"Host": urlsplit(settings.public_base_url).netloc, "Authorization": f"Bearer {token}"}
+        anyone = {"Host": "localhost"}
         async with real.router.lifespan_context(real), bare.router.lifespan_context(bare):
-            transport = httpx.ASGITransport
-            real_http = httpx.AsyncClient(transport=transport(app=real), base_url=settings.public_base_url)
-            floor_http = httpx.AsyncClient(transport=transport(app=bare), base_url="https://localhost")
             for n in range(5):
-                made = await real_http.post("/records", json={"title": f"task {n}"}, headers=bearer)
-                if made.status_code != 201:
-                    raise SystemExit(f"seeding downstream-api failed: {made.status_code} {made.text[:200]}")
+                made = await _ask(real, "POST", "/records", bearer, {"title": f"task {n}"})
+                if made[0] != 201:
+                    raise SystemExit(f"seeding downstream-api failed: {made[0]} {made[1][:200]!r}")
 
-            async def run(http: httpx.AsyncClient, headers: dict[str, str], count: int) -> float:
+            async def run(app: Any, headers: dict[str, str], count: int) -> float:
                 started = time.process_time()
                 for _ in range(count):
-                    answer = await http.get("/records", headers=headers)
-                    if answer.status_code != 200 or len(answer.json()) != 5:
-                        raise SystemExit(f"GET /records answered {answer.status_code}: {answer.text[:200]}")
+                    status, body = await _ask(app, "GET", "/records", headers)
+                    if status != 200 or len(json.loads(body)) != 5:
+                        raise SystemExit(f"GET /records answered {status}: {body[:200]!r}")
                 return (time.process_time() - started) / count * 1e6
 
-            await run(real_http, bearer, 50)
-            await run(floor_http, {}, 50)
+            await run(real, bearer, 50)
+            await run(bare, anyone, 50)
             for _ in range(2):
                 os.getppid()
-                say(f"downstream-api {await run(real_http, bearer, requests):8.0f} us CPU a request")
+                say(f"downstream-api {await run(real, bearer, requests):8.0f} us CPU a request")
                 os.getppid()
-                say(f"floor          {await run(floor_http, {}, requests):8.0f} us CPU a request")
+                say(f"floor          {await run(bare, anyone, requests):8.0f} us CPU a request")
             os.getppid()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _ask(app: Any, method: str, path: str, headers: dict[str, str], body: Any = None) -> tuple[int, bytes]:
+    """One request as uvicorn would hand it to the app (over TLS, from a loopback peer); its status and body."""
+    content = json.dumps(body).encode() if body is not None else b""
+    sent = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    if body is not None:
+        sent += [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "https",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": sent,
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 443),
+    }  # fmt: skip
+    answer: dict[str, Any] = {"status": 0, "body": b""}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": content, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            answer["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    return answer["status"], answer["body"]
 
 
 def count(requests: int, without: str) -> int:
