@@ -75,6 +75,8 @@ class FakeIdp:
     grants. It checks PKCE and keeps count of what was asked of it."""
 
     access_token_lifetime: int = 3600
+    # Entra's `refresh_in` on a token response (MSAL renews the token from then on); None: not sent.
+    access_token_refresh_in: int | None = None
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refresh_tokens: dict[str, FakeUser] = field(default_factory=dict)
     token_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -175,6 +177,7 @@ class FakeIdp:
             "refresh_token": refresh,
             "id_token": id_token,
             "client_info": b64url(json.dumps({"uid": user.oid, "utid": user.tid}).encode()),
+            **({"refresh_in": self.access_token_refresh_in} if self.access_token_refresh_in else {}),
         }
 
     @property
@@ -417,6 +420,16 @@ class Browser(Person):
 
     def csrf(self, path: str = "/") -> str:
         return super().csrf(path)
+
+
+def on_loop(browser: Browser, work: Callable[[Any, Any], Any]) -> Any:
+    """`work(clients, session)` on that app's own event loop, for the session its browser holds."""
+    c = browser.http.app.state.clients  # type: ignore[attr-defined]
+
+    async def run() -> Any:
+        return await work(c, await c.signin.sessions.load(browser.session_id))
+
+    return browser.http.portal.call(run)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

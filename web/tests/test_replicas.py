@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.redis import RedisFrontStack
 
-from .conftest import IDP, Browser, FakeApi, claims_challenge
+from .conftest import IDP, Browser, FakeApi, claims_challenge, on_loop
 
 pytestmark = pytest.mark.guidance("token-management")
 
@@ -33,16 +33,6 @@ def _same_browser(a: Browser, b: Browser) -> None:
     assert b.session_id == a.session_id
 
 
-def _on_loop(browser: Browser, work: Callable[[Any, Any], Any]) -> Any:
-    """`work(clients, session)` on that replica's own event loop, for the session its browser holds."""
-    c = browser.http.app.state.clients  # type: ignore[attr-defined]
-
-    async def run() -> Any:
-        return await work(c, await c.signin.sessions.load(browser.session_id))
-
-    return browser.http.portal.call(run)  # type: ignore[attr-defined]
-
-
 def _access_tokens(browser: Browser) -> list[str]:
     """The access tokens that replica would use for the session (its memory copy, or the store's)."""
 
@@ -50,7 +40,7 @@ def _access_tokens(browser: Browser) -> list[str]:
         cache = await c.signin.tokens.cache(session)
         return [str(t["secret"]) for t in cache.search(cache.CredentialType.ACCESS_TOKEN)] if cache else []
 
-    found: list[str] = _on_loop(browser, held)
+    found: list[str] = on_loop(browser, held)
     return found
 
 
@@ -112,7 +102,7 @@ def test_a_token_refreshed_on_one_replica_is_the_one_the_other_uses(
         got = await c.signin.tokens.acquire(session, list(c.settings.api_scopes), force_refresh=True)
         return str(got.token)
 
-    renewed = _on_loop(b, refresh)
+    renewed = on_loop(b, refresh)
     assert f"Bearer {renewed}" != before
     refreshes = a.idp.refreshes
     assert a.get("/tasks").status_code == 200

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
@@ -123,30 +123,56 @@ def _silently(call: Callable[[], Any]) -> Any:
         _ON_LOOP.reset(marker)
 
 
+# MSAL gives an access token from its cache until 5 minutes before it expires (msal.application).
+MSAL_EXPIRY_MARGIN = 300
+
+
+@dataclass
+class _Held:
+    """A user's MSAL app and token cache in memory, the version of the sealed cache they came from, and the
+    access tokens MSAL gave from them, by scopes, with when MSAL would stop giving each."""
+
+    app: Any
+    cache: msal.SerializableTokenCache
+    version: str | None
+    tokens: dict[tuple[str, ...], tuple[str, float]] = field(default_factory=dict)
+
+
 # zt: token-management
 class TokenCaches:
     """Each signed-in user's MSAL token cache: sealed in the session store, decrypted into memory for a few
-    minutes (a steady request costs one lookup: no decryption, no extra store read, no network call),
-    written back only when MSAL refreshed a token.
+    minutes (a steady request costs one lookup: no decryption, no extra store read, no network call, and no
+    search of the cache while the token MSAL gave last is one it would give again), written back only when
+    MSAL refreshed a token.
 
     Replicas share the store, not their memory: the copy here is used only while its version is the one
     the request's session record carries, so a cache another replica refreshed or emptied is read again."""
 
-    def __init__(self, sessions: Sessions, make_app: Callable[[msal.TokenCache], Any], ttl: float) -> None:
+    def __init__(
+        self,
+        sessions: Sessions,
+        make_app: Callable[[msal.TokenCache], Any],
+        ttl: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.sessions, self.make_app = sessions, make_app
         # Shared by every user's MSAL app (make_app passes it as http_cache).
         self.http_cache = HttpCache()
-        self._memory: TTLCache[str, tuple[Any, msal.SerializableTokenCache, str | None]] = TTLCache(1000, ttl)
+        self._memory: TTLCache[str, _Held] = TTLCache(1000, ttl)
+        self.clock = clock
 
     async def acquire(self, session: Session, scopes: list[str], *, force_refresh: bool = False) -> Acquired | None:
         """A token for `scopes`, silently: from the user's cache, else with the refresh token. None when there
         is nothing to try (sign in); otherwise the token, or why the token service refused it. force_refresh
         asks the token service again, which checks the grant again (for permissions that can be withdrawn)."""
         # region quote: acquire-silently
-        entry = await self._cache_of(session)
-        if entry is None:
+        held = await self._held(session)
+        if held is None:
             return None
-        app, cache = entry
+        reused = None if force_refresh else held.tokens.get(tuple(scopes))
+        if reused is not None and self.clock() < reused[1]:
+            return Acquired(reused[0])
+        app, cache = held.app, held.cache
         accounts = [a for a in app.get_accounts() if a.get("home_account_id") == session.user.home_account_id]
         if not accounts:
             return None
@@ -164,8 +190,9 @@ class TokenCaches:
         except OSError:
             raise IdentityProviderUnavailable("token endpoint") from None
         if cache.has_state_changed:
-            await self._save(session, app, cache)
+            held = await self._save(session, held)
         if result and "access_token" in result:
+            held.tokens[tuple(scopes)] = (str(result["access_token"]), self._reusable_until(result))
             return Acquired(str(result["access_token"]))
         codes = result.get("error_codes") if result else None
         found = tuple(c for c in codes if isinstance(c, int)) if isinstance(codes, list) else ()
@@ -173,15 +200,22 @@ class TokenCaches:
 
         # endregion
 
+    def _reusable_until(self, result: dict[str, Any]) -> float:
+        """When MSAL would stop giving this token from its cache: 5 minutes before it expires, or at its
+        `refresh_on` (a long-lived token MSAL renews early)."""
+        until = self.clock() + float(result.get("expires_in", 0)) - MSAL_EXPIRY_MARGIN
+        refresh_on = result.get("refresh_on")
+        return min(until, float(refresh_on)) if isinstance(refresh_on, int | float) else until
+
     async def cache(self, session: Session) -> msal.SerializableTokenCache | None:
         """The user's token cache, to read what the app holds for them (never to hand a token out)."""
-        entry = await self._cache_of(session)
-        return entry[1] if entry else None
+        held = await self._held(session)
+        return held.cache if held else None
 
-    async def _cache_of(self, session: Session) -> tuple[Any, msal.SerializableTokenCache] | None:
-        entry = self._memory.get(session.key)
-        if entry is not None and entry[2] == session.cache_version:
-            return entry[0], entry[1]
+    async def _held(self, session: Session) -> _Held | None:
+        held = self._memory.get(session.key)
+        if held is not None and held.version == session.cache_version:
+            return held
         serialized = await self.sessions.token_cache(session)
         if serialized is None:
             self.forget(session.key)
@@ -189,23 +223,24 @@ class TokenCaches:
         cache = msal.SerializableTokenCache()
         cache.deserialize(serialized)
         app = await anyio.to_thread.run_sync(self.make_app, cache)
-        self._memory[session.key] = (app, cache, session.cache_version)
-        return app, cache
+        held = self._memory[session.key] = _Held(app, cache, session.cache_version)
+        return held
 
-    async def _save(self, session: Session, app: Any, cache: msal.SerializableTokenCache) -> None:
-        await self.sessions.save_token_cache(session, cache.serialize())
-        self._memory[session.key] = (app, cache, session.cache_version)
+    async def _save(self, session: Session, held: _Held) -> _Held:
+        await self.sessions.save_token_cache(session, held.cache.serialize())
+        # A new version of the cache: what was reused from the old one is not carried over.
+        saved = self._memory[session.key] = _Held(held.app, held.cache, session.cache_version)
+        return saved
 
     # zt: secure-with-cae
     async def evict(self, session: Session) -> None:
         """Every token held for the session's user is dropped (a claims challenge: none may be used again)."""
-        entry = await self._cache_of(session)
-        if entry is not None:
-            app, cache = entry
-            for account in app.get_accounts():
+        held = await self._held(session)
+        if held is not None:
+            for account in held.app.get_accounts():
                 if account.get("home_account_id") == session.user.home_account_id:
-                    await anyio.to_thread.run_sync(app.remove_account, account)
-            await self.sessions.save_token_cache(session, cache.serialize())
+                    await anyio.to_thread.run_sync(held.app.remove_account, account)
+            await self.sessions.save_token_cache(session, held.cache.serialize())
         self.forget(session.key)
 
     def forget(self, key: str) -> None:
