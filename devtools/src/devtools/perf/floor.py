@@ -17,14 +17,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any
 
-from downstream_api.db import Database, Record, make_engine
-from fastapi import FastAPI, Request
+from downstream_api.db import Database, Record, make_engine, one_page
+from downstream_api.routes.records import RecordOut
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from zerotrust.hops import hop_session
+from zerotrust.paging import Page, Paging, paged
 from zerotrust.serve import serve
 
 TENANT, OWNER = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
@@ -64,7 +66,30 @@ def _seed(session: Session, db: Database, count: int) -> None:
             )
 
 
-def downstream(database_url: str, seed: int) -> FastAPI:
+def _models(session: Session, db: Database, page: Page) -> list[RecordOut]:
+    db.declare_tenant(session, TENANT)
+    rows = session.scalars(one_page(select(Record).where(Record.tenant_id == TENANT, Record.owner_oid == OWNER), page))
+    return [RecordOut.of(r) for r in rows]
+
+
+# The real route's dependencies in shape only: each takes the request and decides nothing.
+async def _caller(request: Request) -> str:
+    return OWNER
+
+
+async def _database(request: Request) -> Database:
+    found: Database = request.app.state.floor_db
+    return found
+
+
+Caller = Annotated[str, Depends(_caller)]
+FloorDatabase = Annotated[Database, Depends(_database)]
+
+
+def downstream(database_url: str, seed: int, *, shaped: bool = False) -> FastAPI:
+    """`shaped`: `GET /records` with the real route's shape and none of its checks (as many dependencies, the
+    paging, the Link header on a Response parameter, pydantic models through a response model), so that
+    make bench-instructions can tell FastAPI's share from the checks'."""
     if database_url.startswith("postgresql"):
         from azure.identity import ManagedIdentityCredential
 
@@ -81,6 +106,14 @@ def downstream(database_url: str, seed: int) -> FastAPI:
         db.dispose()
 
     app = FastAPI(lifespan=lifespan)
+    app.state.floor_db = db
+    if shaped:
+
+        @app.get("/records")
+        async def shaped_records(owner: Caller, d: FloorDatabase, page: Paging, response: Response) -> list[RecordOut]:
+            return paged(response, "/records", page, await d.run(_models, d, page))
+
+        return app
 
     @app.get("/records")
     async def records() -> JSONResponse:
