@@ -1,11 +1,11 @@
 """What downstream-api's request costs above the floor's, in instructions: a figure this machine's speed does not move.
 
-Both apps run in this one process (no network, no TLS), each answering the same `GET /records` called straight
-through ASGI (an HTTP client in process would count as much again as the floor's own work, the same for both): the
+Three apps run in this one process (no network, no TLS), each answering the same `GET /records` called straight
+through ASGI (an HTTP client in process would count as much again as the floor's own work, the same for each): the
 real app with its key set, audit line and every check, the token's validation cached as in steady state; the
 floor's (perf/floor.py); and the floor's given the real route's shape (its dependencies, paging, Link header and
-response model, none of its checks), which tells FastAPI's share of the difference from the checks'. Each phase starts with `os.getppid()`, where valgrind's callgrind, told
-`--dump-before=getppid`, writes what it counted so far. `--without` switches one of the real app's layers off, to
+response model, none of its checks), which tells FastAPI's share of the difference from the checks'. Each phase
+starts with `os.getppid()`, where valgrind's callgrind, told `--dump-before=getppid`, writes what it counted so far. `--without` switches one of the real app's layers off, to
 see what it costs (bench-only monkeypatching; nothing in the service can be switched off).
 
     python -m devtools.perf.instructions [--requests N] [--without audit,span,headers,hosts,deactivation]
