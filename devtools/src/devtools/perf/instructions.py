@@ -5,8 +5,9 @@ through ASGI (an HTTP client in process would count as much again as the floor's
 real app with its key set, audit line and every check, the token's validation cached as in steady state; the
 floor's (perf/floor.py); and the floor's given the real route's shape (its dependencies, paging, Link header and
 response model, none of its checks), which tells FastAPI's share of the difference from the checks'. Each phase
-starts with `os.getppid()`, where valgrind's callgrind, told `--dump-before=getppid`, writes what it counted so far. `--without` switches one of the real app's layers off, to
-see what it costs (bench-only monkeypatching; nothing in the service can be switched off).
+starts with `os.getppid()`, where valgrind's callgrind, told `--dump-before=getppid`, writes what it counted so
+far. `--without` switches one of the real app's layers off, to see what it costs (bench-only monkeypatching;
+nothing in the service can be switched off).
 
     python -m devtools.perf.instructions [--requests N] [--without audit,span,headers,hosts,deactivation]
     python -m devtools.perf.instructions --count    # under valgrind: millions of instructions per request
