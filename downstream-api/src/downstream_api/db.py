@@ -19,14 +19,17 @@ import anyio.to_thread
 from azure.core.credentials import TokenCredential
 from azure_postgresql_auth.sqlalchemy import enable_entra_authentication
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     DateTime,
     Engine,
     Index,
+    ScalarResult,
     Select,
     String,
     UniqueConstraint,
     and_,
+    bindparam,
     create_engine,
     event,
     or_,
@@ -104,13 +107,27 @@ class ProvisionedUser(Base):
     )
 
 
-def one_page(query: Select[Record], page: Page) -> Select[Record]:
-    """`query`'s records in creation order, from where `page` starts: top + 1 of them (the one more says
-    another page follows; zerotrust.paging.paged). By key, not offset: no row repeats or goes missing."""
-    if page.after is not None:
-        created, record_id = page.after
-        query = query.where(or_(Record.created_at > created, and_(Record.created_at == created, Record.id > record_id)))
-    return query.order_by(Record.created_at, Record.id).limit(page.top + 1)
+class PagedQuery:
+    """A list's query in creation order, a page at a time: top + 1 records (the one more says another page
+    follows; zerotrust.paging.paged), from where the page starts. By key, not offset: no row repeats or goes
+    missing. Built once, with bound parameters, and given the values per call: building a SELECT costs
+    SQLAlchemy more than SQLite takes to run it."""
+
+    def __init__(self, query: Select[Record]) -> None:
+        ordered = (Record.created_at, Record.id)
+        self.first = query.order_by(*ordered).limit(bindparam("page_limit"))
+        created: BindParameter[dt.datetime] = bindparam("after_created")
+        record_id: BindParameter[str] = bindparam("after_id")
+        after = or_(Record.created_at > created, and_(Record.created_at == created, Record.id > record_id))
+        self.next = query.where(after).order_by(*ordered).limit(bindparam("page_limit"))
+
+    def rows(self, session: Session, page: Page, **values: Any) -> ScalarResult[Record]:
+        """The page's records; `values`: the query's own bound parameters."""
+        values["page_limit"] = page.top + 1
+        if page.after is None:
+            return session.scalars(self.first, values)
+        values["after_created"], values["after_id"] = page.after
+        return session.scalars(self.next, values)
 
 
 def utc(value: dt.datetime) -> dt.datetime:

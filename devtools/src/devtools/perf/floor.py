@@ -19,14 +19,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Annotated, Any
 
-from downstream_api.db import Database, Record, make_engine, one_page
+from downstream_api.db import Database, PagedQuery, Record, make_engine
 from downstream_api.routes.records import RecordOut
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from zerotrust.hops import hop_session
-from zerotrust.paging import Page, Paging, paged
+from zerotrust.paging import DEFAULT_TOP, Page, Paging, paged
 from zerotrust.serve import serve
 
 TENANT, OWNER = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
@@ -47,29 +47,38 @@ def _page(request: Request, items: list[dict[str, Any]]) -> Response:
     return response
 
 
+# The query downstream-api's list runs (built once, as there: building a SELECT costs more than running it),
+# without the caller's tenant and object id from a token: the floor's are fixed.
+_OWNED = PagedQuery(select(Record).where(Record.tenant_id == TENANT, Record.owner_oid == OWNER))
+
+
 def _rows(session: Session, db: Database) -> list[dict[str, Any]]:
     # As downstream-api's unit of work does: on PostgreSQL, row-level security shows the declared tenant only.
     db.declare_tenant(session, TENANT)
-    rows = session.scalars(
-        select(Record).where(Record.tenant_id == TENANT, Record.owner_oid == OWNER).order_by(Record.created_at)
-    )
+    rows = _OWNED.rows(session, Page(DEFAULT_TOP))
     return [{"id": r.id, "title": r.title, "done": r.done, "created_at": r.created_at.isoformat()} for r in rows]
 
 
 def _seed(session: Session, db: Database, count: int) -> None:
+    # Made anew at each start (the floor's own tenant only): a database kept from an older floor lists the same.
     db.declare_tenant(session, TENANT)
-    if session.scalar(select(Record.id).limit(1)) is None:
-        now = dt.datetime.now(dt.UTC)
-        for n in range(count):
-            session.add(
-                Record(id=str(uuid.uuid4()), tenant_id=TENANT, owner_oid=OWNER, title=f"task {n}", created_at=now)
+    session.execute(delete(Record).where(Record.tenant_id == TENANT))
+    now = dt.datetime.now(dt.UTC)
+    for n in range(count):
+        session.add(
+            Record(
+                id=str(uuid.uuid4()),
+                tenant_id=TENANT,
+                owner_oid=OWNER,
+                title=f"task {n}",
+                created_at=now + dt.timedelta(microseconds=n),  # listed in the order made, as the real ones are
             )
+        )
 
 
 def _models(session: Session, db: Database, page: Page) -> list[RecordOut]:
     db.declare_tenant(session, TENANT)
-    rows = session.scalars(one_page(select(Record).where(Record.tenant_id == TENANT, Record.owner_oid == OWNER), page))
-    return [RecordOut.of(r) for r in rows]
+    return [RecordOut.of(r) for r in _OWNED.rows(session, page)]
 
 
 # The real route's dependencies in shape only: each takes the request and decides nothing.

@@ -11,11 +11,11 @@ import datetime as dt
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.orm import Session
 from zerotrust.paging import Page, Paging, paged
 
-from ..db import Record, one_page, utc
+from ..db import PagedQuery, Record, utc
 from ..dependencies import DatabaseDep, Groups, OrgRecordsRead, RecordsAdminSteppedUp
 
 router = APIRouter(tags=["organization"])
@@ -42,10 +42,13 @@ class Summary(BaseModel):
     owners: list[OwnerCount]
 
 
+_TENANT = PagedQuery(select(Record).where(Record.tenant_id == bindparam("tenant_id")))
+
+
 def _org_records(session: Session, tenant_id: str, page: Page) -> list[OrgRecordOut]:
     # zt: permissions-require-admin-consent - the caller's tenant only, whatever else the token holds.
     # A tenant-wide read comes a page at a time: an organization page, not an export.
-    rows = session.scalars(one_page(select(Record).where(Record.tenant_id == tenant_id), page))
+    rows = _TENANT.rows(session, page, tenant_id=tenant_id)
     return [
         OrgRecordOut(id=r.id, title=r.title, done=r.done, created_at=utc(r.created_at), owner=r.owner_oid) for r in rows
     ]

@@ -17,13 +17,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 from zerotrust.bodies import documented_body, json_body
 from zerotrust.paging import Page, Paging, paged
 from zerotrust.tokens import Principal
 
-from ..db import TITLE_MAX, Record, one_page, utc
+from ..db import TITLE_MAX, PagedQuery, Record, utc
 from ..dependencies import STEP_UP, DatabaseDep, Groups, RecordsRead, RecordsWrite, RecordsWriteSteppedUp, protect
 from .checks import OBJECT_ID, RANDOM_ID, checked_id, not_found, printable
 
@@ -127,10 +127,15 @@ def _owned(session: Session, owner: Owner, record_id: str) -> Record | None:
 # endregion
 
 
+# zt: developer-strategy-authorization-best-practices
+# The caller's own records: tenant id AND object id in the query, as everywhere here.
+_OWN = PagedQuery(
+    select(Record).where(Record.tenant_id == bindparam("tenant_id"), Record.owner_oid == bindparam("owner_oid"))
+)
+
+
 def _list(session: Session, owner: Owner, page: Page) -> list[RecordOut]:
-    rows = session.scalars(
-        one_page(select(Record).where(Record.tenant_id == owner.tenant_id, Record.owner_oid == owner.oid), page)
-    )
+    rows = _OWN.rows(session, page, tenant_id=owner.tenant_id, owner_oid=owner.oid)
     return [RecordOut.of(r) for r in rows]
 
 
@@ -174,18 +179,20 @@ def _share(session: Session, owner: Owner, record_id: str, group_id: str | None)
     return RecordOut.of(row)
 
 
+_SHARED = PagedQuery(
+    select(Record).where(
+        Record.tenant_id == bindparam("tenant_id"), Record.shared_group_id.in_(bindparam("group_ids", expanding=True))
+    )
+)
+
+
 def _shared_with(session: Session, caller: Owner, groups: frozenset[str], page: Page) -> list[SharedRecordOut]:
     # zt: developer-strategy-authorization-best-practices
     # The caller's tenant AND one of the caller's groups, in the query: a group id of another
     # tenant never matches, whatever the caller claims to belong to.
     if not groups:
         return []
-    rows = session.scalars(
-        one_page(
-            select(Record).where(Record.tenant_id == caller.tenant_id, Record.shared_group_id.in_(sorted(groups))),
-            page,
-        )
-    )
+    rows = _SHARED.rows(session, page, tenant_id=caller.tenant_id, group_ids=sorted(groups))
     return [SharedRecordOut(**RecordOut.of(r).model_dump(), mine=r.owner_oid == caller.oid) for r in rows]
 
 
