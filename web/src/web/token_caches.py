@@ -169,10 +169,9 @@ class TokenCaches:
         held = await self._held(session)
         if held is None:
             return None
-        reused = None if force_refresh else held.tokens.get(tuple(scopes))
-        if reused is not None and self.clock() < reused[1]:
-            return Acquired(reused[0])
-        app, cache = held.app, held.cache
+        if not force_refresh and (reused := held.tokens.get(tuple(scopes))) and self.clock() < reused[1]:
+            return Acquired(reused[0])  # the one MSAL gave last, and would give again
+        app = held.app
         accounts = [a for a in app.get_accounts() if a.get("home_account_id") == session.user.home_account_id]
         if not accounts:
             return None
@@ -189,7 +188,7 @@ class TokenCaches:
                 result = await anyio.to_thread.run_sync(silent)
         except OSError:
             raise IdentityProviderUnavailable("token endpoint") from None
-        if cache.has_state_changed:
+        if held.cache.has_state_changed:
             held = await self._save(session, held)
         if result and "access_token" in result:
             held.tokens[tuple(scopes)] = (str(result["access_token"]), self._reusable_until(result))
