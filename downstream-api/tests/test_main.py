@@ -73,6 +73,7 @@ def test_serves_https_on_loopback_8002_by_default(monkeypatch: pytest.MonkeyPatc
     assert seen["ssl_certfile"] == str(tmp_path / "cert.pem")
     assert seen["ssl_keyfile"] == str(tmp_path / "key.pem")
     assert seen["server_header"] is False and seen["proxy_headers"] is False
+    assert seen["http"] == "httptools"  # the C parser: h11 cost every tier a quarter of its CPU or more
 
 
 def test_graph_on_behalf_of_uses_the_configured_certificate_where_no_managed_identity_exists(tmp_path: Path) -> None:

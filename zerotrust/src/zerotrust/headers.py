@@ -8,8 +8,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
-# uvicorn limits only a request whose headers are still arriving; headers that arrive in one read are
-# passed on whatever their size or number. Azure's front ends cap them too (Application Gateway at
+# uvicorn does not cap what a request carries in headers (its h11 parser caps only headers still arriving;
+# its httptools one, which the services use, not at all). Azure's front ends cap them too (Application Gateway at
 # 32 KB). No legitimate caller comes near: the largest header here is a bearer token of a few KB.
 MAX_HEADER_BYTES = 32 * 1024
 MAX_HEADERS = 100
