@@ -91,6 +91,42 @@ def test_a_smoke_run_drives_every_target_and_asks_the_identity_provider_nothing(
     assert "ratios at" in done.stdout and "web / web floor" in done.stdout
 
 
+def test_a_ratio_is_the_median_of_its_rounds_each_beside_its_floor() -> None:
+    from devtools.perf.load import Measured
+    from devtools.perf.run import Target, _ratios, _round_ratios, _side_by_side, table
+
+    def runs(*rps: float) -> dict[int, list[Measured]]:
+        return {16: [Measured(r, 1.0, 2.0, 100, 0) for r in rps]}
+
+    # The machine halves its speed in round 2: both slow alike, so that round's ratio stays the same.
+    web, floor = Target("web", "", {}, runs=runs(80, 45, 95)), Target("web floor", "", {}, runs=runs(100, 50, 100))
+    api, api_floor = Target("api", "", {}, runs=runs(60, 70, 20)), Target("api floor", "", {}, runs=runs(100, 80, 50))
+    naive = Target("api naive", "", {}, runs=runs(10, 5, 20))
+    targets = {t.name: t for t in (web, floor, api, api_floor, naive)}
+    rounds = _round_ratios(targets)
+    assert rounds == {"16": {"web / web floor": [0.8, 0.9, 0.95], "api / api floor": [0.6, 0.875, 0.4]}}
+    medians = {t.name: {str(c): t.median(c) for c in t.runs} for t in targets.values()}
+    ratios = _ratios(medians, rounds)["16"]
+    # Not the ratio of the medians (80 / 100, 60 / 80): the median of the rounds' own ratios.
+    assert ratios["web / web floor"] == 0.9 and ratios["api / api floor"] == 0.6
+    assert ratios["api / api naive"] == 6.0  # measured apart: the medians' ratio
+    assert [t.name for t in _side_by_side([web, api], [floor, api_floor])] == ["web", "web floor", "api", "api floor"]
+    shown = table(
+        {
+            "targets": medians,
+            "ratios": {"16": ratios},
+            "round_ratios": rounds,
+            "steady_state": {"requests": 1, "token_requests_per_1000": 0.0, "key_set_requests_per_1000": 0.0},
+            "validation": {"cached_us": 1.0, "full_us": 100.0, "raw_rs256_us": 17.0},
+            "seconds": 1.0,
+        }
+    )
+    assert (
+        "ratios at 16 connections: web / web floor 0.90x (rounds 0.80-0.95), "
+        "api / api floor 0.60x (rounds 0.40-0.88), api / api naive 6.00x\n"
+    ) in shown
+
+
 def test_a_target_that_met_a_429_fails_the_bench() -> None:
     from devtools.perf.run import refusals
 

@@ -2,7 +2,8 @@
 
 The real stack (as `make run` starts it), a floor (perf/floor.py: the same hops with no auth) and a naive
 build (perf/naive.py: the same checks done the slow way) are driven by wrk on loopback in interleaved
-rounds, so a machine that slows down mid-run slows every target alike; medians of the rounds are kept.
+rounds, each target right beside its floor, so a machine that slows down mid-run slows both alike; a ratio
+is the median of the rounds' own ratios, a throughput the median of its rounds.
 Figures go to a JSON file and a PNG chart; docs/performance.md explains them.
 """
 
@@ -39,8 +40,10 @@ TASKS = 5
 
 @dataclass
 class Plan:
-    seconds: int = 4
-    rounds: int = 3
+    # Short and many: this machine's speed moves within seconds, so a target and its floor are measured
+    # back to back, and six rounds' ratios give a median that one slow moment does not move.
+    seconds: int = 2
+    rounds: int = 6
     connections: tuple[int, ...] = (16, 32)
     postgres: bool = True
 
@@ -111,14 +114,15 @@ def _same_page(real_url: str, floor_url: str, cookie: str) -> None:
 
 
 def _rounds(targets: list[Target], plan: Plan, stack: Stack, say: Callable[[str], None]) -> dict[str, int]:
-    """Every target once per round and connection count; what the real chain asked of the identity provider
-    meanwhile (the emulator's counters, read around the chain's own runs only)."""
+    """Every target once per round and connection count, in the order given and backwards every other round
+    (a target and its floor side by side, each first in turn); what the real chain asked of the identity
+    provider meanwhile (the emulator's counters, read around the chain's own runs only)."""
     for target in targets:  # warm: connections, caches, the first on-behalf-of exchange
         drive(target.url, seconds=1, connections=4, headers=target.headers)
     asked = {"requests": 0, "token_requests": 0, "key_set_requests": 0}  # counters, not passwords  # nosec B105
     for n in range(plan.rounds):
         for connections in plan.connections:
-            for target in targets:
+            for target in targets if n % 2 == 0 else targets[::-1]:
                 before = stack.stats() if target.chain else None
                 got = drive(target.url, seconds=plan.seconds, connections=connections, headers=target.headers)
                 if before is not None:
@@ -161,7 +165,7 @@ def measure(plan: Plan, out: Path, say: Callable[[str], None] = print) -> dict[s
             _same_page(chain[0].url, floors[0].url, cookie)
             naive = [Target("api naive", f"{naive_api}/tasks", {"Authorization": f"Bearer {token}"})]
             targets = [*chain, *floors, *naive]
-            asked = _rounds([*chain, *floors], plan, stack, say)
+            asked = _rounds(_side_by_side(chain, floors), plan, stack, say)
             # Last and apart: its backlog would still be asking the identity provider during the next run.
             _rounds(naive, plan, stack, say)
         results["steady_state"] = {
@@ -174,7 +178,8 @@ def measure(plan: Plan, out: Path, say: Callable[[str], None] = print) -> dict[s
         targets += _postgres_phase(plan, local, say)
     for target in targets:
         results["targets"][target.name] = {str(c): target.median(c) for c in target.runs}
-    results["ratios"] = _ratios(results["targets"])
+    results["round_ratios"] = _round_ratios({t.name: t for t in targets})
+    results["ratios"] = _ratios(results["targets"], results["round_ratios"])
     results["seconds"] = round(time.monotonic() - started, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
@@ -195,20 +200,44 @@ def _postgres_phase(plan: Plan, local: Path, say: Callable[[str], None]) -> list
                 Target("web floor (postgres)", f"{floor_web}/tasks", {}),
                 Target("api floor (postgres)", f"https://localhost:{FLOOR_PORTS[1]}/tasks", {}),
             ]
-            _rounds([*chain, *floors], Plan(plan.seconds, plan.rounds, plan.connections[:1]), stack, say)
+            _rounds(_side_by_side(chain, floors), Plan(plan.seconds, plan.rounds, plan.connections[:1]), stack, say)
     return [*chain, *floors]
 
 
-def _ratios(targets: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    def rps(name: str, conns: str) -> float:
-        return targets[name][conns]["rps"] if conns in targets.get(name, {}) else float("nan")
+def _side_by_side(chain: list[Target], floors: list[Target]) -> list[Target]:
+    return [t for pair in zip(chain, floors, strict=True) for t in pair]
 
-    pairs = [("web", "web floor"), ("api", "api floor"), ("api", "api naive")]
-    pairs += [(f"{a} (postgres)", f"{a} floor (postgres)") for a in ("web", "api")]
-    return {
-        conns: {f"{a} / {b}": rps(a, conns) / rps(b, conns) for a, b in pairs if conns in targets.get(a, {})}
-        for conns in targets.get("web", {})
-    }
+
+# Measured side by side (the same rounds): each round's ratio counts. The naive build runs apart, after.
+_FLOORED = [("web", "web floor"), ("api", "api floor")] + [
+    (f"{a} (postgres)", f"{a} floor (postgres)") for a in ("web", "api")
+]
+
+
+def _round_ratios(targets: dict[str, Target]) -> dict[str, dict[str, list[float]]]:
+    found: dict[str, dict[str, list[float]]] = {}
+    for a, b in _FLOORED:
+        if a not in targets or b not in targets:
+            continue
+        for conns, runs in targets[a].runs.items():
+            floor_runs = targets[b].runs[conns]
+            found.setdefault(str(conns), {})[f"{a} / {b}"] = [
+                round(r.rps / f.rps, 3) for r, f in zip(runs, floor_runs, strict=True)
+            ]
+    return found
+
+
+def _ratios(
+    targets: dict[str, dict[str, dict[str, float]]], rounds: dict[str, dict[str, list[float]]]
+) -> dict[str, dict[str, float]]:
+    """A target against its floor: the median of the rounds' ratios; against the naive build (measured apart):
+    the ratio of the medians."""
+    ratios: dict[str, dict[str, float]] = {}
+    for conns, by_pair in rounds.items():
+        ratios[conns] = {pair: statistics.median(values) for pair, values in by_pair.items()}
+        if conns in targets.get("api naive", {}) and conns in targets.get("api", {}):
+            ratios[conns]["api / api naive"] = targets["api"][conns]["rps"] / targets["api naive"][conns]["rps"]
+    return ratios
 
 
 def table(results: dict[str, Any]) -> str:
@@ -220,7 +249,13 @@ def table(results: dict[str, Any]) -> str:
             )
     lines.append("")
     for conns, ratios in results["ratios"].items():
-        lines.append(f"ratios at {conns} connections: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+        spread = results.get("round_ratios", {}).get(conns, {})
+
+        def shown(pair: str, ratio: float, spread: dict[str, list[float]] = spread) -> str:
+            rounds = spread.get(pair)
+            return f"{pair} {ratio:.2f}x" + (f" (rounds {min(rounds):.2f}-{max(rounds):.2f})" if rounds else "")
+
+        lines.append(f"ratios at {conns} connections: " + ", ".join(shown(k, v) for k, v in ratios.items()))
     steady = results["steady_state"]
     lines.append(
         f"steady state ({steady['requests']} chain requests): {steady['token_requests_per_1000']:.2f} token-endpoint "
