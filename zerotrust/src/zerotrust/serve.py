@@ -6,9 +6,11 @@ at fault and why, exit code 2, no traceback.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +28,10 @@ S = TypeVar("S")
 # from a 50-thread test client. Our own hop (zerotrust.hops) keeps idle connections 30 s; browsers
 # retry an idempotent request on a closed keep-alive connection by themselves.
 SERVER_KEEP_ALIVE_SECONDS = 75
+
+# Python's default, 700, collects the youngest objects many times a second under load: each of sixteen requests in
+# flight holds hundreds, which then survive into the oldest generation and bring on full collections.
+YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
 def load_settings(make: Callable[[], S], service: str, prefix: str) -> S:
@@ -87,7 +93,7 @@ def serve(
     scheme = "https" if require_tls else "http"
     print(f"{service}: {scheme}://localhost:{port}/", flush=True)
     uvicorn.run(
-        app,
+        settled(app),
         host=host,
         port=port,
         ssl_certfile=str(tls_cert) if require_tls else None,
@@ -102,3 +108,22 @@ def serve(
         timeout_graceful_shutdown=2,
         timeout_keep_alive=SERVER_KEEP_ALIVE_SECONDS,
     )
+
+
+def settled(app: FastAPI) -> FastAPI:
+    """`app`, whose garbage collector, once the lifespan has started it, leaves alone what lives as long as the
+    process: without it, under load, a full collection walked every module, class and client (over 100,000
+    objects, 60-80 ms with the event loop stopped) a few times a minute, and the youngest were collected every
+    few milliseconds: 6-12% of each tier's CPU."""
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with started(a) as state:
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return app

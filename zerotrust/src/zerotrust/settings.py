@@ -70,9 +70,10 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # zt: protect-api
     # Rate limits (zerotrust.limits), per process: requests a second and the burst allowed at once, per peer
-    # (before a token is read) and per caller (a user, an app-only client, or a web session). Sized above
-    # what one replica serves on a laptop (make bench: one user, 600-900 requests a second for seconds at a
-    # time), so only a sustained flood meets them; production sets its own from its traffic.
+    # (before a token is read) and per caller (a user, an app-only client, or a web session). Sized for people
+    # and the apps they use, far below which they stay; one user driving a replica at full speed meets them in
+    # seconds (make bench raises them for its run: devtools/src/devtools/perf/stack.py). Production sets its
+    # own from its traffic.
     rate_peer_per_second: float = Field(default=500.0, gt=0)
     rate_peer_burst: int = Field(default=10_000, ge=1)
     rate_caller_per_second: float = Field(default=300.0, gt=0)
