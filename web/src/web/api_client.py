@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -44,7 +45,7 @@ class Task(BaseModel):
     created_at: str | None = None
     shared_with_group: str | None = None
 
-    @property
+    @cached_property  # a page uses each three times
     def path_id(self) -> str:
         return quote(str(self.id), safe="")
 

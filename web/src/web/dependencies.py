@@ -110,7 +110,7 @@ async def remember_trace(request: Request, traces: RecentTraces, session: Sessio
     kept (sampled); a look at a trace is not itself remembered, or a few looks would push out the requests worth
     seeing."""
     cid = getattr(request.state, "correlation_id", None)
-    if request.url.path.startswith("/traces"):
+    if request.scope["path"].startswith("/traces"):  # not request.url: building it costs more than the rest
         request.state.recent_traces = await traces.of(session)
     elif isinstance(cid, str) and recorded():
         # Only a kept trace costs the store a read and a write: under load, at most the sampling rate's.

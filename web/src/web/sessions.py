@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from fastapi import HTTPException
@@ -98,7 +99,7 @@ class Session:
     # Which sealed token cache the store held when this request read the record (cache_version()).
     cache_version: str | None = None
 
-    @property
+    @cached_property  # a hash, asked for several times a request
     def key(self) -> str:
         return record_key(self.id)
 
