@@ -93,7 +93,8 @@ def test_a_smoke_run_drives_every_target_and_asks_the_identity_provider_nothing(
 
 def test_a_ratio_is_the_median_of_its_rounds_each_beside_its_floor() -> None:
     from devtools.perf.load import Measured
-    from devtools.perf.run import Target, _ratios, _round_ratios, _side_by_side, table
+    from devtools.perf.report import table
+    from devtools.perf.run import Target, _ratios, _round_ratios, _side_by_side
 
     def runs(*rps: float) -> dict[int, list[Measured]]:
         return {16: [Measured(r, 1.0, 2.0, 100, 0) for r in rps]}
@@ -128,7 +129,7 @@ def test_a_ratio_is_the_median_of_its_rounds_each_beside_its_floor() -> None:
 
 
 def test_a_target_that_met_a_429_fails_the_bench() -> None:
-    from devtools.perf.run import refusals
+    from devtools.perf.report import refusals
 
     clean = {"targets": {"api": {"16": {"rps": 600.0, "failed": 0}}}}
     assert refusals(clean) == []

@@ -26,6 +26,7 @@ from devtools.paths import local_dir
 from devtools.perf.load import LoadError, Measured, drive
 from devtools.perf.micro import validation_costs
 from devtools.perf.naive import naive_chain
+from devtools.perf.report import refusals, table
 from devtools.perf.stack import BenchError, Stack, floor, real_stack, web_cookie
 from devtools.tls import ca_env, ensure_dev_tls
 from devtools.token import device_code_token
@@ -238,54 +239,6 @@ def _ratios(
         if conns in targets.get("api naive", {}) and conns in targets.get("api", {}):
             ratios[conns]["api / api naive"] = targets["api"][conns]["rps"] / targets["api naive"][conns]["rps"]
     return ratios
-
-
-def table(results: dict[str, Any]) -> str:
-    lines = [f"{'target':<22} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>6}"]
-    for name, by_conns in results["targets"].items():
-        for conns, m in by_conns.items():
-            lines.append(
-                f"{name:<22} {conns:>5} {m['rps']:9.1f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} {int(m['failed']):6d}"
-            )
-    lines.append("")
-    for conns, ratios in results["ratios"].items():
-        spread = results.get("round_ratios", {}).get(conns, {})
-
-        def shown(pair: str, ratio: float, spread: dict[str, list[float]] = spread) -> str:
-            rounds = spread.get(pair)
-            return f"{pair} {ratio:.2f}x" + (f" (rounds {min(rounds):.2f}-{max(rounds):.2f})" if rounds else "")
-
-        lines.append(f"ratios at {conns} connections: " + ", ".join(shown(k, v) for k, v in ratios.items()))
-    steady = results["steady_state"]
-    lines.append(
-        f"steady state ({steady['requests']} chain requests): {steady['token_requests_per_1000']:.2f} token-endpoint "
-        f"and {steady['key_set_requests_per_1000']:.2f} key-set requests per 1,000"
-    )
-    v = results["validation"]
-    lines.append(
-        f"validation per call: cached {v['cached_us']:.1f} us, full {v['full_us']:.1f} us, "
-        f"raw RS256 verify {v['raw_rs256_us']:.1f} us"
-    )
-    if "bare_us" in v:
-        lines.append(
-            f"one api request in process: bare {v['bare_us']:.0f} us, with the shared layers "
-            f"{v['with_shared_layers_us']:.0f} us, token checked {v['with_token_checked_us']:.0f} us, "
-            f"audit line {v['with_audit_line_us']:.0f} us, span written {v['with_span_written_us']:.0f} us, "
-            f"rate limits {v['with_rate_limits_us']:.0f} us"
-        )
-    lines.append(f"took {results['seconds']} s")
-    return "\n".join(lines)
-
-
-def refusals(results: dict[str, Any]) -> list[str]:
-    """Targets that met answers other than 2xx: none may. A 429 there means a rate limit (the tiers'
-    <PREFIX>_RATE_* settings, zerotrust.limits) is set below what one user at full speed sends."""
-    return [
-        f"{name} at {conns} connections: {int(m['failed'])} answers were not 2xx (429: a rate limit tripped)"
-        for name, by_conns in results["targets"].items()
-        for conns, m in by_conns.items()
-        if m["failed"]
-    ]
 
 
 def main(smoke: bool, out: Path) -> int:
