@@ -14,6 +14,7 @@ that any local process, or any demo user, could act as the tenant's administrato
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,11 @@ def _nothing_changed(emu: LiveEmulator) -> None:
     assert ALICE in view and "mallory" not in view and "Deleted users" not in view
     assert not re.search(r"<td>web</td><td>api</td>.*admin \(tenant-wide\)", view), "consent was granted"
     assert "cli</td><td>graph" in view, "consent was revoked"
-    keys = httpx.get(f"{emu.base}/common/discovery/v2.0/keys", verify=str(emu.tls.ca_bundle), timeout=10).json()
+    keys = httpx.get(
+        f"{emu.base}/common/discovery/v2.0/keys",
+        verify=ssl.create_default_context(cafile=emu.tls.ca_bundle),
+        timeout=10,
+    ).json()
     assert len(keys["keys"]) == 1, "a key was rotated"
     # alice still signs in (neither disabled, deleted nor renamed).
     assert device_code_token(_info(emu), ALICE, quiet=True)

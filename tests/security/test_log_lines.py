@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -117,7 +118,9 @@ def test_request_text_with_line_breaks_forges_no_line_in_any_tiers_log(stack: Ru
     output, line by line, to its log): whatever a tier logs of them, no line of the log starts with them."""
     start = stack.log_path.stat().st_size
     bases = [stack.info["web"], stack.info["api"], stack.info["downstream_api"], stack.info["emulator"]]
-    with httpx.Client(verify=str(stack.info["ca_bundle"]), timeout=10, trust_env=False) as client:
+    with httpx.Client(
+        verify=ssl.create_default_context(cafile=stack.info["ca_bundle"]), timeout=10, trust_env=False
+    ) as client:
         for base in bases:
             for text in INJECTIONS:
                 encoded = quote(text, safe="")

@@ -13,6 +13,7 @@ import difflib
 import json
 import os
 import re
+import ssl
 import statistics
 import sys
 import time
@@ -71,7 +72,7 @@ class Target:
 
 
 def _seed(stack: Stack, token: str) -> None:
-    with httpx.Client(verify=str(stack.info["ca_bundle"]), timeout=10) as http:
+    with httpx.Client(verify=ssl.create_default_context(cafile=stack.info["ca_bundle"]), timeout=10) as http:
         api = str(stack.info["api"])
         have = http.get(f"{api}/tasks", headers={"Authorization": f"Bearer {token}"}).json()
         for n in range(len(have), TASKS):
