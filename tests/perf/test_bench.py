@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -86,6 +87,12 @@ def test_a_smoke_run_drives_every_target_and_asks_the_identity_provider_nothing(
             assert measured["rps"] > 0 and measured["failed"] == 0, name
     assert results["steady_state"]["requests"] > 0
     assert results["steady_state"]["token_requests_per_1000"] == 0
+    cpu = {name: by_connections["4"]["cpu_us"] for name, by_connections in results["targets"].items()}
+    # Every tier a target passes through, each with its own figure (an idle one may show a clock tick or none).
+    assert {"web", "api", "downstream-api"} <= set(cpu["web"]), cpu
+    assert {"api", "downstream-api"} <= set(cpu["api"]) and "floor api" not in cpu["api"], cpu
+    assert {"floor web", "floor api", "floor downstream"} <= set(cpu["web floor"]), cpu
+    assert "CPU a request at 4 connections" in done.stdout
     validation = results["validation"]
     assert validation["cached_us"] < validation["full_us"]
     assert "ratios at" in done.stdout and "web / web floor" in done.stdout
@@ -126,6 +133,65 @@ def test_a_ratio_is_the_median_of_its_rounds_each_beside_its_floor() -> None:
         "ratios at 16 connections: web / web floor 0.90x (rounds 0.80-0.95), "
         "api / api floor 0.60x (rounds 0.40-0.88), api / api naive 6.00x\n"
     ) in shown
+
+
+def test_a_command_line_names_its_tier() -> None:
+    from devtools.perf.cpu import tier_of
+
+    assert tier_of(["/venv/bin/python3", "-m", "downstream_api"]) == "downstream-api"
+    assert tier_of(["python3", "-m", "web"]) == "web"
+    assert tier_of(["python3", "-m", "devtools.perf.floor", "api", "9301", "https://localhost:9302"]) == "floor api"
+    assert tier_of(["python3", "-m", "devtools.perf.naive", "api"]) is None
+    assert tier_of(["python3", "-m", "devtools.cli", "run"]) is None
+    assert tier_of(["/usr/bin/wrk", "-t1", "-c16"]) is None
+    assert tier_of(["python3", "-m"]) is None
+
+
+_BURN = """
+import sys, time
+started = time.process_time()
+while time.process_time() - started < 0.2:
+    pass
+print("burnt", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.live
+def test_a_tiers_cpu_is_counted_per_request_and_only_for_the_benchs_own_processes() -> None:
+    from devtools.perf.cpu import TierClock
+
+    ours = [sys.executable, "-c", _BURN, "-m", "web"]
+    # Another stack's api: a tier, but not a child of this process (its parent is the shell).
+    theirs = ["/bin/sh", "-c", shlex.join([sys.executable, "-c", _BURN, "-m", "api"]) + " <&0 & wait"]
+    clock = TierClock({os.getpid()})
+    assert clock.tiers == {}
+    started = [subprocess.Popen(c, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for c in (ours, theirs)]
+    try:
+        clock = TierClock({os.getpid()})
+        for process in started:
+            assert process.stdout is not None and process.stdout.readline().strip() == "burnt"
+        spent = clock.per_request_us(100)
+    finally:
+        for process in started:
+            process.communicate("")
+    # 0.2 s of CPU over 100 requests: 2,000 µs each (a clock tick is 10 ms: 1,900 at the least).
+    assert set(spent) == {"web"} and 1_900 <= spent["web"] < 4_000, spent
+
+
+def test_the_cpu_line_shows_each_tier_a_target_passes_through_in_chain_order() -> None:
+    from devtools.perf.report import table
+
+    cpu = {"downstream-api": 1338, "web": 1362, "api": 868, "floor web": 4}  # 4: an idle tier's clock tick
+    results = {
+        "targets": {"web": {"16": {"rps": 1.0, "p50_ms": 1.0, "p99_ms": 1.0, "failed": 0, "cpu_us": cpu}}},
+        "ratios": {"16": {}},
+        "steady_state": {"requests": 1, "token_requests_per_1000": 0.0, "key_set_requests_per_1000": 0.0},
+        "validation": {"cached_us": 1.0, "full_us": 100.0, "raw_rs256_us": 17.0},
+        "seconds": 1.0,
+    }
+    line = "CPU a request at 16 connections (µs, each tier's process): "
+    assert line + "web: web 1,362, api 868, downstream-api 1,338\n" in table(results)
 
 
 def test_a_target_that_met_a_429_fails_the_bench() -> None:

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+IDLE_US = 50
+_ORDER = ["web", "api", "downstream-api", "floor web", "floor api", "floor downstream"]
+
+
+def _chain_order(item: tuple[str, float]) -> int:
+    return _ORDER.index(item[0]) if item[0] in _ORDER else len(_ORDER)
+
 
 def table(results: dict[str, Any]) -> str:
     lines = [f"{'target':<22} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'failed':>6}"]
@@ -21,6 +28,16 @@ def table(results: dict[str, Any]) -> str:
             return f"{pair} {ratio:.2f}x" + (f" (rounds {min(rounds):.2f}-{max(rounds):.2f})" if rounds else "")
 
         lines.append(f"ratios at {conns} connections: " + ", ".join(shown(k, v) for k, v in ratios.items()))
+    for conns in results["ratios"]:
+        spent = [
+            f"{name}: " + ", ".join(f"{tier} {us:,.0f}" for tier, us in sorted(working.items(), key=_chain_order))
+            for name, by_conns in results["targets"].items()
+            if (m := by_conns.get(conns))
+            # A tier the target does not pass through shows a clock tick now and then: not its work.
+            and (working := {tier: us for tier, us in m.get("cpu_us", {}).items() if us >= IDLE_US})
+        ]
+        if spent:
+            lines.append(f"CPU a request at {conns} connections (µs, each tier's process): " + "; ".join(spent))
     steady = results["steady_state"]
     lines.append(
         f"steady state ({steady['requests']} chain requests): {steady['token_requests_per_1000']:.2f} token-endpoint "

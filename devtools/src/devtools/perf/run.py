@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 from devtools.paths import local_dir
+from devtools.perf.cpu import TierClock
 from devtools.perf.load import LoadError, Measured, drive
 from devtools.perf.micro import validation_costs
 from devtools.perf.naive import naive_chain
@@ -60,14 +61,17 @@ class Target:
     headers: dict[str, str]
     chain: bool = False  # the real stack (its identity provider's counters are read around it)
     runs: dict[int, list[Measured]] = field(default_factory=dict)
+    cpu: dict[int, list[dict[str, float]]] = field(default_factory=dict)  # each tier's µs a request, per round
 
-    def median(self, connections: int) -> dict[str, float]:
-        runs = self.runs[connections]
+    def median(self, connections: int) -> dict[str, Any]:
+        runs, cpu = self.runs[connections], self.cpu.get(connections, [])
+        tiers = sorted({tier for run in cpu for tier in run})
         return {
             "rps": statistics.median(r.rps for r in runs),
             "p50_ms": statistics.median(r.p50_ms for r in runs),
             "p99_ms": statistics.median(r.p99_ms for r in runs),
             "failed": sum(r.non_2xx for r in runs),
+            "cpu_us": {t: us for t in tiers if (us := round(statistics.median(run.get(t, 0.0) for run in cpu)))},
         }
 
 
@@ -122,11 +126,14 @@ def _rounds(targets: list[Target], plan: Plan, stack: Stack, say: Callable[[str]
     for target in targets:  # warm: connections, caches, the first on-behalf-of exchange
         drive(target.url, seconds=1, connections=4, headers=target.headers)
     asked = {"requests": 0, "token_requests": 0, "key_set_requests": 0}  # counters, not passwords  # nosec B105
+    parents = {int(stack.info["runner_pid"]), os.getpid()}  # the stack's tiers and the floor's
     for n in range(plan.rounds):
         for connections in plan.connections:
             for target in targets if n % 2 == 0 else targets[::-1]:
                 before = stack.stats() if target.chain else None
+                clock = TierClock(parents)
                 got = drive(target.url, seconds=plan.seconds, connections=connections, headers=target.headers)
+                target.cpu.setdefault(connections, []).append(clock.per_request_us(got.requests))
                 if before is not None:
                     after = stack.stats()
                     asked["requests"] += got.requests
